@@ -1,0 +1,65 @@
+"""Thread-count resolution shared by every kernel wrapper."""
+
+from __future__ import annotations
+
+import os
+
+from .exceptions import LabelAuditError
+
+__all__ = ["DEFAULT_CHUNK_ROWS", "effective_n_threads", "resolve_chunk_size"]
+
+#: Rows handed to a thread at a time. Large enough to amortise scheduling,
+#: small enough that a chunk of a wide matrix stays in the last-level cache.
+DEFAULT_CHUNK_ROWS = 4096
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def effective_n_threads(n_jobs: int | None) -> int:
+    """Resolve a user ``n_jobs`` into a positive thread count.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        ``None`` uses ``OMP_NUM_THREADS`` when set, else every available core;
+        a positive value is used as given (more threads than cores is allowed);
+        ``-1`` means all cores and ``-k`` all but ``k - 1``. ``0`` is an error.
+
+    Returns
+    -------
+    int
+        At least 1; always 1 when the core was built without OpenMP.
+    """
+    from . import _core
+
+    if not _core.have_openmp():
+        if n_jobs == 0:
+            raise LabelAuditError("`n_jobs` must not be 0: use None, a positive count or -1.")
+        return 1
+    cores = _available_cores()
+    if n_jobs is None:
+        env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+        if env.isdigit() and int(env) > 0:
+            return min(int(env), cores)
+        return cores
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
+        raise LabelAuditError(f"`n_jobs` must be an integer or None, got {n_jobs!r}.")
+    if n_jobs == 0:
+        raise LabelAuditError("`n_jobs` must not be 0: use None, a positive count or -1.")
+    if n_jobs < 0:
+        return max(1, cores + 1 + n_jobs)
+    return n_jobs
+
+
+def resolve_chunk_size(chunk_size: int | None) -> int:
+    """Validate ``chunk_size`` (rows per work unit); ``None`` gives the default."""
+    if chunk_size is None:
+        return DEFAULT_CHUNK_ROWS
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise LabelAuditError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
+    return chunk_size

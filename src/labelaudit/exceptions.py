@@ -1,0 +1,26 @@
+"""Exceptions and warnings raised by labelaudit."""
+
+from __future__ import annotations
+
+__all__ = ["InputError", "LabelAuditError", "LabelAuditWarning", "PolicyError"]
+
+
+class LabelAuditError(ValueError):
+    """Base error for every problem labelaudit reports about its inputs or options.
+
+    It subclasses :class:`ValueError` so code written for cleanlab's
+    ``ValueError`` keeps working. Messages name the parameter (or file, column,
+    row), the rule that was broken, and the offending value.
+    """
+
+
+class InputError(LabelAuditError):
+    """A data file, column or row cannot be used as given."""
+
+
+class PolicyError(LabelAuditError):
+    """A gate policy is malformed (unknown key, wrong type, bad level)."""
+
+
+class LabelAuditWarning(UserWarning):
+    """Warning category for recoverable issues (for instance a class with too few rows)."""

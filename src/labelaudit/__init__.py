@@ -12,6 +12,7 @@ from . import _check_build  # noqa: F401  (clear message when the core is not bu
 from ._threads import effective_n_threads
 from .confident import (
     ConfidentJoint,
+    NoiseEstimate,
     calibrate_confident_joint,
     compute_confident_joint,
     confident_joint_result,
@@ -23,6 +24,7 @@ from .confident import (
     find_predicted_neq_given,
     get_confident_thresholds,
     get_label_quality_scores,
+    noise_rate_intervals,
     num_label_issues,
     order_label_issues,
     renormalize,
@@ -34,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfidentJoint",
     "InputError",
+    "NoiseEstimate",
     "LabelAuditError",
     "LabelAuditWarning",
     "PolicyError",
@@ -50,6 +53,7 @@ __all__ = [
     "find_predicted_neq_given",
     "get_confident_thresholds",
     "get_label_quality_scores",
+    "noise_rate_intervals",
     "num_label_issues",
     "order_label_issues",
     "renormalize",

@@ -128,7 +128,7 @@ def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -
         if bad.any():
             i = int(np.argmax(bad))
             raise LabelAuditError(
-                f"`{name}` must be integer class indices, got {arr[i]!r} at position {i}."
+                f"`{name}` must be integer class indices, got {arr[i].item()!r} at position {i}."
             )
     out = np.ascontiguousarray(arr, dtype=np.intp)
     if out.size:
@@ -158,7 +158,7 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
         row = np.asarray(pred_probs[i])
         j = int(np.argmax(~np.isfinite(row)))
         raise LabelAuditError(
-            f"`{name}` must be finite: row {i}, column {j} is {row[j]!r}."
+            f"`{name}` must be finite: row {i}, column {j} is {row[j].item()!r}."
         )
     for kind, rule in ((1, "below 0"), (2, "above 1")):
         if first[kind] < n:
@@ -166,14 +166,14 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
             row = np.asarray(pred_probs[i])
             j = int(np.argmin(row)) if kind == 1 else int(np.argmax(row))
             raise LabelAuditError(
-                f"`{name}` must be probabilities in [0, 1]: row {i}, column {j} is {row[j]!r} ({rule})."
+                f"`{name}` must be probabilities in [0, 1]: row {i}, column {j} is {row[j].item()!r} ({rule})."
             )
     if strict_unit_interval and first[4] < n:
         i = int(first[4])
         row = np.asarray(pred_probs[i])
         j = int(np.argmin(row)) if row.min() < 0 else int(np.argmax(row))
         raise LabelAuditError(
-            f"`{name}` must lie in [0, 1] exactly for this score: row {i}, column {j} is {row[j]!r}."
+            f"`{name}` must lie in [0, 1] exactly for this score: row {i}, column {j} is {row[j].item()!r}."
         )
     if check_sums and first[3] < n:
         i = int(first[3])

@@ -1,0 +1,194 @@
+"""Behaviour of the confident-learning core beyond parity: validation, determinism, layout."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import labelaudit as la
+from labelaudit import LabelAuditError
+
+
+def _data(seed=0, n=3000, k=6, dtype=np.float64, noise=0.2, decimals=None):
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), true] += 2.0
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    if decimals is not None:
+        probs = np.round(probs, decimals)
+        probs /= probs.sum(axis=1, keepdims=True)
+    labels = true.copy()
+    flip = rng.random(n) < noise
+    labels[flip] = rng.integers(0, k, int(flip.sum()))
+    return labels, probs.astype(dtype)
+
+
+# --------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize(
+    ("labels", "probs", "message"),
+    [
+        ([0, 1, 1], [[0.5, 0.5], [0.5, 0.5]], "got 3 labels and 2 rows"),
+        ([0, 2], [[0.5, 0.5], [0.5, 0.5]], "got 2 at position 1"),
+        ([0, -1], [[0.5, 0.5], [0.5, 0.5]], "got -1 at position 1"),
+        ([0, 1.5], [[0.5, 0.5], [0.5, 0.5]], "got 1.5 at position 1"),
+        (["a", "b"], [[0.5, 0.5], [0.5, 0.5]], "map class names to indices"),
+        ([0, 1], [[0.5, np.nan], [0.5, 0.5]], "row 0, column 1 is nan"),
+        ([0, 1], [[0.5, 0.5], [np.inf, 0.5]], "must be finite: row 1, column 0"),
+        ([0, 1], [[1.2, -0.2], [0.5, 0.5]], "row 0, column 1 is -0.2"),
+        ([0, 1], [[0.5, 0.5], [0.9, 0.3]], "row 1 sums to 1.2"),
+        ([0, 1], [[0.5, 0.5], [0.5, 0.2]], "off by -0.3"),
+        ([0], [[1.0]], "at least 2 columns"),
+        ([], np.zeros((0, 3)), "has no rows"),
+        ([0, 1], [0.5, 0.5], "must be 2-D"),
+        ([0, 1], np.array([[1, 0], [0, 1]]), "float32 or float64"),
+        ([0, 1], np.array([[0.5, 0.5], [0.5, 0.5]], dtype=np.float16), None),
+    ],
+)
+def test_bad_input_messages(labels, probs, message):
+    if message is None:  # float16 ndarray: an unsupported dtype, named
+        with pytest.raises(LabelAuditError, match="dtype=float16"):
+            la.find_label_issues(labels, probs)
+        return
+    for fn in (la.find_label_issues, la.compute_confident_joint, la.get_label_quality_scores):
+        with pytest.raises(LabelAuditError, match=message.replace("(", r"\(").replace(".", r"\.")):
+            fn(labels, probs)
+
+
+def test_errors_are_value_errors_and_point_to_renormalize():
+    labels, probs = _data(n=50)
+    probs[7] *= 0.9
+    with pytest.raises(ValueError) as info:
+        la.find_label_issues(labels, probs)
+    text = str(info.value)
+    assert "row 7" in text and "renormalize" in text and "\n" not in text
+    fixed = la.renormalize(probs)
+    assert fixed.dtype == probs.dtype
+    la.find_label_issues(labels, fixed)  # accepted once renormalised
+
+
+def test_bad_options():
+    labels, probs = _data(n=100)
+    with pytest.raises(LabelAuditError, match="filter_by"):
+        la.find_label_issues(labels, probs, filter_by="nope")
+    with pytest.raises(LabelAuditError, match="n_jobs"):
+        la.find_label_issues(labels, probs, n_jobs=0)
+    with pytest.raises(LabelAuditError, match="chunk_size"):
+        la.find_label_issues(labels, probs, chunk_size=0)
+    with pytest.raises(LabelAuditError, match="method"):
+        la.get_label_quality_scores(labels, probs, method="margin")
+    with pytest.raises(LabelAuditError, match="multi_label"):
+        la.find_label_issues(labels, probs, multi_label=True)
+    with pytest.raises(LabelAuditError, match="confident_joint"):
+        la.find_label_issues(labels, probs, confident_joint=np.ones((3, 3)))
+    with pytest.raises(LabelAuditError, match="thresholds"):
+        la.compute_confident_joint(labels, probs, thresholds=[0.5, 0.5])
+
+
+# --------------------------------------------------------------------------- determinism
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    n_jobs=st.sampled_from([1, 2, 3, 4]),
+    chunk=st.sampled_from([1, 7, 64, 1000, 100_000]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    decimals=st.sampled_from([None, 1, 2]),
+)
+def test_results_do_not_depend_on_threads_or_chunks(seed, n_jobs, chunk, dtype, decimals):
+    labels, probs = _data(seed=seed, n=1500, k=5, dtype=dtype, decimals=decimals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for filter_by in ("prune_by_noise_rate", "prune_by_class", "both",
+                          "low_self_confidence"):
+            ref = la.find_label_issues(labels, probs, filter_by=filter_by, n_jobs=1,
+                                       chunk_size=4096)
+            got = la.find_label_issues(labels, probs, filter_by=filter_by, n_jobs=n_jobs,
+                                       chunk_size=chunk)
+            np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(
+            la.compute_confident_joint(labels, probs, n_jobs=n_jobs, chunk_size=chunk),
+            la.compute_confident_joint(labels, probs, n_jobs=1),
+        )
+        np.testing.assert_array_equal(
+            la.get_label_quality_scores(labels, probs, method="normalized_margin",
+                                        n_jobs=n_jobs, chunk_size=chunk),
+            la.get_label_quality_scores(labels, probs, method="normalized_margin", n_jobs=1),
+        )
+
+
+def test_ties_go_to_the_smaller_index():
+    # Every row labelled 0 is identical: the prune-by-class cut must take the
+    # first rows, whatever the threads or chunks.
+    probs = np.tile([0.6, 0.4], (200, 1))
+    probs[100:] = [0.2, 0.8]
+    labels = np.zeros(200, dtype=int)
+    labels[150:] = 1
+    for n_jobs, chunk in ((1, 4096), (2, 7), (3, 1)):
+        idx = la.find_label_issues(labels, probs, filter_by="prune_by_class",
+                                   return_indices_ranked_by="self_confidence",
+                                   n_jobs=n_jobs, chunk_size=chunk)
+        chosen = np.sort(idx)
+        flagged_zero = chosen[labels[chosen] == 0]
+        # Items 100..149 are labelled 0 but look like class 1: they are the issues,
+        # ranked by index among equal scores.
+        np.testing.assert_array_equal(flagged_zero, np.arange(100, 150))
+        np.testing.assert_array_equal(idx[: flagged_zero.size], np.arange(100, 150))
+
+
+# --------------------------------------------------------------------------- layouts and dtypes
+
+def test_read_only_and_strided_inputs_give_the_same_answers():
+    labels, probs = _data(n=800)
+    ref = la.find_label_issues(labels, probs)
+    ro = probs.copy()
+    ro.setflags(write=False)
+    np.testing.assert_array_equal(la.find_label_issues(labels, ro), ref)
+    fortran = np.asfortranarray(probs)
+    np.testing.assert_array_equal(la.find_label_issues(labels, fortran), ref)
+    np.testing.assert_array_equal(la.find_label_issues(labels.tolist(), probs.tolist()), ref)
+
+
+def test_memmap_is_read_in_place(tmp_path):
+    labels, probs = _data(n=2000, dtype=np.float32)
+    path = tmp_path / "probs.npy"
+    np.save(path, probs)
+    mm = np.load(path, mmap_mode="r")
+    assert not mm.flags.writeable
+    np.testing.assert_array_equal(la.find_label_issues(labels, mm),
+                                  la.find_label_issues(labels, probs))
+    np.testing.assert_array_equal(la.compute_confident_joint(labels, mm),
+                                  la.compute_confident_joint(labels, probs))
+
+
+def test_float32_input_is_not_upcast():
+    labels, probs = _data(n=500, dtype=np.float32)
+    assert la.get_label_quality_scores(labels, probs).dtype == np.float32
+    assert la.get_confident_thresholds(labels, probs).dtype == np.float32
+
+
+def test_result_object_agrees_with_the_compatible_functions():
+    labels, probs = _data(n=2000, k=4)
+    cj = la.confident_joint_result(labels, probs)
+    np.testing.assert_array_equal(cj.counts, la.compute_confident_joint(labels, probs))
+    assert cj.num_issues == la.num_label_issues(labels, probs)
+    np.testing.assert_allclose(cj.joint, la.estimate_joint(labels, probs))
+    py, nm, inv = cj.latent()
+    ref = la.estimate_py_and_noise_matrices_from_probabilities(labels, probs)
+    for a, b in zip((py, nm, inv), ref[:3], strict=True):
+        np.testing.assert_allclose(a, b)
+    assert 0.0 <= cj.noise_rate <= 1.0
+
+
+def test_openmp_build_reports_itself():
+    from labelaudit import _core
+
+    assert isinstance(_core.have_openmp(), bool)
+    assert la.effective_n_threads(1) == 1
+    assert la.effective_n_threads(None) >= 1

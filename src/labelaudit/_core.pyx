@@ -597,3 +597,10 @@ def mark_selected(
             off = slot_off[s]
             for e in range(heap_size[0, s]):
                 masks[slot_group[s], heap_idx[0, off + e]] = 1
+
+
+# ---------------------------------------------------------------------------
+# Dawid-Skene EM steps (annotator consensus)
+# ---------------------------------------------------------------------------
+
+include "_dawid_skene.pxi"

@@ -582,23 +582,6 @@ def merge_heaps(
                                 slot_cap[s], heap_val[t, off + e], heap_idx[t, off + e])
 
 
-def mark_selected(
-    const i64[::1] slot_off,           # IN  (n_slots,)
-    const i64[:, ::1] heap_idx,        # IN  (n_threads, total_cap), row 0 used
-    const i64[:, ::1] heap_size,       # IN  (n_threads, n_slots), row 0 used
-    const u8[::1] slot_group,          # IN  (n_slots,) which mask a slot writes to
-    u8[:, ::1] masks,                  # OUT (n_groups, n)
-):
-    """Set ``masks[group, row] = 1`` for every row kept by a slot."""
-    cdef intp S = slot_off.shape[0], s
-    cdef i64 e, off
-    with nogil:
-        for s in range(S):
-            off = slot_off[s]
-            for e in range(heap_size[0, s]):
-                masks[slot_group[s], heap_idx[0, off + e]] = 1
-
-
 # ---------------------------------------------------------------------------
 # Dawid-Skene EM steps (annotator consensus)
 # ---------------------------------------------------------------------------

@@ -144,12 +144,14 @@ def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -
 
 
 def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_sums: bool = True,
-                       strict_unit_interval: bool = False, name: str = "pred_probs") -> None:
+                       strict_unit_interval: bool = False, name: str = "pred_probs",
+                       row_offset: int = 0) -> None:
     """Raise for the first invalid row reported by a kernel pass.
 
     ``bad_rows`` holds, per kind, the first offending row index (``n`` when
     none), merged over threads: 0 non-finite, 1 below range, 2 above range,
-    3 row sum, 4 outside [0, 1] exactly.
+    3 row sum, 4 outside [0, 1] exactly. ``row_offset`` is added to the row
+    numbers in messages (for a chunk of a larger matrix).
     """
     n = pred_probs.shape[0]
     first = bad_rows.min(axis=0) if bad_rows.ndim == 2 else bad_rows
@@ -158,7 +160,7 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
         row = np.asarray(pred_probs[i])
         j = int(np.argmax(~np.isfinite(row)))
         raise LabelAuditError(
-            f"`{name}` must be finite: row {i}, column {j} is {row[j].item()!r}."
+            f"`{name}` must be finite: row {i + row_offset}, column {j} is {row[j].item()!r}."
         )
     for kind, rule in ((1, "below 0"), (2, "above 1")):
         if first[kind] < n:
@@ -166,19 +168,19 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
             row = np.asarray(pred_probs[i])
             j = int(np.argmin(row)) if kind == 1 else int(np.argmax(row))
             raise LabelAuditError(
-                f"`{name}` must be probabilities in [0, 1]: row {i}, column {j} is {row[j].item()!r} ({rule})."
+                f"`{name}` must be probabilities in [0, 1]: row {i + row_offset}, column {j} is {row[j].item()!r} ({rule})."
             )
     if strict_unit_interval and first[4] < n:
         i = int(first[4])
         row = np.asarray(pred_probs[i])
         j = int(np.argmin(row)) if row.min() < 0 else int(np.argmax(row))
         raise LabelAuditError(
-            f"`{name}` must lie in [0, 1] exactly for this score: row {i}, column {j} is {row[j].item()!r}."
+            f"`{name}` must lie in [0, 1] exactly for this score: row {i + row_offset}, column {j} is {row[j].item()!r}."
         )
     if check_sums and first[3] < n:
         i = int(first[3])
         total = float(np.asarray(pred_probs[i], dtype=np.float64).sum())
         raise LabelAuditError(
-            f"`{name}` rows must sum to 1: row {i} sums to {total:.6g} "
+            f"`{name}` rows must sum to 1: row {i + row_offset} sums to {total:.6g} "
             f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); {_RENORMALIZE_HINT}."
         )

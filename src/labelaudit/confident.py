@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _core
+from . import _core, _dask_backend
 from ._latent import (
     calibrate_counts,
     keep_at_least_n_per_class,
@@ -161,7 +161,7 @@ class _PassResult:
 
 def _row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
               want_other=False, score_method=None, adjust=None, check_sums=True, n_jobs=None,
-              chunk_size=None) -> _PassResult:
+              chunk_size=None, row_offset=0) -> _PassResult:
     """Run kernel pass 2 and raise for invalid rows."""
     n, k = pred_probs.shape
     n_threads = effective_n_threads(n_jobs)
@@ -196,7 +196,7 @@ def _row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False
                    score_kind,
                    adjust_arr, bad, ROW_SUM_TOLERANCE, RANGE_TOLERANCE, chunk, n_threads)
     raise_for_bad_rows(bad, pred_probs, check_sums=check_sums,
-                       strict_unit_interval=score_kind == 3)
+                       strict_unit_interval=score_kind == 3, row_offset=row_offset)
     out = _PassResult()
     if cut is not None:
         # Column-major like cleanlab's (a transposed confusion matrix): later
@@ -408,6 +408,8 @@ def get_confident_thresholds(labels, pred_probs, multi_label: bool = False) -> n
         items (its threshold is 2, unreachable). Clipped below at 2e-6.
     """
     _reject_multi_label(multi_label)
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.get_confident_thresholds(labels, pred_probs)
     labels, pred_probs = _prepare(labels, pred_probs)
     counts = _label_counts(labels, pred_probs.shape[1])
     return _thresholds_from_counts(labels, pred_probs, counts)
@@ -462,6 +464,10 @@ def compute_confident_joint(labels, pred_probs, *, thresholds=None, calibrate=Tr
                 cj[s, p.argmax()] += 1
     """
     _reject_multi_label(multi_label)
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.compute_confident_joint(
+            labels, pred_probs, thresholds=thresholds, calibrate=calibrate,
+            return_indices_of_off_diagonals=return_indices_of_off_diagonals)
     labels, pred_probs = _prepare(labels, pred_probs)
     k = pred_probs.shape[1]
     counts = _label_counts(labels, k)
@@ -603,6 +609,11 @@ def estimate_py_and_noise_matrices_from_probabilities(
     -------
     py, noise_matrix, inverse_noise_matrix, confident_joint
     """
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.estimate_py_and_noise_matrices_from_probabilities(
+            labels, pred_probs, thresholds=thresholds,
+            converge_latent_estimates=converge_latent_estimates, py_method=py_method,
+            calibrate=calibrate)
     labels, pred_probs = _prepare(labels, pred_probs)
     cj = compute_confident_joint(labels, pred_probs, thresholds=thresholds, calibrate=calibrate,
                                  n_jobs=n_jobs)
@@ -698,6 +709,9 @@ def num_label_issues(labels, pred_probs, *, confident_joint=None,
             LabelAuditWarning,
             stacklevel=2,
         )
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.num_label_issues(labels, pred_probs, confident_joint=confident_joint,
+                                              estimation_method=estimation_method)
     labels, pred_probs = _prepare(labels, pred_probs)
     n = labels.shape[0]
     if estimation_method == "off_diagonal":
@@ -798,13 +812,16 @@ def _prune_plan(prune_counts: np.ndarray, label_counts: np.ndarray, min_examples
     }
 
 
-def _run_selection(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size) -> np.ndarray:
-    """Kernel pass 3: masks[0] prune-by-noise-rate rows, masks[1] prune-by-class rows."""
+def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size):
+    """Kernel pass 3: every slot's kept rows as flat arrays ``(slot, key, row)``.
+
+    Rows are local to ``pred_probs``; the keys are the selection keys (margin,
+    or minus the self-confidence), so shards can be merged exactly later.
+    """
     n = pred_probs.shape[0]
-    masks = np.zeros((2, n), dtype=np.uint8)
     n_slots = plan["slot_cap"].shape[0]
-    if n_slots == 0:
-        return masks.view(bool)
+    if n_slots == 0 or n == 0:
+        return (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64))
     n_threads = effective_n_threads(n_jobs)
     chunk = resolve_chunk_size(chunk_size)
     n_threads = max(1, min(n_threads, -(-n // chunk)))
@@ -819,8 +836,18 @@ def _run_selection(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size
                      heap_size, worst, floor, chunk, n_threads)
     if n_threads > 1:
         _core.merge_heaps(plan["slot_off"], plan["slot_cap"], heap_val, heap_idx, heap_size)
-    _core.mark_selected(plan["slot_off"], heap_idx, heap_size, plan["slot_group"], masks)
-    return masks.view(bool)
+    sizes = heap_size[0]
+    slot = np.repeat(np.arange(n_slots, dtype=np.int64), sizes)
+    first = np.cumsum(sizes) - sizes
+    pos = plan["slot_off"][slot] + (np.arange(slot.shape[0]) - first[slot])
+    return slot, heap_val[0, pos], heap_idx[0, pos]
+
+
+def _masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """masks[0]: prune-by-noise-rate rows, masks[1]: prune-by-class rows."""
+    masks = np.zeros((2, n), dtype=bool)
+    masks[plan["slot_group"][slot], rows] = True
+    return masks
 
 
 def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank_by_kwargs=None,
@@ -922,6 +949,12 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
             f"`min_examples_per_class` must be an integer, got {min_examples_per_class!r}."
         )
 
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.find_label_issues(
+            labels, pred_probs, return_indices_ranked_by=return_indices_ranked_by,
+            rank_by_kwargs=rank_by_kwargs, filter_by=filter_by, frac_noise=frac_noise,
+            num_to_remove_per_class=num_to_remove_per_class,
+            min_examples_per_class=min_examples_per_class, confident_joint=confident_joint)
     labels, pred_probs = _prepare(labels, pred_probs)
     n, k = pred_probs.shape
     label_counts = _label_counts(labels, k)
@@ -984,8 +1017,10 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                     f"(at most min_examples_per_class={min_examples_per_class}).",
                     LabelAuditWarning, stacklevel=2,
                 )
-            masks = _run_selection(labels, pred_probs, plan, res.extra["other"],
-                                   res.extra["selfc"], n_jobs=n_jobs, chunk_size=chunk_size)
+            slot, _, rows = _select_candidates(labels, pred_probs, plan, res.extra["other"],
+                                               res.extra["selfc"], n_jobs=n_jobs,
+                                               chunk_size=chunk_size)
+            masks = _masks_from_candidates(n, plan, slot, rows)
             if filter_by == "prune_by_noise_rate":
                 mask = masks[0].copy()
             elif filter_by == "prune_by_class":
@@ -1051,6 +1086,9 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
         In the dtype of ``pred_probs`` for the first two methods without
         adjustment, float64 otherwise.
     """
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.get_label_quality_scores(labels, pred_probs, method=method,
+                                                      adjust_pred_probs=adjust_pred_probs)
     labels, pred_probs = _prepare(labels, pred_probs)
     method, adjust = _score_for_adjust(labels, pred_probs, method, adjust_pred_probs)
     res = _row_pass(labels, pred_probs, score_method=method, adjust=adjust, n_jobs=n_jobs,

@@ -1,0 +1,373 @@
+"""Confident learning over a row-chunked dask array, with single-machine answers.
+
+Every statistic of the core is a mergeable partial result, so each dask chunk
+runs the same Cython kernels and sends back only small pieces:
+
+1. label counts per class (K integers);
+2. the pairwise-sum pieces of each class's self-confidences (a few node sums
+   and at most 256 boundary values per class, see :mod:`labelaudit._pairwise`),
+   from which the client rebuilds cleanlab's thresholds bit for bit;
+3. a K x K confident-count matrix, the first invalid row of each kind, and the
+   number of off-diagonal items that survive the un-flag step;
+4. for the pruning filters, per selection slot at most ``m`` candidates
+   ``(key, row)``, merged on the client under the same total order as on one
+   machine (larger key first, then smaller row), so the chosen rows are the
+   same whatever the chunking.
+
+Per-row results (masks, scores) come back as lazy dask arrays built from those
+small merged results, so a billion-row mask never has to fit on the client.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _pairwise
+from . import confident as cf
+from ._latent import calibrate_counts, keep_at_least_n_per_class
+from ._latent import estimate_latent as _estimate_latent
+from .exceptions import LabelAuditError
+
+__all__ = ["is_dask_array"]
+
+_INSTALL = "install the optional extra: pip install 'labelaudit[dask]'"
+
+
+def is_dask_array(x) -> bool:
+    """True for a ``dask.array.Array`` (checked without importing dask)."""
+    return hasattr(x, "__dask_graph__") and hasattr(x, "chunks") and hasattr(x, "ndim")
+
+
+def _dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise LabelAuditError(f"dask arrays need dask: {_INSTALL}.") from None
+    return dask, da
+
+
+# --------------------------------------------------------------------------- inputs
+
+class _Inputs:
+    """Row-aligned dask blocks of probabilities and labels."""
+
+    def __init__(self, labels, pred_probs):
+        dask, da = _dask()
+        if pred_probs.ndim != 2:
+            raise LabelAuditError(
+                f"`pred_probs` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."
+            )
+        if pred_probs.dtype not in (np.float32, np.float64):
+            raise LabelAuditError(
+                f"Only float32 or float64 `pred_probs` are supported, got dtype={pred_probs.dtype}."
+            )
+        n, k = pred_probs.shape
+        if n == 0:
+            raise LabelAuditError("`pred_probs` has no rows; need at least one item.")
+        if k < 2:
+            raise LabelAuditError(f"`pred_probs` must have at least 2 columns, got {k}.")
+        if len(pred_probs.chunks[1]) > 1:
+            pred_probs = pred_probs.rechunk({1: -1})
+        rows = pred_probs.chunks[0]
+        if is_dask_array(labels):
+            if labels.ndim != 1 or labels.shape[0] != n:
+                raise LabelAuditError(
+                    f"`pred_probs` must have one row per label: got {labels.shape[0]} labels "
+                    f"and {n} rows."
+                )
+            labels = labels.rechunk((rows,))
+        else:
+            arr = np.asarray(labels)
+            if arr.ndim != 1 or arr.shape[0] != n:
+                raise LabelAuditError(
+                    f"`pred_probs` must have one row per label: got {arr.shape[0]} labels "
+                    f"and {n} rows."
+                )
+            labels = da.from_array(arr, chunks=(rows,))
+        self.dask = dask
+        self.da = da
+        self.n, self.k = n, k
+        self.dtype = pred_probs.dtype
+        self.rows = rows
+        self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        self.p_blocks = [b[0] for b in pred_probs.to_delayed()]
+        self.l_blocks = list(labels.to_delayed())
+        self.pred_probs = pred_probs
+
+    def map(self, fn, *args):
+        """Run ``fn(p_block, l_block, offset, *args)`` on every chunk and gather."""
+        delayed = self.dask.delayed(fn, pure=True)
+        tasks = [delayed(p, lab, int(self.offsets[i]), *args)
+                 for i, (p, lab) in enumerate(zip(self.p_blocks, self.l_blocks, strict=True))]
+        return self.dask.compute(*tasks)
+
+    def lazy_rows(self, fn, dtype, *args):
+        """A lazy 1-D dask array made of ``fn(p_block, l_block, offset, *args)`` per chunk."""
+        da = self.da
+        delayed = self.dask.delayed(fn, pure=True)
+        parts = [da.from_delayed(delayed(p, lab, int(self.offsets[i]), *args),
+                                 shape=(self.rows[i],), dtype=dtype)
+                 for i, (p, lab) in enumerate(zip(self.p_blocks, self.l_blocks, strict=True))]
+        return da.concatenate(parts)
+
+
+def _block(p, labels, offset):
+    """A chunk as the kernels want it: C-contiguous probabilities and intp labels."""
+    p = np.ascontiguousarray(p)
+    return _checked_labels(labels, offset, p.shape[1]), p
+
+
+# --------------------------------------------------------------------------- round 1 and 2
+
+def _checked_labels(labels, offset: int, k: int) -> np.ndarray:
+    """A chunk's labels as intp, with errors that name the global position."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "iuf":
+        raise LabelAuditError(
+            f"`labels` must be integer class indices 0..{k - 1}, got dtype={arr.dtype}."
+        )
+    bad = (arr < 0) | (arr >= k) | (arr != np.floor(arr))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LabelAuditError(
+            f"`labels` must be class indices in 0..{k - 1} (pred_probs has {k} columns), "
+            f"got {arr[i].item()!r} at position {offset + i}."
+        )
+    return np.ascontiguousarray(arr, dtype=np.intp)
+
+
+def _count_chunk(p, labels, offset, k):
+    return np.bincount(_checked_labels(labels, offset, k), minlength=k).astype(np.int64)
+
+
+def _threshold_chunk(p, labels, offset, starts, totals):
+    lab, p = _block(p, labels, offset)
+    k = p.shape[1]
+    counts = np.bincount(lab, minlength=k)
+    offs = np.zeros(k + 1, dtype=np.intp)
+    np.cumsum(counts, out=offs[1:])
+    grouped = np.empty(p.shape[0], dtype=p.dtype)
+    cf._core.gather_by_label(p, lab, offs, grouped)
+    return {c: _pairwise.partials(grouped[offs[c]:offs[c + 1]], int(starts[c]), int(totals[c]))
+            for c in np.flatnonzero(counts)}
+
+
+def _thresholds(inp: _Inputs, thresholds):
+    """Global label counts and thresholds (cleanlab's, bit for bit)."""
+    per_chunk = np.stack(inp.map(_count_chunk, inp.k))
+    counts = per_chunk.sum(axis=0)
+    if thresholds is not None:
+        return counts, thresholds
+    starts = np.cumsum(per_chunk, axis=0) - per_chunk  # class-sequence start of every chunk
+    pieces = inp.dask.compute(*[
+        inp.dask.delayed(_threshold_chunk, pure=True)(p, lab, int(inp.offsets[i]), starts[i],
+                                                      counts)
+        for i, (p, lab) in enumerate(zip(inp.p_blocks, inp.l_blocks, strict=True))
+    ])
+    values = []
+    for c in range(inp.k):
+        if counts[c] == 0:
+            values.append(cf._BIG_THRESHOLD)
+            continue
+        total = _pairwise.combine([pc[c] for pc in pieces if c in pc], int(counts[c]), inp.dtype)
+        values.append(_pairwise.mean_like_numpy(total, int(counts[c])))
+    return counts, np.clip(values, a_min=2e-6, a_max=None)
+
+
+# --------------------------------------------------------------------------- round 3
+
+def _joint_chunk(p, labels, offset, cut, want_off):
+    lab, p = _block(p, labels, offset)
+    res = cf._row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1, row_offset=offset)
+    off = np.flatnonzero((res.guess >= 0) & (res.guess != lab))
+    survivors = int(np.count_nonzero(~cf._given_label_wins(lab, p, off)))
+    return res.counts, survivors, (off + offset) if want_off else None
+
+
+def _confident_counts(inp: _Inputs, counts, thresholds, *, want_off=False):
+    cut = cf._cut_points(thresholds, inp.k, inp.dtype)
+    parts = inp.map(_joint_chunk, cut, want_off)
+    raw = np.asfortranarray(np.sum([p[0] for p in parts], axis=0))
+    raw = cf._fill_diagonal_min_one(raw)
+    survivors = sum(p[1] for p in parts)
+    off = np.concatenate([p[2] for p in parts]).astype(np.int64) if want_off else None
+    return raw, survivors, off, cut
+
+
+# --------------------------------------------------------------------------- public entry points
+
+def compute_confident_joint(labels, pred_probs, *, thresholds=None, calibrate=True,
+                            return_indices_of_off_diagonals=False):
+    inp = _Inputs(labels, pred_probs)
+    counts, thresholds = _thresholds(inp, thresholds)
+    raw, _, off, _ = _confident_counts(inp, counts, thresholds,
+                                       want_off=return_indices_of_off_diagonals)
+    cj = calibrate_counts(raw, counts) if calibrate else raw
+    return (cj, off) if return_indices_of_off_diagonals else cj
+
+
+def get_confident_thresholds(labels, pred_probs):
+    inp = _Inputs(labels, pred_probs)
+    return _thresholds(inp, None)[1]
+
+
+def estimate_py_and_noise_matrices_from_probabilities(labels, pred_probs, *, thresholds=None,
+                                                      converge_latent_estimates=True,
+                                                      py_method="cnt", calibrate=True):
+    inp = _Inputs(labels, pred_probs)
+    counts, thresholds = _thresholds(inp, thresholds)
+    raw, _, _, _ = _confident_counts(inp, counts, thresholds)
+    cj = calibrate_counts(raw, counts) if calibrate else raw
+    py, nm, inv = _estimate_latent(cj, counts, py_method=py_method,
+                                   converge_latent_estimates=converge_latent_estimates)
+    return py, nm, inv, cj
+
+
+def num_label_issues(labels, pred_probs, *, confident_joint=None,
+                     estimation_method="off_diagonal"):
+    inp = _Inputs(labels, pred_probs)
+    counts, thresholds = _thresholds(inp, None)
+    raw, survivors, _, _ = _confident_counts(inp, counts, thresholds)
+    if estimation_method == "off_diagonal":
+        return int(survivors)
+    if estimation_method == "off_diagonal_calibrated":
+        cj = calibrate_counts(raw, counts)
+    else:
+        if confident_joint is None:
+            raise LabelAuditError(
+                "`confident_joint` is required with estimation_method='off_diagonal_custom'."
+            )
+        cj = cf._check_square(confident_joint, inp.k)
+    cal = calibrate_counts(cj, counts)
+    joint = cal / np.clip(float(np.sum(cal)), a_min=1e-100, a_max=None)
+    return int(np.rint((1.0 - joint.trace()) * inp.n).astype(int))
+
+
+def _score_chunk(p, labels, offset, method, adjust):
+    lab, p = _block(p, labels, offset)
+    return cf._row_pass(lab, p, score_method=method, adjust=adjust, n_jobs=1,
+                        row_offset=offset).score
+
+
+def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
+                             adjust_pred_probs=False):
+    inp = _Inputs(labels, pred_probs)
+    adjust = None
+    if method not in cf.SCORE_METHODS:
+        raise LabelAuditError(
+            f"`method` must be one of {', '.join(cf.SCORE_METHODS)}, got {method!r}."
+        )
+    out_dtype = inp.dtype if method != "confidence_weighted_entropy" else np.float64
+    if adjust_pred_probs:
+        if method == "confidence_weighted_entropy":
+            raise LabelAuditError(
+                "`adjust_pred_probs=True` is not supported for method="
+                "'confidence_weighted_entropy'."
+            )
+        counts, thresholds = _thresholds(inp, None)
+        th = np.asarray(thresholds, dtype=np.float64)
+        adjust = np.ascontiguousarray(th.max() - th)
+        out_dtype = np.float64
+        scores = inp.lazy_rows(_score_chunk, out_dtype, method, adjust)
+        if inp.dtype == np.float32 and np.all(counts > 0):
+            return scores.astype(np.float32)
+        return scores
+    return inp.lazy_rows(_score_chunk, out_dtype, method, adjust)
+
+
+def _prune_chunk(p, labels, offset, plan):
+    lab, p = _block(p, labels, offset)
+    res = cf._row_pass(lab, p, want_other=True, n_jobs=1, row_offset=offset)
+    slot, key, rows = cf._select_candidates(lab, p, plan, res.extra["other"],
+                                            res.extra["selfc"], n_jobs=1, chunk_size=None)
+    return slot, key, rows + offset
+
+
+def _merge_candidates(parts, plan):
+    """Exact top-m per slot over all chunks: larger key first, then smaller row."""
+    slot = np.concatenate([p[0] for p in parts])
+    key = np.concatenate([p[1] for p in parts])
+    rows = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((rows, -key, slot))
+    slot, rows = slot[order], rows[order]
+    first = np.searchsorted(slot, slot, side="left")
+    rank = np.arange(slot.shape[0]) - first
+    keep = rank < plan["slot_cap"][slot]
+    return slot[keep], rows[keep]
+
+
+def _mask_chunk(p, labels, offset, filter_by, cut, selected):
+    lab, p = _block(p, labels, offset)
+    n = p.shape[0]
+    lo = offset
+    if filter_by == "confident_learning":
+        res = cf._row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1)
+        mask = (res.guess >= 0) & (res.guess != lab)
+    elif filter_by == "predicted_neq_given":
+        mask = np.argmax(p, axis=1) != lab
+    else:
+        mask = np.zeros(n, dtype=bool)
+        rows = selected[(selected >= lo) & (selected < lo + n)] - lo
+        mask[rows] = True
+        if filter_by.startswith("low_"):
+            return mask
+    cf._unflag_agreeing(mask, lab, p)
+    return mask
+
+
+def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank_by_kwargs=None,
+                      filter_by="prune_by_noise_rate", frac_noise=1.0,
+                      num_to_remove_per_class=None, min_examples_per_class=1,
+                      confident_joint=None):
+    inp = _Inputs(labels, pred_probs)
+    counts, thresholds = _thresholds(inp, None)
+    raw, survivors, _, cut = _confident_counts(inp, counts, thresholds)
+    if confident_joint is None or filter_by == "confident_learning":
+        confident_joint = calibrate_counts(raw, counts)
+    else:
+        confident_joint = cf._check_square(confident_joint, inp.k)
+    selected = np.zeros(0, dtype=np.int64)
+    if filter_by in ("prune_by_noise_rate", "prune_by_class", "both"):
+        prune = keep_at_least_n_per_class(np.asarray(confident_joint).T, min_examples_per_class,
+                                          frac_noise=frac_noise)
+        if num_to_remove_per_class is not None:
+            prune = cf._counts_for_fixed_removal(prune, counts, num_to_remove_per_class)
+        plan = cf._prune_plan(prune, counts, min_examples_per_class, filter_by)
+        slot, rows = _merge_candidates(inp.map(_prune_chunk, plan), plan)
+        group = plan["slot_group"][slot]
+        if filter_by == "prune_by_noise_rate":
+            selected = np.unique(rows[group == 0])
+        elif filter_by == "prune_by_class":
+            selected = np.unique(rows[group == 1])
+        else:
+            selected = np.intersect1d(rows[group == 0], rows[group == 1])
+    elif filter_by in ("low_normalized_margin", "low_self_confidence"):
+        selected = _lowest_scores(inp, filter_by[4:], survivors)
+    mask = inp.lazy_rows(_mask_chunk, bool, filter_by, cut, selected)
+    if return_indices_ranked_by is None:
+        return mask
+    kwargs = dict(rank_by_kwargs or {})
+    scores = get_label_quality_scores(labels, pred_probs, method=return_indices_ranked_by,
+                                      **kwargs)
+    idx = np.flatnonzero(mask.compute())
+    chosen = scores[idx].compute() if idx.size else np.zeros(0)
+    return idx[np.argsort(chosen, kind="stable")].astype(np.int64)
+
+
+def _smallest_chunk(p, labels, offset, method, m):
+    lab, p = _block(p, labels, offset)
+    scores = cf._row_pass(lab, p, score_method=method, n_jobs=1, row_offset=offset).score
+    local = cf._smallest(scores, m)
+    return scores[local], local + offset
+
+
+def _lowest_scores(inp: _Inputs, method: str, m: int) -> np.ndarray:
+    """Rows of the ``m`` lowest scores overall, ties by the smaller row (per-chunk candidates)."""
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    parts = inp.map(_smallest_chunk, method, m)
+    values = np.concatenate([p[0] for p in parts])
+    rows = np.concatenate([p[1] for p in parts])
+    order = np.lexsort((rows, values))[:m]
+    return np.sort(rows[order])

@@ -147,82 +147,69 @@ cdef struct RowScan:
     intp first_conf     # first confident class, or -1
 
 
+cdef extern from "_rowscan.h" nogil:
+    # Vectorised segment scans (SSE2, or AVX2 when the CPU has it); see the header.
+    ctypedef struct la_scan:
+        double sum
+        double lo
+        double hi
+        Py_ssize_t count
+        Py_ssize_t first
+    void la_scan_f32(const float* row, Py_ssize_t k, Py_ssize_t stop, const float* cut,
+                     la_scan* acc)
+    void la_scan_f64(const double* row, Py_ssize_t k, Py_ssize_t stop, const double* cut,
+                     la_scan* acc)
+    intp la_hits_f32(const float* row, intp K, float pk, const float* bar, intp* out)
+    intp la_hits_f64(const double* row, intp K, double pk, const double* bar, intp* out)
+    int la_use_avx2()
+
+
+def simd_level():
+    """Which row-scan code path this CPU runs: "avx2", "sse2" or "scalar"."""
+    cdef int avx2 = la_use_avx2()
+    import platform
+    if avx2:
+        return "avx2"
+    return "sse2" if platform.machine() in ("x86_64", "AMD64") else "scalar"
+
+
+simd_level()  # detect the CPU once, before any thread reads the flag
+
+
 cdef inline void _scan_segment(const floating* row, intp k, intp stop, const floating* cut,
-                               double* sums, floating* lo, floating* hi,
-                               intp* count, intp* first) noexcept nogil:
-    # Sum, min, max and confident classes of row[k:stop]. Four independent
-    # accumulators keep the latency chains short; confident hits are rare and
-    # take a branch.
-    cdef intp j
-    cdef floating v0, v1, v2, v3
-    while k + 4 <= stop:
-        v0 = row[k]
-        v1 = row[k + 1]
-        v2 = row[k + 2]
-        v3 = row[k + 3]
-        sums[0] += v0
-        sums[1] += v1
-        sums[2] += v2
-        sums[3] += v3
-        lo[0] = v0 if v0 < lo[0] else lo[0]
-        lo[1] = v1 if v1 < lo[1] else lo[1]
-        lo[2] = v2 if v2 < lo[2] else lo[2]
-        lo[3] = v3 if v3 < lo[3] else lo[3]
-        hi[0] = v0 if v0 > hi[0] else hi[0]
-        hi[1] = v1 if v1 > hi[1] else hi[1]
-        hi[2] = v2 if v2 > hi[2] else hi[2]
-        hi[3] = v3 if v3 > hi[3] else hi[3]
-        if cut != NULL:
-            if (v0 >= cut[k]) | (v1 >= cut[k + 1]) | (v2 >= cut[k + 2]) | (v3 >= cut[k + 3]):
-                for j in range(k, k + 4):
-                    if row[j] >= cut[j]:
-                        count[0] += 1
-                        if first[0] < 0:
-                            first[0] = j
-        k += 4
-    while k < stop:
-        v0 = row[k]
-        sums[0] += v0
-        lo[0] = v0 if v0 < lo[0] else lo[0]
-        hi[0] = v0 if v0 > hi[0] else hi[0]
-        if cut != NULL and v0 >= cut[k]:
-            count[0] += 1
-            if first[0] < 0:
-                first[0] = k
-        k += 1
+                               la_scan* acc) noexcept nogil:
+    if floating is float:
+        la_scan_f32(row, k, stop, cut, acc)
+    else:
+        la_scan_f64(row, k, stop, cut, acc)
 
 
 cdef inline RowScan _scan_row(const floating* row, intp K, intp lab,
                               const floating* cut) noexcept nogil:
     # One sweep over a row, in two segments around the given label so that the
     # maximum over the *other* classes comes for free (normalized margin and
-    # the skip test of the pruning pass need it).
+    # the skip test of the pruning pass need it). Segments are scanned in
+    # index order, so the first confident class is the smallest index.
     cdef RowScan out
-    cdef double sums[4]
-    cdef floating lo[4]
-    cdef floating hi[4]
+    cdef la_scan acc
     cdef floating vl = row[lab]
-    cdef intp count = 0, first = -1, q
-    for q in range(4):
-        sums[q] = 0.0
-        lo[q] = vl
-        hi[q] = -INFINITY
-    _scan_segment(row, 0, lab, cut, sums, lo, hi, &count, &first)
+    acc.sum = 0.0
+    acc.lo = vl
+    acc.hi = -INFINITY
+    acc.count = 0
+    acc.first = -1
+    _scan_segment(row, 0, lab, cut, &acc)
     if cut != NULL and vl >= cut[lab]:
-        count += 1
-        if first < 0:
-            first = lab
-    sums[0] += vl
-    _scan_segment(row, lab + 1, K, cut, sums, lo, hi, &count, &first)
-    lo[0] = lo[1] if lo[1] < lo[0] else lo[0]
-    lo[2] = lo[3] if lo[3] < lo[2] else lo[2]
-    hi[0] = hi[1] if hi[1] > hi[0] else hi[0]
-    hi[2] = hi[3] if hi[3] > hi[2] else hi[2]
-    out.lo = lo[2] if lo[2] < lo[0] else lo[0]
-    out.hi_other = hi[2] if hi[2] > hi[0] else hi[0]
-    out.total = (sums[0] + sums[1]) + (sums[2] + sums[3])
-    out.nconf = count
-    out.first_conf = first
+        acc.count += 1
+        if acc.first < 0:
+            acc.first = lab
+    acc.sum += vl
+    _scan_segment(row, lab + 1, K, cut, &acc)
+    out.lo = acc.lo
+    out.hi_other = acc.hi
+    out.total = acc.sum
+    out.nconf = acc.count
+    out.first_conf = acc.first
     return out
 
 
@@ -235,7 +222,7 @@ cdef void _row_pass_chunk(
 ) noexcept nogil:
     cdef intp i, k, lab, nconf, first_conf, g
     cdef const floating* row
-    cdef floating vmax, sc
+    cdef floating vmax, sc, bumped
     cdef double s, ent, a, asum, aother, alab, q, clipped
     cdef RowScan r
     for i in range(start, stop):
@@ -284,7 +271,15 @@ cdef void _row_pass_chunk(
             if guess != NULL:
                 guess[i] = <i32>g
         if keep != NULL:
-            keep[i] = _given_label_wins(row, K, lab)
+            # The label wins the bumped argmax when its bumped value beats the
+            # best other class outright; an exact tie needs the index rule.
+            bumped = row[lab] + <floating>1e-6
+            if bumped > <floating>r.hi_other:
+                keep[i] = 1
+            elif bumped < <floating>r.hi_other:
+                keep[i] = 0
+            else:
+                keep[i] = _given_label_wins(row, K, lab)
 
         if score_kind == SCORE_SELF_CONFIDENCE:
             score[i] = row[lab]
@@ -460,53 +455,91 @@ cdef inline void _heap_offer(double* hv, i64* hi, i64* size, i64 cap,
 
 cdef inline void _offer_in_order(double* hv, i64* hi, i64* size, i64 cap, double* worst,
                                   double v, i64 idx) noexcept nogil:
-    # Rows reach a thread in increasing order, so a newcomer that only ties the
-    # current worst loses (larger index): the caller's ``v > worst`` test is the
-    # whole admission rule. ``worst`` is -inf until the heap is full.
+    # Offer a row to a slot and keep ``worst`` (the admission bar) current:
+    # -inf until the heap is full, then the key of its worst member.
     _heap_offer(hv, hi, size, cap, v, idx)
     if size[0] == cap:
         worst[0] = hv[0]
 
 
+cdef inline void _refresh_floor(double* class_floor, intp lab, const i64* pair_ptr,
+                                const intp* pair_j, const double* worst,
+                                const floating* bar, intp K) noexcept nogil:
+    # The smallest admission bar among the class's pair slots.
+    cdef i64 t
+    cdef double floor = INFINITY, w
+    for t in range(pair_ptr[lab], pair_ptr[lab + 1]):
+        w = <double>bar[lab * K + pair_j[t]] if bar != NULL else worst[t]
+        if w < floor:
+            floor = w
+    class_floor[lab] = floor
+
+
 cdef void _select_chunk(
     const floating* P, intp K, const intp* labels, const floating* other,
-    const floating* selfc, intp start, intp stop,
-    const i64* pair_ptr, const intp* pair_j,
+    const floating* selfc, intp start, intp stop, const intp* rows, const u8* skip,
+    const i64* pair_ptr, const intp* pair_j, const i64* pair_of,
     const i64* class_slot, const i64* slot_off, const i64* slot_cap,
     double* hv, i64* hi, i64* hsize, double* worst, double* class_floor,
+    floating* bar, intp* hits,
 ) noexcept nogil:
     # Pair slots are numbered in CSR order, so pair t of a class is slot t.
     # ``class_floor[k]`` is the smallest admission bar among class k's pair
     # slots. Every margin of a row is at most ``other - p_k`` (rounding is
     # monotone), so a row whose best margin cannot clear that bar is skipped
     # without touching its probabilities at all.
-    cdef intp i, lab, t
+    #
+    # Dense layout (``bar`` not NULL, moderate K): ``bar[k * K + j]`` is the
+    # admission bar of pair (k, j) in the input dtype (+inf for pairs with
+    # nothing to prune), so one vectorised sweep finds the few margins that
+    # clear their bars. Sparse layout: walk the class's pair list.
+    #
+    # Rows may arrive out of order (likely issues first, so that the bars rise
+    # early), hence the ">=" admission tests: a newcomer that ties a bar is
+    # let in and the heap's full order (key, then row index) decides.
+    cdef intp i, q, lab, t, j, h, nh
     cdef i64 s, t0, t1
     cdef const floating* row
-    cdef floating pk
-    cdef double margin, old, floor
-    for i in range(start, stop):
+    cdef floating pk, m
+    cdef double margin, old
+    for q in range(start, stop):
+        i = rows[q] if rows != NULL else q
+        if skip != NULL and skip[i]:
+            continue
         lab = labels[i]
         pk = selfc[i]
         t0 = pair_ptr[lab]
         t1 = pair_ptr[lab + 1]
-        if t0 < t1 and <double>(other[i] - pk) > class_floor[lab]:
+        if t0 < t1 and <double>(other[i] - pk) >= class_floor[lab]:
             row = P + i * K
-            for t in range(t0, t1):
-                # The margin is taken in the input dtype, as numpy would.
-                margin = <double>(row[pair_j[t]] - pk)
-                if margin > worst[t]:
-                    old = worst[t]
+            if bar != NULL:
+                if floating is float:
+                    nh = la_hits_f32(row, K, pk, bar + lab * K, hits)
+                else:
+                    nh = la_hits_f64(row, K, pk, bar + lab * K, hits)
+                for h in range(nh):
+                    j = hits[h]
+                    t = pair_of[lab * K + j]
+                    m = row[j] - pk
+                    old = bar[lab * K + j]
                     _offer_in_order(hv + slot_off[t], hi + slot_off[t], hsize + t,
-                                    slot_cap[t], worst + t, margin, i)
+                                    slot_cap[t], worst + t, <double>m, i)
+                    bar[lab * K + j] = <floating>worst[t]
                     if old == class_floor[lab] and worst[t] != old:
-                        floor = worst[t0]
-                        for s in range(t0 + 1, t1):
-                            if worst[s] < floor:
-                                floor = worst[s]
-                        class_floor[lab] = floor
+                        _refresh_floor(class_floor, lab, pair_ptr, pair_j, worst, bar, K)
+            else:
+                for t in range(t0, t1):
+                    # The margin is taken in the input dtype, as numpy would.
+                    margin = <double>(row[pair_j[t]] - pk)
+                    if margin >= worst[t]:
+                        old = worst[t]
+                        _offer_in_order(hv + slot_off[t], hi + slot_off[t], hsize + t,
+                                        slot_cap[t], worst + t, margin, i)
+                        if old == class_floor[lab] and worst[t] != old:
+                            _refresh_floor(class_floor, lab, pair_ptr, pair_j, worst,
+                                           <floating*>NULL, K)
         s = class_slot[lab]
-        if s >= 0 and -(<double>pk) > worst[s]:
+        if s >= 0 and -(<double>pk) >= worst[s]:
             _offer_in_order(hv + slot_off[s], hi + slot_off[s], hsize + s, slot_cap[s],
                             worst + s, -(<double>pk), i)
 
@@ -518,6 +551,7 @@ def select_top(
     const floating[::1] selfc,         # IN  (n,) p[i, labels[i]] (row_pass)
     const i64[::1] pair_ptr,           # IN  (K + 1,) CSR over given classes; pair t is slot t
     const intp[::1] pair_j,            # IN  (n_pairs,) true class of each pair slot
+    const i64[::1] pair_of,            # IN  (K * K,) slot of pair (k, j), or empty (sparse)
     const i64[::1] class_slot,         # IN  (K,) prune-by-class slot of class k, or -1
     const i64[::1] slot_off,           # IN  (n_slots,) heap start of each slot
     const i64[::1] slot_cap,           # IN  (n_slots,) capacity m >= 1 of each slot
@@ -526,37 +560,58 @@ def select_top(
     i64[:, ::1] heap_size,             # OUT (n_threads, n_slots), preset to 0
     double[:, ::1] worst,              # TMP (n_threads, n_slots), preset to -inf
     double[:, ::1] class_floor,        # TMP (n_threads, K), preset to -inf
+    floating[:, ::1] bar,              # TMP (n_threads, K * K) dense bars, or (0, 0)
+    intp[:, ::1] hits,                 # TMP (n_threads, K)
+    const intp[::1] first,             # IN  (m,) rows to offer first (likely issues), sorted
+    const u8[::1] is_first,            # IN  (n,) 1 for the rows in ``first``
     intp chunk_size,
     int n_threads,
 ):
-    """Stream the rows once, keeping each slot's best ``m`` rows per thread."""
-    cdef intp n = P.shape[0], K = P.shape[1]
-    cdef intp n_chunks, c, start, stop
-    cdef int tid
+    """Stream the rows, keeping each slot's best ``m`` rows per thread.
+
+    Rows listed in ``first`` (rows whose given label is not the model's top
+    class) are offered before the rest: they hold most of the winners, so the admission bars
+    reach their final height early and the second sweep skips most rows
+    without reading them. The selection order is total, so the order of
+    arrival never changes the kept set.
+    """
+    cdef intp n = P.shape[0], K = P.shape[1], n_first = first.shape[0]
+    cdef intp n_chunks, c, start, stop, phase, count
+    cdef int tid, threads
+    cdef bint dense = bar.shape[0] > 0
     if n == 0 or slot_off.shape[0] == 0:
         return
     if chunk_size < 1:
         chunk_size = 1
-    n_chunks = (n + chunk_size - 1) // chunk_size
-    if n_threads > n_chunks:
-        n_threads = <int>n_chunks
-    if n_threads < 1:
-        n_threads = 1
-    tid = 0
-    with nogil, parallel(num_threads=n_threads):
-        tid = threadid()
-        for c in prange(n_chunks, schedule="static"):
-            start = c * chunk_size
-            stop = start + chunk_size
-            if stop > n:
-                stop = n
-            _select_chunk(
-                &P[0, 0], K, &labels[0], &other[0], &selfc[0], start, stop,
-                &pair_ptr[0], &pair_j[0] if pair_j.shape[0] > 0 else NULL,
-                &class_slot[0], &slot_off[0], &slot_cap[0],
-                &heap_val[tid, 0], &heap_idx[tid, 0], &heap_size[tid, 0], &worst[tid, 0],
-                &class_floor[tid, 0],
-            )
+    threads = n_threads
+    for phase in range(2):
+        count = n_first if phase == 0 else n
+        if count == 0:
+            continue
+        n_chunks = (count + chunk_size - 1) // chunk_size
+        n_threads = threads
+        if n_threads > n_chunks:
+            n_threads = <int>n_chunks
+        if n_threads < 1:
+            n_threads = 1
+        tid = 0
+        with nogil, parallel(num_threads=n_threads):
+            tid = threadid()
+            for c in prange(n_chunks, schedule="static"):
+                start = c * chunk_size
+                stop = start + chunk_size
+                if stop > count:
+                    stop = count
+                _select_chunk(
+                    &P[0, 0], K, &labels[0], &other[0], &selfc[0], start, stop,
+                    &first[0] if phase == 0 else NULL,
+                    &is_first[0] if phase == 1 and n_first > 0 else NULL,
+                    &pair_ptr[0], &pair_j[0] if pair_j.shape[0] > 0 else NULL,
+                    &pair_of[0] if dense else NULL,
+                    &class_slot[0], &slot_off[0], &slot_cap[0],
+                    &heap_val[tid, 0], &heap_idx[tid, 0], &heap_size[tid, 0], &worst[tid, 0],
+                    &class_floor[tid, 0], &bar[tid, 0] if dense else NULL, &hits[tid, 0],
+                )
 
 
 def merge_heaps(

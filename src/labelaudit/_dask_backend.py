@@ -84,7 +84,7 @@ class _Inputs:
                     f"`pred_probs` must have one row per label: got {arr.shape[0]} labels "
                     f"and {n} rows."
                 )
-            labels = da.from_array(arr, chunks=(rows,))
+            labels = arr
         self.dask = dask
         self.da = da
         self.n, self.k = n, k
@@ -92,7 +92,12 @@ class _Inputs:
         self.rows = rows
         self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         self.p_blocks = [b[0] for b in pred_probs.to_delayed()]
-        self.l_blocks = list(labels.to_delayed())
+        if isinstance(labels, np.ndarray):
+            # Each task carries its own slice, so a worker never fetches all labels.
+            self.l_blocks = [labels[self.offsets[i]:self.offsets[i + 1]]
+                             for i in range(len(rows))]
+        else:
+            self.l_blocks = list(labels.to_delayed())
         self.pred_probs = pred_probs
 
     def map(self, fn, *args):

@@ -87,6 +87,7 @@ _SCORE_KIND = {"self_confidence": 1, "normalized_margin": 2, "confidence_weighte
 _ADJUSTED_KIND = {"self_confidence": 4, "normalized_margin": 5}
 _N_BAD = _core.n_bad_kinds()
 _BIG_THRESHOLD = 2  # threshold of a class nobody is labelled with: never reached
+_DENSE_PAIRS_MAX = 1 << 22  # K x K bars per thread up to K = 2048 (16-32 MiB)
 
 
 # ---------------------------------------------------------------------------
@@ -812,7 +813,8 @@ def _prune_plan(prune_counts: np.ndarray, label_counts: np.ndarray, min_examples
     }
 
 
-def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size):
+def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size,
+                       first=None):
     """Kernel pass 3: every slot's kept rows as flat arrays ``(slot, key, row)``.
 
     Rows are local to ``pred_probs``; the keys are the selection keys (margin,
@@ -829,11 +831,30 @@ def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_
     heap_val = np.empty((n_threads, total), dtype=np.float64)
     heap_idx = np.empty((n_threads, total), dtype=np.int64)
     heap_size = np.zeros((n_threads, n_slots), dtype=np.int64)
+    k = pred_probs.shape[1]
     worst = np.full((n_threads, n_slots), -np.inf)
-    floor = np.full((n_threads, pred_probs.shape[1]), -np.inf)
+    floor = np.full((n_threads, k), -np.inf)
+    hits = np.empty((n_threads, k), dtype=np.intp)
+    n_pairs = plan["pair_j"].shape[0]
+    if n_pairs and k * k <= _DENSE_PAIRS_MAX:
+        # One bar per (given, true) pair: +inf where nothing is pruned, -inf
+        # (admit anything) until the pair's heap is full.
+        pair_k = np.repeat(np.arange(k), np.diff(plan["pair_ptr"]))
+        pair_of = np.full(k * k, -1, dtype=np.int64)
+        pair_of[pair_k * k + plan["pair_j"]] = np.arange(n_pairs)
+        bar = np.full((n_threads, k * k), np.inf, dtype=pred_probs.dtype)
+        bar[:, pair_k * k + plan["pair_j"]] = -np.inf
+    else:
+        pair_of = np.zeros(0, dtype=np.int64)
+        bar = np.zeros((0, 0), dtype=pred_probs.dtype)
+    first = np.zeros(0, dtype=np.intp) if first is None else np.ascontiguousarray(first,
+                                                                                  dtype=np.intp)
+    is_first = np.zeros(n if first.size else 0, dtype=np.uint8)
+    is_first[first] = 1
     _core.select_top(pred_probs, labels, other, selfc, plan["pair_ptr"], plan["pair_j"],
-                     plan["class_slot"], plan["slot_off"], plan["slot_cap"], heap_val, heap_idx,
-                     heap_size, worst, floor, chunk, n_threads)
+                     pair_of, plan["class_slot"], plan["slot_off"], plan["slot_cap"], heap_val,
+                     heap_idx, heap_size, worst, floor, bar, hits, first, is_first, chunk,
+                     n_threads)
     if n_threads > 1:
         _core.merge_heaps(plan["slot_off"], plan["slot_cap"], heap_val, heap_idx, heap_size)
     sizes = heap_size[0]
@@ -982,8 +1003,8 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                                                 thresholds=thresholds)
     res = _row_pass(labels, pred_probs,
                     cut=_cut_points(thresholds, k, pred_probs.dtype) if need_cj else None,
-                    want_guess=need_cj, want_other=filter_by in ("prune_by_noise_rate",
-                                                                 "prune_by_class", "both"),
+                    want_guess=need_cj, want_keep=True,
+                    want_other=filter_by in ("prune_by_noise_rate", "prune_by_class", "both"),
                     score_method=rank_method, adjust=adjust,
                     n_jobs=n_jobs, chunk_size=chunk_size)
     if need_cj:
@@ -992,8 +1013,7 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
         confident_joint = calibrate_counts(_fill_diagonal_min_one(res.counts), label_counts)
 
     if filter_by in ("low_normalized_margin", "low_self_confidence"):
-        rows = np.flatnonzero(off_diag)
-        n_issues = int(np.count_nonzero(~_given_label_wins(labels, pred_probs, rows)))
+        n_issues = int(np.count_nonzero(off_diag & ~res.keep))
         mask = np.zeros(n, dtype=bool)
         mask[_smallest(res.score, n_issues)] = True
         scores = res.score if filter_by[4:] == return_indices_ranked_by and not rank_adjust else None
@@ -1019,7 +1039,8 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                 )
             slot, _, rows = _select_candidates(labels, pred_probs, plan, res.extra["other"],
                                                res.extra["selfc"], n_jobs=n_jobs,
-                                               chunk_size=chunk_size)
+                                               chunk_size=chunk_size,
+                                               first=np.flatnonzero(~res.keep))
             masks = _masks_from_candidates(n, plan, slot, rows)
             if filter_by == "prune_by_noise_rate":
                 mask = masks[0].copy()
@@ -1027,7 +1048,7 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                 mask = masks[1].copy()
             else:
                 mask = masks[0] & masks[1]
-        _unflag_agreeing(mask, labels, pred_probs)
+        mask &= ~res.keep  # un-flag items whose given label is the bumped argmax
         scores = res.score if rank_method is not None else None
 
     if return_indices_ranked_by is None:

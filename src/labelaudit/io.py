@@ -928,3 +928,99 @@ def file_fingerprint(path: str | os.PathLike[str], *, n_rows: int | None = None)
 def _quote(names: Sequence[Any]) -> str:
     """Format names as a comma-separated list of quoted strings."""
     return ", ".join(repr(str(n)) for n in names)
+
+
+# --------------------------------------------------------------------------- sharded probabilities
+
+
+def open_npy_shard(path: str | os.PathLike[str]) -> np.ndarray:
+    """Memory-map one ``.npy`` shard read-only (run inside a Dask worker)."""
+    return _load_npy(Path(path))
+
+
+def _read_parquet_shard(path: str, class_names: list[str]) -> np.ndarray:
+    """One Parquet shard's class columns as a C-contiguous float matrix."""
+    df = pl.read_parquet(path, columns=class_names)
+    return _prob_columns_to_numpy(df, f"probabilities shard '{path}'")
+
+
+def shard_paths(spec: str | os.PathLike[str]) -> list[Path]:
+    """Resolve a glob of ``.npy``/``.parquet`` shards, or a directory of Parquet shards.
+
+    Shards are taken in sorted path order, which is the row order.
+    """
+    text = str(spec)
+    path = Path(text)
+    if path.is_dir():
+        found = sorted(path.glob("*.parquet")) or sorted(path.glob("*.npy"))
+        where = f"directory '{path}'"
+    else:
+        import glob as _glob
+
+        found = sorted(Path(p) for p in _glob.glob(text))
+        where = f"pattern '{text}'"
+    if not found:
+        raise InputError(f"probabilities {where} matches no .npy or .parquet shard")
+    kinds = {p.suffix.lower() for p in found}
+    if not kinds <= {".npy", ".parquet"} or len(kinds) > 1:
+        raise InputError(
+            f"probabilities {where} must match only .npy or only .parquet shards, "
+            f"got {_quote(sorted(kinds))}"
+        )
+    return found
+
+
+def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequence[str]):
+    """Open row shards of probabilities as one lazy, row-chunked ``dask.array``.
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        A glob such as ``'shards/part-*.npy'`` (or ``*.parquet``), or a
+        directory of Parquet shards. Shards are concatenated in sorted path
+        order; each becomes one chunk, read by the worker that processes it
+        (``.npy`` shards are memory-mapped there).
+    class_names : sequence of str
+        Class names in code order: the number of columns of ``.npy`` shards,
+        and the column names of Parquet shards.
+
+    Returns
+    -------
+    dask.array.Array of shape (n_items, n_classes)
+    """
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise InputError(
+            "sharded probabilities need dask: pip install 'labelaudit[dask]'"
+        ) from None
+    class_names = [str(c) for c in class_names]
+    parts = []
+    for path in shard_paths(spec):
+        if path.suffix.lower() == ".npy":
+            head = _load_npy(path)
+            if head.ndim != 2 or head.shape[1] != len(class_names):
+                raise InputError(
+                    f"probabilities shard '{path}' has shape {head.shape}; expected "
+                    f"(rows, {len(class_names)}) for classes {_quote(class_names)}"
+                )
+            if head.dtype not in (np.float32, np.float64):
+                raise InputError(
+                    f"probabilities shard '{path}' has dtype {head.dtype}; need float32 or float64"
+                )
+            task = dask.delayed(open_npy_shard, pure=True)(str(path))
+            parts.append(da.from_delayed(task, shape=head.shape, dtype=head.dtype))
+        else:
+            schema = pl.read_parquet_schema(path)
+            missing = [c for c in class_names if c not in schema]
+            if missing:
+                raise InputError(
+                    f"probabilities shard '{path}' lacks class column(s) {_quote(missing)}"
+                )
+            n_rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+            dtype = (np.float32 if all(schema[c] == pl.Float32 for c in class_names)
+                     else np.float64)
+            task = dask.delayed(_read_parquet_shard, pure=True)(str(path), class_names)
+            parts.append(da.from_delayed(task, shape=(n_rows, len(class_names)), dtype=dtype))
+    return da.concatenate(parts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _check_build  # noqa: F401  (clear message when the core is not built)
 from ._threads import effective_n_threads
+from .audit import AuditResult, audit
 from .confident import (
     ConfidentJoint,
     NoiseEstimate,
@@ -30,10 +31,16 @@ from .confident import (
     renormalize,
 )
 from .exceptions import InputError, LabelAuditError, LabelAuditWarning, PolicyError
+from .oof import OutOfFold, cross_val_pred_probs, out_of_fold_probabilities
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditResult",
+    "OutOfFold",
+    "audit",
+    "cross_val_pred_probs",
+    "out_of_fold_probabilities",
     "ConfidentJoint",
     "InputError",
     "NoiseEstimate",

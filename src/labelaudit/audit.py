@@ -1,0 +1,676 @@
+"""The audit pipeline: from labels and probabilities (or features) to an :class:`AuditResult`.
+
+:func:`audit` runs confident learning end to end: it validates the inputs,
+computes out-of-fold probabilities when only features are given, finds the
+label issues, scores every row, estimates the noise matrix and the noise rate
+with a bootstrap interval, and collects everything in a plain-data
+:class:`AuditResult`. :func:`to_summary_dict` turns a result into the
+machine-readable ``summary.json`` content.
+
+Row order never matters: when item ids are given, rows are processed in id
+order, so a shuffled copy of the same data gives the same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ._validation import RANGE_TOLERANCE, ROW_SUM_TOLERANCE
+from .exceptions import InputError, LabelAuditError
+
+__all__ = ["AuditResult", "audit", "check_probabilities", "to_summary_dict"]
+
+#: Issue filters :func:`audit` accepts (cleanlab's ``filter_by`` values).
+FILTERS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_normalized_margin",
+    "low_self_confidence",
+)
+
+#: ``progress(step, done, total)``: called as long steps advance.
+AuditProgress = Callable[[str, int, int], None]
+
+_CHUNK_ROWS = 1 << 16  # rows per block when validating probabilities (bounded memory)
+_OOF_STEP = "out-of-fold probabilities"
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything an audit found, as plain data.
+
+    Attributes
+    ----------
+    issues : polars.DataFrame
+        One row per item: ``id``, ``given_label``, ``suggested_label`` (the
+        class with the highest predicted probability), ``label_quality``
+        (self-confidence: the predicted probability of the given label),
+        ``is_issue`` and ``issue_rank`` (1 for the least trustworthy issue,
+        null for rows that are not issues). Issues come first, by rank; the
+        other rows follow by increasing label quality.
+    class_names : tuple of str
+        Class names in code order.
+    per_class : polars.DataFrame
+        One row per class: ``class``, ``count`` (rows given that label),
+        ``estimated_noise_rate`` with ``ci_low``/``ci_high`` (share of rows
+        given that label whose true label is another class), ``n_issues``,
+        ``mean_label_quality``.
+    noise_matrix : numpy.ndarray of shape (K, K)
+        ``noise_matrix[i, j]`` estimates ``p(given label = i | true label = j)``.
+    inverse_noise_matrix : numpy.ndarray of shape (K, K)
+        ``inverse_noise_matrix[i, j]`` estimates ``p(true = i | given = j)``.
+    confident_joint : numpy.ndarray of shape (K, K)
+        Calibrated confident joint (rows: given label, columns: true label).
+    py : numpy.ndarray of shape (K,)
+        Estimated distribution of the true labels.
+    n_items, n_classes, n_issues : int
+        Rows, classes and rows flagged as issues.
+    estimated_noise_rate : float
+        Estimated share of rows whose given label is wrong.
+    ci_low, ci_high : float
+        Bootstrap interval of ``estimated_noise_rate`` at ``confidence``.
+    confidence : float
+        Coverage of the intervals.
+    label_health_score : float
+        ``1 - n_issues / n_items`` (cleanlab's health summary definition).
+    parameters : Mapping
+        Every parameter of the run (filter, folds, seeds, model, ...).
+    out_of_fold : OutOfFold or None
+        Cross-validation details when the probabilities were computed from
+        features.
+    extras : Mapping
+        Further analyses attached with :meth:`with_section` (for example
+        ``"annotators"`` or ``"slices"``): plain data or objects with a
+        ``to_dict()`` method.
+    extra_figures : Mapping
+        Gate figures those analyses contribute (for example
+        ``krippendorff_alpha``), merged into :meth:`figures`.
+    """
+
+    issues: pl.DataFrame
+    class_names: tuple[str, ...]
+    per_class: pl.DataFrame
+    noise_matrix: np.ndarray
+    inverse_noise_matrix: np.ndarray
+    confident_joint: np.ndarray
+    py: np.ndarray
+    n_items: int
+    n_classes: int
+    n_issues: int
+    estimated_noise_rate: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    label_health_score: float
+    parameters: Mapping[str, Any]
+    out_of_fold: Any = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    extra_figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("parameters", "extras", "extra_figures"):
+            object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def issue_fraction(self) -> float:
+        """Share of rows flagged as issues."""
+        return self.n_issues / self.n_items
+
+    @property
+    def class_noise_rates(self) -> dict[str, float]:
+        """Estimated noise rate of each given class, by class name."""
+        return dict(
+            zip(
+                self.per_class.get_column("class").to_list(),
+                self.per_class.get_column("estimated_noise_rate").to_list(),
+                strict=True,
+            )
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """Headline figures in the form :func:`labelaudit.gate.evaluate` reads.
+
+        Returns
+        -------
+        dict
+            ``estimated_noise_rate``, ``noise_rate_ci_low``,
+            ``noise_rate_ci_high``, ``issue_fraction``, ``n_issues``,
+            ``label_health_score``, ``class_noise_rates``, plus
+            :attr:`extra_figures`.
+        """
+        base = {
+            "estimated_noise_rate": self.estimated_noise_rate,
+            "noise_rate_ci_low": self.ci_low,
+            "noise_rate_ci_high": self.ci_high,
+            "issue_fraction": self.issue_fraction,
+            "n_issues": self.n_issues,
+            "label_health_score": self.label_health_score,
+            "class_noise_rates": self.class_noise_rates,
+        }
+        return {**base, **self.extra_figures}
+
+    def with_section(
+        self, name: str, section: Any, *, figures: Mapping[str, Any] | None = None
+    ) -> AuditResult:
+        """Return a copy with one more analysis attached.
+
+        Parameters
+        ----------
+        name : str
+            Section name, e.g. ``"annotators"``; it becomes a key of
+            ``summary.json``'s ``extras`` block.
+        section : object
+            Plain data, or an object with a ``to_dict()`` method.
+        figures : Mapping, optional
+            Gate figures the section contributes.
+
+        Returns
+        -------
+        AuditResult
+        """
+        if not isinstance(name, str) or not name:
+            raise LabelAuditError(f"section name must be a non-empty string, got {name!r}.")
+        return dataclasses.replace(
+            self,
+            extras={**self.extras, name: section},
+            extra_figures={**self.extra_figures, **(figures or {})},
+        )
+
+    def to_summary_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """Same as :func:`to_summary_dict` with this result."""
+        return to_summary_dict(self, **kwargs)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_probabilities(
+    pred_probs: Any, *, ids: pl.Series | None = None, source: str = "pred_probs"
+) -> np.ndarray:
+    """Check that every row of ``pred_probs`` is a probability vector.
+
+    Parameters
+    ----------
+    pred_probs : array-like of shape (n_samples, K)
+        Float32 or float64 probabilities (a read-only memory map is read in
+        blocks, never copied).
+    ids : polars.Series, optional
+        Item ids in row order, so the message can name the item.
+    source : str, default "pred_probs"
+        Name of the input (for instance ``"probabilities file 'p.csv'"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``pred_probs`` as a 2-D float32/float64 array (not copied when it
+        already is one).
+
+    Raises
+    ------
+    InputError
+        Naming the first row (and id) with a non-finite value, a value outside
+        [0, 1], or a sum that differs from 1 by more than 1e-3.
+    """
+    arr = np.asarray(pred_probs)
+    if arr.dtype not in (np.float32, np.float64):
+        if arr.dtype.kind in "iub" or arr.dtype.kind != "f":
+            raise InputError(f"{source}: probabilities must be float32 or float64, got {arr.dtype}")
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < 2:
+        raise InputError(
+            f"{source}: expected a 2-D matrix with at least one row and two class columns, "
+            f"got shape {arr.shape}"
+        )
+    for start in range(0, arr.shape[0], _CHUNK_ROWS):
+        block = np.asarray(arr[start : start + _CHUNK_ROWS], dtype=np.float64)
+        problem = _first_bad_row(block)
+        if problem is not None:
+            row, what = problem
+            row += start
+            where = f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})")
+            hint = (
+                "; pass --renormalize (or use labelaudit.renormalize) to divide rows by their sums"
+                if what.startswith("sums")
+                else ""
+            )
+            raise InputError(f"{source}: {where} {what}{hint}")
+    return arr
+
+
+def _first_bad_row(block: np.ndarray) -> tuple[int, str] | None:
+    """First offending row of a block and a description, or None."""
+    finite = np.isfinite(block)
+    if not finite.all():
+        row = int(np.argmax(~finite.all(axis=1)))
+        col = int(np.argmax(~finite[row]))
+        return row, f"column {col} is {float(block[row, col])!r}, not a finite probability"
+    out = (block < -RANGE_TOLERANCE) | (block > 1 + RANGE_TOLERANCE)
+    if out.any():
+        row = int(np.argmax(out.any(axis=1)))
+        col = int(np.argmax(out[row]))
+        return row, f"column {col} is {block[row, col]:.6g}, outside [0, 1]"
+    sums = block.sum(axis=1)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        row = int(np.argmax(off))
+        return row, (
+            f"sums to {sums[row]:.6g}, not 1 (tolerance {ROW_SUM_TOLERANCE:g}); probabilities "
+            "must sum to 1"
+        )
+    return None
+
+
+def _encode(labels: Any, class_names: Sequence[Any] | None) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and class names from integer codes or raw label values."""
+    from .io import encode_labels
+
+    if isinstance(labels, pl.Series):
+        series = labels
+    else:
+        arr = np.asarray(labels)
+        if arr.ndim != 1:
+            raise InputError(f"labels: expected a 1-D sequence, got shape {arr.shape}")
+        if arr.dtype.kind in "iu":
+            k = int(arr.max()) + 1 if arr.size else 0
+            names = [str(c) for c in class_names] if class_names is not None else None
+            if arr.size and arr.min() < 0:
+                raise InputError(f"labels: integer labels must be class indices >= 0, got {arr.min()}")
+            if names is not None and k > len(names):
+                row = int(np.argmax(arr >= len(names)))
+                raise InputError(
+                    f"labels: row {row} has class index {arr[row]} but only {len(names)} class "
+                    "names were given"
+                )
+            return arr.astype(np.intp), names if names is not None else [str(c) for c in range(k)]
+        series = pl.Series("label", arr)
+    return encode_labels(series, classes=class_names, source="labels", column="label")
+
+
+def _canonical_order(ids: pl.Series | None, n: int) -> np.ndarray | None:
+    """Permutation that sorts rows by id, or None when they already are (or have no ids)."""
+    if ids is None:
+        return None
+    order = ids.arg_sort().to_numpy()  # ids are unique: the order is total.astype(np.intp)
+    if np.array_equal(order, np.arange(n)):
+        return None
+    return order
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def audit(
+    labels: Any,
+    pred_probs: Any = None,
+    *,
+    features: Any = None,
+    ids: Any = None,
+    class_names: Sequence[Any] | None = None,
+    model: Any = None,
+    cv: int = 5,
+    seed: int = 0,
+    filter_by: str = "prune_by_noise_rate",
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    n_jobs: int | None = None,
+    pred_probs_source: str = "pred_probs",
+    progress: AuditProgress | None = None,
+) -> AuditResult:
+    """Audit a labeled dataset: find label issues and estimate how noisy it is.
+
+    Give either ``pred_probs`` (out-of-sample probabilities from your own
+    model) or ``features`` (then out-of-fold probabilities are computed with
+    :func:`labelaudit.out_of_fold_probabilities`).
+
+    Parameters
+    ----------
+    labels : array-like of shape (n_samples,)
+        Given labels: integer class indices ``0..K-1``, or raw values
+        (strings, ...) which are encoded with sorted classes (or the order of
+        ``class_names``).
+    pred_probs : array-like of shape (n_samples, K), optional
+        Out-of-sample predicted probabilities; rows must sum to 1.
+    features : array-like of shape (n_samples, n_features), optional
+        Features for out-of-fold probabilities, when ``pred_probs`` is None.
+    ids : sequence or polars.Series, optional
+        Unique item ids in row order; they label the issues table and fix the
+        processing order (sorted by id), so shuffled rows give the same
+        result. Default: row numbers.
+    class_names : sequence, optional
+        Class names in code order (for integer labels), or the class list
+        (for raw labels).
+    model : scikit-learn classifier, optional
+        Model for out-of-fold probabilities (default: see
+        :func:`labelaudit.oof.default_model`).
+    cv : int, default 5
+        Folds for out-of-fold probabilities.
+    seed : int, default 0
+        Seed of the folds (and of the model) and of the bootstrap.
+    filter_by : str, default "prune_by_noise_rate"
+        Issue filter of :func:`labelaudit.find_label_issues`.
+    n_bootstrap : int, default 1000
+        Bootstrap replicates for the noise-rate intervals.
+    confidence : float, default 0.95
+        Coverage of the intervals.
+    n_jobs : int, optional
+        Parallel folds and kernel threads; results do not depend on it.
+    pred_probs_source : str, default "pred_probs"
+        Name of the probabilities in error messages, e.g. the file name.
+    progress : callable, optional
+        ``progress(step, done, total)`` for progress bars on long steps.
+
+    Returns
+    -------
+    AuditResult
+
+    Raises
+    ------
+    InputError
+        On unusable labels or ids, probabilities of the wrong shape or whose
+        rows are not probability vectors, or when both or neither of
+        ``pred_probs`` and ``features`` are given.
+    LabelAuditError
+        On an invalid parameter.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_wine
+    >>> from labelaudit import audit
+    >>> X, y = load_wine(return_X_y=True)
+    >>> result = audit(y, features=X, seed=0)
+    >>> result.n_items, result.n_classes
+    (178, 3)
+    """
+    from . import confident
+    from .oof import out_of_fold_probabilities
+
+    if filter_by not in FILTERS:
+        raise LabelAuditError(f"`filter_by` must be one of {', '.join(FILTERS)}, got {filter_by!r}.")
+    if (pred_probs is None) == (features is None):
+        raise InputError("give exactly one of pred_probs (model outputs) and features")
+    codes, names = _encode(labels, class_names)
+    n = codes.shape[0]
+    if n < 2:
+        raise InputError(f"labels: need at least 2 labeled items, got {n}")
+    id_series = _ids(ids, n)
+    k = len(names)
+    if k < 2:
+        raise InputError(f"labels: need at least 2 classes, got {k} ({', '.join(map(repr, names))})")
+    if pred_probs is not None:
+        shape = np.shape(pred_probs)
+        if len(shape) != 2 or shape[0] != n or shape[1] != k:
+            raise InputError(
+                f"{pred_probs_source}: has shape {shape} but there are {n} labels and {k} "
+                "classes; expected one row per label and one column per class"
+            )
+        # Validate in the caller's row order, so messages name the caller's rows.
+        probs = check_probabilities(pred_probs, ids=id_series, source=pred_probs_source)
+    order = _canonical_order(id_series, n)
+    if order is not None:
+        codes = codes[order]
+        id_series = id_series[order]
+    if pred_probs is not None:
+        if order is not None:
+            probs = np.ascontiguousarray(probs[order])
+        oof = None
+        source_kind = "given"
+    else:
+        feats = _features_in_order(features, n, order)
+        callback = None if progress is None else (lambda d, t: progress(_OOF_STEP, d, t))
+        oof = out_of_fold_probabilities(
+            feats, codes, model=model, cv=cv, random_state=seed, n_jobs=n_jobs,
+            n_classes=k, progress=callback,
+        )
+        probs = oof.pred_probs
+        source_kind = "out_of_fold"
+    if id_series is None:
+        id_series = pl.Series("id", np.arange(n, dtype=np.int64))
+
+    noise = confident.noise_rate_intervals(
+        codes, probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, n_jobs=n_jobs
+    )
+    mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs)
+    quality = confident.get_label_quality_scores(codes, probs, method="self_confidence")
+    py, nm, inv = noise.confident_joint.latent()
+    suggested = np.argmax(probs, axis=1)
+    issues = _issues_table(id_series, codes, suggested, quality, mask, names)
+    n_issues = int(mask.sum())
+    per_class = _per_class_table(codes, mask, quality, noise, names)
+    parameters = {
+        "filter_by": filter_by,
+        "rank_by": "self_confidence",
+        "pred_probs": source_kind,
+        "cv": None if oof is None else oof.n_splits,
+        "cv_requested": None if oof is None else cv,
+        "model": None if oof is None else oof.model,
+        "seed": seed,
+        "n_bootstrap": n_bootstrap,
+        "confidence": confidence,
+        "n_jobs": n_jobs,
+    }
+    return AuditResult(
+        issues=issues,
+        class_names=tuple(names),
+        per_class=per_class,
+        noise_matrix=np.asarray(nm, dtype=np.float64),
+        inverse_noise_matrix=np.asarray(inv, dtype=np.float64),
+        confident_joint=np.asarray(noise.confident_joint.counts),
+        py=np.asarray(py, dtype=np.float64),
+        n_items=n,
+        n_classes=k,
+        n_issues=n_issues,
+        estimated_noise_rate=float(noise.noise_rate),
+        ci_low=float(noise.ci_low),
+        ci_high=float(noise.ci_high),
+        confidence=float(confidence),
+        label_health_score=1.0 - n_issues / n,
+        parameters=parameters,
+        out_of_fold=oof,
+    )
+
+
+def _ids(ids: Any, n: int) -> pl.Series | None:
+    """Validated id series (unique, non-null, one per label), or None."""
+    from .io import item_ids
+
+    if ids is None:
+        return None
+    series = ids if isinstance(ids, pl.Series) else pl.Series("id", list(ids))
+    if series.len() != n:
+        raise InputError(f"ids: got {series.len()} ids for {n} labels; expected one id per label")
+    return item_ids(series.alias("id").to_frame(), "id", source="ids")
+
+
+def _features_in_order(features: Any, n: int, order: np.ndarray | None) -> Any:
+    """Features with rows in processing order; checks the row count."""
+    rows = getattr(features, "shape", (None,))[0]
+    if rows is None:
+        features = np.asarray(features)
+        rows = features.shape[0]
+    if rows != n:
+        raise InputError(f"features: has {rows} rows but there are {n} labels")
+    if order is None:
+        return features
+    if isinstance(features, pl.DataFrame):
+        return features[order]
+    if hasattr(features, "iloc"):
+        return features.iloc[order]
+    return features[order]
+
+
+def _issues_table(
+    ids: pl.Series,
+    codes: np.ndarray,
+    suggested: np.ndarray,
+    quality: np.ndarray,
+    mask: np.ndarray,
+    names: list[str],
+) -> pl.DataFrame:
+    """Issues first (by increasing quality, then processing order), then the other rows."""
+    n = codes.shape[0]
+    # Sort keys: issues before non-issues, lower quality first, then processing order.
+    order = np.lexsort((np.arange(n), quality, ~mask))
+    rank = np.full(n, -1, dtype=np.int64)
+    n_issues = int(mask.sum())
+    rank[order[:n_issues]] = np.arange(1, n_issues + 1)
+    name_arr = np.asarray(names, dtype=object)
+    table = pl.DataFrame(
+        {
+            "id": ids.alias("id"),
+            "given_label": pl.Series(name_arr[codes].tolist(), dtype=pl.String),
+            "suggested_label": pl.Series(name_arr[suggested].tolist(), dtype=pl.String),
+            "label_quality": pl.Series(np.asarray(quality, dtype=np.float64)),
+            "is_issue": pl.Series(mask.astype(bool)),
+            "issue_rank": pl.Series(rank).replace(-1, None),
+        }
+    )
+    return table[order]
+
+
+def _per_class_table(codes, mask, quality, noise, names) -> pl.DataFrame:
+    """Count, noise rate with interval, issues and mean quality of each given class."""
+    k = len(names)
+    counts = np.bincount(codes, minlength=k)
+    issues = np.bincount(codes, weights=mask.astype(np.float64), minlength=k).astype(np.int64)
+    qsum = np.bincount(codes, weights=np.asarray(quality, dtype=np.float64), minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_q = np.where(counts > 0, qsum / np.maximum(counts, 1), np.nan)
+    return pl.DataFrame(
+        {
+            "class": pl.Series(list(names), dtype=pl.String),
+            "count": pl.Series(counts.astype(np.int64)),
+            "estimated_noise_rate": pl.Series(np.asarray(noise.class_noise_rates, dtype=np.float64)),
+            "ci_low": pl.Series(np.asarray(noise.class_ci_low, dtype=np.float64)),
+            "ci_high": pl.Series(np.asarray(noise.class_ci_high, dtype=np.float64)),
+            "n_issues": pl.Series(issues),
+            "mean_label_quality": pl.Series(mean_q),
+        },
+        nan_to_null=True,
+    )
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+
+    from . import __version__
+
+    return {
+        "labelaudit": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "polars": pl.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def _plain(obj: Any) -> Any:
+    """Sections to plain data: ``to_dict()`` when available, frames to row lists."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict) and not isinstance(obj, pl.DataFrame):
+        return obj.to_dict()
+    if isinstance(obj, pl.DataFrame):
+        return obj.to_dicts()
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def to_summary_dict(
+    result: AuditResult,
+    *,
+    inputs: Sequence[Mapping[str, Any]] = (),
+    parameters: Mapping[str, Any] | None = None,
+    gate: Any = None,
+    outputs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the content of ``summary.json`` from an audit result.
+
+    The summary is deterministic: it holds no timestamps, so the same inputs
+    and parameters give a byte-identical file.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    inputs : sequence of dict, default ()
+        Provenance of each input file (see :func:`labelaudit.io.file_fingerprint`),
+        each with a ``role`` key.
+    parameters : Mapping, optional
+        Extra parameters to record (command-line options), merged over the
+        audit's own.
+    gate : GateResult, optional
+        Gate verdict; its ``to_dict()`` becomes the ``gate`` block.
+    outputs : Mapping, optional
+        Names of the files written next to the summary.
+
+    Returns
+    -------
+    dict
+        Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
+        ``figures``, ``classes``, ``per_class``, ``noise_matrix``,
+        ``out_of_fold``, ``gate``, ``extras``, ``outputs``.
+    """
+    params = {**result.parameters, **(parameters or {})}
+    figures = {
+        "n_items": result.n_items,
+        "n_classes": result.n_classes,
+        "n_issues": result.n_issues,
+        "issue_fraction": result.issue_fraction,
+        "estimated_noise_rate": result.estimated_noise_rate,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "confidence": result.confidence,
+        "label_health_score": result.label_health_score,
+        "class_noise_rates": result.class_noise_rates,
+    }
+    oof = result.out_of_fold
+    oof_block = None
+    if oof is not None:
+        oof_block = {
+            "n_splits": oof.n_splits,
+            "model": oof.model,
+            "random_state": oof.random_state,
+            "fold_noise_rates": oof.fold_noise_rates.tolist(),
+            "fold_spread": oof.fold_spread(),
+            "fold_sizes": np.bincount(oof.fold, minlength=oof.n_splits).tolist(),
+            "fold_confident_joints": [cj.tolist() for cj in oof.fold_confident_joints],
+            "rare_classes": [result.class_names[c] for c in oof.rare_classes],
+        }
+    return {
+        "tool": "labelaudit",
+        "versions": _versions(),
+        "parameters": params,
+        "seeds": {"folds": params.get("seed"), "model": params.get("seed"),
+                  "bootstrap": params.get("seed")},
+        "inputs": [dict(i) for i in inputs],
+        "figures": figures,
+        "classes": list(result.class_names),
+        "per_class": result.per_class.to_dicts(),
+        "noise_matrix": {
+            "description": "noise_matrix[i][j] = p(given label = classes[i] | true label = classes[j])",
+            "matrix": result.noise_matrix.tolist(),
+            "inverse": result.inverse_noise_matrix.tolist(),
+            "confident_joint": result.confident_joint.tolist(),
+            "py": result.py.tolist(),
+        },
+        "out_of_fold": oof_block,
+        "gate": None if gate is None else gate.to_dict(),
+        "extras": {name: _plain(section) for name, section in result.extras.items()},
+        "outputs": dict(outputs or {}),
+    }

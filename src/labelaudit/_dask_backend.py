@@ -50,7 +50,13 @@ def _dask():
 # --------------------------------------------------------------------------- inputs
 
 class _Inputs:
-    """Row-aligned dask blocks of probabilities and labels."""
+    """Row-aligned probabilities and labels as dask arrays, mapped block by block.
+
+    Every round is a ``map_blocks`` over the probabilities and the labels, so
+    dask fuses the task that loads a chunk (for instance a memory-mapped
+    shard) with the task that scans it: a chunk is read where it is loaded and
+    never shipped between workers.
+    """
 
     def __init__(self, labels, pred_probs):
         dask, da = _dask()
@@ -70,51 +76,68 @@ class _Inputs:
         if len(pred_probs.chunks[1]) > 1:
             pred_probs = pred_probs.rechunk({1: -1})
         rows = pred_probs.chunks[0]
+        offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        n_labels = labels.shape[0] if is_dask_array(labels) else np.asarray(labels).shape[0]
+        if np.ndim(labels) != 1 or n_labels != n:
+            raise LabelAuditError(
+                f"`pred_probs` must have one row per label: got {n_labels} labels and {n} rows."
+            )
         if is_dask_array(labels):
-            if labels.ndim != 1 or labels.shape[0] != n:
-                raise LabelAuditError(
-                    f"`pred_probs` must have one row per label: got {labels.shape[0]} labels "
-                    f"and {n} rows."
-                )
             labels = labels.rechunk((rows,))
         else:
+            # One small array per chunk, so a worker only receives its own labels.
             arr = np.asarray(labels)
-            if arr.ndim != 1 or arr.shape[0] != n:
-                raise LabelAuditError(
-                    f"`pred_probs` must have one row per label: got {arr.shape[0]} labels "
-                    f"and {n} rows."
-                )
-            labels = arr
+            labels = da.concatenate([da.from_array(arr[offsets[i]:offsets[i + 1]], chunks=-1)
+                                     for i in range(len(rows))])
         self.dask = dask
         self.da = da
         self.n, self.k = n, k
         self.dtype = pred_probs.dtype
         self.rows = rows
-        self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        self.p_blocks = [b[0] for b in pred_probs.to_delayed()]
-        if isinstance(labels, np.ndarray):
-            # Each task carries its own slice, so a worker never fetches all labels.
-            self.l_blocks = [labels[self.offsets[i]:self.offsets[i + 1]]
-                             for i in range(len(rows))]
-        else:
-            self.l_blocks = list(labels.to_delayed())
-        self.pred_probs = pred_probs
+        self.offsets = offsets
+        self.pred_probs, self.labels = self._pin(pred_probs, labels[:, None])
+
+    def _pin(self, pred_probs, labels):
+        """Keep the blocks on the workers that loaded them for all the passes.
+
+        With a distributed client, the probability and label blocks are
+        persisted once: every later pass runs where its block already lives
+        (a memory-mapped shard costs only page cache there) instead of loading
+        it again on whichever worker is free and shipping it around.
+        """
+        try:
+            from distributed import default_client, wait
+        except ImportError:
+            return pred_probs, labels
+        try:
+            default_client()
+        except ValueError:  # no client: the local schedulers read blocks in place
+            return pred_probs, labels
+        pred_probs, labels = self.dask.persist(pred_probs, labels)
+        wait([pred_probs, labels])
+        return pred_probs, labels
+
+    def _blocks(self, fn, out_dtype, out_chunks, args, wrap):
+        def run(p, lab, *rest, block_info=None):
+            offset = int(block_info[0]["array-location"][0][0])
+            result = fn(p, lab[:, 0], offset, *args)
+            if not wrap:
+                return result
+            box = np.empty(1, dtype=object)
+            box[0] = result
+            return box
+
+        return self.da.map_blocks(run, self.pred_probs, self.labels, drop_axis=1,
+                                  dtype=out_dtype, chunks=(out_chunks,), meta=np.empty(0, out_dtype))
 
     def map(self, fn, *args):
-        """Run ``fn(p_block, l_block, offset, *args)`` on every chunk and gather."""
-        delayed = self.dask.delayed(fn, pure=True)
-        tasks = [delayed(p, lab, int(self.offsets[i]), *args)
-                 for i, (p, lab) in enumerate(zip(self.p_blocks, self.l_blocks, strict=True))]
-        return self.dask.compute(*tasks)
+        """Run ``fn(p_block, l_block, offset, *args)`` on every chunk and gather the results."""
+        boxed = self._blocks(fn, object, (1,) * len(self.rows), args, wrap=True)
+        return list(boxed.compute())
 
     def lazy_rows(self, fn, dtype, *args):
         """A lazy 1-D dask array made of ``fn(p_block, l_block, offset, *args)`` per chunk."""
-        da = self.da
-        delayed = self.dask.delayed(fn, pure=True)
-        parts = [da.from_delayed(delayed(p, lab, int(self.offsets[i]), *args),
-                                 shape=(self.rows[i],), dtype=dtype)
-                 for i, (p, lab) in enumerate(zip(self.p_blocks, self.l_blocks, strict=True))]
-        return da.concatenate(parts)
+        return self._blocks(fn, np.dtype(dtype), self.rows, args, wrap=False)
 
 
 def _block(p, labels, offset):
@@ -146,7 +169,8 @@ def _count_chunk(p, labels, offset, k):
     return np.bincount(_checked_labels(labels, offset, k), minlength=k).astype(np.int64)
 
 
-def _threshold_chunk(p, labels, offset, starts, totals):
+def _threshold_chunk(p, labels, offset, all_starts, totals, chunk_of):
+    starts = all_starts[chunk_of[offset]]
     lab, p = _block(p, labels, offset)
     k = p.shape[1]
     counts = np.bincount(lab, minlength=k)
@@ -165,11 +189,8 @@ def _thresholds(inp: _Inputs, thresholds):
     if thresholds is not None:
         return counts, thresholds
     starts = np.cumsum(per_chunk, axis=0) - per_chunk  # class-sequence start of every chunk
-    pieces = inp.dask.compute(*[
-        inp.dask.delayed(_threshold_chunk, pure=True)(p, lab, int(inp.offsets[i]), starts[i],
-                                                      counts)
-        for i, (p, lab) in enumerate(zip(inp.p_blocks, inp.l_blocks, strict=True))
-    ])
+    chunk_of = {int(off): i for i, off in enumerate(inp.offsets[:-1])}
+    pieces = inp.map(_threshold_chunk, starts, counts, chunk_of)
     values = []
     for c in range(inp.k):
         if counts[c] == 0:

@@ -989,15 +989,16 @@ def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequenc
     dask.array.Array of shape (n_items, n_classes)
     """
     try:
-        import dask
         import dask.array as da
     except ImportError:
         raise InputError(
             "sharded probabilities need dask: pip install 'labelaudit[dask]'"
         ) from None
     class_names = [str(c) for c in class_names]
-    parts = []
-    for path in shard_paths(spec):
+    paths = shard_paths(spec)
+    rows: list[int] = []
+    dtypes = set()
+    for path in paths:
         if path.suffix.lower() == ".npy":
             head = _load_npy(path)
             if head.ndim != 2 or head.shape[1] != len(class_names):
@@ -1009,8 +1010,8 @@ def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequenc
                 raise InputError(
                     f"probabilities shard '{path}' has dtype {head.dtype}; need float32 or float64"
                 )
-            task = dask.delayed(open_npy_shard, pure=True)(str(path))
-            parts.append(da.from_delayed(task, shape=head.shape, dtype=head.dtype))
+            rows.append(head.shape[0])
+            dtypes.add(head.dtype)
         else:
             schema = pl.read_parquet_schema(path)
             missing = [c for c in class_names if c not in schema]
@@ -1018,9 +1019,33 @@ def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequenc
                 raise InputError(
                     f"probabilities shard '{path}' lacks class column(s) {_quote(missing)}"
                 )
-            n_rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-            dtype = (np.float32 if all(schema[c] == pl.Float32 for c in class_names)
-                     else np.float64)
-            task = dask.delayed(_read_parquet_shard, pure=True)(str(path), class_names)
-            parts.append(da.from_delayed(task, shape=(n_rows, len(class_names)), dtype=dtype))
-    return da.concatenate(parts)
+            rows.append(pl.scan_parquet(path).select(pl.len()).collect().item())
+            all_f32 = all(schema[c] == pl.Float32 for c in class_names)
+            dtypes.add(np.dtype(np.float32 if all_f32 else np.float64))
+    if len(dtypes) > 1:
+        raise InputError(
+            f"probabilities shards mix dtypes {_quote(sorted(str(d) for d in dtypes))}; "
+            "store them all as float32 or all as float64"
+        )
+    dtype = dtypes.pop()
+    # A blockwise layer (no separate "load" tasks): the task that scans a chunk
+    # is the one that opens its shard, so shards are never shipped between workers.
+    return da.map_blocks(
+        _load_shard_block,
+        chunks=(tuple(rows), (len(class_names),)),
+        dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype),
+        paths=tuple(str(p) for p in paths),
+        class_names=tuple(class_names),
+        out_dtype=dtype,
+    )
+
+
+def _load_shard_block(paths, class_names, out_dtype, block_info=None) -> np.ndarray:
+    """Load the shard of one chunk (its index comes from dask's ``block_info``)."""
+    path = paths[block_info[None]["chunk-location"][0]]
+    if path.endswith(".npy"):
+        block = open_npy_shard(path)
+    else:
+        block = _read_parquet_shard(path, list(class_names))
+    return block if block.dtype == out_dtype else block.astype(out_dtype)

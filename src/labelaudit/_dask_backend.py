@@ -130,10 +130,18 @@ class _Inputs:
         return self.da.map_blocks(run, self.pred_probs, self.labels, drop_axis=1,
                                   dtype=out_dtype, chunks=(out_chunks,), meta=np.empty(0, out_dtype))
 
+    def boxed(self, fn, *args):
+        """``fn(p_block, l_block, offset, *args)`` per chunk, as a lazy array of boxed results."""
+        return self._blocks(fn, object, (1,) * len(self.rows), args, wrap=True)
+
+    def gather(self, boxed):
+        """Bring every chunk's boxed result straight to the client (no worker-side concat)."""
+        parts = self.dask.compute(*boxed.to_delayed().ravel())
+        return [part[0] for part in parts]
+
     def map(self, fn, *args):
         """Run ``fn(p_block, l_block, offset, *args)`` on every chunk and gather the results."""
-        boxed = self._blocks(fn, object, (1,) * len(self.rows), args, wrap=True)
-        return list(boxed.compute())
+        return self.gather(self.boxed(fn, *args))
 
     def lazy_rows(self, fn, dtype, *args):
         """A lazy 1-D dask array made of ``fn(p_block, l_block, offset, *args)`` per chunk."""
@@ -310,6 +318,47 @@ def _prune_chunk(p, labels, offset, plan):
     return slot, key, rows + offset
 
 
+def _pruning_candidates(inp, plan):
+    """Every chunk's selection candidates that can still be among the global top m.
+
+    Round 1 keeps each chunk's own top m per slot on the workers. If a chunk
+    holds m candidates at or above key b, the global m-th best is at least b,
+    so the client takes, per slot, the highest such b over the chunks, and
+    round 2 ships only candidates at or above it: about m rows per slot in
+    total instead of m per slot per chunk. The merge that follows is exact.
+    """
+    n_slots = plan["slot_cap"].shape[0]
+    boxed = inp.boxed(_prune_chunk, plan)
+    if n_slots == 0:
+        return inp.gather(boxed)
+    boxed = boxed.persist()
+    caps = plan["slot_cap"]
+    bars = inp.gather(boxed.map_blocks(_chunk_bar, caps, dtype=object))
+    bar = np.max(np.stack(bars), axis=0)
+    return inp.gather(boxed.map_blocks(_chunk_above, bar, dtype=object))
+
+
+def _boxed(value):
+    box = np.empty(1, dtype=object)
+    box[0] = value
+    return box
+
+
+def _chunk_bar(box, caps):
+    slot, key, _ = box[0]
+    n_slots = caps.shape[0]
+    sizes = np.bincount(slot, minlength=n_slots)
+    lowest = np.full(n_slots, np.inf)
+    np.minimum.at(lowest, slot, key)
+    return _boxed(np.where(sizes >= caps, lowest, -np.inf))
+
+
+def _chunk_above(box, bar):
+    slot, key, rows = box[0]
+    keep = key >= bar[slot]
+    return _boxed((slot[keep], key[keep], rows[keep]))
+
+
 def _merge_candidates(parts, plan):
     """Exact top-m per slot over all chunks: larger key first, then smaller row."""
     slot = np.concatenate([p[0] for p in parts])
@@ -360,7 +409,7 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
         if num_to_remove_per_class is not None:
             prune = cf._counts_for_fixed_removal(prune, counts, num_to_remove_per_class)
         plan = cf._prune_plan(prune, counts, min_examples_per_class, filter_by)
-        slot, rows = _merge_candidates(inp.map(_prune_chunk, plan), plan)
+        slot, rows = _merge_candidates(_pruning_candidates(inp, plan), plan)
         group = plan["slot_group"][slot]
         if filter_by == "prune_by_noise_rate":
             selected = np.unique(rows[group == 0])

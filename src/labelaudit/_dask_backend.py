@@ -95,7 +95,7 @@ class _Inputs:
         self.dtype = pred_probs.dtype
         self.rows = rows
         self.offsets = offsets
-        self.pred_probs, self.labels = self._pin(pred_probs, labels[:, None])
+        self.pred_probs, self.labels = self._pin(pred_probs, labels)
 
     def _pin(self, pred_probs, labels):
         """Keep the blocks on the workers that loaded them for all the passes.
@@ -118,17 +118,25 @@ class _Inputs:
         return pred_probs, labels
 
     def _blocks(self, fn, out_dtype, out_chunks, args, wrap):
-        def run(p, lab, *rest, block_info=None):
-            offset = int(block_info[0]["array-location"][0][0])
-            result = fn(p, lab[:, 0], offset, *args)
+        # blockwise with concatenate=False: the function gets the chunk's blocks
+        # as they are (a memory map stays a memory map; nothing is copied).
+        offsets = self.da.from_array(self.offsets[:-1], chunks=1)
+
+        def run(p_blocks, lab, offset):
+            p = p_blocks[0] if isinstance(p_blocks, list) else p_blocks
+            result = fn(p, lab, int(offset[0]), *args)
             if not wrap:
                 return result
             box = np.empty(1, dtype=object)
             box[0] = result
             return box
 
-        return self.da.map_blocks(run, self.pred_probs, self.labels, drop_axis=1,
-                                  dtype=out_dtype, chunks=(out_chunks,), meta=np.empty(0, out_dtype))
+        return self.da.blockwise(
+            run, "i", self.pred_probs, "ij", self.labels, "i", offsets, "i",
+            dtype=out_dtype, concatenate=False, align_arrays=False,
+            adjust_chunks={"i": tuple(out_chunks)},
+            meta=np.empty(0, out_dtype),
+        )
 
     def boxed(self, fn, *args):
         """``fn(p_block, l_block, offset, *args)`` per chunk, as a lazy array of boxed results."""
@@ -312,20 +320,27 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
 
 def _prune_chunk(p, labels, offset, plan):
     lab, p = _block(p, labels, offset)
-    res = cf._row_pass(lab, p, want_other=True, n_jobs=1, row_offset=offset)
+    res = cf._row_pass(lab, p, want_other=True, want_keep=True, n_jobs=1, row_offset=offset)
     slot, key, rows = cf._select_candidates(lab, p, plan, res.extra["other"],
-                                            res.extra["selfc"], n_jobs=1, chunk_size=None)
+                                            res.extra["selfc"], n_jobs=1, chunk_size=None,
+                                            first=np.flatnonzero(~res.keep))
     return slot, key, rows + offset
+
+
+_RANK_SAMPLES = 8  # keys sent per slot and chunk to bound the global cut
 
 
 def _pruning_candidates(inp, plan):
     """Every chunk's selection candidates that can still be among the global top m.
 
-    Round 1 keeps each chunk's own top m per slot on the workers. If a chunk
-    holds m candidates at or above key b, the global m-th best is at least b,
-    so the client takes, per slot, the highest such b over the chunks, and
-    round 2 ships only candidates at or above it: about m rows per slot in
-    total instead of m per slot per chunk. The merge that follows is exact.
+    Round 1 keeps each chunk's own top m per slot on the workers and sends, per
+    slot, its keys at a few ranks (the key of its r-th best candidate, for
+    ``r = m/8, 2m/8, ..., m``). Chunk c then holds at least r candidates at or
+    above that key, so summing those guarantees over chunks gives, per slot,
+    the highest key b with at least m candidates at or above it: the global
+    m-th best is at least b. Round 2 ships only candidates at or above b,
+    about m (1 + chunks/8) per slot instead of m per chunk. The merge that
+    follows is exact.
     """
     n_slots = plan["slot_cap"].shape[0]
     boxed = inp.boxed(_prune_chunk, plan)
@@ -333,8 +348,10 @@ def _pruning_candidates(inp, plan):
         return inp.gather(boxed)
     boxed = boxed.persist()
     caps = plan["slot_cap"]
-    bars = inp.gather(boxed.map_blocks(_chunk_bar, caps, dtype=object))
-    bar = np.max(np.stack(bars), axis=0)
+    ranks = np.maximum(1, np.ceil(np.outer(caps, np.arange(1, _RANK_SAMPLES + 1))
+                                  / _RANK_SAMPLES)).astype(np.int64)  # (slots, S)
+    keys = np.stack(inp.gather(boxed.map_blocks(_chunk_rank_keys, ranks, dtype=object)))
+    bar = _cut_lower_bound(keys, ranks, caps)
     return inp.gather(boxed.map_blocks(_chunk_above, bar, dtype=object))
 
 
@@ -344,13 +361,37 @@ def _boxed(value):
     return box
 
 
-def _chunk_bar(box, caps):
+def _chunk_rank_keys(box, ranks):
+    """Per slot, the chunk's key at each sampled rank (-inf where it has fewer)."""
     slot, key, _ = box[0]
-    n_slots = caps.shape[0]
+    n_slots = ranks.shape[0]
+    if key.size == 0:
+        return _boxed(np.full(ranks.shape, -np.inf))
+    order = np.lexsort((-key, slot))
+    slot, key = slot[order], key[order]
     sizes = np.bincount(slot, minlength=n_slots)
-    lowest = np.full(n_slots, np.inf)
-    np.minimum.at(lowest, slot, key)
-    return _boxed(np.where(sizes >= caps, lowest, -np.inf))
+    start = np.cumsum(sizes) - sizes
+    valid = ranks <= sizes[:, None]
+    pos = np.where(valid, start[:, None] + ranks - 1, 0)
+    return _boxed(np.where(valid, key[pos], -np.inf))
+
+
+def _cut_lower_bound(keys, ranks, caps):
+    """Highest key per slot with at least ``cap`` candidates at or above it over all chunks.
+
+    ``keys[c, s, i]`` is chunk c's key at rank ``ranks[s, i]`` (non-increasing
+    in i); a chunk holds at least ``ranks[s, i]`` candidates at or above it.
+    """
+    n_chunks, n_slots, n_samples = keys.shape
+    values = keys.transpose(1, 0, 2).reshape(n_slots, n_chunks * n_samples)  # candidates for b
+    rank_at = np.concatenate([np.zeros((n_slots, 1), dtype=np.int64), ranks], axis=1)
+    total = np.zeros(values.shape, dtype=np.int64)
+    for c in range(n_chunks):
+        # For every candidate b: how many of chunk c's sampled keys are >= b.
+        held = (keys[c][:, :, None] >= values[:, None, :]).sum(axis=1)  # (slots, C*S)
+        total += np.take_along_axis(rank_at, held, axis=1)
+    ok = total >= caps[:, None]
+    return np.where(ok, values, -np.inf).max(axis=1)
 
 
 def _chunk_above(box, bar):

@@ -1,148 +1,55 @@
 """HTML report of an audit: the only place labelaudit emits HTML.
 
-:func:`render_html` builds a plain context (strings and numbers) from an
-:class:`~labelaudit.audit.AuditResult` and renders it with a Jinja2 template
-that escapes every value (``autoescape=True``) and refuses undefined names
-(``StrictUndefined``). The page is one self-contained file: inline CSS, no
-scripts, no network requests. It embeds only the top issues; the full list is
-the ``issues.parquet`` sidecar.
+:func:`render_html` turns an :class:`~labelaudit.audit.AuditResult` into one
+self-contained HTML page a reviewer can email or attach to a ticket:
+
+- plain template context built in :mod:`._context` (no objects reach the
+  templates), rendered by one Jinja2 environment (:mod:`._env`) with
+  autoescaping and strict undefined names;
+- charts drawn with matplotlib and inlined as SVG (:mod:`._charts`);
+- inline CSS, and one inline script that only adds sorting, filtering and
+  paging; a Content-Security-Policy allows that script alone (by hash), data:
+  images and nothing from the network;
+- at most ``top_n`` issues embedded (the full list is the sidecar file), so
+  the page stays small for any dataset size.
+
+The output is deterministic: the same inputs give the same bytes (the only
+date shown is one given explicitly or recorded in the summary).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+import base64
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-import jinja2
+from markupsafe import Markup
 
-__all__ = ["render_html"]
+from ..exceptions import LabelAuditError
+from ._context import DEFAULT_TOP_N, build_context
+from ._env import environment
 
-_TOP_N = 100
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("labelaudit.report", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+__all__ = ["DEFAULT_TOP_N", "render_html", "write_html"]
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    """Format a number for display; missing and NaN values become an en dash."""
-    if value is None:
-        return "\u2013"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    value = float(value)
-    if math.isnan(value):
-        return "\u2013"
-    return f"{value:.{digits}g}"
+#: Runs first: marks the page as scripted so rows after the first page start hidden.
+_EARLY_SCRIPT = 'document.documentElement.classList.add("js");'
 
 
-def _pct(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\u2013"
-    return f"{100.0 * float(value):.2f}%"
+def _csp_hash(script: str) -> str:
+    """Content-Security-Policy source expression allowing exactly this inline script."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
 
 
-def _context(result: Any, gate: Any, summary: Mapping[str, Any] | None, top_n: int) -> dict:
-    """Plain strings and numbers for the template (no objects cross into it)."""
-    names = list(result.class_names)
-    per_class = [
-        {
-            "name": row["class"],
-            "count": _num(row["count"]),
-            "rate": _pct(row["estimated_noise_rate"]),
-            "ci": f"{_pct(row['ci_low'])} \u2013 {_pct(row['ci_high'])}",
-            "issues": _num(row["n_issues"]),
-            "quality": _num(row["mean_label_quality"], 3),
-        }
-        for row in result.per_class.iter_rows(named=True)
-    ]
-    top = result.issues.filter(result.issues.get_column("is_issue")).head(top_n)
-    issues = [
-        {
-            "rank": _num(row["issue_rank"]),
-            "id": str(row["id"]),
-            "given": row["given_label"],
-            "suggested": row["suggested_label"],
-            "quality": _num(row["label_quality"], 3),
-        }
-        for row in top.iter_rows(named=True)
-    ]
-    matrix = [
-        {"given": names[i], "cells": [_num(v, 3) for v in result.noise_matrix[i]]}
-        for i in range(len(names))
-    ]
-    checks = []
-    verdict = None
-    if gate is not None:
-        verdict = "passed" if gate.passed else "failed"
-        checks = [
-            {
-                "name": c.name,
-                "level": c.level,
-                "value": _num(c.value),
-                "threshold": _num(c.threshold),
-                "status": "pass" if c.passed else ("FAIL" if c.level == "fail" else "WARN"),
-                "message": c.message,
-            }
-            for c in gate.checks
-        ]
-    inputs = []
-    params: list[tuple[str, str]] = []
-    version = ""
-    if summary is not None:
-        inputs = [
-            {
-                "role": str(i.get("role", "")),
-                "path": str(i.get("path", "")),
-                "rows": _num(i.get("n_rows")),
-                "sha256": str(i.get("sha256", "")),
-            }
-            for i in summary.get("inputs", [])
-        ]
-        params = [(str(k), str(v)) for k, v in summary.get("parameters", {}).items()]
-        version = str(summary.get("versions", {}).get("labelaudit", ""))
-    else:
-        params = [(str(k), str(v)) for k, v in result.parameters.items()]
-    oof = result.out_of_fold
-    folds = None
-    if oof is not None:
-        spread = oof.fold_spread()
-        folds = {
-            "n": _num(oof.n_splits),
-            "low": _pct(spread["min"]),
-            "high": _pct(spread["max"]),
-            "model": oof.model,
-        }
-    return {
-        "folds": folds,
-        "version": version,
-        "n_items": _num(result.n_items),
-        "n_classes": _num(result.n_classes),
-        "n_issues": _num(result.n_issues),
-        "noise_rate": _pct(result.estimated_noise_rate),
-        "ci": f"{_pct(result.ci_low)} \u2013 {_pct(result.ci_high)}",
-        "confidence": f"{100 * result.confidence:g}%",
-        "health": _num(result.label_health_score, 4),
-        "per_class": per_class,
-        "class_names": names,
-        "matrix": matrix,
-        "issues": issues,
-        "top_n": top_n,
-        "more_issues": max(result.n_issues - len(issues), 0),
-        "verdict": verdict,
-        "checks": checks,
-        "inputs": inputs,
-        "params": params,
-        "sections": sorted(str(k) for k in result.extras),
-    }
+@cache
+def _static(name: str) -> str:
+    return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def render_html(
@@ -150,27 +57,120 @@ def render_html(
     *,
     gate: Any = None,
     summary: Mapping[str, Any] | None = None,
-    top_n: int = _TOP_N,
+    top_n: int = DEFAULT_TOP_N,
+    items: Any = None,
+    items_id_col: str = "id",
+    image_col: str | None = None,
+    text_col: str | None = None,
+    attribute_cols: Sequence[str] | None = None,
+    issues_file: str = "issues.parquet",
+    dataset: str | None = None,
+    date: str | None = None,
+    command: str | None = None,
 ) -> str:
     """Render an audit as one self-contained HTML page.
 
     Parameters
     ----------
     result : AuditResult
-        The audit to show.
+        The audit. Sections attached with ``with_section`` are rendered when
+        recognised: ``"annotators"`` (an ``AnnotatorReview``) and ``"slices"``
+        (a ``SliceReport``); flat mappings of other sections become small
+        tables.
     gate : GateResult, optional
-        Gate verdict, shown as a table when given.
+        Gate verdict; default: the ``gate`` block of ``summary`` when present.
     summary : Mapping, optional
-        The ``summary.json`` content, for the provenance section (inputs with
-        hashes, parameters, version).
-    top_n : int, default 100
-        Issues embedded in the page (the full list is ``issues.parquet``).
+        The ``summary.json`` content: inputs with hashes, parameters, version,
+        output directory (for the reproducing command) and an optional
+        ``date``. When ``items`` is not given and the summary names a data
+        file that exists, the rows of the shown issues are read from it for
+        thumbnails, text snippets and attribute columns.
+    top_n : int, default 1000
+        Most issues embedded in the page (lowest label quality first); the
+        rest are in ``issues_file``.
+    items : polars.DataFrame, optional
+        The item table (id column plus images, text and attributes).
+    items_id_col : str, default "id"
+        Id column of ``items``.
+    image_col, text_col : str, optional
+        Image column (file path, encoded bytes, or a numeric pixel array of a
+        square gray or RGB image) and text column; detected when omitted.
+    attribute_cols : sequence of str, optional
+        Extra columns of the issue table; default: up to six low-cardinality
+        text, categorical or boolean columns.
+    issues_file : str, default "issues.parquet"
+        Relative link to the full issue table.
+    dataset : str, optional
+        Dataset name for the title; default from the summary.
+    date : str, optional
+        Date shown in the header; default ``summary["date"]`` when present.
+        Nothing else in the page depends on the clock.
+    command : str, optional
+        Command that reproduces the audit; default built from the summary.
 
     Returns
     -------
     str
-        An HTML5 document. Every value from the data (ids, class names, file
-        paths) is escaped.
+        An HTML5 document. Every value from the data (ids, labels, column and
+        annotator names, file paths) is escaped.
+
+    Raises
+    ------
+    LabelAuditError
+        When ``top_n`` is not a positive integer.
+    InputError
+        When ``items`` lacks ``items_id_col``.
     """
-    template = _ENV.get_template("report.html.j2")
-    return template.render(**_context(result, gate, summary, int(top_n)))
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+        raise LabelAuditError(f"top_n must be a positive integer, got {top_n!r}")
+    context = build_context(
+        result,
+        gate=gate,
+        summary=summary,
+        top_n=top_n,
+        items=items,
+        items_id_col=items_id_col,
+        image_col=image_col,
+        text_col=text_col,
+        attribute_cols=attribute_cols,
+        issues_file=issues_file,
+        dataset=dataset,
+        date=date,
+        command=command,
+    )
+    script = _static("report.js")
+    template = environment().get_template("report.html.j2")
+    return template.render(
+        **context,
+        css=Markup(_static("report.css")),
+        script=Markup(script),
+        script_hash=_csp_hash(script),
+        early_script=Markup(_EARLY_SCRIPT),
+        early_hash=_csp_hash(_EARLY_SCRIPT),
+    )
+
+
+def write_html(result: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Render an audit (see :func:`render_html`) and write it atomically to ``path``.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    path : str or os.PathLike
+        Target file; written to a temporary file in the same directory, then
+        renamed over it.
+    **kwargs
+        Passed to :func:`render_html`.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from ..io import write_text
+
+    html = render_html(result, **kwargs)
+    target = Path(path)
+    write_text(target, html)
+    return target

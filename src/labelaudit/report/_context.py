@@ -1,0 +1,818 @@
+"""From an :class:`~labelaudit.audit.AuditResult` to plain dicts for the templates.
+
+Nothing but strings, numbers, lists, dicts and pre-rendered chart markup
+(:class:`markupsafe.Markup` produced by :mod:`._charts`) crosses into the
+templates; every string from user data stays a plain ``str`` and is escaped
+there.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import _charts
+from ._env import fmt_count, fmt_num, fmt_pct, fmt_q
+
+__all__ = ["build_context"]
+
+#: Issues embedded in the page by default (the full list is the sidecar file).
+DEFAULT_TOP_N = 1000
+#: Total base64 characters of thumbnails embedded in one page (about 3 MB).
+THUMBNAIL_BUDGET = 3_000_000
+#: Thumbnail edge in pixels (images are shrunk to fit).
+THUMBNAIL_SIZE = 64
+#: Longest text snippet shown for a text column.
+SNIPPET_CHARS = 140
+#: Most attribute columns shown in the issue table.
+MAX_ATTRIBUTE_COLUMNS = 6
+#: Most distinct values (among the shown rows) of a column treated as an attribute.
+MAX_ATTRIBUTE_LEVELS = 100
+#: Most confused class pairs described in words.
+TOP_PAIRS = 6
+#: Most annotators drawn as confusion small multiples.
+MAX_CONFUSION_PANELS = 4
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _interval(low: Any, high: Any) -> str:
+    return f"{fmt_pct(low)} \u2013 {fmt_pct(high)}"
+
+
+def _finite(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+    return v
+
+
+def _q_words(value: Any) -> str:
+    text = fmt_q(value)
+    return f"q {text}" if text.startswith("<") else f"q = {text}"
+
+
+def _sort_key(value: Any) -> str:
+    """Machine-readable sort value for a table cell (numbers as plain decimals)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float | np.integer | np.floating):
+        v = float(value)
+        return "" if math.isnan(v) else repr(v)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- header
+
+
+def _gate(gate: Any, summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Verdict and every check, from a GateResult or the summary's ``gate`` block."""
+    if gate is not None:
+        checks = [c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in gate.checks]
+        passed = bool(gate.passed)
+        source = str(getattr(gate, "source", ""))
+    elif summary is not None and isinstance(summary.get("gate"), Mapping):
+        block = summary["gate"]
+        checks = [dict(c) for c in block.get("checks", [])]
+        passed = bool(block.get("passed"))
+        source = str(block.get("policy", ""))
+    else:
+        return None
+    rows = []
+    for c in checks:
+        ok = bool(c.get("passed"))
+        level = str(c.get("level", ""))
+        rows.append({
+            "name": str(c.get("name", "")),
+            "level": level,
+            "value": "not computed" if c.get("value") is None else fmt_num(c.get("value"), 4),
+            "threshold": fmt_num(c.get("threshold"), 4),
+            "status": "pass" if ok else ("FAIL" if level == "fail" else "warn"),
+            "css": "pass" if ok else ("fail" if level == "fail" else "warn"),
+            "message": str(c.get("message", "")),
+        })
+    return {
+        "passed": passed,
+        "verdict": "passed" if passed else "failed",
+        "source": source,
+        "checks": rows,
+        "n_failed": sum(r["status"] == "FAIL" for r in rows),
+        "n_warned": sum(r["status"] == "warn" for r in rows),
+    }
+
+
+def _inputs(summary: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    if summary is None:
+        return []
+    return [
+        {
+            "role": str(i.get("role", "")),
+            "path": str(i.get("path", "")),
+            "rows": fmt_count(i.get("n_rows")) if i.get("n_rows") is not None else "\u2013",
+            "sha256": str(i.get("sha256", "")),
+        }
+        for i in summary.get("inputs", [])
+    ]
+
+
+def _dataset_name(summary: Mapping[str, Any] | None) -> str:
+    if summary is None:
+        return "dataset"
+    params = summary.get("parameters", {}) or {}
+    if params.get("command") == "demo":
+        return "labelaudit demo (8x8 handwritten digits)"
+    for i in summary.get("inputs", []):
+        if i.get("role") == "data" and i.get("path"):
+            return Path(str(i["path"])).name
+    return "dataset"
+
+
+def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
+    """The command line (or Python call) that reproduces the audit."""
+    params = dict(result.parameters)
+    if summary is not None:
+        params.update(summary.get("parameters", {}) or {})
+    out = None
+    if summary is not None:
+        out = (summary.get("outputs") or {}).get("directory")
+    q = shlex.quote
+    cmd = params.get("command")
+    if cmd == "demo":
+        parts = ["labelaudit", "demo"]
+        if out:
+            parts += ["--out", q(str(out))]
+        if params.get("policy"):
+            parts += ["--policy", q(str(params["policy"]))]
+        if params.get("csv"):
+            parts.append("--csv")
+        parts += ["--seed", str(params.get("seed", 0))]
+        return " ".join(parts)
+    if cmd in ("audit", "annotators") and summary is not None:
+        data = next((i.get("path") for i in summary.get("inputs", []) if i.get("role") == "data"),
+                    "DATA")
+        parts = ["labelaudit", str(cmd), q(str(data)), "--label-col", q(str(params.get("label_col")))]
+        if params.get("id_col"):
+            parts += ["--id-col", q(str(params["id_col"]))]
+        probs = next((i.get("path") for i in summary.get("inputs", [])
+                      if i.get("role") == "pred_probs"), None)
+        if probs:
+            parts += ["--pred-probs", q(str(probs))]
+        elif params.get("feature_cols"):
+            parts += ["--feature-cols", q(",".join(map(str, params["feature_cols"])))]
+        if params.get("classes_given") and params.get("classes"):
+            parts += ["--classes", q(",".join(map(str, params["classes"])))]
+        if params.get("renormalize"):
+            parts.append("--renormalize")
+        if params.get("policy"):
+            parts += ["--policy", q(str(params["policy"]))]
+        if params.get("csv"):
+            parts.append("--csv")
+        parts += ["--seed", str(params.get("seed", 0))]
+        if params.get("cv_requested") not in (None, 5):
+            parts += ["--cv", str(params["cv_requested"])]
+        if params.get("n_bootstrap") not in (None, 1000):
+            parts += ["--n-bootstrap", str(params["n_bootstrap"])]
+        parts += ["--out", q(str(out or "OUT"))]
+        return " ".join(parts)
+    source = "pred_probs" if params.get("pred_probs") != "out_of_fold" else "features=X"
+    return (
+        f"labelaudit.audit(labels, {source}, seed={params.get('seed', 0)!r}, "
+        f"filter_by={params.get('filter_by', 'prune_by_noise_rate')!r}, "
+        f"n_bootstrap={params.get('n_bootstrap', 1000)!r}, "
+        f"confidence={params.get('confidence', 0.95)!r})"
+    )
+
+
+# --------------------------------------------------------------------------- noise picture
+
+
+def _noise(result: Any) -> dict[str, Any]:
+    names = [str(c) for c in result.class_names]
+    k = len(names)
+    per = result.per_class
+    counts = per.get_column("count").to_numpy().astype(float)
+    # share[i, j] = p(true = j | given = i): the inverse noise matrix, transposed.
+    share = np.asarray(result.inverse_noise_matrix, dtype=float).T
+    share = np.nan_to_num(share)
+    heatmap, shown = _charts.noise_heatmap(names, share, counts)
+    rates = per.get_column("estimated_noise_rate").to_numpy()
+    lo = per.get_column("ci_low").to_numpy()
+    hi = per.get_column("ci_high").to_numpy()
+    order = np.lexsort((np.arange(k), -np.nan_to_num(rates, nan=-1.0)))
+    conf = f"{100 * result.confidence:g}%"
+    class_chart = _charts.interval_chart(
+        "class-noise",
+        [names[i] for i in order],
+        [rates[i] for i in order],
+        [lo[i] for i in order],
+        [hi[i] for i in order],
+        xlabel=f"estimated noise rate of the items given each label (%), {conf} interval",
+        alt="Estimated noise rate of each class with its interval, noisiest first",
+        reference=result.estimated_noise_rate,
+    )
+    per_class = [
+        {
+            "name": str(row["class"]),
+            "count": fmt_count(row["count"]),
+            "count_key": _sort_key(row["count"]),
+            "rate": fmt_pct(row["estimated_noise_rate"]),
+            "rate_key": _sort_key(row["estimated_noise_rate"]),
+            "ci": _interval(row["ci_low"], row["ci_high"]),
+            "issues": fmt_count(row["n_issues"]),
+            "issues_key": _sort_key(row["n_issues"]),
+            "quality": fmt_num(row["mean_label_quality"], 3),
+            "quality_key": _sort_key(row["mean_label_quality"]),
+        }
+        for row in per.iter_rows(named=True)
+    ]
+    expected = share * counts[:, None]
+    np.fill_diagonal(expected, 0.0)
+    flat = np.argsort(-expected, axis=None, kind="stable")
+    pairs = []
+    for f in flat[: TOP_PAIRS * 3]:
+        g, t = divmod(int(f), k)
+        if expected[g, t] < 0.5 or share[g, t] < 0.005:
+            break
+        pairs.append(
+            f"About {fmt_pct(share[g, t], 1 if share[g, t] < 0.1 else 0)} of the items labeled "
+            f"\u2018{names[g]}\u2019 look like \u2018{names[t]}\u2019 "
+            f"(roughly {int(round(expected[g, t])):,} of {int(counts[g]):,})."
+        )
+        if len(pairs) == TOP_PAIRS:
+            break
+    return {
+        "heatmap": heatmap,
+        "heatmap_partial": len(shown) < k,
+        "heatmap_shown": len(shown),
+        "class_chart": class_chart,
+        "per_class": per_class,
+        "pairs": pairs,
+    }
+
+
+# --------------------------------------------------------------------------- issue list
+
+
+def _png_data_uri(pixels: np.ndarray) -> str:
+    """Encode a 2-D (gray) or 3-D (RGB) uint8 array as a PNG data URI."""
+    from PIL import Image
+
+    img = Image.fromarray(pixels)
+    if max(img.size) > THUMBNAIL_SIZE:
+        img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _array_thumbnail(value: Any) -> str | None:
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 1:
+        n = arr.size
+        side = int(round(math.sqrt(n)))
+        if side * side == n and side >= 4:
+            arr = arr.reshape(side, side)
+        else:
+            side = int(round(math.sqrt(n / 3)))
+            if 3 * side * side != n or side < 4:
+                return None
+            arr = arr.reshape(side, side, 3)
+    if arr.ndim not in (2, 3) or not np.isfinite(arr).all():
+        return None
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= 1.0 and lo >= 0.0:
+        scaled = arr * 255.0
+    elif lo >= 0.0 and hi <= 255.0 and hi > 16.0:
+        scaled = arr
+    else:
+        scaled = (arr - lo) / (hi - lo if hi > lo else 1.0) * 255.0
+    return _png_data_uri(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+
+
+def _encoded_thumbnail(data: bytes) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
+            img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+            return _png_data_uri(np.asarray(img))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _thumbnail(value: Any, kind: str, base_dir: Path | None) -> str | None:
+    """A small PNG data URI for one image cell, or None when it cannot be read."""
+    if value is None:
+        return None
+    if kind == "array":
+        return _array_thumbnail(value)
+    if kind == "bytes":
+        return _encoded_thumbnail(bytes(value))
+    path = Path(str(value))
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return _encoded_thumbnail(data)
+
+
+def _image_kind(series: pl.Series) -> str | None:
+    dtype = series.dtype
+    if isinstance(dtype, pl.Array | pl.List) and dtype.inner.is_numeric():
+        return "array"
+    if dtype == pl.Binary:
+        sample = series.drop_nulls().head(5).to_list()
+        if sample and all(bytes(b[:4]).startswith(_IMAGE_MAGIC) for b in sample):
+            return "bytes"
+        return None
+    if dtype == pl.String:
+        sample = [s for s in series.drop_nulls().head(20).to_list() if s]
+        if sample and all(s.lower().endswith(_IMAGE_SUFFIXES) for s in sample):
+            return "path"
+    return None
+
+
+def _columns(
+    items: pl.DataFrame,
+    id_col: str,
+    skip: set[str],
+    image_col: str | None,
+    text_col: str | None,
+    attribute_cols: Sequence[str] | None,
+) -> tuple[tuple[str, str] | None, str | None, list[str]]:
+    """Pick the image column (with its kind), the text column and the attribute columns."""
+    image = None
+    if image_col is not None:
+        kind = _image_kind(items.get_column(image_col))
+        image = (image_col, kind or "path")
+    else:
+        for col in items.columns:
+            if col in skip or col == id_col:
+                continue
+            kind = _image_kind(items.get_column(col))
+            if kind is not None:
+                image = (col, kind)
+                break
+    used = skip | {id_col} | ({image[0]} if image else set())
+    text = text_col
+    if text is None:
+        best = 0.0
+        for col, dtype in items.schema.items():
+            if col in used or dtype != pl.String:
+                continue
+            mean_len = items.get_column(col).drop_nulls().str.len_chars().mean()
+            if mean_len is not None and mean_len > 40 and mean_len > best:
+                best, text = float(mean_len), col
+    used |= {text} if text else set()
+    if attribute_cols is not None:
+        attrs = [c for c in attribute_cols if c in items.columns and c not in used]
+    else:
+        attrs = []
+        for col, dtype in items.schema.items():
+            if col in used:
+                continue
+            if dtype in (pl.String, pl.Categorical, pl.Boolean) or isinstance(dtype, pl.Enum):
+                if items.get_column(col).n_unique() <= MAX_ATTRIBUTE_LEVELS:
+                    attrs.append(col)
+            if len(attrs) == MAX_ATTRIBUTE_COLUMNS:
+                break
+    return image, text, attrs
+
+
+def _load_items(summary: Mapping[str, Any] | None, ids: pl.Series) -> tuple[pl.DataFrame | None, str, Path | None]:
+    """The data rows of the shown issues, read from the summary's data input when it exists."""
+    if summary is None:
+        return None, "id", None
+    params = summary.get("parameters", {}) or {}
+    data = next((i for i in summary.get("inputs", []) if i.get("role") == "data"), None)
+    if data is None or not data.get("path"):
+        return None, "id", None
+    path = Path(str(data["path"]))
+    if not path.is_file():
+        return None, "id", None
+    from ..io import read_table
+
+    id_col = params.get("id_col")
+    if path.suffix.lower() in (".parquet", ".pq") and id_col:
+        frame = pl.scan_parquet(path).filter(
+            pl.col(id_col).cast(pl.String).is_in(ids.cast(pl.String).implode())
+        ).collect()
+    else:
+        frame = read_table(path, what="data")
+    if not id_col:
+        frame = frame.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
+        id_col = "__row"
+    skip_label = params.get("label_col")
+    if skip_label in frame.columns:
+        frame = frame.drop(skip_label)
+    return frame, str(id_col), path.parent
+
+
+def _issues(
+    result: Any,
+    top_n: int,
+    items: pl.DataFrame | None,
+    items_id_col: str,
+    base_dir: Path | None,
+    image_col: str | None,
+    text_col: str | None,
+    attribute_cols: Sequence[str] | None,
+    sidecar: str,
+    summary: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    table = result.issues
+    top = table.filter(pl.col("is_issue")).head(top_n)
+    if items is None and top.height:
+        items, items_id_col, base_dir = _load_items(summary, top.get_column("id"))
+    image = text = None
+    attrs: list[str] = []
+    extra: dict[Any, dict[str, Any]] = {}
+    if items is not None and top.height:
+        if items_id_col not in items.columns:
+            from ..exceptions import InputError
+
+            raise InputError(
+                f"items: no id column {items_id_col!r}; columns are {', '.join(items.columns[:10])}"
+            )
+        key = items.get_column(items_id_col).cast(pl.String)
+        wanted = set(top.get_column("id").cast(pl.String).to_list())
+        mask = key.is_in(list(wanted))
+        sub = items.filter(mask)
+        params = (summary or {}).get("parameters", {}) or {}
+        skip = {c for c in ("label", params.get("label_col")) if c}
+        image, text, attrs = _columns(sub, items_id_col, skip, image_col, text_col, attribute_cols)
+        keep = [items_id_col] + ([image[0]] if image else []) + ([text] if text else []) + attrs
+        for row in sub.select(keep).iter_rows(named=True):
+            extra[str(row[items_id_col])] = row
+    rows = []
+    budget = THUMBNAIL_BUDGET
+    n_thumbs = 0
+    skipped_thumbs = 0
+    for row in top.iter_rows(named=True):
+        rid = str(row["id"])
+        info = extra.get(rid, {})
+        thumb = None
+        if image is not None and info:
+            if budget > 0:
+                thumb = _thumbnail(info.get(image[0]), image[1], base_dir)
+                if thumb is not None:
+                    budget -= len(thumb)
+                    n_thumbs += 1
+            else:
+                skipped_thumbs += 1
+        snippet = None
+        if text and info.get(text) is not None:
+            s = str(info[text])
+            snippet = s if len(s) <= SNIPPET_CHARS else s[: SNIPPET_CHARS - 1] + "\u2026"
+        rows.append({
+            "rank": row["issue_rank"],
+            "id": rid,
+            "given": str(row["given_label"]),
+            "suggested": str(row["suggested_label"]),
+            "quality": fmt_num(row["label_quality"], 3),
+            "quality_key": _sort_key(row["label_quality"]),
+            "thumb": thumb,
+            "snippet": snippet,
+            "attrs": ["" if info.get(a) is None else str(info.get(a)) for a in attrs],
+        })
+    return {
+        "rows": rows,
+        "n_total": result.n_issues,
+        "n_shown": len(rows),
+        "n_more": max(result.n_issues - len(rows), 0),
+        "top_n": top_n,
+        "sidecar": sidecar,
+        "has_thumbs": n_thumbs > 0,
+        "image_col": image[0] if image else None,
+        "skipped_thumbs": skipped_thumbs,
+        "text_col": text,
+        "attr_cols": attrs,
+        "given_classes": sorted({r["given"] for r in rows}),
+        "page_size": 50,
+    }
+
+
+# --------------------------------------------------------------------------- annotators
+
+
+def _is_annotator_review(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("annotators", "agreement", "pairwise", "confusions"))
+
+
+def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    board = review.annotators
+    who_col = board.columns[0]
+    board = board.sort(["accuracy", who_col], descending=[True, False], nulls_last=True)
+    names = [str(x) for x in board.get_column(who_col).to_list()]
+    flagged_col = board.get_column("flagged").fill_null(False).to_list() \
+        if "flagged" in board.columns else [False] * len(names)
+    chart = _charts.accuracy_chart(
+        names,
+        board.get_column("accuracy").to_list(),
+        board.get_column("accuracy_low").to_list(),
+        board.get_column("accuracy_high").to_list(),
+        board.get_column("peer_accuracy").to_list(),
+        flagged_col,
+    )
+    leaderboard = []
+    words = []
+    for row, flag in zip(board.iter_rows(named=True), flagged_col, strict=True):
+        who = str(row[who_col])
+        leaderboard.append({
+            "who": who,
+            "n": fmt_count(row.get("n_labels")),
+            "n_key": _sort_key(row.get("n_labels")),
+            "graded": fmt_count(row.get("n_graded")),
+            "acc": fmt_pct(row.get("accuracy")),
+            "acc_key": _sort_key(row.get("accuracy")),
+            "ci": _interval(row.get("accuracy_low"), row.get("accuracy_high")),
+            "peer": fmt_pct(row.get("peer_accuracy")),
+            "kappa": fmt_num(row.get("kappa_vs_consensus"), 3),
+            "q": fmt_q(row.get("q_value")),
+            "q_key": _sort_key(row.get("q_value")),
+            "flagged": bool(flag),
+            "confusions": str(row.get("top_confusions") or ""),
+        })
+        if flag:
+            words.append(
+                f"{who} agrees with the other annotators' majority {fmt_pct(row.get('accuracy'))} "
+                f"of the time (95% interval {_interval(row.get('accuracy_low'), row.get('accuracy_high'))}), "
+                f"against {fmt_pct(row.get('peer_accuracy'))} for everyone else "
+                f"({_q_words(row.get('q_value'))})."
+                + (f" Most often they {row['top_confusions']}." if row.get("top_confusions") else "")
+            )
+    # Small multiples: flagged annotators first (worst accuracy first), else the worst ones.
+    worst = sorted(zip(names, flagged_col, board.get_column("accuracy").to_list(), strict=True),
+                   key=lambda t: (not t[1], _finite(t[2]) if t[2] is not None else 2.0, t[0]))
+    chosen = [w[0] for w in worst[:MAX_CONFUSION_PANELS]]
+    panels = []
+    if "ds_confusion" in board.columns:
+        lookup = dict(zip(names, board.get_column("ds_confusion").to_list(), strict=True))
+        for who in chosen:
+            mat = lookup.get(who)
+            if mat is not None:
+                panels.append((who, np.asarray(mat, dtype=float)))
+    small = _charts.confusion_small_multiples(panels, [str(c) for c in class_names]) \
+        if panels else None
+    pairwise = review.pairwise
+    pair_chart = None
+    if pairwise.height and len(names) <= 30:
+        pos = {n: i for i, n in enumerate(names)}
+        mat = np.full((len(names), len(names)), np.nan)
+        a_col, b_col = pairwise.columns[0], pairwise.columns[1]
+        for r in pairwise.iter_rows(named=True):
+            i, j = pos.get(str(r[a_col])), pos.get(str(r[b_col]))
+            if i is not None and j is not None and r.get("cohen_kappa") is not None:
+                mat[i, j] = mat[j, i] = float(r["cohen_kappa"])
+        pair_chart = _charts.pairwise_heatmap(names, mat)
+    ag = dict(review.agreement or {})
+    agreement = [
+        ("Percent agreement", fmt_pct(ag.get("percent_agreement")),
+         "share of annotator pairs on the same item that gave the same label"),
+        ("Fleiss' kappa", fmt_num(ag.get("fleiss_kappa"), 3),
+         "agreement beyond chance across all annotators (1 perfect, 0 chance level)"),
+        ("Krippendorff's alpha (nominal)", fmt_num(ag.get("krippendorff_alpha"), 3),
+         "agreement beyond chance that tolerates missing annotations; 0.8 or more is usually "
+         "considered reliable, below 0.667 is doubtful"),
+        ("Cohen's kappa, mean over pairs", fmt_num(ag.get("cohen_kappa_mean"), 3),
+         f"median {fmt_num(ag.get('cohen_kappa_median'), 3)} over {fmt_count(ag.get('n_pairs'))} "
+         "annotator pairs with enough shared items"),
+    ]
+    return {
+        "n_annotators": len(names),
+        "n_annotations": fmt_count(ag.get("n_annotations")),
+        "n_items": fmt_count(ag.get("n_items")),
+        "leaderboard": leaderboard,
+        "chart": chart,
+        "confusions": small,
+        "confusion_who": chosen if panels else [],
+        "pair_chart": pair_chart,
+        "agreement": agreement,
+        "flagged_words": words,
+    }
+
+
+# --------------------------------------------------------------------------- bias / slices
+
+
+def _is_slice_report(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("table", "overall", "describe_flagged", "intersections"))
+
+
+def _slice_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "attribute": str(r["attribute"]),
+        "group": str(r["group"]),
+        "n": fmt_count(r["n"]),
+        "n_key": _sort_key(r["n"]),
+        "n_issues": fmt_count(r["n_issues"]),
+        "rate": fmt_pct(r["issue_rate"]),
+        "rate_key": _sort_key(r["issue_rate"]),
+        "ci": _interval(r["ci_low"], r["ci_high"]),
+        "rest": fmt_pct(r["rest_rate"]),
+        "q": fmt_q(r["q_value"]),
+        "q_key": _sort_key(r["q_value"]),
+        "flagged": bool(r["flagged"]),
+    }
+
+
+def _bias(report: Any) -> dict[str, Any]:
+    table = report.table
+    overall = report.overall.row(0, named=True) if report.overall.height else {}
+    overall_rate = overall.get("issue_rate")
+    attrs = list(dict.fromkeys(
+        table.filter(pl.col("order") == 1).get_column("attribute").to_list()
+    ))
+    charts = []
+    for i, attr in enumerate(attrs):
+        sub = table.filter((pl.col("order") == 1) & (pl.col("attribute") == attr))
+        sub = sub.sort(["issue_rate", "group"], descending=[True, False], nulls_last=True)
+        charts.append({
+            "attribute": str(attr),
+            "svg": _charts.interval_chart(
+                f"slice-{i}",
+                [str(g) for g in sub.get_column("group").to_list()],
+                sub.get_column("issue_rate").to_list(),
+                sub.get_column("ci_low").to_list(),
+                sub.get_column("ci_high").to_list(),
+                xlabel="share of items flagged as label issues (%), Wilson 95% interval",
+                alt=f"Issue rate of each group of {attr} with its Wilson interval",
+                reference=overall_rate,
+                highlight=sub.get_column("flagged").fill_null(False).to_list(),
+            ),
+            "rows": [_slice_row(r) for r in sub.iter_rows(named=True)],
+            "truncated": sub.height > _charts.MAX_BARS,
+        })
+    inter = [_slice_row(r) for r in report.intersections.iter_rows(named=True)]
+    params = dict(getattr(report, "parameters", {}) or {})
+    return {
+        "overall_rate": fmt_pct(overall_rate),
+        "overall_ci": _interval(overall.get("ci_low"), overall.get("ci_high")),
+        "charts": charts,
+        "flagged_words": [str(s) for s in report.describe_flagged()],
+        "intersections": inter,
+        "fdr": fmt_num(params.get("fdr"), 3),
+        "min_effect": fmt_pct(params.get("min_effect")),
+        "min_size": fmt_count(params.get("min_size")),
+        "test": str(params.get("test", "")),
+    }
+
+
+def _plain_section(name: str, section: Any) -> dict[str, Any] | None:
+    """Flat mappings of scalars as a key/value table; anything else is only named."""
+    data = section.to_dict() if hasattr(section, "to_dict") and not isinstance(section, pl.DataFrame) else section
+    rows = []
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            if v is None or isinstance(v, bool | int | float | str | np.integer | np.floating):
+                if isinstance(v, float | np.floating) and 0.0 <= float(v) <= 1.0 and (
+                    "rate" in str(k) or "precision" in str(k) or "recall" in str(k)):
+                    shown = fmt_pct(v)
+                elif isinstance(v, str):
+                    shown = v
+                else:
+                    shown = fmt_num(v, 4)
+                rows.append((str(k), shown))
+    return {"name": str(name), "rows": rows}
+
+
+# --------------------------------------------------------------------------- next steps
+
+
+def _next_steps(ctx: dict[str, Any]) -> list[str]:
+    steps = []
+    gate = ctx["gate"]
+    if gate is not None and not gate["passed"]:
+        failed = ", ".join(c["name"] for c in gate["checks"] if c["status"] == "FAIL")
+        steps.append(f"The quality gate failed ({failed}): do not ship these labels as they are.")
+    issues = ctx["issues"]
+    if issues["n_total"]:
+        where = (f"; the remaining {issues['n_more']:,} are in {issues['sidecar']}"
+                 if issues["n_more"] else "")
+        steps.append(
+            f"Review the {issues['n_shown']:,} items in the issue list, lowest label quality "
+            f"first, and relabel or confirm each{where}."
+        )
+    else:
+        steps.append("No label issues were flagged; spot-check a random sample anyway.")
+    if ctx["noise"]["pairs"]:
+        steps.append("Check the labeling guideline for the most confused classes: "
+                     + ctx["noise"]["pairs"][0])
+    ann = ctx["annotators"]
+    if ann is not None and ann["flagged_words"]:
+        who = ", ".join(r["who"] for r in ann["leaderboard"] if r["flagged"])
+        steps.append(f"Talk to or retrain the flagged annotators ({who}) and re-review their items.")
+    bias = ctx["bias"]
+    if bias is not None and bias["flagged_words"]:
+        steps.append("Look into the flagged slices (Bias section): " + bias["flagged_words"][0])
+    return steps
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_context(
+    result: Any,
+    *,
+    gate: Any = None,
+    summary: Mapping[str, Any] | None = None,
+    top_n: int = DEFAULT_TOP_N,
+    items: pl.DataFrame | None = None,
+    items_id_col: str = "id",
+    image_col: str | None = None,
+    text_col: str | None = None,
+    attribute_cols: Sequence[str] | None = None,
+    issues_file: str = "issues.parquet",
+    dataset: str | None = None,
+    date: str | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Plain template context for one report (see :func:`labelaudit.report.render_html`).
+
+    Returns
+    -------
+    dict
+        Strings, numbers, lists and dicts, plus chart SVG markup.
+    """
+    from .. import __version__
+
+    version = __version__
+    if summary is not None:
+        version = str((summary.get("versions") or {}).get("labelaudit", version))
+    when = date
+    if when is None and summary is not None:
+        when = summary.get("date") or summary.get("created")
+    conf = f"{100 * result.confidence:g}%"
+    extras = dict(result.extras)
+    annotators = bias = None
+    others = []
+    for name in sorted(extras):
+        section = extras[name]
+        if name == "annotators" and _is_annotator_review(section):
+            annotators = _annotators(section, result.class_names)
+        elif name == "slices" and _is_slice_report(section):
+            bias = _bias(section)
+        else:
+            plain = _plain_section(name, section)
+            if plain is not None:
+                others.append(plain)
+    params_src = dict(result.parameters)
+    if summary is not None:
+        params_src.update(summary.get("parameters", {}) or {})
+    oof = result.out_of_fold
+    folds = None
+    if oof is not None:
+        spread = oof.fold_spread()
+        folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
+                 "model": str(oof.model)}
+    ctx: dict[str, Any] = {
+        "dataset": dataset if dataset is not None else _dataset_name(summary),
+        "date": None if when is None else str(when),
+        "version": version,
+        "inputs": _inputs(summary),
+        "gate": _gate(gate, summary),
+        "cards": {
+            "n_items": fmt_count(result.n_items),
+            "classes": fmt_count(result.n_classes),
+            "noise_rate": fmt_pct(result.estimated_noise_rate),
+            "noise_ci": _interval(result.ci_low, result.ci_high),
+            "issues": fmt_count(result.n_issues),
+            "issue_share": fmt_pct(result.n_issues / max(result.n_items, 1)),
+            "health": fmt_num(result.label_health_score, 3),
+            "confidence": conf,
+        },
+        "noise": _noise(result),
+        "issues": _issues(result, int(top_n), items, items_id_col, None, image_col, text_col,
+                          attribute_cols, issues_file, summary),
+        "annotators": annotators,
+        "bias": bias,
+        "others": others,
+        "folds": folds,
+        "filter_by": str(params_src.get("filter_by", "")),
+        "n_bootstrap": fmt_count(params_src.get("n_bootstrap")),
+        "probs_source": str(params_src.get("pred_probs", "")),
+        "command": command if command is not None else _command(summary, result),
+        "params": [(str(k), "" if v is None else str(v)) for k, v in sorted(params_src.items())],
+        # An annotator-only review has no confident-learning figures to show.
+        "cl_run": params_src.get("confident_learning") != "not run",
+    }
+    ctx["next_steps"] = _next_steps(ctx)
+    return ctx

@@ -1,0 +1,453 @@
+"""Tests of the HTML report: structure, escaping, determinism, size bounds, sections."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import xml.etree.ElementTree as ET
+
+import html5lib
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+
+from labelaudit import gate
+from labelaudit.annotators import review_annotators
+from labelaudit.audit import audit, to_summary_dict
+from labelaudit.datasets import load_demo
+from labelaudit.exceptions import InputError, LabelAuditError
+from labelaudit.report import _charts, render_html, write_html
+from labelaudit.slices import analyze_slices
+
+NS = "{http://www.w3.org/1999/xhtml}"
+SVG = "{http://www.w3.org/2000/svg}"
+HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+
+
+def parse(html: str) -> ET.Element:
+    """Parse strictly: html5lib raises on any parse error."""
+    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=True).parse(html)
+
+
+def issue_rows(doc: ET.Element) -> list[ET.Element]:
+    table = next(t for t in doc.iter(f"{NS}table") if t.get("id") == "issues-table")
+    return list(table.find(f"{NS}tbody"))
+
+
+def text_of(el: ET.Element) -> str:
+    return "".join(el.itertext())
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _demo_result():
+    demo = load_demo()
+    items = demo.items
+    features = items.select(pl.col(r"^px_\d+$")).to_numpy().astype("float64")
+    result = audit(items.get_column("label"), features=features, ids=items.get_column("id"),
+                   seed=0, n_bootstrap=100)
+    issues = result.issues
+    review = review_annotators(
+        demo.annotations, item_col="item_id", annotator_col="annotator", label_col="label",
+        time_col="timestamp", classes=list(result.class_names),
+        item_ids=issues.get_column("id"),
+        issue_mask=issues.get_column("is_issue").to_numpy(),
+        label_quality=issues.get_column("label_quality").to_numpy(),
+    )
+    frame = issues.join(items.select("id", "source", "annotator"), on="id", how="left")
+    slices = analyze_slices(frame, attributes=["source", "annotator"])
+    return result.with_section("annotators", review).with_section("slices", slices), demo
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return _demo_result()
+
+
+@pytest.fixture(scope="module")
+def demo_html(demo):
+    result, data = demo
+    policy = gate.GatePolicy.from_dict(
+        {"max_noise_rate": 0.05, "warn": {"min_label_health_score": 0.5}}
+    )
+    verdict = gate.evaluate(policy, result.figures())
+    summary = to_summary_dict(
+        result, gate=verdict, parameters={"command": "demo"},
+        inputs=[{"role": "data", "path": "demo_items.parquet", "sha256": "ab" * 32,
+                 "n_rows": 1797}],
+        outputs={"directory": "out"},
+    )
+    summary["date"] = "2026-01-15"
+    html = render_html(result, gate=verdict, summary=summary, items=data.items,
+                       attribute_cols=["annotator", "source"])
+    return html, verdict, summary
+
+
+def _synthetic(n: int, k: int = 4, seed: int = 0, class_names=None, ids=None):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, size=n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), truth] += 2.5
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    labels = truth.copy()
+    flip = rng.random(n) < 0.15
+    labels[flip] = (truth[flip] + 1) % k
+    if class_names is not None:
+        labels = np.asarray(class_names, dtype=object)[labels]
+    return audit(labels, probs, class_names=class_names, ids=ids, n_bootstrap=50, seed=seed)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_demo_report_parses_and_has_every_section(demo_html):
+    html, _, _ = demo_html
+    doc = parse(html)
+    ids = {el.get("id") for el in doc.iter() if el.get("id")}
+    for section in ("gate", "summary", "noise", "issues", "annotators", "bias", "methodology"):
+        assert section in ids, section
+    # Charts are inline SVG with an accessible name; no raster or external image is used.
+    svgs = [el for el in doc.iter(f"{SVG}svg")]
+    assert len(svgs) >= 6
+    assert all(s.get("role") == "img" and s.get("aria-label") for s in svgs)
+    # Every table has header cells.
+    for table in doc.iter(f"{NS}table"):
+        assert table.find(f".//{NS}th") is not None
+    # Every image has alt text.
+    imgs = list(doc.iter(f"{NS}img"))
+    assert imgs and all(img.get("alt") for img in imgs)
+
+
+def test_header_shows_date_version_inputs_and_every_gate_check(demo_html):
+    html, verdict, summary = demo_html
+    doc = parse(html)
+    text = text_of(doc)
+    assert "2026-01-15" in text
+    assert summary["versions"]["labelaudit"] in text
+    assert "ab" * 32 in text
+    gate_section = next(el for el in doc.iter(f"{NS}section") if el.get("id") == "gate")
+    rows = gate_section.find(f".//{NS}tbody").findall(f"{NS}tr")
+    assert len(rows) == len(verdict.checks) == 2
+    for row, check in zip(rows, verdict.checks, strict=True):
+        cells = [text_of(td).strip() for td in row]
+        assert cells[0] == check.name and cells[1] == check.level
+        assert cells[4] == ("pass" if check.passed else ("FAIL" if check.level == "fail" else "warn"))
+    # The demo's noise rate (about 9%) fails a 5% gate.
+    assert not verdict.passed and "FAILED" in text
+
+
+def test_summary_cards_and_plain_sentence_match_the_result(demo):
+    result, _ = demo
+    doc = parse(render_html(result))
+    summary = next(el for el in doc.iter(f"{NS}section") if el.get("id") == "summary")
+    text = " ".join(text_of(summary).split())
+    assert f"{result.n_items:,}" in text
+    assert f"{100 * result.estimated_noise_rate:.1f}%" in text
+    assert f"{100 * result.ci_low:.1f}% \u2013 {100 * result.ci_high:.1f}%" in text
+    assert f"{result.label_health_score:.3g}" in text
+    assert "labels are wrong" in text and "What to do next" in text
+
+
+def test_confused_pairs_come_from_the_inverse_noise_matrix(demo):
+    result, _ = demo
+    doc = parse(render_html(result))
+    pairs = next(el for el in doc.iter(f"{NS}ul") if el.get("class") == "pairs")
+    first = " ".join(text_of(pairs.find(f"{NS}li")).split())
+    # Oracle: the largest expected count share[g, t] * count[g] off the diagonal.
+    share = result.inverse_noise_matrix.T
+    counts = result.per_class.get_column("count").to_numpy()
+    expected = share * counts[:, None]
+    np.fill_diagonal(expected, 0)
+    g, t = np.unravel_index(np.argmax(expected), expected.shape)
+    names = result.class_names
+    assert f"labeled \u2018{names[g]}\u2019 look like \u2018{names[t]}\u2019" in first
+    assert f"roughly {int(round(expected[g, t])):,} of {counts[g]:,}" in first
+
+
+def test_issue_table_lists_the_lowest_quality_issues_with_thumbnails_and_attributes(demo_html, demo):
+    html, _, _ = demo_html
+    result, data = demo
+    doc = parse(html)
+    rows = issue_rows(doc)
+    expected = result.issues.filter(pl.col("is_issue")).sort("issue_rank")
+    assert len(rows) == expected.height
+    table = next(t for t in doc.iter(f"{NS}table") if t.get("id") == "issues-table")
+    headers = [text_of(th).strip() for th in table.find(f"{NS}thead").iter(f"{NS}th")]
+    assert headers[:6] == ["Rank", "Image", "Id", "Given", "Suggested", "Quality"]
+    assert headers[6:] == ["annotator", "source"]
+    lookup = {r["id"]: r for r in data.items.select("id", "annotator", "source").iter_rows(named=True)}
+    for row, ref in zip(rows, expected.iter_rows(named=True), strict=True):
+        cells = [" ".join(text_of(td).split()) for td in row]
+        assert cells[0] == str(ref["issue_rank"]) and cells[2] == ref["id"]
+        assert cells[3] == ref["given_label"] and cells[4] == ref["suggested_label"]
+        assert cells[6:] == [lookup[ref["id"]]["annotator"], lookup[ref["id"]]["source"]]
+        img = row.find(f".//{NS}img")
+        assert img is not None and img.get("src").startswith("data:image/png;base64,")
+    # Without JavaScript every embedded row is in the document and nothing is hidden by markup.
+    assert all(row.get("hidden") is None for row in rows)
+
+
+def test_thumbnail_reproduces_the_pixel_array(demo_html, demo):
+    html, _, _ = demo_html
+    _, data = demo
+    doc = parse(html)
+    row = issue_rows(doc)[0]
+    rid = text_of(row[2]).strip()
+    src = row.find(f".//{NS}img").get("src").split(",", 1)[1]
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(src))))
+    pixels = np.asarray(data.items.filter(pl.col("id") == rid).get_column("pixels")[0], float)
+    pixels = pixels.reshape(8, 8)
+    assert img.shape == (8, 8)
+    # Min-max scaled to 0..255: the order of pixel intensities is kept exactly.
+    scaled = np.rint((pixels - pixels.min()) / (pixels.max() - pixels.min()) * 255)
+    np.testing.assert_array_equal(img, scaled.astype(np.uint8))
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def test_annotator_section_names_flagged_annotators_with_intervals(demo):
+    result, _ = demo
+    review = result.extras["annotators"]
+    doc = parse(render_html(result))
+    section = next(el for el in doc.iter(f"{NS}section") if el.get("id") == "annotators")
+    text = " ".join(text_of(section).split())
+    flagged = review.annotators.filter(pl.col("flagged"))
+    assert flagged.height >= 1
+    for row in flagged.iter_rows(named=True):
+        assert (f"{row['annotator']} agrees with the other annotators' majority "
+                f"{100 * row['accuracy']:.1f}%") in text
+        assert f"{100 * row['accuracy_low']:.1f}% \u2013 {100 * row['accuracy_high']:.1f}%" in text
+    table = next(t for t in section.iter(f"{NS}table") if t.get("id") == "annotator-table")
+    assert len(table.find(f"{NS}tbody")) == review.annotators.height
+    alpha = review.agreement["krippendorff_alpha"]
+    assert f"{alpha:.3g}" in text and "Fleiss" in text
+    labels = [s.get("aria-label") for s in section.iter(f"{SVG}svg")]
+    assert any("Confusion matrices" in a for a in labels)
+    assert any("Cohen's kappa" in a for a in labels)
+
+
+def test_bias_section_uses_describe_flagged_and_lists_intersections(demo):
+    result, _ = demo
+    slices = result.extras["slices"]
+    doc = parse(render_html(result))
+    section = next(el for el in doc.iter(f"{NS}section") if el.get("id") == "bias")
+    items = [" ".join(text_of(li).split())
+             for ul in section.iter(f"{NS}ul") for li in ul.iter(f"{NS}li")]
+    assert items == slices.describe_flagged()
+    charts = [s.get("aria-label") for s in section.iter(f"{SVG}svg")]
+    assert charts == [f"Issue rate of each group of {a} with its Wilson interval"
+                      for a in ("source", "annotator")]
+    text = text_of(section)
+    for row in slices.intersections.iter_rows(named=True):
+        assert row["group"] in text
+
+
+def test_sections_are_absent_without_extras():
+    result = _synthetic(400)
+    doc = parse(render_html(result))
+    ids = {el.get("id") for el in doc.iter() if el.get("id")}
+    assert "annotators" not in ids and "bias" not in ids and "gate" not in ids
+    assert {"summary", "noise", "issues", "methodology"} <= ids
+
+
+def test_other_sections_render_as_key_value_tables():
+    result = _synthetic(300).with_section("demo_truth_check", {"precision": 0.5, "n_flagged": 7})
+    text = text_of(parse(render_html(result)))
+    assert "demo_truth_check" in text and "50.0%" in text and "7" in text
+
+
+# --------------------------------------------------------------------------- safety
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_hostile_strings_render_as_text(payload, tmp_path):
+    names = [payload, "b", "c"]
+    n = 300
+    ids = [f"{payload}-{i}" for i in range(n)]
+    result = _synthetic(n, k=3, class_names=names, ids=ids)
+    items = pl.DataFrame({
+        "id": ids,
+        payload: [payload] * n,            # a column called like the payload, with it as values
+        "comment": [payload + " is a long free-text comment about this item" * 2] * n,
+    })
+    ann = pl.DataFrame({
+        "item_id": [i for i in ids for _ in range(3)],
+        "annotator": [payload, "ann-b", "ann-c"] * n,
+        "label": [names[(j + (k == 0)) % 3] for j, i in enumerate(ids) for k in range(3)],
+    })
+    review = review_annotators(ann, item_col="item_id", annotator_col="annotator",
+                               label_col="label", classes=names)
+    groups = pl.Series(payload, [payload if i % 2 else "other" for i in range(n)])
+    frame = result.issues.with_columns(groups)
+    slices = analyze_slices(frame, attributes=[payload], min_size=10)
+    result = result.with_section("annotators", review).with_section("slices", slices) \
+        .with_section(payload, {payload: payload})
+    summary = to_summary_dict(result, inputs=[{"role": "data", "path": payload, "sha256": payload}],
+                              parameters={"command": "audit", "label_col": payload, "id_col": "id"},
+                              outputs={"directory": payload})
+    html = render_html(result, summary=summary, items=items, dataset=payload, date=payload)
+    doc = parse(html)
+    # Nothing from the data became markup: only our two scripts, no image with src=x,
+    # no event-handler attribute anywhere.
+    scripts = list(doc.iter(f"{NS}script"))
+    assert [s.get("id") for s in scripts] == ["la-early", "la-main"]
+    assert "alert" not in "".join(text_of(s) for s in scripts)
+    for el in doc.iter():
+        assert not any(a.lower().startswith("on") for a in el.attrib), (el.tag, el.attrib)
+        if el.tag == f"{NS}img":
+            assert el.get("src").startswith("data:image/png;base64,")
+    # The payload is shown as text where it was used.
+    text = text_of(doc)
+    assert text.count(payload) >= 8
+    assert payload in {text_of(th).strip() for th in doc.iter(f"{NS}th")}
+    # Charts carry user strings only as escaped SVG text.
+    for svg in doc.iter(f"{SVG}svg"):
+        assert svg.find(f".//{SVG}script") is None and svg.find(f".//{SVG}foreignObject") is None
+
+
+def test_content_security_policy_blocks_everything_but_the_page_scripts(demo_html):
+    import hashlib
+
+    html, _, _ = demo_html
+    doc = parse(html)
+    meta = next(m for m in doc.iter(f"{NS}meta") if m.get("http-equiv") == "Content-Security-Policy")
+    csp = meta.get("content")
+    assert "default-src 'none'" in csp and "img-src data:" in csp
+    for script in doc.iter(f"{NS}script"):
+        digest = base64.b64encode(hashlib.sha256(script.text.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+
+
+def test_report_makes_no_network_references(demo_html):
+    html, _, _ = demo_html
+    doc = parse(html)
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert not list(doc.iter(f"{NS}link")) and not list(doc.iter(f"{NS}iframe"))
+    for el in doc.iter():
+        for attr in ("src", "href", "xlink:href", "{http://www.w3.org/1999/xlink}href"):
+            value = el.get(attr)
+            if value is not None:
+                assert value.startswith(("data:image/png", "#")) or value == "issues.parquet", value
+    assert not re.search(r"@import|url\(\s*['\"]?(?!#|data:)", html)
+
+
+# --------------------------------------------------------------------------- size and scale
+
+
+def test_top_n_bounds_the_embedded_rows_and_links_the_sidecar():
+    result = _synthetic(20_000, k=5)
+    assert result.n_issues > 1000
+    html = render_html(result, top_n=250, issues_file="issues.parquet")
+    doc = parse(html)
+    rows = issue_rows(doc)
+    assert len(rows) == 250
+    ranks = [int(text_of(r[0])) for r in rows]
+    assert ranks == list(range(1, 251))
+    text = " ".join(text_of(doc).split())
+    assert f"The other {result.n_issues - 250:,} issues are in issues.parquet" in text
+    links = [a.get("href") for a in doc.iter(f"{NS}a")]
+    assert "issues.parquet" in links
+    # The default embeds 1,000; page size does not depend on the row count beyond that.
+    assert len(issue_rows(parse(render_html(result)))) == 1000
+
+
+def test_page_size_does_not_grow_with_the_dataset():
+    small = render_html(_synthetic(20_000, k=5, seed=1))
+    large = render_html(_synthetic(80_000, k=5, seed=1))
+    assert len(large) < 1.1 * len(small)
+    assert len(large) < 1_000_000
+
+
+def test_invalid_top_n_is_rejected():
+    result = _synthetic(200)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(LabelAuditError, match="top_n"):
+            render_html(result, top_n=bad)
+
+
+def test_thumbnails_from_bytes_and_paths_and_text_snippets(tmp_path):
+    n = 300
+    ids = [f"item-{i:03d}" for i in range(n)]
+    result = _synthetic(n, k=3, ids=ids)
+    rng = np.random.default_rng(0)
+    blobs, paths = [], []
+    for i in range(n):
+        img = Image.fromarray(rng.integers(0, 255, size=(120, 90, 3), dtype=np.uint8))
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        blobs.append(buf.getvalue())
+        path = tmp_path / f"img{i}.png"
+        path.write_bytes(buf.getvalue())
+        paths.append(path.name)
+    long_text = "word " * 100
+    items = pl.DataFrame({"id": ids, "blob": blobs, "file": paths, "text": [long_text] * n})
+    items.select("id", "file", "text").write_parquet(tmp_path / "items.parquet")
+    pages = {
+        # Encoded image bytes in a Binary column, given directly.
+        "bytes": render_html(result, items=items.select("id", "blob", "text")),
+        # Relative paths resolve against the folder of the data file named in the summary.
+        "paths": render_html(result, summary={
+            "inputs": [{"role": "data", "path": str(tmp_path / "items.parquet")}],
+            "parameters": {"id_col": "id", "label_col": "label"},
+        }),
+    }
+    for kind, html in pages.items():
+        rows = issue_rows(parse(html))
+        srcs = [r.find(f".//{NS}img").get("src") for r in rows]
+        assert all(s.startswith("data:image/png;base64,") for s in srcs), kind
+        thumb = Image.open(io.BytesIO(base64.b64decode(srcs[0].split(",", 1)[1])))
+        assert thumb.size == (48, 64), kind  # shrunk to the 64-pixel box, aspect kept
+        snippet = text_of(rows[0][-1])
+        assert snippet.endswith("\u2026") and len(snippet) == 140, kind
+
+
+def test_items_without_the_id_column_are_an_input_error():
+    result = _synthetic(300)
+    with pytest.raises(InputError, match="no id column 'id'"):
+        render_html(result, items=pl.DataFrame({"key": [1, 2]}))
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_input_gives_identical_bytes(demo):
+    result, data = demo
+    a = render_html(result, items=data.items, date="2026-01-15")
+    b = render_html(result, items=data.items, date="2026-01-15")
+    assert a == b
+
+
+def test_chart_svg_is_deterministic_and_inert():
+    names = HOSTILE + ["plain"]
+    share = np.full((3, 3), 0.1) + np.eye(3) * 0.7
+    svg1, _ = _charts.noise_heatmap(names, share, np.array([10, 20, 30]))
+    svg2, _ = _charts.noise_heatmap(names, share, np.array([10, 20, 30]))
+    assert str(svg1) == str(svg2)
+    assert "<script" not in svg1 and "<img" not in svg1 and "&lt;script&gt;" in svg1
+    assert "http" not in svg1
+
+
+def test_write_html_writes_the_rendered_page(tmp_path, demo):
+    result, _ = demo
+    path = write_html(result, tmp_path / "report.html", date="2026-01-15")
+    assert path.read_text(encoding="utf-8") == render_html(result, date="2026-01-15")
+
+
+def test_reproducing_command_is_built_from_the_summary():
+    result = _synthetic(300)
+    summary = {
+        "parameters": {"command": "audit", "label_col": "my label", "id_col": "id",
+                       "seed": 3, "classes_given": False},
+        "inputs": [{"role": "data", "path": "data/items.csv"},
+                   {"role": "pred_probs", "path": "probs.npy"}],
+        "outputs": {"directory": "out dir"},
+    }
+    doc = parse(render_html(result, summary=summary))
+    pre = next(doc.iter(f"{NS}pre"))
+    assert text_of(pre) == ("labelaudit audit data/items.csv --label-col 'my label' --id-col id "
+                            "--pred-probs probs.npy --seed 3 --n-bootstrap 50 --out 'out dir'")

@@ -5,7 +5,10 @@ computes out-of-fold probabilities when only features are given, finds the
 label issues, scores every row, estimates the noise matrix and the noise rate
 with a bootstrap interval, and collects everything in a plain-data
 :class:`AuditResult`. :func:`to_summary_dict` turns a result into the
-machine-readable ``summary.json`` content.
+machine-readable ``summary.json`` content. :func:`add_annotator_review` and
+:func:`add_slices` attach an annotator review and a slice report to a result
+(with the figures a gate reads); :func:`review_only_result` wraps a review
+from annotations alone.
 
 Row order never matters: when item ids are given, rows are processed in id
 order, so a shuffled copy of the same data gives the same result.
@@ -26,7 +29,17 @@ import polars as pl
 from ._validation import RANGE_TOLERANCE, ROW_SUM_TOLERANCE
 from .exceptions import InputError, LabelAuditError
 
-__all__ = ["AuditResult", "audit", "check_probabilities", "to_summary_dict"]
+__all__ = [
+    "AuditResult",
+    "add_annotator_review",
+    "add_slices",
+    "annotator_gate_figures",
+    "audit",
+    "check_probabilities",
+    "prepare_annotations",
+    "review_only_result",
+    "to_summary_dict",
+]
 
 #: Issue filters :func:`audit` accepts (cleanlab's ``filter_by`` values).
 FILTERS = (
@@ -140,6 +153,26 @@ class AuditResult:
                 strict=True,
             )
         )
+
+    def to_html(self, path, **kwargs) -> Any:
+        """Write the self-contained HTML report to ``path`` (atomically).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file.
+        **kwargs
+            Passed to :func:`labelaudit.report.render_html` (``gate``,
+            ``summary``, ``top_n``, ``items``, ...).
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
+        from .report import write_html
+
+        return write_html(self, path, **kwargs)
 
     def figures(self) -> dict[str, Any]:
         """Headline figures in the form :func:`labelaudit.gate.evaluate` reads.
@@ -563,6 +596,515 @@ def _per_class_table(codes, mask, quality, noise, names) -> pl.DataFrame:
     )
 
 
+# --------------------------------------------------------------------------- annotators and slices
+
+#: Prefix of the helper columns :func:`add_slices` adds (never clashes with user columns).
+_TMP = "__labelaudit_"
+
+
+def prepare_annotations(
+    annotations: pl.DataFrame,
+    *,
+    item_col: str = "item_id",
+    annotator_col: str = "annotator",
+    label_col: str = "label",
+    time_col: str | None = None,
+    classes: Sequence[Any] | None = None,
+    item_ids: pl.Series | None = None,
+    source: str = "annotations",
+) -> tuple[pl.DataFrame, list[str], pl.Series | None]:
+    """Validate a long annotation table before a review.
+
+    Parameters
+    ----------
+    annotations : polars.DataFrame
+        One row per annotation.
+    item_col, annotator_col, label_col : str
+        Columns with the item id, the annotator id and the label (the
+        defaults are the columns of a Label Studio export read by
+        :func:`labelaudit.io.read_table`).
+    time_col : str, optional
+        Date or Datetime column; text is parsed as datetimes.
+    classes : sequence of str, optional
+        Class list; every label must be one of them (compared as strings).
+        Default: the sorted distinct labels.
+    item_ids : polars.Series, optional
+        Ids of the audited items; every annotated item must be one of them.
+        When its type differs from ``item_col``'s, both are compared as
+        strings.
+    source : str, default "annotations"
+        Name of the table in messages, e.g. ``"annotations file 'a.csv'"``.
+
+    Returns
+    -------
+    frame : polars.DataFrame
+        The annotations with the label column replaced by class codes
+        (Int64), the time column parsed, and the item column cast to the type
+        of ``item_ids`` (String when they differed).
+    class_names : list of str
+        ``class_names[k]`` is the class with code ``k``.
+    item_ids : polars.Series or None
+        ``item_ids``, cast to String when the types differed.
+
+    Raises
+    ------
+    InputError
+        On a missing column, a null id, a repeated (item, annotator) pair, a
+        label outside ``classes``, an unparseable timestamp or an item that is
+        not in ``item_ids``, naming the table, the column, the row and the
+        value.
+    LabelAuditError
+        When two roles name the same column.
+    """
+    from .io import encode_labels, require_columns
+
+    roles = {"item": item_col, "annotator": annotator_col, "label": label_col}
+    if time_col is not None:
+        roles["time"] = time_col
+    if len(set(roles.values())) != len(roles):
+        raise LabelAuditError(
+            f"{source}: the item, annotator, label and time columns must differ, got "
+            + ", ".join(f"{k}={v!r}" for k, v in roles.items())
+        )
+    require_columns(annotations, list(roles.values()), source=source)
+    for col in (item_col, annotator_col):
+        nulls = annotations.get_column(col).is_null()
+        if nulls.any():
+            raise InputError(f"{source}: column {col!r} is null at row {int(nulls.arg_true()[0])}")
+    repeated = annotations.select(
+        pl.struct(item_col, annotator_col).is_first_distinct().not_()
+    ).to_series()
+    if repeated.any():
+        row = int(repeated.arg_true()[0])
+        raise InputError(
+            f"{source}: annotator {annotations[annotator_col][row]!r} labels item "
+            f"{annotations[item_col][row]!r} more than once (row {row}); keep one label per "
+            "(item, annotator), e.g. the latest"
+        )
+    codes, names = encode_labels(
+        annotations.get_column(label_col), classes=classes, source=source, column=label_col
+    )
+    frame = annotations.with_columns(pl.Series(label_col, codes.astype(np.int64)))
+    if time_col is not None:
+        frame = frame.with_columns(_parse_time(frame.get_column(time_col), source))
+    if item_ids is not None:
+        items = frame.get_column(item_col)
+        if items.dtype != item_ids.dtype:
+            items = items.cast(pl.String)
+            item_ids = item_ids.cast(pl.String)
+            frame = frame.with_columns(items)
+        unknown = ~items.is_in(item_ids.implode())
+        if unknown.any():
+            row = int(unknown.arg_true()[0])
+            raise InputError(
+                f"{source}: row {row} has item {items[row]!r} in column {item_col!r}, which is "
+                "not an id of the audited data; annotations must refer to the data's item ids"
+            )
+    return frame, names, item_ids
+
+
+def _parse_time(values: pl.Series, source: str) -> pl.Series:
+    """A Date/Datetime column as is; text parsed as datetimes (naming the first bad row)."""
+    if values.dtype in (pl.Date,) or isinstance(values.dtype, pl.Datetime):
+        return values
+    if values.dtype != pl.String:
+        raise InputError(
+            f"{source}: time column {values.name!r} must hold dates or datetimes, got {values.dtype}"
+        )
+    try:
+        parsed = values.str.to_datetime(strict=False, time_unit="us")
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(
+            f"{source}: time column {values.name!r} is not in a datetime format polars "
+            f"recognises (first value {values.drop_nulls().head(1).to_list()!r})"
+        ) from exc
+    bad = parsed.is_null() & values.is_not_null()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise InputError(
+            f"{source}: time column {values.name!r} has {values[row]!r} at row {row}, not a "
+            "datetime like 2024-03-05T18:14:57"
+        )
+    return parsed
+
+
+def annotator_gate_figures(review: Any) -> dict[str, Any]:
+    """Gate figures of an annotator review.
+
+    Parameters
+    ----------
+    review : AnnotatorReview
+        Result of :func:`labelaudit.annotators.review_annotators`.
+
+    Returns
+    -------
+    dict
+        ``krippendorff_alpha`` (None when undefined) and
+        ``annotator_accuracy`` (annotator -> leave-one-out accuracy, for the
+        annotators with at least one graded label; an annotator whose labels
+        could not be graded has no accuracy to check).
+    """
+    alpha = review.agreement.get("krippendorff_alpha")
+    if alpha is not None and not np.isfinite(alpha):
+        alpha = None
+    table = review.annotators
+    col = table.columns[0]
+    graded = table.filter(pl.col("n_graded") > 0)
+    accuracy = dict(
+        zip(
+            (str(a) for a in graded.get_column(col).to_list()),
+            (float(v) for v in graded.get_column("accuracy").to_list()),
+            strict=True,
+        )
+    )
+    return {"krippendorff_alpha": alpha, "annotator_accuracy": accuracy}
+
+
+def _prefixed(exc: InputError, source: str) -> InputError:
+    """The same error with the table name in front (replacing a generic prefix)."""
+    text = str(exc)
+    if text.startswith("annotations: "):
+        text = text[len("annotations: "):]
+    return InputError(f"{source}: {text}")
+
+
+def add_annotator_review(
+    result: AuditResult,
+    annotations: pl.DataFrame,
+    *,
+    item_col: str = "item_id",
+    annotator_col: str = "annotator",
+    label_col: str = "label",
+    time_col: str | None = None,
+    source: str = "annotations",
+    n_jobs: int | None = None,
+    **options: Any,
+) -> AuditResult:
+    """Review the annotators of an audited dataset and attach the review.
+
+    The review (see :func:`labelaudit.annotators.review_annotators`) gets the
+    audit's per-item issue flags and label quality, so each annotator's share
+    of the confident-learning issues is reported and the relabel queue uses
+    the label quality. Annotation labels must be classes of the audit.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    annotations : polars.DataFrame
+        Long table, one row per annotation, whose items are ids of the audit.
+    item_col, annotator_col, label_col : str
+        Columns of the item id, annotator id and label.
+    time_col : str, optional
+        Date/Datetime (or datetime text) column; enables quality per week.
+    source : str, default "annotations"
+        Name of the table in messages.
+    n_jobs : int, optional
+        Threads for the kernels; results do not depend on it.
+    **options
+        Further keyword arguments of ``review_annotators`` (``alpha``,
+        ``min_overlap``, ``consensus_method``, ``time_window``, ...).
+
+    Returns
+    -------
+    AuditResult
+        With the :class:`~labelaudit.annotators.AnnotatorReview` as section
+        ``"annotators"`` and the gate figures of
+        :func:`annotator_gate_figures`.
+
+    Raises
+    ------
+    InputError
+        On a missing column, an unknown item or label, a duplicate
+        (item, annotator) pair or a bad timestamp.
+    """
+    from .annotators import review_annotators
+
+    issues = result.issues.sort("id")
+    frame, _, ids = prepare_annotations(
+        annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
+        time_col=time_col, classes=list(result.class_names), item_ids=issues.get_column("id"),
+        source=source,
+    )
+    try:
+        review = review_annotators(
+            frame, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
+            time_col=time_col, classes=list(result.class_names), item_ids=ids,
+            issue_mask=issues.get_column("is_issue").to_numpy(),
+            label_quality=issues.get_column("label_quality").to_numpy(),
+            seed=int(result.parameters.get("seed", 0) or 0), n_jobs=n_jobs, **options,
+        )
+    except InputError as exc:
+        raise _prefixed(exc, source) from exc
+    return result.with_section("annotators", review, figures=annotator_gate_figures(review))
+
+
+def add_slices(
+    result: AuditResult,
+    frame: pl.DataFrame,
+    *,
+    attributes: Sequence[str],
+    ids: pl.Series | None = None,
+    annotator_col: str | None = None,
+    source: str = "data",
+    **options: Any,
+) -> AuditResult:
+    """Slice the audit's issue rate by attributes (and annotator) and attach the report.
+
+    Each item's issue flag, label quality and error probability
+    (``1 - label_quality``) come from the audit; when an annotator review is
+    attached, its per-item disagreement (``1 - majority_share``) is sliced
+    too.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    frame : polars.DataFrame
+        The audited table (one row per item) holding the attribute columns.
+    attributes : sequence of str
+        Columns to slice by.
+    ids : polars.Series, optional
+        Item id of each row of ``frame`` (the ids given to :func:`audit`);
+        default row numbers, as :func:`audit` uses without ids.
+    annotator_col : str, optional
+        Column of ``frame`` naming who gave each item's label; sliced like an
+        attribute, plus the annotator-by-attribute analysis.
+    source : str, default "data"
+        Name of the table in messages.
+    **options
+        Further keyword arguments of
+        :func:`labelaudit.slices.analyze_slices` (``min_size``,
+        ``min_effect``, ``fdr``, ``max_order``, ...).
+
+    Returns
+    -------
+    AuditResult
+        With the :class:`~labelaudit.slices.SliceReport` as section
+        ``"slices"`` and the gate figures of
+        :func:`labelaudit.slices.gate_figures` (disparities of every
+        attribute and of the annotator column, and the largest flagged
+        effect).
+
+    Raises
+    ------
+    InputError
+        When a column is missing, or ``frame`` does not hold the audited items.
+    LabelAuditError
+        When an attribute is repeated or is also the annotator column.
+    """
+    from .io import require_columns
+    from .slices import analyze_slices, gate_figures
+
+    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+    if annotator_col is not None and annotator_col in attributes:
+        raise LabelAuditError(
+            f"{source}: column {annotator_col!r} is both an attribute and the annotator column"
+        )
+    if len(set(attributes)) != len(attributes):
+        raise LabelAuditError(f"{source}: attributes must not repeat a column, got {attributes}")
+    wanted = attributes + ([annotator_col] if annotator_col is not None else [])
+    require_columns(frame, wanted, source=source)
+    if ids is None:
+        ids = pl.Series("id", np.arange(frame.height, dtype=np.int64))
+    if ids.len() != frame.height:
+        raise InputError(f"{source}: {frame.height} rows but {ids.len()} ids")
+    key = f"{_TMP}id"
+    issue_c, quality_c, error_c, disagreement_c = (
+        name if name not in wanted else f"{_TMP}{name}"
+        for name in ("is_issue", "label_quality", "error_probability", "disagreement")
+    )
+    audited = result.issues.select(
+        pl.col("id").alias(key),
+        pl.col("is_issue").alias(issue_c),
+        pl.col("label_quality").alias(quality_c),
+        (1.0 - pl.col("label_quality")).clip(0.0, 1.0).alias(error_c),
+    )
+    table = frame.select(wanted).with_columns(ids.alias(key))
+    if table.schema[key] != audited.schema[key]:
+        raise InputError(
+            f"{source}: item ids have type {table.schema[key]}, but the audit's ids have type "
+            f"{audited.schema[key]}"
+        )
+    table = table.join(audited, on=key, how="left", maintain_order="left")
+    missing = table.get_column(issue_c).is_null()
+    if missing.any():
+        row = int(missing.arg_true()[0])
+        raise InputError(f"{source}: row {row} (id {ids[row]!r}) is not an audited item")
+    disagreement = None
+    review = result.extras.get("annotators")
+    if review is not None and hasattr(review, "consensus"):
+        consensus = review.consensus
+        item_col = consensus.columns[0]
+        share = consensus.select(
+            pl.col(item_col).alias(key),
+            (1.0 - pl.col("majority_share")).fill_nan(None).alias(disagreement_c),
+        )
+        if share.schema[key] != table.schema[key]:
+            share = share.with_columns(pl.col(key).cast(pl.String))
+            table = table.with_columns(pl.col(key).cast(pl.String))
+        table = table.join(share, on=key, how="left", maintain_order="left")
+        disagreement = disagreement_c
+    report = analyze_slices(
+        table, attributes=attributes, issue_col=issue_c, quality_col=quality_c,
+        error_prob_col=error_c, annotator_col=annotator_col,
+        disagreement_col=disagreement, **options,
+    )
+    figures = gate_figures(report, attributes=wanted)
+    return result.with_section("slices", report, figures=figures)
+
+
+def review_only_result(review: Any, *, parameters: Mapping[str, Any] | None = None) -> AuditResult:
+    """An :class:`AuditResult` that carries an annotator review and no confident-learning audit.
+
+    For an annotations-only run (``labelaudit annotators``), so the same report
+    and summary writers can be used. Nothing of confident learning was
+    computed: the issues table is empty, the noise figures are NaN, and
+    ``parameters["confident_learning"]`` is ``"not run"``. ``per_class``
+    counts the consensus labels.
+
+    Parameters
+    ----------
+    review : AnnotatorReview
+        The review, attached as section ``"annotators"`` with its gate figures.
+    parameters : Mapping, optional
+        Parameters of the run to record.
+
+    Returns
+    -------
+    AuditResult
+    """
+    names = [str(c) for c in review.classes]
+    k = len(names)
+    consensus = review.consensus
+    id_col = consensus.columns[0]
+    labels = consensus.get_column("consensus_label").drop_nulls().to_numpy().astype(np.intp)
+    counts = np.bincount(labels, minlength=k).astype(np.int64)
+    nan_k = np.full(k, np.nan)
+    per_class = pl.DataFrame(
+        {
+            "class": pl.Series(names, dtype=pl.String),
+            "count": pl.Series(counts),
+            "estimated_noise_rate": pl.Series(nan_k),
+            "ci_low": pl.Series(nan_k),
+            "ci_high": pl.Series(nan_k),
+            "n_issues": pl.Series(np.zeros(k, dtype=np.int64)),
+            "mean_label_quality": pl.Series(nan_k),
+        },
+        nan_to_null=True,
+    )
+    issues = pl.DataFrame(
+        schema={
+            "id": consensus.schema[id_col],
+            "given_label": pl.String,
+            "suggested_label": pl.String,
+            "label_quality": pl.Float64,
+            "is_issue": pl.Boolean,
+            "issue_rank": pl.Int64,
+        }
+    )
+    nan = float("nan")
+    base = AuditResult(
+        issues=issues,
+        class_names=tuple(names),
+        per_class=per_class,
+        noise_matrix=np.full((k, k), np.nan),
+        inverse_noise_matrix=np.full((k, k), np.nan),
+        confident_joint=np.zeros((k, k), dtype=np.int64),
+        py=np.full(k, np.nan),
+        n_items=consensus.height,
+        n_classes=k,
+        n_issues=0,
+        estimated_noise_rate=nan,
+        ci_low=nan,
+        ci_high=nan,
+        confidence=float(1.0 - review.params.get("alpha", 0.05)),
+        label_health_score=nan,
+        parameters={"confident_learning": "not run", **(parameters or {})},
+    )
+    return base.with_section("annotators", review, figures=annotator_gate_figures(review))
+
+
+def _not_run(result: AuditResult) -> bool:
+    return result.parameters.get("confident_learning") == "not run"
+
+
+def _annotator_headline(review: Any) -> dict[str, Any]:
+    """Headline figures of an annotator review for ``summary.json``."""
+    table = review.annotators
+    col = table.columns[0]
+    flagged = table.filter(pl.col("flagged"))
+    agreement = review.agreement
+    return {
+        "krippendorff_alpha": agreement.get("krippendorff_alpha"),
+        "fleiss_kappa": agreement.get("fleiss_kappa"),
+        "cohen_kappa_mean": agreement.get("cohen_kappa_mean"),
+        "percent_agreement": agreement.get("percent_agreement"),
+        "n_annotators": agreement.get("n_annotators"),
+        "n_annotations": agreement.get("n_annotations"),
+        "n_flagged_annotators": flagged.height,
+        "flagged_annotators": [str(a) for a in flagged.get_column(col).to_list()],
+        "consensus_method": review.params.get("consensus_method"),
+    }
+
+
+def _slice_headline(report: Any) -> dict[str, Any]:
+    """Headline figures of a slice report for ``summary.json``."""
+    table = report.table
+    flagged = report.flagged
+    return {
+        "attributes": list(report.attributes),
+        "annotator_col": report.parameters.get("annotator_col"),
+        "n_slices": table.height,
+        "n_tested": int(table.get_column("tested").sum()),
+        "n_flagged_slices": flagged.height,
+        "flagged_slices": [
+            {
+                "attribute": row["attribute"],
+                "group": row["group"],
+                "n": row["n"],
+                "issue_rate": row["issue_rate"],
+                "ci_low": row["ci_low"],
+                "ci_high": row["ci_high"],
+                "effect": row["effect"],
+                "q_value": row["q_value"],
+            }
+            for row in flagged.head(20).iter_rows(named=True)
+        ],
+        "n_flagged_annotator_groups": int(
+            report.annotator_by_attribute.get_column("flagged").sum()
+        ),
+    }
+
+
+def _section_summary(section: Any) -> Any:
+    """Plain data for the ``extras`` block: compact forms of reviews and slice reports.
+
+    The full tables are the Parquet sidecars; the summary keeps parameters,
+    headline figures and findings.
+    """
+    from .annotators import AnnotatorReview
+    from .slices import SliceReport
+
+    if isinstance(section, AnnotatorReview):
+        return {
+            "parameters": dict(section.params),
+            "agreement": dict(section.agreement),
+            **_annotator_headline(section),
+            "top_confusions": section.confusions.filter(pl.col("rank") == 1)
+            .select(section.confusions.columns[0], "description")
+            .to_dicts(),
+        }
+    if isinstance(section, SliceReport):
+        return {
+            "parameters": dict(section.parameters),
+            "overall": section.overall.to_dicts()[0],
+            **_slice_headline(section),
+            "findings": section.describe_flagged()[:20],
+        }
+    return _plain(section)
+
+
 # --------------------------------------------------------------------------- summary
 
 
@@ -589,6 +1131,22 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {k: _plain(v) for k, v in obj.items()}
     return obj
+
+
+def _headline_figures(result: AuditResult) -> dict[str, Any]:
+    """Gate figures of the attached sections, plus annotator and slice headlines."""
+    from .annotators import AnnotatorReview
+    from .slices import SliceReport
+
+    figures: dict[str, Any] = dict(result.extra_figures)
+    review = result.extras.get("annotators")
+    if isinstance(review, AnnotatorReview):
+        figures["annotators"] = _annotator_headline(review)
+    report = result.extras.get("slices")
+    if isinstance(report, SliceReport):
+        headline = _slice_headline(report)
+        figures["slices"] = {k: v for k, v in headline.items() if k != "flagged_slices"}
+    return figures
 
 
 def to_summary_dict(
@@ -624,7 +1182,13 @@ def to_summary_dict(
     dict
         Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
         ``figures``, ``classes``, ``per_class``, ``noise_matrix``,
-        ``out_of_fold``, ``gate``, ``extras``, ``outputs``.
+        ``out_of_fold``, ``gate``, ``extras``, ``outputs``. ``figures`` also
+        holds the gate figures of attached sections (``krippendorff_alpha``,
+        ``annotator_accuracy``, ``disparity``, ``max_flagged_slice_effect``)
+        and, with an annotator review or slice report attached, the
+        ``annotators`` headline (alpha, kappas, flagged annotators) and the
+        ``slices`` headline (slices tested and flagged). Confident-learning
+        figures are null when it did not run (:func:`review_only_result`).
     """
     params = {**result.parameters, **(parameters or {})}
     figures = {
@@ -639,6 +1203,11 @@ def to_summary_dict(
         "label_health_score": result.label_health_score,
         "class_noise_rates": result.class_noise_rates,
     }
+    if _not_run(result):
+        for key in ("n_issues", "issue_fraction", "estimated_noise_rate", "ci_low", "ci_high",
+                    "label_health_score", "class_noise_rates"):
+            figures[key] = None
+    figures.update(_headline_figures(result))
     oof = result.out_of_fold
     oof_block = None
     if oof is not None:
@@ -671,6 +1240,6 @@ def to_summary_dict(
         },
         "out_of_fold": oof_block,
         "gate": None if gate is None else gate.to_dict(),
-        "extras": {name: _plain(section) for name, section in result.extras.items()},
+        "extras": {name: _section_summary(section) for name, section in result.extras.items()},
         "outputs": dict(outputs or {}),
     }

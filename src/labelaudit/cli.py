@@ -1,4 +1,4 @@
-"""Command-line interface: ``labelaudit audit`` and ``labelaudit demo``.
+"""Command-line interface: ``labelaudit audit``, ``labelaudit annotators`` and ``labelaudit demo``.
 
 Exit codes
     0  the audit ran and the gate passed (or no gate was given);
@@ -72,10 +72,23 @@ def _guard(debug: bool, body: Callable[[], int]) -> None:
 
     Bad input raises :class:`LabelAuditError`: one line on stderr, exit 2.
     Anything else is unexpected: one line (or the traceback with ``--debug``),
-    also exit 2, never 1, which is reserved for a failed gate.
+    also exit 2, never 1, which is reserved for a failed gate. Warnings of a
+    successful run are printed on stderr, one line each (other libraries'
+    warnings are passed on unchanged).
     """
+    import warnings
+
+    from .exceptions import LabelAuditWarning
+
     try:
-        code = body()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LabelAuditWarning)
+            code = body()
+        for w in caught:
+            if issubclass(w.category, LabelAuditWarning):
+                print(f"{PROG}: warning: {_one_line(w.message)}", file=sys.stderr)
+            else:  # other libraries' warnings go back to the normal machinery
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output was half-written", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -154,6 +167,14 @@ class _Job:
     n_bootstrap: int = 1000
     n_jobs: int | None = None
     renormalize: bool = False
+    annotations: Path | None = None
+    annotation_item_col: str = "item_id"
+    annotation_annotator_col: str = "annotator"
+    annotation_label_col: str = "label"
+    annotation_time_col: str | None = None
+    attributes: list[str] | None = None
+    annotator_col: str | None = None
+    min_slice_size: int = 30
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
 
@@ -168,6 +189,10 @@ class _Loaded:
     feature_cols: list[str] | None
     inputs: list[dict[str, Any]]
     policy: Any
+    frame: pl.DataFrame | None = None
+    annotations: pl.DataFrame | None = None
+    slice_attributes: list[str] | None = None
+    slice_annotator_col: str | None = None
 
 
 def _check_options(job: _Job) -> None:
@@ -189,18 +214,80 @@ def _check_options(job: _Job) -> None:
         raise _Usage(f"--out '{job.out}' exists and is not a directory")
     if job.junit is not None and job.junit.is_dir():
         raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+    attributes = job.attributes or []
+    if len(set(attributes)) != len(attributes):
+        raise _Usage(f"--attribute repeats a column: {attributes!r}")
+    if job.annotator_col is not None and job.annotator_col in attributes:
+        raise _Usage(
+            f"--annotator-col {job.annotator_col!r} is also given as --attribute; give it once"
+        )
+    if job.annotations is None and job.annotation_time_col is not None:
+        raise _Usage("--annotation-time-col applies to --annotations only")
+    if job.min_slice_size < 1:
+        raise _Usage(f"--min-slice-size must be at least 1, got {job.min_slice_size}")
+
+
+def _slicing(job: _Job, df: pl.DataFrame, source: str) -> tuple[list[str] | None, str | None]:
+    """Attributes and annotator column to slice by (None when no slicing was asked for).
+
+    Slicing runs with ``--attribute`` or ``--annotator-col``; with
+    ``--attribute`` or ``--annotations`` and no ``--annotator-col``, a data
+    column named ``annotator`` is used as the annotator column.
+    """
+    from .io import require_columns
+
+    attributes = list(job.attributes or [])
+    annotator_col = job.annotator_col
+    if annotator_col is None and (attributes or job.annotations is not None):
+        if "annotator" in df.columns and "annotator" not in attributes:
+            annotator_col = "annotator"
+    if not attributes and annotator_col is None:
+        return None, None
+    require_columns(df, attributes + ([annotator_col] if annotator_col else []), source=source)
+    return attributes, annotator_col
+
+
+def _read_annotations(
+    path: Path,
+    *,
+    item_col: str,
+    annotator_col: str,
+    label_col: str,
+    time_col: str | None,
+    classes: list[str] | None,
+    item_ids: pl.Series | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str], str]:
+    """Read and validate an annotation table (CSV, Parquet, JSONL, Label Studio JSON).
+
+    Returns the table as read, the validated table (labels as class codes),
+    the class names and the name of the file for messages.
+    """
+    from .audit import prepare_annotations
+    from .io import read_table
+
+    source = f"annotations file '{path}'"
+    raw = read_table(path, what="annotations")
+    frame, names, _ = prepare_annotations(
+        raw, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
+        time_col=time_col, classes=classes, item_ids=item_ids, source=source,
+    )
+    return raw, frame, names, source
 
 
 def _features(df: pl.DataFrame, job: _Job, source: str) -> tuple[np.ndarray, list[str]]:
-    """Numeric feature matrix: the named columns, or every numeric column but label and id."""
+    """Numeric feature matrix: the named columns, or every numeric column but label and id.
+
+    Columns named by ``--attribute`` and ``--annotator-col`` are metadata, not
+    default features.
+    """
     from .io import require_columns
 
-    skip = {job.label_col, job.id_col}
+    skip = {job.label_col, job.id_col, *(job.attributes or []), job.annotator_col}
     if job.feature_cols is not None:
         require_columns(df, job.feature_cols, source=source)
         cols = job.feature_cols
         for col in cols:
-            if col in skip:
+            if col in {job.label_col, job.id_col}:
                 raise _Usage(f"--feature-cols: {col!r} is the label or id column")
             dtype = df.schema[col]
             if not (dtype.is_numeric() or dtype == pl.Boolean):
@@ -274,9 +361,25 @@ def _load(job: _Job) -> _Loaded:
         )
     else:
         features, cols = _features(df, job, source)
+    attributes, annotator_col = _slicing(job, df, source)
+    annotations = None
+    if job.annotations is not None:
+        row_ids = ids if ids is not None else item_ids(df, None, source=source)
+        annotations, _, _, _ = _read_annotations(
+            job.annotations, item_col=job.annotation_item_col,
+            annotator_col=job.annotation_annotator_col, label_col=job.annotation_label_col,
+            time_col=job.annotation_time_col, classes=names, item_ids=row_ids,
+        )
+        inputs.append(
+            {"role": "annotations", **file_fingerprint(job.annotations, n_rows=annotations.height)}
+        )
     if job.policy is not None:
         inputs.append({"role": "policy", **file_fingerprint(job.policy)})
-    return _Loaded(labels, names, ids, probs, features, cols, inputs, policy)
+    return _Loaded(
+        labels, names, ids, probs, features, cols, inputs, policy,
+        frame=df if attributes is not None else None, annotations=annotations,
+        slice_attributes=attributes, slice_annotator_col=annotator_col,
+    )
 
 
 def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
@@ -290,6 +393,14 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "renormalize": job.renormalize,
         "policy": None if job.policy is None else str(job.policy),
         "csv": job.csv,
+        "annotations": None if job.annotations is None else str(job.annotations),
+        "annotation_item_col": job.annotation_item_col if job.annotations else None,
+        "annotation_annotator_col": job.annotation_annotator_col if job.annotations else None,
+        "annotation_label_col": job.annotation_label_col if job.annotations else None,
+        "annotation_time_col": job.annotation_time_col,
+        "attributes": loaded.slice_attributes,
+        "slice_annotator_col": loaded.slice_annotator_col,
+        "min_slice_size": job.min_slice_size if loaded.slice_attributes is not None else None,
         **job.extra_params,
     }
 
@@ -301,10 +412,8 @@ def _execute(
     attach: Callable[[Any], Any] | None = None,
 ) -> int:
     """Validate, audit, gate, write, report. Returns the exit code."""
-    from .audit import audit, to_summary_dict
-    from .gate import evaluate, to_junit_xml
-    from .io import write_csv, write_json, write_parquet, write_text
-    from .report import render_html
+    from .audit import add_annotator_review, add_slices, audit
+    from .io import write_csv, write_parquet
 
     loaded = _load(job)
     bars, progress = _progress_factory(show_progress)
@@ -329,31 +438,97 @@ def _execute(
     finally:
         if bars is not None:
             bars.stop()
+    if loaded.annotations is not None:
+        result = add_annotator_review(
+            result, loaded.annotations, item_col=job.annotation_item_col,
+            annotator_col=job.annotation_annotator_col, label_col=job.annotation_label_col,
+            time_col=job.annotation_time_col, source=f"annotations file '{job.annotations}'",
+            n_jobs=job.n_jobs,
+        )
+    if loaded.slice_attributes is not None:
+        result = add_slices(
+            result, loaded.frame, attributes=loaded.slice_attributes, ids=loaded.ids,
+            annotator_col=loaded.slice_annotator_col, source=f"data file '{job.data}'",
+            min_size=job.min_slice_size,
+        )
     if attach is not None:
         result = attach(result)
-    verdict = evaluate(loaded.policy, result.figures()) if loaded.policy is not None else None
-    names = ["summary.json", "issues.parquet", "report.html"] + (["issues.csv"] if job.csv else [])
-    summary = to_summary_dict(
-        result,
-        inputs=loaded.inputs,
-        parameters=_parameters(job, loaded),
-        gate=verdict,
-        outputs={"directory": str(job.out), "files": names,
-                 "junit": None if job.junit is None else str(job.junit)},
-    )
-    html = render_html(result, gate=verdict, summary=summary)
-    junit_xml = to_junit_xml(verdict) if (verdict is not None and job.junit is not None) else None
-
-    # Everything is computed and rendered: only now touch the file system.
-    job.out.mkdir(parents=True, exist_ok=True)
     writers = [
         ("issues.parquet", lambda p: write_parquet(p, result.issues)),
         *([("issues.csv", lambda p: write_csv(p, result.issues))] if job.csv else []),
+        *_section_writers(result),
+    ]
+    return _finish(
+        result, writers, out=job.out, junit=job.junit, policy=loaded.policy,
+        inputs=loaded.inputs, parameters=_parameters(job, loaded),
+        figures=result.figures(),
+    )
+
+
+def _section_writers(result: Any) -> list[tuple[str, Callable[[Path], None]]]:
+    """Writers of the sidecar files of the attached annotator review and slice report."""
+    from .io import write_json, write_parquet
+
+    writers: list[tuple[str, Callable[[Path], None]]] = []
+    review = result.extras.get("annotators")
+    if review is not None:
+        agreement = {
+            **review.agreement,
+            "classes": [str(c) for c in review.classes],
+            "consensus_method": review.params.get("consensus_method"),
+            "pairwise": review.pairwise.to_dicts(),
+        }
+        writers += [
+            ("annotators.parquet", lambda p: write_parquet(p, review.annotators)),
+            ("consensus.parquet", lambda p: write_parquet(p, review.consensus)),
+            ("agreement.json", lambda p: write_json(p, agreement)),
+            ("relabel_queue.parquet", lambda p: write_parquet(p, review.relabel_queue)),
+        ]
+    slices = result.extras.get("slices")
+    if slices is not None:
+        writers.append(("slices.parquet", lambda p: write_parquet(p, slices.table)))
+    return writers
+
+
+def _finish(
+    result: Any,
+    writers: list[tuple[str, Callable[[Path], None]]],
+    *,
+    out: Path,
+    junit: Path | None,
+    policy: Any,
+    inputs: list[dict[str, Any]],
+    parameters: dict[str, Any],
+    figures: dict[str, Any],
+) -> int:
+    """Gate, summarise, render, then write everything; returns the exit code."""
+    from .audit import to_summary_dict
+    from .gate import evaluate, to_junit_xml
+    from .io import write_json, write_text
+    from .report import render_html
+
+    verdict = evaluate(policy, figures) if policy is not None else None
+    names = ["summary.json", "report.html"] + [name for name, _ in writers]
+    summary = to_summary_dict(
+        result,
+        inputs=inputs,
+        parameters=parameters,
+        gate=verdict,
+        outputs={"directory": str(out), "files": names,
+                 "junit": None if junit is None else str(junit)},
+    )
+    html = render_html(result, gate=verdict, summary=summary)
+    junit_xml = to_junit_xml(verdict) if (verdict is not None and junit is not None) else None
+
+    # Everything is computed and rendered: only now touch the file system.
+    out.mkdir(parents=True, exist_ok=True)
+    writers = [
+        *writers,
         ("report.html", lambda p: write_text(p, html)),
         ("summary.json", lambda p: write_json(p, summary)),  # last: it vouches for the rest
     ]
-    _publish(job.out, writers, junit=(job.junit, junit_xml) if junit_xml is not None else None)
-    _print_outcome(result, verdict, job, names)
+    _publish(out, writers, junit=(junit, junit_xml) if junit_xml is not None else None)
+    _print_outcome(result, verdict, out, junit, names)
     return EXIT_OK if verdict is None else verdict.exit_code
 
 
@@ -387,19 +562,24 @@ def _publish(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _print_outcome(result: Any, verdict: Any, job: _Job, names: Sequence[str]) -> None:
+def _print_outcome(
+    result: Any, verdict: Any, directory: Path, junit: Path | None, names: Sequence[str]
+) -> None:
     """Headline figures, the gate table and the written files, on stdout."""
     from rich.table import Table
 
     out = _stdout_console()
     conf = f"{100 * result.confidence:g}%"
-    out.print(
-        f"Audited {result.n_items} items in {result.n_classes} classes: "
-        f"{result.n_issues} label issues ({100 * result.issue_fraction:.1f}%). "
-        f"Estimated noise rate {100 * result.estimated_noise_rate:.2f}% "
-        f"({conf} interval {100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%); "
-        f"label health score {result.label_health_score:.3f}."
-    )
+    if result.parameters.get("confident_learning") != "not run":
+        out.print(
+            f"Audited {result.n_items} items in {result.n_classes} classes: "
+            f"{result.n_issues} label issues ({100 * result.issue_fraction:.1f}%). "
+            f"Estimated noise rate {100 * result.estimated_noise_rate:.2f}% "
+            f"({conf} interval {100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%); "
+            f"label health score {result.label_health_score:.3f}."
+        )
+    for line in _section_lines(result):
+        out.print(line)
     if verdict is not None:
         table = Table(title=f"Gate ({verdict.source})")
         for col in ("check", "level", "value", "threshold", "result"):
@@ -410,8 +590,36 @@ def _print_outcome(result: Any, verdict: Any, job: _Job, names: Sequence[str]) -
             table.add_row(c.name, c.level, value, f"{c.threshold:g}", status)
         out.print(table)
         out.print(f"Gate {'passed' if verdict.passed else 'FAILED'}.")
-    written = ", ".join(str(job.out / n) for n in names)
-    out.print(f"Wrote {written}" + (f" and {job.junit}" if job.junit is not None else "") + ".")
+    written = ", ".join(str(directory / n) for n in names)
+    out.print(f"Wrote {written}" + (f" and {junit}" if junit is not None else "") + ".")
+
+
+def _section_lines(result: Any) -> list[str]:
+    """One line per attached annotator review or slice report."""
+    lines = []
+    review = result.extras.get("annotators")
+    if review is not None:
+        a = review.agreement
+        table = review.annotators
+        flagged = table.filter(pl.col("flagged")).get_column(table.columns[0]).to_list()
+        lines.append(
+            f"Annotators: {a['n_annotators']} annotators, {a['n_annotations']} annotations on "
+            f"{a['n_items']} items; Krippendorff's alpha {a['krippendorff_alpha']:.3f}, Fleiss' "
+            f"kappa {a['fleiss_kappa']:.3f}; {len(flagged)} flagged"
+            + (f" ({', '.join(map(str, flagged[:10]))}{' ...' if len(flagged) > 10 else ''})"
+               if flagged else "")
+            + "."
+        )
+    slices = result.extras.get("slices")
+    if slices is not None:
+        findings = slices.describe_flagged()
+        lines.append(
+            f"Slices: {slices.table.height} slices, {int(slices.table.get_column('tested').sum())} "
+            f"tested, {slices.flagged.height} flagged"
+            + (f"; worst: {findings[0]}" if findings else "")
+            + "."
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------- commands
@@ -465,9 +673,54 @@ def audit_command(
     renormalize: Annotated[
         bool, typer.Option("--renormalize", help="Divide probability rows by their sums.")
     ] = False,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotations",
+            help="Long table of annotations (CSV, Parquet, JSONL or a Label Studio JSON "
+            "export) whose items are ids of DATA: adds the annotator review.",
+        ),
+    ] = None,
+    annotation_item_col: Annotated[
+        str, typer.Option("--annotation-item-col", help="Item id column of --annotations.")
+    ] = "item_id",
+    annotation_annotator_col: Annotated[
+        str,
+        typer.Option("--annotation-annotator-col", help="Annotator column of --annotations."),
+    ] = "annotator",
+    annotation_label_col: Annotated[
+        str, typer.Option("--annotation-label-col", help="Label column of --annotations.")
+    ] = "label",
+    annotation_time_col: Annotated[
+        str | None,
+        typer.Option("--annotation-time-col", help="Timestamp column of --annotations."),
+    ] = None,
+    attribute: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attribute",
+            help="Column of DATA to slice issue rates by (repeat for several): adds "
+            "slices.parquet.",
+        ),
+    ] = None,
+    annotator_col: Annotated[
+        str | None,
+        typer.Option(
+            "--annotator-col",
+            help="Column of DATA naming who gave each label, sliced like an attribute "
+            "(default: a column named 'annotator' when slicing or annotations are asked for).",
+        ),
+    ] = None,
+    min_slice_size: Annotated[
+        int,
+        typer.Option(
+            "--min-slice-size",
+            help="Smallest group (and rest of the data) a slice is tested and flagged with.",
+        ),
+    ] = 30,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
-    """Audit DATA: label issues, noise rate with interval, optional gate."""
+    """Audit DATA: label issues, noise rate with interval, annotators, slices, optional gate."""
     job = _Job(
         data=data,
         label_col=label_col,
@@ -484,8 +737,158 @@ def audit_command(
         n_bootstrap=n_bootstrap,
         n_jobs=n_jobs,
         renormalize=renormalize,
+        annotations=annotations,
+        annotation_item_col=annotation_item_col,
+        annotation_annotator_col=annotation_annotator_col,
+        annotation_label_col=annotation_label_col,
+        annotation_time_col=annotation_time_col,
+        attributes=list(attribute) if attribute else None,
+        annotator_col=annotator_col,
+        min_slice_size=min_slice_size,
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
+
+
+@dataclass
+class _AnnotatorsJob:
+    """Everything one ``annotators`` run needs."""
+
+    annotations: Path
+    out: Path
+    item_col: str = "item_id"
+    annotator_col: str = "annotator"
+    label_col: str = "label"
+    time_col: str | None = None
+    pred_probs: Path | None = None
+    classes: list[str] | None = None
+    policy: Path | None = None
+    junit: Path | None = None
+    seed: int = 0
+    n_jobs: int | None = None
+
+
+def _execute_annotators(job: _AnnotatorsJob) -> int:
+    """Validate, review, gate, write, report. Returns the exit code."""
+    from .annotators import review_annotators
+    from .audit import _prefixed, check_probabilities, review_only_result
+    from .gate import load_policy
+    from .io import file_fingerprint, load_pred_probs
+
+    if job.junit is not None and job.policy is None:
+        raise _Usage("--junit needs a gate: pass --policy FILE")
+    if job.classes is not None and len(job.classes) < 2:
+        raise _Usage(f"--classes must list at least 2 comma-separated classes, got {job.classes!r}")
+    if job.out.exists() and not job.out.is_dir():
+        raise _Usage(f"--out '{job.out}' exists and is not a directory")
+    if job.junit is not None and job.junit.is_dir():
+        raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+    policy = load_policy(job.policy) if job.policy is not None else None
+    raw, frame, names, source = _read_annotations(
+        job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,
+        label_col=job.label_col, time_col=job.time_col, classes=job.classes, item_ids=None,
+    )
+    if len(names) < 2:
+        raise InputError(
+            f"{source}: column {job.label_col!r} holds a single class {names!r}; need at least 2"
+        )
+    inputs = [{"role": "annotations", **file_fingerprint(job.annotations, n_rows=raw.height)}]
+    ids = frame.get_column(job.item_col).unique().sort()
+    probs = None
+    if job.pred_probs is not None:
+        prob_source = f"probabilities file '{job.pred_probs}'"
+        probs = load_pred_probs(job.pred_probs, class_names=names, ids=ids, id_col=job.item_col)
+        probs = check_probabilities(probs, ids=ids, source=prob_source)
+        inputs.append(
+            {"role": "pred_probs", **file_fingerprint(job.pred_probs, n_rows=int(probs.shape[0]))}
+        )
+    if job.policy is not None:
+        inputs.append({"role": "policy", **file_fingerprint(job.policy)})
+    try:
+        review = review_annotators(
+            frame, item_col=job.item_col, annotator_col=job.annotator_col,
+            label_col=job.label_col, time_col=job.time_col, classes=names, pred_probs=probs,
+            item_ids=ids, seed=job.seed, n_jobs=job.n_jobs,
+        )
+    except InputError as exc:
+        raise _prefixed(exc, source) from exc
+    parameters = {
+        "command": "annotators",
+        "item_col": job.item_col,
+        "annotator_col": job.annotator_col,
+        "label_col": job.label_col,
+        "time_col": job.time_col,
+        "classes": names,
+        "classes_given": job.classes is not None,
+        "pred_probs": None if job.pred_probs is None else str(job.pred_probs),
+        "policy": None if job.policy is None else str(job.policy),
+        "seed": job.seed,
+        "n_jobs": job.n_jobs,
+    }
+    result = review_only_result(review, parameters=parameters)
+    return _finish(
+        result, _section_writers(result), out=job.out, junit=job.junit, policy=policy,
+        inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
+    )
+
+
+@app.command("annotators", epilog=_EXIT_CODES)
+def annotators_command(
+    annotations: Annotated[
+        Path,
+        typer.Argument(
+            help="Long table, one row per annotation: CSV, TSV, Parquet, JSONL or a Label "
+            "Studio JSON export."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")],
+    item_col: Annotated[str, typer.Option("--item-col", help="Item id column.")] = "item_id",
+    annotator_col: Annotated[
+        str, typer.Option("--annotator-col", help="Annotator id column.")
+    ] = "annotator",
+    label_col: Annotated[str, typer.Option("--label-col", help="Label column.")] = "label",
+    time_col: Annotated[
+        str | None,
+        typer.Option("--time-col", help="Timestamp column: adds quality per week."),
+    ] = None,
+    pred_probs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pred-probs",
+            help="Model probabilities per item (.npy/.npz rows in sorted item-id order, or a "
+            "table with the item id column and one column per class): adds CROWDLAB consensus.",
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Comma-separated class list, in order.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write the gate verdict as JUnit XML.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed (recorded; the review is deterministic).")
+    ] = 0,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Kernel threads.")] = None,
+    debug: Annotated[bool, _DEBUG] = False,
+) -> None:
+    """Review the annotators of ANNOTATIONS: consensus, agreement, per-annotator quality."""
+    job = _AnnotatorsJob(
+        annotations=annotations,
+        out=out,
+        item_col=item_col,
+        annotator_col=annotator_col,
+        label_col=label_col,
+        time_col=time_col,
+        pred_probs=pred_probs,
+        classes=_split_list(classes),
+        policy=policy,
+        junit=junit,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    _guard(debug, lambda: _execute_annotators(job))
 
 
 @app.command("demo", epilog=_EXIT_CODES)
@@ -503,7 +906,7 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
-    """Run the whole audit on the demo dataset shipped with labelaudit."""
+    """Run the whole audit on the shipped demo data: annotators and slices by source too."""
 
     def body() -> int:
         from .datasets import load_demo
@@ -518,6 +921,10 @@ def demo_command(
             junit=junit,
             csv=csv,
             seed=seed,
+            annotations=demo.path_annotations,
+            annotation_time_col="timestamp",
+            attributes=["source"],
+            annotator_col="annotator",
             command="demo",
         )
         truth = demo.truth

@@ -1,0 +1,357 @@
+"""Command line: ``labelaudit annotators`` and ``labelaudit audit --annotations``."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import krippendorff
+import numpy as np
+import polars as pl
+import pytest
+
+from labelaudit.cli import run
+
+CLASSES = ["ant", "bee", "cat"]
+ANNOTATORS = ["a1", "a2", "a3", "a4", "a5"]
+ACCURACY = [0.95, 0.95, 0.9, 0.9, 0.45]  # a5 is poor
+REVIEW_FILES = {"annotators.parquet", "consensus.parquet", "agreement.json",
+                "relabel_queue.parquet"}
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """120 items, 3 labels each by 3 of 5 annotators, truth known; items table with features."""
+    rng = np.random.default_rng(11)
+    n = 120
+    truth = rng.integers(0, 3, n)
+    rows = []
+    for i in range(n):
+        for a in rng.choice(len(ANNOTATORS), 3, replace=False):
+            label = truth[i] if rng.random() < ACCURACY[a] else (truth[i] + rng.integers(1, 3)) % 3
+            rows.append({
+                "item_id": f"it{i:03d}",
+                "annotator": ANNOTATORS[a],
+                "label": CLASSES[label],
+                "when": f"2024-03-{1 + i % 28:02d}T10:{a:02d}:00",
+            })
+    annotations = pl.DataFrame(rows)
+    given = [annotations.filter(pl.col("item_id") == f"it{i:03d}")["label"][0] for i in range(n)]
+    centers = rng.normal(0, 3, (3, 4))
+    features = centers[truth] + rng.normal(0, 1, (n, 4))
+    items = pl.DataFrame({
+        "item": [f"it{i:03d}" for i in range(n)],
+        "label": given,
+        **{f"f{j}": features[:, j] for j in range(4)},
+    })
+    return annotations, items
+
+
+@pytest.fixture
+def ann_csv(tmp_path, crowd):
+    path = tmp_path / "annotations.csv"
+    crowd[0].write_csv(path)
+    return path
+
+
+@pytest.fixture
+def items_csv(tmp_path, crowd):
+    path = tmp_path / "items.csv"
+    crowd[1].write_csv(path)
+    return path
+
+
+def _run(capsys, *args):
+    code = run([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _policy(tmp_path, text, name="policy.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _alpha_oracle(annotations: pl.DataFrame) -> float:
+    """Krippendorff's nominal alpha from the reference package."""
+    wide = annotations.with_columns(
+        pl.col("label").replace_strict(CLASSES, list(range(3)), return_dtype=pl.Float64)
+    ).pivot(on="annotator", index="item_id", values="label")
+    matrix = wide.select(ANNOTATORS).to_numpy().T.astype(float)
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+
+
+# --------------------------------------------------------------------------- annotators command
+
+
+def test_annotators_command_writes_every_output(capsys, tmp_path, ann_csv, crowd):
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "annotators", ann_csv, "--time-col", "when", "--out", out)
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == REVIEW_FILES | {"report.html", "summary.json"}
+    annotators = pl.read_parquet(out / "annotators.parquet")
+    assert annotators["annotator"].to_list() == ANNOTATORS
+    for col in ("n_labels", "accuracy", "accuracy_low", "accuracy_high", "kappa_vs_consensus",
+                "p_value", "q_value", "flagged"):
+        assert col in annotators.columns
+    assert annotators.filter(pl.col("flagged"))["annotator"].to_list() == ["a5"]
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert consensus.height == 120 and consensus["item_id"].n_unique() == 120
+    assert {"consensus_label", "consensus_class", "consensus_quality"} <= set(consensus.columns)
+    queue = pl.read_parquet(out / "relabel_queue.parquet")
+    assert queue["rank"].to_list() == list(range(1, 121))
+    assert {"priority", "reason"} <= set(queue.columns)
+    agreement = json.loads((out / "agreement.json").read_text())
+    alpha = _alpha_oracle(crowd[0])
+    assert agreement["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-9)
+    assert agreement["classes"] == CLASSES
+    summary = json.loads((out / "summary.json").read_text())
+    figures = summary["figures"]
+    assert figures["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-9)
+    assert figures["annotators"]["flagged_annotators"] == ["a5"]
+    assert figures["annotators"]["fleiss_kappa"] == pytest.approx(agreement["fleiss_kappa"])
+    assert figures["estimated_noise_rate"] is None  # no confident learning ran
+    assert summary["parameters"]["command"] == "annotators"
+    assert summary["parameters"]["time_col"] == "when"
+    assert "Krippendorff's alpha" in stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "failed"),
+    [
+        ("[gate]\nmin_krippendorff_alpha = 0.99\n", 1, {"min_krippendorff_alpha"}),
+        ("[gate]\nmin_krippendorff_alpha = 0.1\nmin_annotator_accuracy = 0.3\n", 0, set()),
+        ("[gate]\nmin_annotator_accuracy = 0.8\n", 1, {"min_annotator_accuracy"}),
+        # Confident-learning figures are not computed by this command: the check fails.
+        ("[gate]\nmax_noise_rate = 0.5\n", 1, {"max_noise_rate"}),
+        ("[gate]\nmin_krippendorff_alpha = 0.1\n[gate.warn]\nmin_annotator_accuracy = 0.8\n",
+         0, set()),
+    ],
+)
+def test_annotators_gate_exit_codes_and_junit(capsys, tmp_path, ann_csv, text, code, failed):
+    out, junit = tmp_path / "out", tmp_path / "junit.xml"
+    policy = _policy(tmp_path, text)
+    rc, _, err = _run(capsys, "annotators", ann_csv, "--out", out, "--policy", policy,
+                      "--junit", junit)
+    assert rc == code, err
+    gate = json.loads((out / "summary.json").read_text())["gate"]
+    assert {c["name"] for c in gate["checks"] if c["level"] == "fail" and not c["passed"]} == failed
+    cases = ET.parse(junit).getroot().findall(".//testcase")
+    names = {c.get("name") for c in cases}
+    assert names == {c["name"] for c in gate["checks"]}
+    assert {c.get("name") for c in cases if c.find("failure") is not None} == failed
+
+
+def test_annotator_accuracy_gate_names_the_worst_annotator(capsys, tmp_path, ann_csv):
+    out = tmp_path / "out"
+    policy = _policy(tmp_path, "[gate]\nmin_annotator_accuracy = 0.8\n")
+    assert _run(capsys, "annotators", ann_csv, "--out", out, "--policy", policy)[0] == 1
+    check = json.loads((out / "summary.json").read_text())["gate"]["checks"][0]
+    worst = pl.read_parquet(out / "annotators.parquet").sort("accuracy")["accuracy"][0]
+    assert check["value"] == pytest.approx(worst)
+    assert "'a5'" in check["message"]
+
+
+def test_label_studio_export_end_to_end(capsys, tmp_path, crowd):
+    """A Label Studio export works for both commands (task ids are the item ids)."""
+    annotations, items = crowd
+    ids = {f"it{i:03d}": i + 1 for i in range(items.height)}
+    users = {a: k + 1 for k, a in enumerate(ANNOTATORS)}
+    tasks = []
+    for item, group in annotations.group_by("item_id", maintain_order=True):
+        tasks.append({
+            "id": ids[item[0]],
+            "data": {"text": item[0]},
+            "annotations": [
+                {"id": 1000 * ids[item[0]] + users[r["annotator"]],
+                 "completed_by": users[r["annotator"]],
+                 "created_at": r["when"] + "Z",
+                 "result": [{"type": "choices", "value": {"choices": [r["label"]]}}]}
+                for r in group.iter_rows(named=True)
+            ],
+        })
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    out = tmp_path / "ls"
+    code, _, err = _run(capsys, "annotators", export, "--time-col", "created_at", "--out", out)
+    assert code == 0, err
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert sorted(consensus["item_id"].to_list()) == list(range(1, items.height + 1))
+    alpha = json.loads((out / "agreement.json").read_text())["krippendorff_alpha"]
+    assert alpha == pytest.approx(_alpha_oracle(annotations), abs=1e-9)
+    # The same export inside an audit whose data ids are the task ids.
+    data = tmp_path / "items.csv"
+    items.with_columns(pl.col("item").replace_strict(ids, return_dtype=pl.Int64)).write_csv(data)
+    out2 = tmp_path / "audit"
+    code, _, err = _run(capsys, "audit", data, "--label-col", "label", "--id-col", "item",
+                        "--annotations", export, "--cv", "3", "--n-bootstrap", "50",
+                        "--out", out2)
+    assert code == 0, err
+    assert REVIEW_FILES <= {p.name for p in out2.iterdir()}
+
+
+def test_pred_probs_enable_crowdlab(capsys, tmp_path, ann_csv, crowd):
+    annotations, items = crowd
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), size=items.height)
+    table = pl.DataFrame({"item_id": items["item"]}).with_columns(
+        pl.Series(c, probs[:, j]) for j, c in enumerate(CLASSES)
+    ).reverse()  # aligned by id, not by position
+    path = tmp_path / "probs.parquet"
+    table.write_parquet(path)
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "annotators", ann_csv, "--pred-probs", path, "--out", out)
+    assert code == 0, err
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert set(consensus["consensus_method"].to_list()) == {"crowdlab"}
+    assert "crowdlab_quality" in consensus.columns
+
+
+# --------------------------------------------------------------------------- audit --annotations
+
+
+def test_audit_with_annotations_reports_issue_shares(capsys, tmp_path, items_csv, ann_csv):
+    out = tmp_path / "out"
+    code, stdout, err = _run(
+        capsys, "audit", items_csv, "--label-col", "label", "--id-col", "item",
+        "--annotations", ann_csv, "--annotation-time-col", "when", "--cv", "3",
+        "--n-bootstrap", "50", "--out", out,
+    )
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert REVIEW_FILES | {"issues.parquet", "report.html", "summary.json"} <= names
+    issues = pl.read_parquet(out / "issues.parquet")
+    annotators = pl.read_parquet(out / "annotators.parquet")
+    assert {"n_issue_items", "issue_rate", "issue_share"} <= set(annotators.columns)
+    # Oracle: count, for each annotator, the items it labeled that the audit flagged.
+    ann = pl.read_csv(ann_csv).join(
+        issues.select(pl.col("id").alias("item_id"), "is_issue"), on="item_id"
+    )
+    expected = ann.group_by("annotator").agg(pl.col("is_issue").sum().alias("n")).sort("annotator")
+    assert annotators["n_issue_items"].to_list() == expected["n"].to_list()
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert consensus.height == issues.height
+    assert {"is_issue", "label_quality"} <= set(consensus.columns)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["parameters"]["annotations"] == str(ann_csv)
+    assert summary["parameters"]["annotation_item_col"] == "item_id"
+    assert summary["figures"]["annotators"]["n_annotators"] == 5
+    assert summary["figures"]["n_issues"] == int(issues["is_issue"].sum())
+    assert [i["role"] for i in summary["inputs"]] == ["data", "annotations"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _bad_annotations(tmp_path, crowd, mutate, name="bad.csv"):
+    path = tmp_path / name
+    mutate(crowd[0]).write_csv(path)
+    return path
+
+
+BAD = {
+    "missing annotation column": (
+        lambda t, c, d, a: ["annotators", a, "--label-col", "nope", "--out", t / "out"],
+        ["annotations file", "'nope'"],
+    ),
+    "missing annotation column in audit": (
+        lambda t, c, d, a: ["audit", d, "--label-col", "label", "--id-col", "item",
+                            "--annotations", a, "--annotation-annotator-col", "who",
+                            "--out", t / "out"],
+        ["annotations file", "'who'"],
+    ),
+    "unknown item id": (
+        lambda t, c, d, a: ["audit", d, "--label-col", "label", "--id-col", "item",
+                            "--annotations",
+                            _bad_annotations(t, c, lambda f: f.with_columns(
+                                pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("zz9"))
+                                .otherwise(pl.col("item_id")).alias("item_id"))),
+                            "--out", t / "out"],
+        ["annotations file", "row 7", "'zz9'", "item_id"],
+    ),
+    "unknown label": (
+        lambda t, c, d, a: ["audit", d, "--label-col", "label", "--id-col", "item",
+                            "--annotations",
+                            _bad_annotations(t, c, lambda f: f.with_columns(
+                                pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("dog"))
+                                .otherwise(pl.col("label")).alias("label"))),
+                            "--out", t / "out"],
+        ["annotations file", "'dog'"],
+    ),
+    "duplicate annotation": (
+        lambda t, c, d, a: ["annotators",
+                            _bad_annotations(t, c, lambda f: pl.concat([f, f.head(1)])),
+                            "--out", t / "out"],
+        ["annotations file", "more than once"],
+    ),
+    "bad timestamp": (
+        lambda t, c, d, a: ["annotators",
+                            _bad_annotations(t, c, lambda f: f.with_columns(
+                                pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("soon"))
+                                .otherwise(pl.col("when")).alias("when"))),
+                            "--time-col", "when", "--out", t / "out"],
+        ["annotations file", "'soon'", "row 3"],
+    ),
+    "policy min alpha out of range": (
+        lambda t, c, d, a: ["annotators", a, "--out", t / "out", "--policy",
+                            _policy(t, "[gate]\nmin_krippendorff_alpha = 2\n")],
+        ["min_krippendorff_alpha"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    capsys, tmp_path, crowd, items_csv, ann_csv, case
+):
+    make, fragments = BAD[case]
+    args = make(tmp_path, crowd, items_csv, ann_csv)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = _run(capsys, *args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("labelaudit: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_item_ids_of_another_type_are_matched_as_text(capsys, tmp_path, crowd):
+    """Integer data ids match annotation ids stored as text (e.g. '7')."""
+    annotations, items = crowd
+    number = {f"it{i:03d}": i for i in range(items.height)}
+    data = tmp_path / "items.csv"
+    items.with_columns(pl.col("item").replace_strict(number, return_dtype=pl.Int64)).write_csv(data)
+    ann = tmp_path / "annotations.jsonl"
+    annotations.with_columns(
+        pl.col("item_id").replace_strict(number, return_dtype=pl.Int64).cast(pl.String)
+    ).write_ndjson(ann)
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "audit", data, "--label-col", "label", "--id-col", "item",
+                        "--annotations", ann, "--cv", "3", "--n-bootstrap", "50", "--out", out)
+    assert code == 0, err
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert consensus["item_id"].dtype == pl.String
+    assert consensus.filter(pl.col("n_annotations") == 3).height == items.height
+
+
+def test_annotation_time_col_needs_annotations(capsys, tmp_path, items_csv):
+    code, _, err = _run(capsys, "audit", items_csv, "--label-col", "label", "--id-col", "item",
+                        "--annotation-time-col", "when", "--out", tmp_path / "out")
+    assert code == 2
+    assert "--annotations" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_annotator_only_report_shows_no_confident_learning_sections(capsys, tmp_path, ann_csv):
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "annotators", ann_csv, "--out", out)
+    assert code == 0, err
+    page = (out / "report.html").read_text()
+    assert 'id="annotators"' in page
+    # No model outputs were audited: no empty noise or issue sections.
+    assert 'id="noise"' not in page and 'id="issues"' not in page
+    assert "annotator review only" in page

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -343,10 +342,11 @@ def test_outputs_are_deterministic(capsys, tmp_path, data_csv):
 def test_module_entry_point_and_demo(tmp_path):
     """``python -m labelaudit demo`` works in a fresh process and writes all outputs."""
     out = tmp_path / "demo"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    # The same interpreter and environment as the tests: the installed package
+    # (or the in-place build when PYTHONPATH points at the source tree).
     proc = subprocess.run(
         [sys.executable, "-m", "labelaudit", "demo", "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert {"summary.json", "issues.parquet", "report.html"} <= {p.name for p in out.iterdir()}
@@ -355,7 +355,7 @@ def test_module_entry_point_and_demo(tmp_path):
     check = summary["extras"]["demo_truth_check"]
     assert check["precision"] > 0.5 and check["recall"] > 0.5
     proc = subprocess.run(
-        [sys.executable, "-m", "labelaudit", "audit"], capture_output=True, text=True, env=env,
+        [sys.executable, "-m", "labelaudit", "audit"], capture_output=True, text=True,
         timeout=120,
     )
     assert proc.returncode == 2

@@ -26,6 +26,7 @@ from . import _pairwise
 from . import confident as cf
 from ._latent import calibrate_counts, keep_at_least_n_per_class
 from ._latent import estimate_latent as _estimate_latent
+from ._validation import check_matrix_layout
 from .exceptions import LabelAuditError
 
 __all__ = ["is_dask_array"]
@@ -60,19 +61,8 @@ class _Inputs:
 
     def __init__(self, labels, pred_probs):
         dask, da = _dask()
-        if pred_probs.ndim != 2:
-            raise LabelAuditError(
-                f"`pred_probs` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."
-            )
-        if pred_probs.dtype not in (np.float32, np.float64):
-            raise LabelAuditError(
-                f"Only float32 or float64 `pred_probs` are supported, got dtype={pred_probs.dtype}."
-            )
+        check_matrix_layout(tuple(pred_probs.shape), pred_probs.dtype)
         n, k = pred_probs.shape
-        if n == 0:
-            raise LabelAuditError("`pred_probs` has no rows; need at least one item.")
-        if k < 2:
-            raise LabelAuditError(f"`pred_probs` must have at least 2 columns, got {k}.")
         if len(pred_probs.chunks[1]) > 1:
             pred_probs = pred_probs.rechunk({1: -1})
         rows = pred_probs.chunks[0]

@@ -14,6 +14,7 @@ from .exceptions import LabelAuditError
 __all__ = [
     "ROW_SUM_TOLERANCE",
     "check_labels",
+    "check_matrix_layout",
     "check_pred_probs",
     "raise_for_bad_rows",
 ]
@@ -67,24 +68,32 @@ def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
             )
         if pred_probs.dtype.kind == "f" and pred_probs.dtype.itemsize < 4:
             pred_probs = pred_probs.astype(np.float32)
-    if pred_probs.ndim != 2:
-        raise LabelAuditError(
-            f"`{name}` must be 2-D (n_samples, n_classes), got {pred_probs.ndim}-D with shape {pred_probs.shape}."
-        )
-    if pred_probs.dtype not in (np.float32, np.float64):
-        raise LabelAuditError(
-            f"Only float32 or float64 `{name}` are supported, got dtype={pred_probs.dtype}."
-        )
-    n, k = pred_probs.shape
-    if n == 0:
-        raise LabelAuditError(f"`{name}` has no rows (shape {pred_probs.shape}); need at least one item.")
-    if k < 2:
-        raise LabelAuditError(
-            f"`{name}` must have at least 2 columns (classes), got shape {pred_probs.shape}."
-        )
+    check_matrix_layout(pred_probs.shape, pred_probs.dtype, name=name)
     if not pred_probs.flags.c_contiguous:
         pred_probs = np.ascontiguousarray(pred_probs)
     return pred_probs
+
+
+def check_matrix_layout(shape: tuple, dtype, *, name: str = "pred_probs") -> None:
+    """Refuse a probability matrix that is not 2-D float32/float64 with rows and >= 2 columns.
+
+    Shared by the in-memory and the dask paths (it needs only shape and dtype).
+    """
+    if len(shape) != 2:
+        raise LabelAuditError(
+            f"`{name}` must be 2-D (n_samples, n_classes), got {len(shape)}-D with shape {shape}."
+        )
+    if dtype not in (np.float32, np.float64):
+        raise LabelAuditError(
+            f"Only float32 or float64 `{name}` are supported, got dtype={dtype}."
+        )
+    n, k = shape
+    if n == 0:
+        raise LabelAuditError(f"`{name}` has no rows (shape {shape}); need at least one item.")
+    if k < 2:
+        raise LabelAuditError(
+            f"`{name}` must have at least 2 columns (classes), got shape {shape}."
+        )
 
 
 def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -> np.ndarray:

@@ -16,7 +16,6 @@ from PIL import Image
 from labelaudit import gate
 from labelaudit.annotators import review_annotators
 from labelaudit.audit import audit, to_summary_dict
-from labelaudit.datasets import load_demo
 from labelaudit.exceptions import InputError, LabelAuditError
 from labelaudit.report import _charts, render_html, write_html
 from labelaudit.slices import analyze_slices
@@ -43,28 +42,9 @@ def text_of(el: ET.Element) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-def _demo_result():
-    demo = load_demo()
-    items = demo.items
-    features = items.select(pl.col(r"^px_\d+$")).to_numpy().astype("float64")
-    result = audit(items.get_column("label"), features=features, ids=items.get_column("id"),
-                   seed=0, n_bootstrap=100)
-    issues = result.issues
-    review = review_annotators(
-        demo.annotations, item_col="item_id", annotator_col="annotator", label_col="label",
-        time_col="timestamp", classes=list(result.class_names),
-        item_ids=issues.get_column("id"),
-        issue_mask=issues.get_column("is_issue").to_numpy(),
-        label_quality=issues.get_column("label_quality").to_numpy(),
-    )
-    frame = issues.join(items.select("id", "source", "annotator"), on="id", how="left")
-    slices = analyze_slices(frame, attributes=["source", "annotator"])
-    return result.with_section("annotators", review).with_section("slices", slices), demo
-
-
 @pytest.fixture(scope="module")
-def demo():
-    return _demo_result()
+def demo(demo_audit):
+    return demo_audit
 
 
 @pytest.fixture(scope="module")

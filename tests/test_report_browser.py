@@ -13,11 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from labelaudit.annotators import review_annotators
 from labelaudit.audit import audit, to_summary_dict
-from labelaudit.datasets import load_demo
 from labelaudit.report import write_html
-from labelaudit.slices import analyze_slices
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -48,28 +45,9 @@ def browser():
         b.close()
 
 
-def _demo_result():
-    demo = load_demo()
-    items = demo.items
-    features = items.select(pl.col(r"^px_\d+$")).to_numpy().astype("float64")
-    result = audit(items.get_column("label"), features=features, ids=items.get_column("id"),
-                   seed=0, n_bootstrap=100)
-    issues = result.issues
-    review = review_annotators(
-        demo.annotations, item_col="item_id", annotator_col="annotator", label_col="label",
-        time_col="timestamp", classes=list(result.class_names),
-        item_ids=issues.get_column("id"),
-        issue_mask=issues.get_column("is_issue").to_numpy(),
-        label_quality=issues.get_column("label_quality").to_numpy(),
-    )
-    frame = issues.join(items.select("id", "source", "annotator"), on="id", how="left")
-    slices = analyze_slices(frame, attributes=["source", "annotator"])
-    return result.with_section("annotators", review).with_section("slices", slices), demo
-
-
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    result, demo = _demo_result()
+def demo_report(tmp_path_factory, demo_audit):
+    result, demo = demo_audit
     out = tmp_path_factory.mktemp("demo")
     summary = to_summary_dict(result, parameters={"command": "demo"},
                               outputs={"directory": str(out)})

@@ -98,6 +98,14 @@ cdef inline bint _given_label_wins(const floating* row, intp K, intp lab) noexce
     return True
 
 
+cdef inline int _threads_for(intp n_chunks, int n_threads) noexcept nogil:
+    # No more threads than chunks (an idle thread would still own a buffer
+    # slice), and at least one.
+    if n_threads > n_chunks:
+        n_threads = <int>n_chunks
+    return n_threads if n_threads > 0 else 1
+
+
 cdef inline void _note_bad(i64* bad, int kind, i64 i) noexcept nogil:
     # Rows arrive in increasing order within a thread, so the first note per
     # kind is that thread's smallest offending row.
@@ -361,10 +369,7 @@ def row_pass(
     if chunk_size < 1:
         chunk_size = 1
     n_chunks = (n + chunk_size - 1) // chunk_size
-    if n_threads > n_chunks:
-        n_threads = <int>n_chunks
-    if n_threads < 1:
-        n_threads = 1
+    n_threads = _threads_for(n_chunks, n_threads)
     tid = 0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
@@ -589,11 +594,7 @@ def select_top(
         if count == 0:
             continue
         n_chunks = (count + chunk_size - 1) // chunk_size
-        n_threads = threads
-        if n_threads > n_chunks:
-            n_threads = <int>n_chunks
-        if n_threads < 1:
-            n_threads = 1
+        n_threads = _threads_for(n_chunks, threads)
         tid = 0
         with nogil, parallel(num_threads=n_threads):
             tid = threadid()

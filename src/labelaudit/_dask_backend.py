@@ -211,10 +211,11 @@ def _thresholds(inp: _Inputs, thresholds):
 
 def _joint_chunk(p, labels, offset, cut, want_off):
     lab, p = _block(p, labels, offset)
-    res = cf._row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1, row_offset=offset)
-    off = np.flatnonzero((res.guess >= 0) & (res.guess != lab))
-    survivors = int(np.count_nonzero(~cf._given_label_wins(lab, p, off)))
-    return res.counts, survivors, (off + offset) if want_off else None
+    res = cf._row_pass(lab, p, cut=cut, want_guess=True, want_keep=True, n_jobs=1,
+                       row_offset=offset)
+    off_mask = (res.guess >= 0) & (res.guess != lab)
+    survivors = int(np.count_nonzero(off_mask & ~res.keep))
+    return res.counts, survivors, (np.flatnonzero(off_mask) + offset) if want_off else None
 
 
 def _confident_counts(inp: _Inputs, counts, thresholds, *, want_off=False):

@@ -343,18 +343,18 @@ def confident_joint_result(labels, pred_probs, *, thresholds=None, n_jobs=None,
     counts = _label_counts(labels, k)
     if thresholds is None:
         thresholds = _thresholds_from_counts(labels, pred_probs, counts)
-    res = _row_pass(labels, pred_probs, cut=_cut_points(thresholds, k, pred_probs.dtype), want_guess=True,
-                    n_jobs=n_jobs, chunk_size=chunk_size)
+    res = _row_pass(labels, pred_probs, cut=_cut_points(thresholds, k, pred_probs.dtype),
+                    want_guess=True, want_keep=True, n_jobs=n_jobs, chunk_size=chunk_size)
     raw = _fill_diagonal_min_one(res.counts)
-    off = np.flatnonzero((res.guess >= 0) & (res.guess != labels))
-    keep = _given_label_wins(labels, pred_probs, off)
+    off_mask = (res.guess >= 0) & (res.guess != labels)
+    off = np.flatnonzero(off_mask)
     return ConfidentJoint(
         counts=calibrate_counts(raw, counts),
         raw_counts=raw,
         thresholds=np.asarray(thresholds),
         label_counts=counts,
         off_diagonal=off.astype(np.int64),
-        num_issues=int(np.count_nonzero(~keep)),
+        num_issues=int(np.count_nonzero(off_mask & ~res.keep)),
     )
 
 

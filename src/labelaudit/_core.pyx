@@ -98,6 +98,15 @@ cdef inline bint _given_label_wins(const floating* row, intp K, intp lab) noexce
     return True
 
 
+cdef inline bint _has_nonfinite(const floating* row, intp K) noexcept nogil:
+    # A non-finite row sum can also come from finite values too large to add up.
+    cdef intp k
+    for k in range(K):
+        if not isfinite(row[k]):
+            return True
+    return False
+
+
 cdef inline int _threads_for(intp n_chunks, int n_threads) noexcept nogil:
     # No more threads than chunks (an idle thread would still own a buffer
     # slice), and at least one.
@@ -167,18 +176,37 @@ cdef extern from "_rowscan.h" nogil:
                      la_scan* acc)
     void la_scan_f64(const double* row, Py_ssize_t k, Py_ssize_t stop, const double* cut,
                      la_scan* acc)
+    void la_whole_f32(const float* row, Py_ssize_t K, const float* cut, la_scan* acc)
+    void la_whole_f64(const double* row, Py_ssize_t K, const double* cut, la_scan* acc)
     intp la_hits_f32(const float* row, intp K, float pk, const float* bar, intp* out)
     intp la_hits_f64(const double* row, intp K, double pk, const double* bar, intp* out)
     int la_use_avx2()
+    int la_use_avx512()
+    void la_cap_level(int level)
+    void la_prefetch_ahead(const void* row, Py_ssize_t nbytes)
 
 
 def simd_level():
-    """Which row-scan code path this CPU runs: "avx2", "sse2" or "scalar"."""
+    """Which row-scan code path this CPU runs: "avx512", "avx2", "sse2" or "scalar".
+
+    AVX-512 serves the whole-row float32 scans; the other scans use AVX2 there.
+    """
     cdef int avx2 = la_use_avx2()
     import platform
+    if la_use_avx512():
+        return "avx512"
     if avx2:
         return "avx2"
     return "sse2" if platform.machine() in ("x86_64", "AMD64") else "scalar"
+
+
+def _cap_simd_level(level):
+    """Tests only: use at most ``level`` ("avx512", "avx2" or "sse2") of what the CPU has.
+
+    Not thread-safe: call it while no kernel runs. Returns the level now in use.
+    """
+    la_cap_level({"sse2": 0, "scalar": 0, "avx2": 1, "avx512": 2}[level])
+    return simd_level()
 
 
 simd_level()  # detect the CPU once, before any thread reads the flag
@@ -221,6 +249,28 @@ cdef inline RowScan _scan_row(const floating* row, intp K, intp lab,
     return out
 
 
+cdef inline RowScan _scan_whole(const floating* row, intp K, const floating* cut) noexcept nogil:
+    # One sweep over the whole row, for passes that need no maximum over the
+    # other classes: ``hi_other`` is then the row maximum.
+    cdef RowScan out
+    cdef la_scan acc
+    acc.sum = 0.0
+    acc.lo = INFINITY
+    acc.hi = -INFINITY
+    acc.count = 0
+    acc.first = -1
+    if floating is float:
+        la_whole_f32(row, K, cut, &acc)
+    else:
+        la_whole_f64(row, K, cut, &acc)
+    out.lo = acc.lo
+    out.hi_other = acc.hi
+    out.total = acc.sum
+    out.nconf = acc.count
+    out.first_conf = acc.first
+    return out
+
+
 cdef void _row_pass_chunk(
     const floating* P, intp K, const intp* labels, intp start, intp stop,
     const floating* cut, i64* cj, i32* guess, u8* keep, floating* other, floating* selfc,
@@ -233,10 +283,17 @@ cdef void _row_pass_chunk(
     cdef floating vmax, sc, bumped
     cdef double s, ent, a, asum, aother, alab, q, clipped
     cdef RowScan r
+    # The maximum over the other classes is only needed by these outputs.
+    cdef bint need_other = (other != NULL or keep != NULL
+                            or score_kind == SCORE_NORMALIZED_MARGIN)
     for i in range(start, stop):
         row = P + i * K
+        la_prefetch_ahead(row, K * sizeof(floating))
         lab = labels[i]
-        r = _scan_row(row, K, lab, cut)
+        if need_other:
+            r = _scan_row(row, K, lab, cut)
+        else:
+            r = _scan_whole(row, K, cut)
         s = r.total
         nconf = r.nconf
         first_conf = r.first_conf
@@ -245,7 +302,7 @@ cdef void _row_pass_chunk(
             vmax = row[lab]
         # Validation notes (the wrapper raises after the pass). A NaN or an
         # infinity anywhere makes the row sum non-finite.
-        if not isfinite(s):
+        if not isfinite(s) and _has_nonfinite(row, K):
             _note_bad(bad, BAD_NONFINITE, i)
             if guess != NULL:
                 guess[i] = -1

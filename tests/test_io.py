@@ -717,3 +717,33 @@ def test_table_with_other_row_count_reports_missing_ids(tmp_path, probs_setup):
     df.write_parquet(tmp_path / "p.parquet")
     with pytest.raises(InputError, match="id 'item-048' of the labels is absent .*\\(2 of 50"):
         io.load_pred_probs(tmp_path / "p.parquet", class_names=names, ids=ids)
+
+
+# --------------------------------------------------------------------------- Parquet datasets
+
+
+def test_read_table_parquet_dataset_directory_in_sorted_order(tmp_path):
+    ds = tmp_path / "ds"
+    (ds / "b").mkdir(parents=True)
+    pl.DataFrame({"id": [3], "label": ["x"], "extra": [0.5]}).write_parquet(ds / "b" / "p0.parquet")
+    pl.DataFrame({"id": [1, 2], "label": ["y", "x"], "extra": [1.0, 2.0]}).write_parquet(
+        ds / "a.parquet")
+    df = io.read_table(ds, columns=["label", "id"])
+    assert df.columns == ["label", "id"]
+    assert df.get_column("id").to_list() == [1, 2, 3]  # a.parquet sorts before b/p0.parquet
+    assert io.read_table(ds).columns == ["id", "label", "extra"]
+
+
+def test_read_table_columns_missing_or_empty_directory(tmp_path):
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    with pytest.raises(InputError, match=r"data directory '.*ds' holds no \.parquet files"):
+        io.read_table(ds)
+    pl.DataFrame({"id": [1]}).write_parquet(ds / "p.parquet")
+    with pytest.raises(InputError, match=r"data directory '.*ds': missing column\(s\) 'label'"):
+        io.read_table(ds, columns=["id", "label"])
+    with pytest.raises(InputError, match=r"data file '.*p.parquet': missing column\(s\) 'label'"):
+        io.read_table(ds / "p.parquet", columns=["label"])
+    csv = tmp_path / "t.csv"
+    csv.write_text("id,label\n1,a\n")
+    assert io.read_table(csv, columns=["label"]).columns == ["label"]

@@ -65,10 +65,14 @@ _LS_RESERVED = ("item_id", "annotator", "label", "created_at")
 # --------------------------------------------------------------------------- readers
 
 
-def read_table(path: str | os.PathLike[str], *, what: str = "data") -> pl.DataFrame:
+def read_table(
+    path: str | os.PathLike[str], *, what: str = "data", columns: Sequence[str] | None = None
+) -> pl.DataFrame:
     """Read a table from CSV, TSV, Parquet, JSON Lines or a Label Studio export.
 
-    The format is chosen by the file extension:
+    The format is chosen by the file extension; a directory is a Parquet
+    dataset (see :func:`parquet_dataset_files`), scanned lazily so that only
+    ``columns`` are read:
 
     - ``.csv`` (comma) and ``.tsv`` (tab): delimited text, UTF-8, header row.
     - ``.parquet`` and ``.pq``: Apache Parquet.
@@ -83,6 +87,9 @@ def read_table(path: str | os.PathLike[str], *, what: str = "data") -> pl.DataFr
     what : str, default "data"
         What the file holds (for instance ``"labels"`` or ``"annotations"``),
         used only to make error messages clearer.
+    columns : sequence of str, optional
+        Keep only these columns (an error names any that is missing). Parquet
+        files and datasets read only these columns from storage.
 
     Returns
     -------
@@ -110,6 +117,8 @@ def read_table(path: str | os.PathLike[str], *, what: str = "data") -> pl.DataFr
     CSV column types are inferred from the first 10 000 rows.
     """
     path = Path(path)
+    if path.is_dir():
+        return _read_parquet_dataset(path, what, columns)
     _check_file(path, what)
     suffix = path.suffix.lower()
     if suffix in _TEXT_SUFFIXES:
@@ -117,7 +126,10 @@ def read_table(path: str | os.PathLike[str], *, what: str = "data") -> pl.DataFr
     if suffix in _CSV_SUFFIXES:
         df = _read_csv(path, what, _CSV_SUFFIXES[suffix])
     elif suffix in _PARQUET_SUFFIXES:
-        df = _read_with(pl.read_parquet, path, what, "Parquet")
+        if columns is not None:
+            schema = _read_with(pl.read_parquet_schema, path, what, "Parquet")
+            _require_in_schema(schema, columns, f"{what} file '{path}'")
+        df = _read_with(pl.read_parquet, path, what, "Parquet", columns=columns)
     elif suffix in _JSONL_SUFFIXES:
         df = _read_with(pl.read_ndjson, path, what, "JSON Lines")
     elif suffix == ".json":
@@ -129,6 +141,64 @@ def read_table(path: str | os.PathLike[str], *, what: str = "data") -> pl.DataFr
         )
     if df.height == 0:
         raise InputError(f"{what} file '{path}' has no data rows")
+    if columns is not None:
+        require_columns(df, columns, source=f"{what} file '{path}'")
+        df = df.select(columns)
+    return df
+
+
+def parquet_dataset_files(path: str | os.PathLike[str], *, what: str = "data") -> list[Path]:
+    """The Parquet files of a dataset directory, in row order.
+
+    Files ending in ``.parquet`` or ``.pq`` anywhere below ``path`` are taken
+    in sorted path order (zero-padded part numbers sort as written); partition
+    values encoded in directory names are not turned into columns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset directory.
+    what : str, default "data"
+        What the dataset holds, for error messages.
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Raises
+    ------
+    InputError
+        If the directory holds no Parquet file.
+    """
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _PARQUET_SUFFIXES)
+    if not files:
+        raise InputError(f"{what} directory '{path}' holds no .parquet files")
+    return files
+
+
+def _require_in_schema(schema: Any, columns: Sequence[str], source: str) -> None:
+    require_columns(pl.DataFrame(schema=dict(schema)), columns, source=source)
+
+
+def _read_parquet_dataset(path: Path, what: str, columns: Sequence[str] | None) -> pl.DataFrame:
+    """A Parquet dataset directory, scanned lazily (only ``columns`` are read)."""
+    files = parquet_dataset_files(path, what=what)
+    source = f"{what} directory '{path}'"
+    try:
+        lazy = pl.scan_parquet(files, hive_partitioning=False)
+        schema = lazy.collect_schema()
+        if columns is not None:
+            _require_in_schema(schema, columns, source)
+            lazy = lazy.select(columns)
+        df = lazy.collect()
+    except InputError:
+        raise
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"{source}: not a readable Parquet dataset ({detail})") from exc
+    if df.height == 0:
+        raise InputError(f"{source} has no data rows")
     return df
 
 

@@ -20,6 +20,10 @@ small merged results, so a billion-row mask never has to fit on the client.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from . import _pairwise
@@ -46,6 +50,73 @@ def _dask():
     except ImportError:  # pragma: no cover - exercised only without the extra
         raise LabelAuditError(f"dask arrays need dask: {_INSTALL}.") from None
     return dask, da
+
+
+# --------------------------------------------------------------------------- progress
+
+#: ``callback(step, done, total)`` of the running computation, or None.
+_PROGRESS: contextvars.ContextVar[Callable[[str, int, int], None] | None] = (
+    contextvars.ContextVar("labelaudit_dask_progress", default=None)
+)
+
+
+@contextlib.contextmanager
+def reporting_progress(callback: Callable[[str, int, int], None] | None) -> Iterator[None]:
+    """Report every round of chunk tasks to ``callback(step, done, total)``.
+
+    With a distributed client, ``done`` counts chunk results as the cluster
+    finishes them; with dask's local schedulers, finished tasks.
+    """
+    token = _PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _client():
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def compute_parts(dask, parts: list, step: str) -> list:
+    """Compute a list of dask objects (one per chunk), reporting progress per result."""
+    callback = _PROGRESS.get()
+    if callback is None or not parts:
+        return list(dask.compute(*parts))
+    client = _client()
+    total = len(parts)
+    callback(step, 0, total)
+    if client is not None:
+        from distributed import as_completed
+
+        futures = client.compute(parts)
+        position = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * total
+        for done, (future, value) in enumerate(as_completed(futures, with_results=True), 1):
+            results[position[future.key]] = value
+            callback(step, done, total)
+        return results
+    from dask.callbacks import Callback
+
+    class _Tasks(Callback):
+        def _start_state(self, dsk, state):
+            self.total = max(1, len(state["ready"]) + len(state["waiting"]) + len(state["running"]))
+            self.done = 0
+            callback(step, 0, self.total)
+
+        def _posttask(self, key, result, dsk, state, worker_id):
+            self.done += 1
+            callback(step, self.done, self.total)
+
+    with _Tasks():
+        return list(dask.compute(*parts, scheduler="threads"))
 
 
 # --------------------------------------------------------------------------- inputs
@@ -132,14 +203,14 @@ class _Inputs:
         """``fn(p_block, l_block, offset, *args)`` per chunk, as a lazy array of boxed results."""
         return self._blocks(fn, object, (1,) * len(self.rows), args, wrap=True)
 
-    def gather(self, boxed):
+    def gather(self, boxed, step: str = "scanning chunks"):
         """Bring every chunk's boxed result straight to the client (no worker-side concat)."""
-        parts = self.dask.compute(*boxed.to_delayed().ravel())
+        parts = compute_parts(self.dask, list(boxed.to_delayed().ravel()), step)
         return [part[0] for part in parts]
 
-    def map(self, fn, *args):
+    def map(self, fn, *args, step: str = "scanning chunks"):
         """Run ``fn(p_block, l_block, offset, *args)`` on every chunk and gather the results."""
-        return self.gather(self.boxed(fn, *args))
+        return self.gather(self.boxed(fn, *args), step=step)
 
     def lazy_rows(self, fn, dtype, *args):
         """A lazy 1-D dask array made of ``fn(p_block, l_block, offset, *args)`` per chunk."""
@@ -190,13 +261,13 @@ def _threshold_chunk(p, labels, offset, all_starts, totals, chunk_of):
 
 def _thresholds(inp: _Inputs, thresholds):
     """Global label counts and thresholds (cleanlab's, bit for bit)."""
-    per_chunk = np.stack(inp.map(_count_chunk, inp.k))
+    per_chunk = np.stack(inp.map(_count_chunk, inp.k, step="counting labels"))
     counts = per_chunk.sum(axis=0)
     if thresholds is not None:
         return counts, thresholds
     starts = np.cumsum(per_chunk, axis=0) - per_chunk  # class-sequence start of every chunk
     chunk_of = {int(off): i for i, off in enumerate(inp.offsets[:-1])}
-    pieces = inp.map(_threshold_chunk, starts, counts, chunk_of)
+    pieces = inp.map(_threshold_chunk, starts, counts, chunk_of, step="class thresholds")
     values = []
     for c in range(inp.k):
         if counts[c] == 0:
@@ -220,7 +291,7 @@ def _joint_chunk(p, labels, offset, cut, want_off):
 
 def _confident_counts(inp: _Inputs, counts, thresholds, *, want_off=False):
     cut = cf._cut_points(thresholds, inp.k, inp.dtype)
-    parts = inp.map(_joint_chunk, cut, want_off)
+    parts = inp.map(_joint_chunk, cut, want_off, step="confident joint")
     raw = np.asfortranarray(np.sum([p[0] for p in parts], axis=0))
     raw = cf._fill_diagonal_min_one(raw)
     survivors = sum(p[1] for p in parts)
@@ -336,14 +407,15 @@ def _pruning_candidates(inp, plan):
     n_slots = plan["slot_cap"].shape[0]
     boxed = inp.boxed(_prune_chunk, plan)
     if n_slots == 0:
-        return inp.gather(boxed)
+        return inp.gather(boxed, step="issue candidates")
     boxed = boxed.persist()
     caps = plan["slot_cap"]
     ranks = np.maximum(1, np.ceil(np.outer(caps, np.arange(1, _RANK_SAMPLES + 1))
                                   / _RANK_SAMPLES)).astype(np.int64)  # (slots, S)
-    keys = np.stack(inp.gather(boxed.map_blocks(_chunk_rank_keys, ranks, dtype=object)))
+    keys = np.stack(inp.gather(boxed.map_blocks(_chunk_rank_keys, ranks, dtype=object),
+                               step="issue candidates (bounds)"))
     bar = _cut_lower_bound(keys, ranks, caps)
-    return inp.gather(boxed.map_blocks(_chunk_above, bar, dtype=object))
+    return inp.gather(boxed.map_blocks(_chunk_above, bar, dtype=object), step="issue candidates")
 
 
 def _boxed(value):
@@ -423,13 +495,10 @@ def _mask_chunk(p, labels, offset, filter_by, cut, selected):
     return mask
 
 
-def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank_by_kwargs=None,
-                      filter_by="prune_by_noise_rate", frac_noise=1.0,
-                      num_to_remove_per_class=None, min_examples_per_class=1,
-                      confident_joint=None):
-    inp = _Inputs(labels, pred_probs)
-    counts, thresholds = _thresholds(inp, None)
-    raw, survivors, _, cut = _confident_counts(inp, counts, thresholds)
+def _selected_rows(inp, counts, raw, survivors, *, filter_by, frac_noise=1.0,
+                   num_to_remove_per_class=None, min_examples_per_class=1,
+                   confident_joint=None):
+    """Rows chosen by the selection filters (empty for the others), exactly as on one machine."""
     if confident_joint is None or filter_by == "confident_learning":
         confident_joint = calibrate_counts(raw, counts)
     else:
@@ -451,6 +520,21 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
             selected = np.intersect1d(rows[group == 0], rows[group == 1])
     elif filter_by in ("low_normalized_margin", "low_self_confidence"):
         selected = _lowest_scores(inp, filter_by[4:], survivors)
+    return selected
+
+
+def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank_by_kwargs=None,
+                      filter_by="prune_by_noise_rate", frac_noise=1.0,
+                      num_to_remove_per_class=None, min_examples_per_class=1,
+                      confident_joint=None):
+    inp = _Inputs(labels, pred_probs)
+    counts, thresholds = _thresholds(inp, None)
+    raw, survivors, _, cut = _confident_counts(inp, counts, thresholds)
+    selected = _selected_rows(inp, counts, raw, survivors, filter_by=filter_by,
+                              frac_noise=frac_noise,
+                              num_to_remove_per_class=num_to_remove_per_class,
+                              min_examples_per_class=min_examples_per_class,
+                              confident_joint=confident_joint)
     mask = inp.lazy_rows(_mask_chunk, bool, filter_by, cut, selected)
     if return_indices_ranked_by is None:
         return mask
@@ -460,6 +544,57 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     idx = np.flatnonzero(mask.compute())
     chosen = scores[idx].compute() if idx.size else np.zeros(0)
     return idx[np.argsort(chosen, kind="stable")].astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the audit
+
+def _joint_result(inp: _Inputs, thresholds=None):
+    """A :class:`~labelaudit.confident.ConfidentJoint` from merged chunk results."""
+    counts, thresholds = _thresholds(inp, thresholds)
+    raw, survivors, off, cut = _confident_counts(inp, counts, thresholds, want_off=True)
+    result = cf.ConfidentJoint(
+        counts=calibrate_counts(raw, counts),
+        raw_counts=raw,
+        thresholds=np.asarray(thresholds),
+        label_counts=counts,
+        off_diagonal=off,
+        num_issues=int(survivors),
+    )
+    return result, cut
+
+
+def confident_joint_result(labels, pred_probs, *, thresholds=None):
+    """:func:`labelaudit.confident.confident_joint_result` over chunks (same result)."""
+    return _joint_result(_Inputs(labels, pred_probs), thresholds)[0]
+
+
+def _audit_chunk(p, labels, offset, filter_by, cut, selected):
+    mask = _mask_chunk(p, labels, offset, filter_by, cut, selected)
+    lab, p = _block(p, labels, offset)
+    quality = cf._row_pass(lab, p, score_method="self_confidence", n_jobs=1,
+                           row_offset=offset).score
+    return mask, quality, np.argmax(p, axis=1)
+
+
+def audit_rows(labels, pred_probs, *, filter_by="prune_by_noise_rate"):
+    """Everything :func:`labelaudit.audit` needs from a dask array, in four rounds.
+
+    Returns
+    -------
+    tuple
+        ``(confident_joint, mask, quality, suggested)``: the
+        :class:`~labelaudit.confident.ConfidentJoint` and, as numpy arrays on
+        the client, the issue mask, the self-confidence of each given label
+        and each row's most likely class. Identical to the single-machine
+        results on the same rows.
+    """
+    inp = _Inputs(labels, pred_probs)
+    joint, cut = _joint_result(inp)
+    selected = _selected_rows(inp, joint.label_counts, joint.raw_counts, joint.num_issues,
+                              filter_by=filter_by)
+    parts = inp.map(_audit_chunk, filter_by, cut, selected, step="issues and scores")
+    mask, quality, suggested = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    return joint, mask, quality, suggested
 
 
 def _smallest_chunk(p, labels, offset, method, m):
@@ -473,7 +608,7 @@ def _lowest_scores(inp: _Inputs, method: str, m: int) -> np.ndarray:
     """Rows of the ``m`` lowest scores overall, ties by the smaller row (per-chunk candidates)."""
     if m <= 0:
         return np.zeros(0, dtype=np.int64)
-    parts = inp.map(_smallest_chunk, method, m)
+    parts = inp.map(_smallest_chunk, method, m, step="lowest scores")
     values = np.concatenate([p[0] for p in parts])
     rows = np.concatenate([p[1] for p in parts])
     order = np.lexsort((rows, values))[:m]

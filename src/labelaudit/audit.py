@@ -376,7 +376,11 @@ def audit(
         (strings, ...) which are encoded with sorted classes (or the order of
         ``class_names``).
     pred_probs : array-like of shape (n_samples, K), optional
-        Out-of-sample predicted probabilities; rows must sum to 1.
+        Out-of-sample predicted probabilities; rows must sum to 1. A row-chunked
+        ``dask.array.Array`` runs the confident-learning passes chunk by chunk
+        on the dask scheduler in use (a distributed client if one is active),
+        in the array's row order; the per-row results (issues table) are
+        gathered on the client.
     features : array-like of shape (n_samples, n_features), optional
         Features for out-of-fold probabilities, when ``pred_probs`` is None.
     ids : sequence or polars.Series, optional
@@ -429,6 +433,7 @@ def audit(
     (178, 3)
     """
     from . import confident
+    from ._dask_backend import is_dask_array
     from .oof import out_of_fold_probabilities
 
     if filter_by not in FILTERS:
@@ -443,16 +448,24 @@ def audit(
     k = len(names)
     if k < 2:
         raise InputError(f"labels: need at least 2 classes, got {k} ({', '.join(map(repr, names))})")
+    lazy = pred_probs is not None and is_dask_array(pred_probs)
     if pred_probs is not None:
-        shape = np.shape(pred_probs)
+        shape = tuple(pred_probs.shape) if lazy else np.shape(pred_probs)
         if len(shape) != 2 or shape[0] != n or shape[1] != k:
             raise InputError(
                 f"{pred_probs_source}: has shape {shape} but there are {n} labels and {k} "
                 "classes; expected one row per label and one column per class"
             )
-        # Validate in the caller's row order, so messages name the caller's rows.
-        probs = check_probabilities(pred_probs, ids=id_series, source=pred_probs_source)
-    order = _canonical_order(id_series, n)
+        if lazy:
+            # Validated chunk by chunk inside the kernels' passes, on the workers.
+            probs = pred_probs
+        else:
+            # Validate in the caller's row order, so messages name the caller's rows.
+            probs = check_probabilities(pred_probs, ids=id_series, source=pred_probs_source)
+    # A dask array is processed in its own row order: reordering it would move
+    # every chunk across the cluster. Results differ from a reordered run only
+    # in which of exactly tied rows is picked.
+    order = None if lazy else _canonical_order(id_series, n)
     if order is not None:
         codes = codes[order]
         id_series = id_series[order]
@@ -473,13 +486,22 @@ def audit(
     if id_series is None:
         id_series = pl.Series("id", np.arange(n, dtype=np.int64))
 
-    noise = confident.noise_rate_intervals(
-        codes, probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed, n_jobs=n_jobs
-    )
-    mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs)
-    quality = confident.get_label_quality_scores(codes, probs, method="self_confidence")
+    if lazy:
+        joint, mask, quality, suggested = _audit_chunked(
+            codes, probs, filter_by=filter_by, source=pred_probs_source, progress=progress
+        )
+        noise = confident.noise_from_joint(
+            joint, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+        )
+    else:
+        noise = confident.noise_rate_intervals(
+            codes, probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+            n_jobs=n_jobs,
+        )
+        mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs)
+        quality = confident.get_label_quality_scores(codes, probs, method="self_confidence")
+        suggested = np.argmax(probs, axis=1)
     py, nm, inv = noise.confident_joint.latent()
-    suggested = np.argmax(probs, axis=1)
     issues = _issues_table(id_series, codes, suggested, quality, mask, names)
     n_issues = int(mask.sum())
     per_class = _per_class_table(codes, mask, quality, noise, names)
@@ -494,6 +516,7 @@ def audit(
         "n_bootstrap": n_bootstrap,
         "confidence": confidence,
         "n_jobs": n_jobs,
+        "row_order": "as given" if lazy else "by id",
     }
     return AuditResult(
         issues=issues,
@@ -514,6 +537,19 @@ def audit(
         parameters=parameters,
         out_of_fold=oof,
     )
+
+
+def _audit_chunked(codes, probs, *, filter_by, source, progress):
+    """Confident learning over a dask array; bad rows are named with ``source``."""
+    from . import _dask_backend
+
+    try:
+        with _dask_backend.reporting_progress(progress):
+            return _dask_backend.audit_rows(codes, probs, filter_by=filter_by)
+    except InputError:
+        raise
+    except LabelAuditError as exc:
+        raise InputError(f"{source}: {exc}") from exc
 
 
 def _ids(ids: Any, n: int) -> pl.Series | None:

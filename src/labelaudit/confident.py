@@ -1253,10 +1253,35 @@ def noise_rate_intervals(labels, pred_probs, *, n_bootstrap: int = 1000, confide
         raise LabelAuditError(f"`confidence` must be in (0, 1), got {confidence!r}.")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 10:
         raise LabelAuditError(f"`n_bootstrap` must be an integer >= 10, got {n_bootstrap!r}.")
-    labels, pred_probs = _prepare(labels, pred_probs)
-    cj = confident_joint_result(labels, pred_probs, thresholds=thresholds, n_jobs=n_jobs,
-                                chunk_size=chunk_size)
-    k = pred_probs.shape[1]
+    if _dask_backend.is_dask_array(pred_probs):
+        cj = _dask_backend.confident_joint_result(labels, pred_probs, thresholds=thresholds)
+    else:
+        labels, pred_probs = _prepare(labels, pred_probs)
+        cj = confident_joint_result(labels, pred_probs, thresholds=thresholds, n_jobs=n_jobs,
+                                    chunk_size=chunk_size)
+    return noise_from_joint(cj, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+
+
+def noise_from_joint(cj: ConfidentJoint, *, n_bootstrap: int = 1000, confidence: float = 0.95,
+                     seed: int = 0) -> NoiseEstimate:
+    """The noise estimate of :func:`noise_rate_intervals` from a computed confident joint.
+
+    Parameters
+    ----------
+    cj : ConfidentJoint
+        From :func:`confident_joint_result` (or its chunked equivalent).
+    n_bootstrap, confidence, seed
+        As in :func:`noise_rate_intervals`.
+
+    Returns
+    -------
+    NoiseEstimate
+    """
+    if not (0.0 < confidence < 1.0):
+        raise LabelAuditError(f"`confidence` must be in (0, 1), got {confidence!r}.")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 10:
+        raise LabelAuditError(f"`n_bootstrap` must be an integer >= 10, got {n_bootstrap!r}.")
+    k = cj.counts.shape[0]
     raw = cj.raw_counts
     diag_cells = np.diagonal(raw).astype(np.float64)
     offdiag_cells = raw.sum(axis=1) - np.diagonal(raw)

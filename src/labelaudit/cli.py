@@ -13,9 +13,10 @@ This is the only module that ends the process.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -175,6 +176,8 @@ class _Job:
     attributes: list[str] | None = None
     annotator_col: str | None = None
     min_slice_size: int = 30
+    scheduler: str | None = None
+    workers: int | None = None
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
 
@@ -184,7 +187,7 @@ class _Loaded:
     labels: np.ndarray
     class_names: list[str]
     ids: pl.Series | None
-    pred_probs: np.ndarray | None
+    pred_probs: Any  # numpy array, or a dask array for sharded probabilities
     features: np.ndarray | None
     feature_cols: list[str] | None
     inputs: list[dict[str, Any]]
@@ -225,6 +228,60 @@ def _check_options(job: _Job) -> None:
         raise _Usage("--annotation-time-col applies to --annotations only")
     if job.min_slice_size < 1:
         raise _Usage(f"--min-slice-size must be at least 1, got {job.min_slice_size}")
+    if job.scheduler is not None and job.workers is not None:
+        raise _Usage("give either --scheduler ADDRESS or --workers N, not both")
+    if job.workers is not None and job.workers < 1:
+        raise _Usage(f"--workers must be at least 1, got {job.workers}")
+    if (job.scheduler is not None or job.workers is not None) and job.pred_probs is None:
+        raise _Usage(
+            "--scheduler and --workers run confident learning over probability shards; "
+            "pass --pred-probs 'DIR/part-*.npy' (or a .npy file, or a Parquet directory)"
+        )
+
+
+def _sharded(job: _Job) -> bool:
+    """Whether --pred-probs names row shards (a glob or a directory) or a cluster is asked for."""
+    import glob
+
+    if job.pred_probs is None:
+        return False
+    return (
+        glob.has_magic(str(job.pred_probs))
+        or job.pred_probs.is_dir()
+        or job.scheduler is not None
+        or job.workers is not None
+    )
+
+
+@contextlib.contextmanager
+def _cluster(job: _Job) -> Iterator[Any]:
+    """Connect to --scheduler or start --workers local worker processes (else nothing)."""
+    if job.scheduler is None and job.workers is None:
+        yield None
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise _Usage(
+            "--scheduler and --workers need dask.distributed: pip install 'labelaudit[dask]'"
+        ) from None
+    if job.scheduler is not None:
+        try:
+            client = distributed.Client(job.scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(
+                f"--scheduler: cannot reach a dask scheduler at {job.scheduler!r}: {_one_line(exc)}"
+            ) from None
+        with client:
+            yield client
+        return
+    import logging
+
+    with distributed.LocalCluster(
+        n_workers=job.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
 
 
 def _slicing(job: _Job, df: pl.DataFrame, source: str) -> tuple[list[str] | None, str | None]:
@@ -333,8 +390,8 @@ def _load(job: _Job) -> _Loaded:
 
     _check_options(job)
     policy = load_policy(job.policy) if job.policy is not None else None
-    df = read_table(job.data, what="data")
-    source = f"data file '{job.data}'"
+    df = read_table(job.data, what="data", columns=_needed_columns(job))
+    source = f"data {'directory' if job.data.is_dir() else 'file'} '{job.data}'"
     require_columns(df, [job.label_col] + ([job.id_col] if job.id_col else []), source=source)
     if job.id_col is not None and job.id_col == job.label_col:
         raise _Usage("--id-col and --label-col name the same column")
@@ -342,9 +399,11 @@ def _load(job: _Job) -> _Loaded:
     labels, names = encode_labels(
         df.get_column(job.label_col), classes=job.classes, source=source, column=job.label_col
     )
-    inputs = [{"role": "data", **file_fingerprint(job.data, n_rows=df.height)}]
+    inputs = _fingerprints("data", job.data, n_rows=df.height)
     probs = features = cols = None
-    if job.pred_probs is not None:
+    if _sharded(job):
+        probs = _load_shards(job, names, n_rows=df.height, inputs=inputs)
+    elif job.pred_probs is not None:
         row_ids = ids if ids is not None else item_ids(df, None, source=source)
         probs = load_pred_probs(
             job.pred_probs, class_names=names, ids=row_ids, id_col=job.id_col or "id"
@@ -382,6 +441,66 @@ def _load(job: _Job) -> _Loaded:
     )
 
 
+def _needed_columns(job: _Job) -> list[str] | None:
+    """Columns of DATA the run uses, when they are known without reading it (else None)."""
+    if job.pred_probs is None:
+        return None  # default features: every numeric column
+    cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col]
+    if job.annotator_col is None and (job.attributes or job.annotations is not None):
+        cols.append("annotator")  # used when present (see _slicing)
+    wanted = list(dict.fromkeys(c for c in cols if c is not None))
+    if "annotator" in wanted and job.annotator_col is None:
+        return None  # optional column: read everything and look
+    return wanted
+
+
+def _fingerprints(role: str, path: Path, *, n_rows: int | None) -> list[dict[str, Any]]:
+    """Provenance of an input file, or of every file of a Parquet dataset directory."""
+    from .io import file_fingerprint, parquet_dataset_files
+
+    if not path.is_dir():
+        return [{"role": role, **file_fingerprint(path, n_rows=n_rows)}]
+    files = parquet_dataset_files(path, what=role)
+    return [
+        {"role": role, "dataset": str(path), "dataset_rows": n_rows, **file_fingerprint(f)}
+        for f in files
+    ]
+
+
+def _load_shards(job: _Job, names: list[str], *, n_rows: int, inputs: list) -> Any:
+    """Probability shards as a lazy dask array checked against DATA's row count.
+
+    Shard fingerprints (SHA-256 of every file) are computed by the workers.
+    """
+    from . import _dask_backend
+    from .io import file_fingerprint, load_pred_probs_shards, shard_paths
+
+    spec = str(job.pred_probs)
+    probs = load_pred_probs_shards(spec, class_names=names)
+    where = f"probabilities '{spec}'"
+    if probs.shape[0] != n_rows:
+        raise InputError(
+            f"{where}: the shards hold {probs.shape[0]} rows but DATA has {n_rows}; shards are "
+            "read in sorted path order and their rows follow DATA's rows"
+        )
+    if job.renormalize:
+        probs = probs.map_blocks(_renormalized_block, dtype=probs.dtype)
+    import dask
+
+    paths = shard_paths(spec)
+    rows = probs.chunks[0]
+    tasks = [dask.delayed(file_fingerprint)(str(p), n_rows=int(r)) for p, r in zip(paths, rows, strict=True)]
+    for fp in _dask_backend.compute_parts(dask, tasks, "hashing shards"):
+        inputs.append({"role": "pred_probs_shard", "pattern": spec, **fp})
+    return probs
+
+
+def _renormalized_block(block: np.ndarray) -> np.ndarray:
+    from . import confident
+
+    return confident.renormalize(block)
+
+
 def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
     return {
         "command": job.command,
@@ -401,6 +520,9 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "attributes": loaded.slice_attributes,
         "slice_annotator_col": loaded.slice_annotator_col,
         "min_slice_size": job.min_slice_size if loaded.slice_attributes is not None else None,
+        "scheduler": job.scheduler,
+        "workers": job.workers,
+        "sharded_pred_probs": _sharded(job),
         **job.extra_params,
     }
 
@@ -412,6 +534,17 @@ def _execute(
     attach: Callable[[Any], Any] | None = None,
 ) -> int:
     """Validate, audit, gate, write, report. Returns the exit code."""
+    _check_options(job)  # before a cluster is started or reached
+    with _cluster(job):
+        return _run_job(job, show_progress=show_progress, attach=attach)
+
+
+def _run_job(
+    job: _Job,
+    *,
+    show_progress: bool,
+    attach: Callable[[Any], Any] | None = None,
+) -> int:
     from .audit import add_annotator_review, add_slices, audit
     from .io import write_csv, write_parquet
 
@@ -431,7 +564,8 @@ def _execute(
             n_bootstrap=job.n_bootstrap,
             n_jobs=job.n_jobs,
             pred_probs_source=(
-                "pred_probs" if job.pred_probs is None else f"probabilities file '{job.pred_probs}'"
+                "pred_probs" if job.pred_probs is None
+                else f"probabilities {'shards' if _sharded(job) else 'file'} '{job.pred_probs}'"
             ),
             progress=progress,
         )
@@ -635,7 +769,10 @@ _EXIT_CODES = (
 
 @app.command("audit", epilog=_EXIT_CODES)
 def audit_command(
-    data: Annotated[Path, typer.Argument(help="Table of items: CSV, TSV, Parquet, JSONL.")],
+    data: Annotated[
+        Path,
+        typer.Argument(help="Table of items: CSV, TSV, Parquet, JSONL, or a Parquet directory."),
+    ],
     label_col: Annotated[str, typer.Option("--label-col", help="Column with the given labels.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")],
     id_col: Annotated[
@@ -643,7 +780,11 @@ def audit_command(
     ] = None,
     pred_probs: Annotated[
         Path | None,
-        typer.Option("--pred-probs", help="Out-of-sample probabilities (.npy, .npz or a table)."),
+        typer.Option(
+            "--pred-probs",
+            help="Out-of-sample probabilities (.npy, .npz or a table), or row shards: a quoted "
+            "glob such as 'shards/part-*.npy' or a directory of Parquet files.",
+        ),
     ] = None,
     feature_cols: Annotated[
         str | None,
@@ -718,9 +859,31 @@ def audit_command(
             help="Smallest group (and rest of the data) a slice is tested and flagged with.",
         ),
     ] = 30,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Address of a running dask scheduler (e.g. tcp://host:8786): confident "
+            "learning runs on its workers, over the --pred-probs shards.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Start N local dask worker processes and run confident learning on them.",
+        ),
+    ] = None,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
-    """Audit DATA: label issues, noise rate with interval, annotators, slices, optional gate."""
+    """Audit DATA: label issues, noise rate with interval, annotators, slices, optional gate.
+
+    --pred-probs also takes row shards: a quoted glob such as 'shards/part-*.npy'
+    or a directory of Parquet files (with one column per class), read in sorted
+    path order, whose rows follow DATA's rows. They are processed chunk by chunk
+    with dask (pip install 'labelaudit[dask]'), on a cluster with --scheduler or
+    --workers. DATA may be a Parquet dataset directory.
+    """
     job = _Job(
         data=data,
         label_col=label_col,
@@ -745,6 +908,8 @@ def audit_command(
         attributes=list(attribute) if attribute else None,
         annotator_col=annotator_col,
         min_slice_size=min_slice_size,
+        scheduler=scheduler,
+        workers=workers,
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
 

@@ -695,6 +695,56 @@ def merge_heaps(
                                 slot_cap[s], heap_val[t, off + e], heap_idx[t, off + e])
 
 
+cdef inline void _sift_down(double* hv, i64* hi, i64 pos, i64 n) noexcept nogil:
+    # Restore the heap below ``pos`` (the worst item at the root) within n items.
+    cdef i64 child, right
+    cdef double v = hv[pos]
+    cdef i64 idx = hi[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        right = child + 1
+        if right < n and _better(hv[child], hi[child], hv[right], hi[right]):
+            child = right
+        if _better(v, idx, hv[child], hi[child]):
+            hv[pos] = hv[child]
+            hi[pos] = hi[child]
+            pos = child
+        else:
+            break
+    hv[pos] = v
+    hi[pos] = idx
+
+
+@cython.boundscheck(False)
+def sort_heaps(
+    const i64[::1] slot_off,           # IN  (n_slots,)
+    double[::1] heap_val,              # IN/OUT (total_cap,) one thread's heaps
+    i64[::1] heap_idx,                 # IN/OUT
+    const i64[::1] heap_size,          # IN  (n_slots,)
+):
+    """Heapsort every slot's heap in place: best first (larger key, then smaller row)."""
+    cdef intp S = slot_off.shape[0], s
+    cdef i64 off, end
+    cdef double tv
+    cdef i64 ti
+    with nogil:
+        for s in range(S):
+            off = slot_off[s]
+            end = heap_size[s] - 1
+            while end > 0:
+                # The root is the worst remaining item: it goes last.
+                tv = heap_val[off]
+                ti = heap_idx[off]
+                heap_val[off] = heap_val[off + end]
+                heap_idx[off] = heap_idx[off + end]
+                heap_val[off + end] = tv
+                heap_idx[off + end] = ti
+                _sift_down(&heap_val[off], &heap_idx[off], 0, end)
+                end -= 1
+
+
 # ---------------------------------------------------------------------------
 # Dawid-Skene EM steps (annotator consensus)
 # ---------------------------------------------------------------------------

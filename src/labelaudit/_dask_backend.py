@@ -385,7 +385,7 @@ def _prune_chunk(p, labels, offset, plan):
     res = cf._row_pass(lab, p, want_other=True, want_keep=True, n_jobs=1, row_offset=offset)
     slot, key, rows = cf._select_candidates(lab, p, plan, res.extra["other"],
                                             res.extra["selfc"], n_jobs=1, chunk_size=None,
-                                            first=np.flatnonzero(~res.keep))
+                                            first=np.flatnonzero(~res.keep), best_first=True)
     return slot, key, rows + offset
 
 
@@ -425,13 +425,14 @@ def _boxed(value):
 
 
 def _chunk_rank_keys(box, ranks):
-    """Per slot, the chunk's key at each sampled rank (-inf where it has fewer)."""
+    """Per slot, the chunk's key at each sampled rank (-inf where it has fewer).
+
+    The candidates come grouped by slot, best first (see ``_prune_chunk``).
+    """
     slot, key, _ = box[0]
     n_slots = ranks.shape[0]
     if key.size == 0:
         return _boxed(np.full(ranks.shape, -np.inf))
-    order = np.lexsort((-key, slot))
-    slot, key = slot[order], key[order]
     sizes = np.bincount(slot, minlength=n_slots)
     start = np.cumsum(sizes) - sizes
     valid = ranks <= sizes[:, None]

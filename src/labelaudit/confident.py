@@ -814,11 +814,13 @@ def _prune_plan(prune_counts: np.ndarray, label_counts: np.ndarray, min_examples
 
 
 def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size,
-                       first=None):
+                       first=None, best_first=False):
     """Kernel pass 3: every slot's kept rows as flat arrays ``(slot, key, row)``.
 
     Rows are local to ``pred_probs``; the keys are the selection keys (margin,
     or minus the self-confidence), so shards can be merged exactly later.
+    Slots come in increasing order; with ``best_first``, each slot's rows are
+    sorted by larger key, then smaller row.
     """
     n = pred_probs.shape[0]
     n_slots = plan["slot_cap"].shape[0]
@@ -857,6 +859,8 @@ def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_
                      n_threads)
     if n_threads > 1:
         _core.merge_heaps(plan["slot_off"], plan["slot_cap"], heap_val, heap_idx, heap_size)
+    if best_first:
+        _core.sort_heaps(plan["slot_off"], heap_val[0], heap_idx[0], heap_size[0])
     sizes = heap_size[0]
     slot = np.repeat(np.arange(n_slots, dtype=np.int64), sizes)
     first = np.cumsum(sizes) - sizes

@@ -747,3 +747,24 @@ def test_read_table_columns_missing_or_empty_directory(tmp_path):
     csv = tmp_path / "t.csv"
     csv.write_text("id,label\n1,a\n")
     assert io.read_table(csv, columns=["label"]).columns == ["label"]
+
+
+def test_mapped_shard_travels_as_its_path_and_views_by_value(tmp_path):
+    import pickle
+
+    values = np.arange(24, dtype=np.float32).reshape(6, 4)
+    np.save(tmp_path / "part-0.npy", values)
+    shard = io.open_npy_shard(tmp_path / "part-0.npy")
+    whole = pickle.dumps(shard)
+    assert len(whole) < 200 and b"part-0.npy" in whole  # a reference, not the bytes
+    np.testing.assert_array_equal(pickle.loads(whole), values)
+    for derived in (shard[2:], shard[:, 1:], shard * 2):
+        copied = pickle.loads(pickle.dumps(derived))
+        np.testing.assert_array_equal(copied, np.asarray(derived))
+    protocol = pytest.importorskip("distributed.protocol")
+    io._register_dask_serializers()
+    header, frames = protocol.serialize(shard)
+    assert frames == [] and header["sub-header"] == {"mapped_npy": str(tmp_path / "part-0.npy")}
+    np.testing.assert_array_equal(protocol.deserialize(header, frames), values)
+    header, frames = protocol.serialize(shard[3:])
+    np.testing.assert_array_equal(protocol.deserialize(header, frames), values[3:])

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import secrets
+import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -1004,8 +1005,74 @@ def _quote(names: Sequence[Any]) -> str:
 
 
 def open_npy_shard(path: str | os.PathLike[str]) -> np.ndarray:
-    """Memory-map one ``.npy`` shard read-only (run inside a Dask worker)."""
-    return _load_npy(Path(path))
+    """Memory-map one ``.npy`` shard read-only (run inside a Dask worker).
+
+    The result travels between Dask workers as its path, not its bytes (see
+    :class:`_MappedShard`).
+    """
+    mapped = _load_npy(Path(path))
+    shard = mapped.view(_MappedShard)
+    shard._la_source = (str(path), shard.__array_interface__["data"][0], shard.shape,
+                        shard.strides, shard.dtype.str)
+    return shard
+
+
+class _MappedShard(np.ndarray):
+    """A read-only memory map of a whole ``.npy`` shard that is moved as a file reference.
+
+    When Dask's scheduler runs a chunk's task on another worker than the one
+    that opened the shard, the block would otherwise be copied over the
+    network (hundreds of MB for a large shard). Workers share the storage
+    the shards are read from, so the receiving worker maps the file itself.
+    Views, slices and computed arrays derived from it travel by value.
+    """
+
+    _la_source: tuple | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._la_source = getattr(obj, "_la_source", None)
+
+    def _shard_path(self) -> str | None:
+        """The file's path when this is the whole, unmodified mapping, else None."""
+        source = self._la_source
+        if source is None:
+            return None
+        path, address, shape, strides, dtype = source
+        same = (self.__array_interface__["data"][0] == address and self.shape == shape
+                and self.strides == strides and self.dtype.str == dtype)
+        return path if same else None
+
+    def __reduce__(self):
+        path = self._shard_path()
+        if path is not None:
+            return (open_npy_shard, (path,))
+        return (np.array, (np.asarray(self),))
+
+
+def _register_dask_serializers() -> None:
+    """Teach dask.distributed to move whole mapped shards as paths (idempotent)."""
+    from distributed.protocol import dask_deserialize, dask_serialize, deserialize, serialize
+
+    if _MappedShard in dask_serialize._lookup:
+        return
+
+    @dask_serialize.register(_MappedShard)
+    def _serialize_shard(block: _MappedShard) -> tuple[dict, list]:
+        path = block._shard_path()
+        if path is not None:
+            return {"mapped_npy": path}, []
+        header, frames = serialize(np.asarray(block))
+        return {"by_value": header}, frames
+
+    @dask_deserialize.register(_MappedShard)
+    def _deserialize_shard(header: dict, frames: list) -> np.ndarray:
+        if "mapped_npy" in header:
+            return open_npy_shard(header["mapped_npy"])
+        return deserialize(header["by_value"], frames)
+
+
+if "distributed.protocol" in sys.modules:  # a worker receiving a shard imports this module
+    _register_dask_serializers()
 
 
 def _read_parquet_shard(path: str, class_names: list[str]) -> np.ndarray:
@@ -1066,6 +1133,10 @@ def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequenc
         ) from None
     class_names = [str(c) for c in class_names]
     paths = shard_paths(spec)
+    try:
+        _register_dask_serializers()
+    except ImportError:  # only the local schedulers: nothing is moved between processes
+        pass
     rows: list[int] = []
     dtypes = set()
     for path in paths:

@@ -66,6 +66,15 @@ def write_shards(directory: Path, rows: int, k: int, shards: int, seed: int) -> 
     return paths
 
 
+def _loopback_bytes() -> int:
+    """Bytes sent on the loopback interface so far (the local cluster's real traffic)."""
+    import psutil
+
+    counters = psutil.net_io_counters(pernic=True)
+    lo = counters.get("lo")
+    return int(lo.bytes_sent) if lo is not None else 0
+
+
 def _worker_stats(dask_worker=None):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = getattr(dask_worker, "transfer_outgoing_bytes_total", 0)
@@ -105,6 +114,7 @@ def main() -> None:
     labels = [np.load(f.replace("part-", "labels-")) for f in files]
     labels_all = np.concatenate(labels)
     base = client.run(_worker_stats)
+    wire0 = _loopback_bytes()
 
     t0 = time.perf_counter()
     mask_lazy = la.find_label_issues(labels_all, big)
@@ -114,6 +124,7 @@ def main() -> None:
     cj = la.compute_confident_joint(labels_all, big)
     t_cj = time.perf_counter() - t0
     after = client.run(_worker_stats)
+    wire = _loopback_bytes() - wire0
     transfer = sum(after[w]["out"] - base[w]["out"] for w in after)
     peaks = sorted(after[w]["peak_rss"] for w in after)
     client.close()
@@ -163,7 +174,11 @@ def main() -> None:
         f"| issues found | {int(mask.sum()):,} |",
         "| peak resident memory per worker (includes mapped shard pages) | "
         + ", ".join(f"{p / 2**20:.0f} MiB" for p in peaks) + " |",
-        f"| worker-to-worker transfer (Dask's counters) | {transfer / 2**20:.2f} MiB |",
+        f"| bytes on the wire: all cluster traffic on the loopback interface "
+        f"(worker-worker, scheduler, client) | {wire / 2**20:.2f} MiB |",
+        f"| worker-to-worker transfers as Dask counts them (the in-memory size of each "
+        f"moved object: a memory-mapped shard moves as its path but counts in full) | "
+        f"{transfer / 2**20:.2f} MiB |",
         f"| partial results gathered by the client (estimate) | {gathered / 2**20:.2f} MiB |",
         "",
         "### Projection to 1,000,000,000 rows",
@@ -184,14 +199,16 @@ def main() -> None:
     per_core = rate / args.workers
     for machines, cores in ((1, 2), (4, 8), (16, 16), (64, 16)):
         total = per_core * machines * cores
-        lines.append(f"| {machines} x {cores} | {total / 1e6:.0f} M | "
+        lines.append(f"| {machines} x {cores} | {total / 1e6:.1f} M | "
                      f"{1e9 / total / 60:.1f} min |")
     lines += [
         "",
         "What crosses the network per chunk: K label counts, the pairwise-sum pieces of K "
         "class thresholds (at most ~2 log2(n) node sums and 256 boundary values per "
-        "class), one K x K count matrix, and per selection slot at most m candidates "
-        "(key, row). Masks and scores stay on the workers until asked for.",
+        "class), one K x K count matrix, and per selection slot of capacity m first "
+        "ceil(2m / chunks) sampled keys, then only the candidates (key, row) at or above "
+        "the bound those samples give (at most m). Masks and scores stay on the workers "
+        "until asked for.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -192,3 +192,58 @@ def test_openmp_build_reports_itself():
     assert isinstance(_core.have_openmp(), bool)
     assert la.effective_n_threads(1) == 1
     assert la.effective_n_threads(None) >= 1
+
+
+# --------------------------------------------------------------------------- selection floors
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    k=st.integers(2, 9),
+    decimals=st.sampled_from([None, 1, 2]),
+    filter_by=st.sampled_from(["prune_by_noise_rate", "prune_by_class", "both"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    slack=st.sampled_from(["exact", "below", "mixed"]),
+)
+def test_selection_floor_below_the_cut_keeps_the_same_rows(seed, k, decimals, filter_by, dtype,
+                                                         slack):
+    """Admitting only keys at or above a lower bound of each slot's cut changes nothing.
+
+    The chunked path starts the kernel's bars at such bounds; "exact" puts the
+    floor on the cut itself, so rows tied with the cut must still compete.
+    """
+    from labelaudit import confident as cf
+    from labelaudit._latent import keep_at_least_n_per_class
+
+    labels, probs = _data(seed=seed, n=400, k=k, dtype=dtype, noise=0.3, decimals=decimals)
+    labels = np.ascontiguousarray(labels, dtype=np.intp)
+    counts = np.bincount(labels, minlength=k)
+    cj = la.compute_confident_joint(labels, probs)
+    prune = keep_at_least_n_per_class(np.asarray(cj).T, 1, frac_noise=1.0)
+    plan = cf._prune_plan(prune, counts, 1, filter_by)
+    if plan["slot_cap"].shape[0] == 0:
+        return
+    res = cf._row_pass(labels, probs, want_other=True, want_keep=True, n_jobs=1)
+    args = (labels, probs, plan, res.extra["other"], res.extra["selfc"])
+    first = np.flatnonzero(~res.keep)
+    slot, key, rows = cf._select_candidates(*args, n_jobs=1, chunk_size=None, first=first,
+                                            best_first=True)
+    sizes = np.bincount(slot, minlength=plan["slot_cap"].shape[0])
+    start = np.cumsum(sizes) - sizes
+    cut = np.where(sizes > 0, key[np.maximum(start + sizes - 1, 0)], -np.inf)  # worst kept key
+    rng = np.random.default_rng(seed)
+    floors = cut.copy()
+    if slack != "exact":
+        lower = cut - rng.random(cut.shape) * 0.5
+        floors = lower if slack == "below" else np.where(rng.random(cut.shape) < 0.5, cut, lower)
+        floors = np.where(rng.random(cut.shape) < 0.2, -np.inf, floors)
+    # Floors are keys of the input dtype, as the chunked path produces them.
+    floors = np.where(np.isfinite(floors), floors.astype(dtype), -np.inf).astype(np.float64)
+    floors = np.minimum(floors, cut)
+    for n_jobs, chunk in [(1, None), (2, 37)]:
+        s2, k2, r2 = cf._select_candidates(*args, n_jobs=n_jobs, chunk_size=chunk, first=first,
+                                           best_first=True, floor_keys=floors)
+        np.testing.assert_array_equal(s2, slot)
+        np.testing.assert_array_equal(r2, rows)
+        np.testing.assert_array_equal(k2, key)

@@ -380,88 +380,62 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
     return inp.lazy_rows(_score_chunk, out_dtype, method, adjust)
 
 
-def _prune_chunk(p, labels, offset, plan):
+def _prune_chunk(p, labels, offset, plan, floor_keys, keys_only):
     lab, p = _block(p, labels, offset)
     res = cf._row_pass(lab, p, want_other=True, want_keep=True, n_jobs=1, row_offset=offset)
     slot, key, rows = cf._select_candidates(lab, p, plan, res.extra["other"],
                                             res.extra["selfc"], n_jobs=1, chunk_size=None,
-                                            first=np.flatnonzero(~res.keep), best_first=True)
+                                            first=np.flatnonzero(~res.keep),
+                                            floor_keys=floor_keys)
+    if keys_only:
+        return slot, key
     return slot, key, rows + offset
 
 
-_RANK_SAMPLES = 8  # keys sent per slot and chunk to bound the global cut
+def _with_caps(plan, caps):
+    """The same slots with other capacities (heap offsets follow)."""
+    caps = np.asarray(caps, dtype=np.int64)
+    out = dict(plan)
+    out["slot_cap"] = caps
+    out["slot_off"] = np.cumsum(caps) - caps
+    return out
 
 
 def _pruning_candidates(inp, plan):
     """Every chunk's selection candidates that can still be among the global top m.
 
-    Round 1 keeps each chunk's own top m per slot on the workers and sends, per
-    slot, its keys at a few ranks (the key of its r-th best candidate, for
-    ``r = m/8, 2m/8, ..., m``). Chunk c then holds at least r candidates at or
-    above that key, so summing those guarantees over chunks gives, per slot,
-    the highest key b with at least m candidates at or above it: the global
-    m-th best is at least b. Round 2 ships only candidates at or above b,
-    about m (1 + chunks/8) per slot instead of m per chunk. The merge that
-    follows is exact.
+    A slot keeps its best ``m`` rows overall (larger key, then smaller row).
+    Round 1: every chunk sends the keys of its own best ``ceil(2m / chunks)``
+    rows per slot. Any ``m`` real keys of a slot are at most its global m-th
+    best key, so the m-th best of that union is a lower bound of the global
+    cut. Round 2: every chunk keeps its best ``m`` rows per slot among those
+    at or above the bound (which starts the kernel's admission bars high, so
+    most rows are skipped unread) and ships them. The merge that follows is
+    exact: every global winner is among its chunk's candidates.
     """
-    n_slots = plan["slot_cap"].shape[0]
-    boxed = inp.boxed(_prune_chunk, plan)
-    if n_slots == 0:
-        return inp.gather(boxed, step="issue candidates")
-    boxed = boxed.persist()
     caps = plan["slot_cap"]
-    ranks = np.maximum(1, np.ceil(np.outer(caps, np.arange(1, _RANK_SAMPLES + 1))
-                                  / _RANK_SAMPLES)).astype(np.int64)  # (slots, S)
-    keys = np.stack(inp.gather(boxed.map_blocks(_chunk_rank_keys, ranks, dtype=object),
-                               step="issue candidates (bounds)"))
-    bar = _cut_lower_bound(keys, ranks, caps)
-    return inp.gather(boxed.map_blocks(_chunk_above, bar, dtype=object), step="issue candidates")
+    n_chunks = len(inp.rows)
+    floor_keys = None
+    if caps.shape[0] and n_chunks > 1:
+        sample = np.minimum(caps, -(-2 * caps // n_chunks))
+        parts = inp.map(_prune_chunk, _with_caps(plan, sample), None, True,
+                        step="issue candidates (bounds)")
+        floor_keys = _global_floor(parts, caps)
+    return inp.map(_prune_chunk, plan, floor_keys, False, step="issue candidates")
 
 
-def _boxed(value):
-    box = np.empty(1, dtype=object)
-    box[0] = value
-    return box
-
-
-def _chunk_rank_keys(box, ranks):
-    """Per slot, the chunk's key at each sampled rank (-inf where it has fewer).
-
-    The candidates come grouped by slot, best first (see ``_prune_chunk``).
-    """
-    slot, key, _ = box[0]
-    n_slots = ranks.shape[0]
-    if key.size == 0:
-        return _boxed(np.full(ranks.shape, -np.inf))
-    sizes = np.bincount(slot, minlength=n_slots)
+def _global_floor(parts, caps):
+    """Per slot, the m-th largest of the sampled keys (-inf when fewer than m were sent)."""
+    slot = np.concatenate([p[0] for p in parts])
+    key = np.concatenate([p[1] for p in parts])
+    by_key = np.argsort(-key, kind="stable")
+    order = by_key[np.argsort(slot[by_key], kind="stable")]
+    key = key[order]
+    sizes = np.bincount(slot, minlength=caps.shape[0])
     start = np.cumsum(sizes) - sizes
-    valid = ranks <= sizes[:, None]
-    pos = np.where(valid, start[:, None] + ranks - 1, 0)
-    return _boxed(np.where(valid, key[pos], -np.inf))
-
-
-def _cut_lower_bound(keys, ranks, caps):
-    """Highest key per slot with at least ``cap`` candidates at or above it over all chunks.
-
-    ``keys[c, s, i]`` is chunk c's key at rank ``ranks[s, i]`` (non-increasing
-    in i); a chunk holds at least ``ranks[s, i]`` candidates at or above it.
-    """
-    n_chunks, n_slots, n_samples = keys.shape
-    values = keys.transpose(1, 0, 2).reshape(n_slots, n_chunks * n_samples)  # candidates for b
-    rank_at = np.concatenate([np.zeros((n_slots, 1), dtype=np.int64), ranks], axis=1)
-    total = np.zeros(values.shape, dtype=np.int64)
-    for c in range(n_chunks):
-        # For every candidate b: how many of chunk c's sampled keys are >= b.
-        held = (keys[c][:, :, None] >= values[:, None, :]).sum(axis=1)  # (slots, C*S)
-        total += np.take_along_axis(rank_at, held, axis=1)
-    ok = total >= caps[:, None]
-    return np.where(ok, values, -np.inf).max(axis=1)
-
-
-def _chunk_above(box, bar):
-    slot, key, rows = box[0]
-    keep = key >= bar[slot]
-    return _boxed((slot[keep], key[keep], rows[keep]))
+    valid = sizes >= caps
+    pos = np.where(valid, start + caps - 1, 0)
+    return np.where(valid, key[pos] if key.size else -np.inf, -np.inf)
 
 
 def _merge_candidates(parts, plan):

@@ -814,13 +814,15 @@ def _prune_plan(prune_counts: np.ndarray, label_counts: np.ndarray, min_examples
 
 
 def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size,
-                       first=None, best_first=False):
+                       first=None, best_first=False, floor_keys=None):
     """Kernel pass 3: every slot's kept rows as flat arrays ``(slot, key, row)``.
 
     Rows are local to ``pred_probs``; the keys are the selection keys (margin,
     or minus the self-confidence), so shards can be merged exactly later.
     Slots come in increasing order; with ``best_first``, each slot's rows are
-    sorted by larger key, then smaller row.
+    sorted by larger key, then smaller row. ``floor_keys`` (one key per slot,
+    or -inf) admits only rows whose key is at least the slot's floor: give a
+    lower bound of the slot's final cut and the kept set does not change.
     """
     n = pred_probs.shape[0]
     n_slots = plan["slot_cap"].shape[0]
@@ -836,6 +838,14 @@ def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_
     k = pred_probs.shape[1]
     worst = np.full((n_threads, n_slots), -np.inf)
     floor = np.full((n_threads, k), -np.inf)
+    if floor_keys is not None:
+        # Keys are values of the input dtype (or their negations), so the
+        # dtype bars below hold them exactly.
+        floor_keys = np.asarray(floor_keys, dtype=np.float64)
+        worst[:] = floor_keys
+        for c in np.flatnonzero(np.diff(plan["pair_ptr"])):
+            a, b = plan["pair_ptr"][c], plan["pair_ptr"][c + 1]
+            floor[:, c] = floor_keys[a:b].min()
     hits = np.empty((n_threads, k), dtype=np.intp)
     n_pairs = plan["pair_j"].shape[0]
     if n_pairs and k * k <= _DENSE_PAIRS_MAX:
@@ -845,7 +855,9 @@ def _select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_
         pair_of = np.full(k * k, -1, dtype=np.int64)
         pair_of[pair_k * k + plan["pair_j"]] = np.arange(n_pairs)
         bar = np.full((n_threads, k * k), np.inf, dtype=pred_probs.dtype)
-        bar[:, pair_k * k + plan["pair_j"]] = -np.inf
+        bar[:, pair_k * k + plan["pair_j"]] = (
+            -np.inf if floor_keys is None else floor_keys[:n_pairs].astype(pred_probs.dtype)
+        )
     else:
         pair_of = np.zeros(0, dtype=np.int64)
         bar = np.zeros((0, 0), dtype=pred_probs.dtype)

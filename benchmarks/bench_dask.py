@@ -82,6 +82,61 @@ def _worker_stats(dask_worker=None):
     return {"peak_rss": rss, "out": out, "in": inc}
 
 
+_CLI_WRAPPER = (
+    "import resource, sys\n"
+    "from labelaudit.cli import run\n"
+    "code = run(sys.argv[1:])\n"
+    "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def _cli_run(directory: Path, files: list[str], labels: np.ndarray, workers: int) -> list[str]:
+    """Time the command-line audit over the shards with local worker processes."""
+    import json
+    import tempfile
+
+    import polars as pl
+
+    table = directory / "labels.parquet"
+    if not table.exists() or pl.scan_parquet(table).select(pl.len()).collect().item() != len(
+        labels
+    ):
+        pl.DataFrame({"id": np.arange(len(labels)), "label": labels}).write_parquet(table)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "audit"
+        cmd = [sys.executable, "-c", _CLI_WRAPPER, "audit", str(table), "--label-col", "label",
+               "--id-col", "id", "--pred-probs", str(directory / "part-*.npy"),
+               "--workers", str(workers), "--out", str(out)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - t0
+        if proc.returncode != 0:
+            return [f"CLI run failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"]
+        peak = int(proc.stderr.split("peak_rss_kib")[-1].split()[0]) * 1024
+        summary = json.loads((out / "summary.json").read_text())
+        sizes = {p.name: p.stat().st_size for p in out.iterdir()}
+    figures = summary["figures"]
+    return [
+        "### The command line on the same shards",
+        "",
+        f"`labelaudit audit labels.parquet --label-col label --id-col id --pred-probs "
+        f"'{directory.name}/part-*.npy' --workers {workers} --out audit` (labels table: "
+        f"{len(labels):,} rows of Parquet; the CLI starts its own {workers}-worker cluster):",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| wall time, end to end (cluster start, hashing {len(files)} shards, audit, "
+        f"issues table, report, outputs) | {elapsed:.1f} s |",
+        f"| peak resident memory of the client process | {peak / 2**20:.0f} MiB |",
+        f"| issues found | {figures['n_issues']:,} |",
+        f"| estimated noise rate (95% interval) | {figures['estimated_noise_rate']:.4f} "
+        f"({figures['ci_low']:.4f} to {figures['ci_high']:.4f}) |",
+        "| outputs | " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in sorted(sizes.items()))
+        + " |",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -91,6 +146,8 @@ def main() -> None:
     parser.add_argument("--dir", default="bench-shards")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--cli", action="store_true",
+                        help="also time `labelaudit audit --workers N` end to end on the shards")
     args = parser.parse_args()
 
     import distributed
@@ -210,6 +267,8 @@ def main() -> None:
         "the bound those samples give (at most m). Masks and scores stay on the workers "
         "until asked for.",
     ]
+    if args.cli:
+        lines += ["", *_cli_run(Path(args.dir), files, labels_all, args.workers)]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

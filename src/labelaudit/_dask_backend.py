@@ -146,8 +146,12 @@ class _Inputs:
         if is_dask_array(labels):
             labels = labels.rechunk((rows,))
         else:
-            # One small array per chunk, so a worker only receives its own labels.
+            # One small array per chunk, so a worker only receives its own labels,
+            # in the narrowest integer type that holds them (invalid labels are
+            # left as they are, for the chunk's check to report).
             arr = np.asarray(labels)
+            if arr.dtype.kind in "iu" and arr.size and arr.min() >= 0 and arr.max() < k:
+                arr = arr.astype(np.min_scalar_type(k - 1), copy=False)
             labels = da.concatenate([da.from_array(arr[offsets[i]:offsets[i + 1]], chunks=-1)
                                      for i in range(len(rows))])
         self.dask = dask
@@ -181,11 +185,19 @@ class _Inputs:
     def _blocks(self, fn, out_dtype, out_chunks, args, wrap):
         # blockwise with concatenate=False: the function gets the chunk's blocks
         # as they are (a memory map stays a memory map; nothing is copied).
+        # Arguments wrapped in _PerChunk travel to their own chunk's task only.
         offsets = self.da.from_array(self.offsets[:-1], chunks=1)
+        n_chunks = len(self.rows)
+        per_chunk = np.empty(n_chunks, dtype=object)
+        for c in range(n_chunks):
+            per_chunk[c] = tuple(a.values[c] for a in args if isinstance(a, _PerChunk))
+        extra = self.da.from_array(per_chunk, chunks=1)
 
-        def run(p_blocks, lab, offset):
+        def run(p_blocks, lab, offset, own):
             p = p_blocks[0] if isinstance(p_blocks, list) else p_blocks
-            result = fn(p, lab, int(offset[0]), *args)
+            mine = iter(own[0])
+            call_args = [next(mine) if isinstance(a, _PerChunk) else a for a in args]
+            result = fn(p, lab, int(offset[0]), *call_args)
             if not wrap:
                 return result
             box = np.empty(1, dtype=object)
@@ -193,7 +205,7 @@ class _Inputs:
             return box
 
         return self.da.blockwise(
-            run, "i", self.pred_probs, "ij", self.labels, "i", offsets, "i",
+            run, "i", self.pred_probs, "ij", self.labels, "i", offsets, "i", extra, "i",
             dtype=out_dtype, concatenate=False, align_arrays=False,
             adjust_chunks={"i": tuple(out_chunks)},
             meta=np.empty(0, out_dtype),
@@ -215,6 +227,19 @@ class _Inputs:
     def lazy_rows(self, fn, dtype, *args):
         """A lazy 1-D dask array made of ``fn(p_block, l_block, offset, *args)`` per chunk."""
         return self._blocks(fn, np.dtype(dtype), self.rows, args, wrap=False)
+
+
+class _PerChunk:
+    """An argument with one value per chunk (each task receives only its own)."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+
+def _rows_by_chunk(rows: np.ndarray, offsets: np.ndarray) -> _PerChunk:
+    """Sorted global rows split by chunk, as chunk-local positions."""
+    cuts = np.searchsorted(rows, offsets)
+    return _PerChunk(rows[cuts[c]:cuts[c + 1]] - offsets[c] for c in range(len(offsets) - 1))
 
 
 def _block(p, labels, offset):
@@ -454,7 +479,6 @@ def _merge_candidates(parts, plan):
 def _mask_chunk(p, labels, offset, filter_by, cut, selected):
     lab, p = _block(p, labels, offset)
     n = p.shape[0]
-    lo = offset
     if filter_by == "confident_learning":
         res = cf._row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1)
         mask = (res.guess >= 0) & (res.guess != lab)
@@ -462,8 +486,7 @@ def _mask_chunk(p, labels, offset, filter_by, cut, selected):
         mask = np.argmax(p, axis=1) != lab
     else:
         mask = np.zeros(n, dtype=bool)
-        rows = selected[(selected >= lo) & (selected < lo + n)] - lo
-        mask[rows] = True
+        mask[selected] = True  # this chunk's selected rows, chunk-local
         if filter_by.startswith("low_"):
             return mask
     cf._unflag_agreeing(mask, lab, p)
@@ -510,7 +533,8 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                               num_to_remove_per_class=num_to_remove_per_class,
                               min_examples_per_class=min_examples_per_class,
                               confident_joint=confident_joint)
-    mask = inp.lazy_rows(_mask_chunk, bool, filter_by, cut, selected)
+    mask = inp.lazy_rows(_mask_chunk, bool, filter_by, cut,
+                         _rows_by_chunk(selected, inp.offsets))
     if return_indices_ranked_by is None:
         return mask
     kwargs = dict(rank_by_kwargs or {})
@@ -567,7 +591,8 @@ def audit_rows(labels, pred_probs, *, filter_by="prune_by_noise_rate"):
     joint, cut = _joint_result(inp)
     selected = _selected_rows(inp, joint.label_counts, joint.raw_counts, joint.num_issues,
                               filter_by=filter_by)
-    parts = inp.map(_audit_chunk, filter_by, cut, selected, step="issues and scores")
+    parts = inp.map(_audit_chunk, filter_by, cut, _rows_by_chunk(selected, inp.offsets),
+                    step="issues and scores")
     mask, quality, suggested = (np.concatenate([part[i] for part in parts]) for i in range(3))
     return joint, mask, quality, suggested
 

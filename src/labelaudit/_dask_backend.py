@@ -85,8 +85,27 @@ def _client():
         return None
 
 
+@contextlib.contextmanager
+def _labels_in_graph() -> Iterator[None]:
+    """Silence distributed's note on large graphs: labels held by the client travel in it.
+
+    They are sent once per chunk, in the narrowest integer type (one byte per
+    row for K <= 256); pass labels as a dask array to have workers read them.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        yield
+
+
 def compute_parts(dask, parts: list, step: str) -> list:
     """Compute a list of dask objects (one per chunk), reporting progress per result."""
+    with _labels_in_graph():
+        return _compute_parts(dask, parts, step)
+
+
+def _compute_parts(dask, parts: list, step: str) -> list:
     callback = _PROGRESS.get()
     if callback is None or not parts:
         return list(dask.compute(*parts))
@@ -178,7 +197,8 @@ class _Inputs:
             default_client()
         except ValueError:  # no client: the local schedulers read blocks in place
             return pred_probs, labels
-        pred_probs, labels = self.dask.persist(pred_probs, labels)
+        with _labels_in_graph():
+            pred_probs, labels = self.dask.persist(pred_probs, labels)
         wait([pred_probs, labels])
         return pred_probs, labels
 

@@ -512,6 +512,7 @@ def audit(
         "cv": None if oof is None else oof.n_splits,
         "cv_requested": None if oof is None else cv,
         "model": None if oof is None else oof.model,
+        "oof_pruned_rows": None if oof is None else oof.n_pruned,
         "seed": seed,
         "n_bootstrap": n_bootstrap,
         "confidence": confidence,

@@ -45,12 +45,20 @@ typedef struct {
     }
 
 static inline void la_note_hits(la_scan *acc, int mask, ptrdiff_t base, int width) {
+    /* Lane j of ``mask`` is class base + j; only the count and the first hit matter. */
+    unsigned bits = (unsigned)mask & (width >= 32 ? 0xffffffffu : ((1u << width) - 1u));
+    if (!bits) return;
+#if defined(__GNUC__)
+    acc->count += __builtin_popcount(bits);
+    if (acc->first < 0) acc->first = base + __builtin_ctz(bits);
+#else
     for (int j = 0; j < width; j++) {
-        if ((mask >> j) & 1) {
+        if ((bits >> j) & 1u) {
             acc->count++;
             if (acc->first < 0) acc->first = base + j;
         }
     }
+#endif
 }
 
 /* ---------------------------------------------------------------- float32 */
@@ -257,6 +265,14 @@ static inline void la_prefetch_ahead(const void *row, ptrdiff_t nbytes) {
 #else
     (void)row;
     (void)nbytes;
+#endif
+}
+
+static inline void la_prefetch(const void *p) {
+#if defined(__GNUC__)
+    __builtin_prefetch(p, 0, 3);
+#else
+    (void)p;
 #endif
 }
 

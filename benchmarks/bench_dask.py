@@ -82,13 +82,30 @@ def _worker_stats(dask_worker=None):
     return {"peak_rss": rss, "out": out, "in": inc}
 
 
-_CLI_WRAPPER = (
-    "import resource, sys\n"
-    "from labelaudit.cli import run\n"
-    "code = run(sys.argv[1:])\n"
-    "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
+def _run_and_watch(cmd: list[str]) -> tuple[int, str, float, int]:
+    """Run a command; return its exit code, stderr, wall time and peak RSS (VmHWM, bytes).
+
+    The peak is the command's own process (the client), sampled from /proc
+    while it runs, not the worker processes it starts.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        peak = 0
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+            except OSError:
+                pass
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - t0
+        err.seek(0)
+        return proc.returncode, err.read(), elapsed, peak
 
 
 def _cli_run(directory: Path, files: list[str], labels: np.ndarray, workers: int) -> list[str]:
@@ -105,15 +122,12 @@ def _cli_run(directory: Path, files: list[str], labels: np.ndarray, workers: int
         pl.DataFrame({"id": np.arange(len(labels)), "label": labels}).write_parquet(table)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "audit"
-        cmd = [sys.executable, "-c", _CLI_WRAPPER, "audit", str(table), "--label-col", "label",
+        cmd = [sys.executable, "-m", "labelaudit", "audit", str(table), "--label-col", "label",
                "--id-col", "id", "--pred-probs", str(directory / "part-*.npy"),
                "--workers", str(workers), "--out", str(out)]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        elapsed = time.perf_counter() - t0
-        if proc.returncode != 0:
-            return [f"CLI run failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"]
-        peak = int(proc.stderr.split("peak_rss_kib")[-1].split()[0]) * 1024
+        code, stderr, elapsed, peak = _run_and_watch(cmd)
+        if code != 0:
+            return [f"CLI run failed (exit {code}): {stderr.strip()[-500:]}"]
         summary = json.loads((out / "summary.json").read_text())
         sizes = {p.name: p.stat().st_size for p in out.iterdir()}
     figures = summary["figures"]

@@ -477,9 +477,31 @@ cdef inline bint _better(double v1, i64 i1, double v2, i64 i2) noexcept nogil:
     return v1 > v2 or (v1 == v2 and i1 < i2)
 
 
+cdef inline void _sift_down(double* hv, i64* hi, i64 pos, i64 n) noexcept nogil:
+    # Restore the heap below ``pos`` (the worst item at the root) within n items.
+    cdef i64 child, right
+    cdef double v = hv[pos]
+    cdef i64 idx = hi[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        right = child + 1
+        if right < n and _better(hv[child], hi[child], hv[right], hi[right]):
+            child = right
+        if _better(v, idx, hv[child], hi[child]):
+            hv[pos] = hv[child]
+            hi[pos] = hi[child]
+            pos = child
+        else:
+            break
+    hv[pos] = v
+    hi[pos] = idx
+
+
 cdef inline void _heap_offer(double* hv, i64* hi, i64* size, i64 cap,
                              double v, i64 idx) noexcept nogil:
-    cdef i64 pos, parent, child, right, n
+    cdef i64 pos, parent, n
     if cap <= 0:
         return
     n = size[0]
@@ -501,22 +523,9 @@ cdef inline void _heap_offer(double* hv, i64* hi, i64* size, i64 cap,
     if not _better(v, idx, hv[0], hi[0]):
         return
     # Replace the worst (root) and sift down.
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
-        right = child + 1
-        if right < n and _better(hv[child], hi[child], hv[right], hi[right]):
-            child = right
-        if _better(v, idx, hv[child], hi[child]):
-            hv[pos] = hv[child]
-            hi[pos] = hi[child]
-            pos = child
-        else:
-            break
-    hv[pos] = v
-    hi[pos] = idx
+    hv[0] = v
+    hi[0] = idx
+    _sift_down(hv, hi, 0, n)
 
 
 cdef inline void _offer_in_order(double* hv, i64* hi, i64* size, i64 cap, double* worst,
@@ -697,28 +706,6 @@ def merge_heaps(
                 for e in range(heap_size[t, s]):
                     _heap_offer(&heap_val[0, off], &heap_idx[0, off], &heap_size[0, s],
                                 slot_cap[s], heap_val[t, off + e], heap_idx[t, off + e])
-
-
-cdef inline void _sift_down(double* hv, i64* hi, i64 pos, i64 n) noexcept nogil:
-    # Restore the heap below ``pos`` (the worst item at the root) within n items.
-    cdef i64 child, right
-    cdef double v = hv[pos]
-    cdef i64 idx = hi[pos]
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
-        right = child + 1
-        if right < n and _better(hv[child], hi[child], hv[right], hi[right]):
-            child = right
-        if _better(v, idx, hv[child], hi[child]):
-            hv[pos] = hv[child]
-            hi[pos] = hi[child]
-            pos = child
-        else:
-            break
-    hv[pos] = v
-    hi[pos] = idx
 
 
 @cython.boundscheck(False)

@@ -1265,10 +1265,7 @@ def noise_rate_intervals(labels, pred_probs, *, n_bootstrap: int = 1000, confide
     -------
     NoiseEstimate
     """
-    if not (0.0 < confidence < 1.0):
-        raise LabelAuditError(f"`confidence` must be in (0, 1), got {confidence!r}.")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 10:
-        raise LabelAuditError(f"`n_bootstrap` must be an integer >= 10, got {n_bootstrap!r}.")
+    _check_bootstrap(n_bootstrap, confidence)
     if _dask_backend.is_dask_array(pred_probs):
         cj = _dask_backend.confident_joint_result(labels, pred_probs, thresholds=thresholds)
     else:
@@ -1276,6 +1273,13 @@ def noise_rate_intervals(labels, pred_probs, *, n_bootstrap: int = 1000, confide
         cj = confident_joint_result(labels, pred_probs, thresholds=thresholds, n_jobs=n_jobs,
                                     chunk_size=chunk_size)
     return noise_from_joint(cj, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+
+
+def _check_bootstrap(n_bootstrap, confidence) -> None:
+    if not (0.0 < confidence < 1.0):
+        raise LabelAuditError(f"`confidence` must be in (0, 1), got {confidence!r}.")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 10:
+        raise LabelAuditError(f"`n_bootstrap` must be an integer >= 10, got {n_bootstrap!r}.")
 
 
 def noise_from_joint(cj: ConfidentJoint, *, n_bootstrap: int = 1000, confidence: float = 0.95,
@@ -1293,10 +1297,7 @@ def noise_from_joint(cj: ConfidentJoint, *, n_bootstrap: int = 1000, confidence:
     -------
     NoiseEstimate
     """
-    if not (0.0 < confidence < 1.0):
-        raise LabelAuditError(f"`confidence` must be in (0, 1), got {confidence!r}.")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 10:
-        raise LabelAuditError(f"`n_bootstrap` must be an integer >= 10, got {n_bootstrap!r}.")
+    _check_bootstrap(n_bootstrap, confidence)
     k = cj.counts.shape[0]
     raw = cj.raw_counts
     diag_cells = np.diagonal(raw).astype(np.float64)

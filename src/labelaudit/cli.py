@@ -759,6 +759,9 @@ def _section_lines(result: Any) -> list[str]:
 # --------------------------------------------------------------------------- commands
 
 _DEBUG = typer.Option("--debug", help="Show tracebacks on errors.")
+_CLASSES = typer.Option("--classes", help="Comma-separated class list, in order.")
+_POLICY = typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
+_JUNIT = typer.Option("--junit", help="Write the gate verdict as JUnit XML.")
 
 
 _EXIT_CODES = (
@@ -793,15 +796,9 @@ def audit_command(
             help="Comma-separated feature columns (default: every numeric column but label and id).",
         ),
     ] = None,
-    classes: Annotated[
-        str | None, typer.Option("--classes", help="Comma-separated class list, in order.")
-    ] = None,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write the gate verdict as JUnit XML.")
-    ] = None,
+    classes: Annotated[str | None, _CLASSES] = None,
+    policy: Annotated[Path | None, _POLICY] = None,
+    junit: Annotated[Path | None, _JUNIT] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
     cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds.")] = 5,
@@ -1023,15 +1020,9 @@ def annotators_command(
             "table with the item id column and one column per class): adds CROWDLAB consensus.",
         ),
     ] = None,
-    classes: Annotated[
-        str | None, typer.Option("--classes", help="Comma-separated class list, in order.")
-    ] = None,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write the gate verdict as JUnit XML.")
-    ] = None,
+    classes: Annotated[str | None, _CLASSES] = None,
+    policy: Annotated[Path | None, _POLICY] = None,
+    junit: Annotated[Path | None, _JUNIT] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed (recorded; the review is deterministic).")
     ] = 0,
@@ -1061,12 +1052,8 @@ def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")] = Path(
         "labelaudit-demo"
     ),
-    policy: Annotated[
-        Path | None, typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write the gate verdict as JUnit XML.")
-    ] = None,
+    policy: Annotated[Path | None, _POLICY] = None,
+    junit: Annotated[Path | None, _JUNIT] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,

@@ -189,14 +189,10 @@ class _Inputs:
         (a memory-mapped shard costs only page cache there) instead of loading
         it again on whichever worker is free and shipping it around.
         """
-        try:
-            from distributed import default_client, wait
-        except ImportError:
+        if _client() is None:  # the local schedulers read blocks in place
             return pred_probs, labels
-        try:
-            default_client()
-        except ValueError:  # no client: the local schedulers read blocks in place
-            return pred_probs, labels
+        from distributed import wait
+
         with _labels_in_graph():
             pred_probs, labels = self.dask.persist(pred_probs, labels)
         wait([pred_probs, labels])
@@ -498,6 +494,11 @@ def _merge_candidates(parts, plan):
 
 def _mask_chunk(p, labels, offset, filter_by, cut, selected):
     lab, p = _block(p, labels, offset)
+    return _block_mask(lab, p, filter_by, cut, selected)
+
+
+def _block_mask(lab, p, filter_by, cut, selected):
+    """A prepared chunk's issue mask; ``selected`` holds its chunk-local selected rows."""
     n = p.shape[0]
     if filter_by == "confident_learning":
         res = cf._row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1)
@@ -571,15 +572,7 @@ def _joint_result(inp: _Inputs, thresholds=None):
     """A :class:`~labelaudit.confident.ConfidentJoint` from merged chunk results."""
     counts, thresholds = _thresholds(inp, thresholds)
     raw, survivors, off, cut = _confident_counts(inp, counts, thresholds, want_off=True)
-    result = cf.ConfidentJoint(
-        counts=calibrate_counts(raw, counts),
-        raw_counts=raw,
-        thresholds=np.asarray(thresholds),
-        label_counts=counts,
-        off_diagonal=off,
-        num_issues=int(survivors),
-    )
-    return result, cut
+    return cf.ConfidentJoint.from_raw(raw, counts, thresholds, off, survivors), cut
 
 
 def confident_joint_result(labels, pred_probs, *, thresholds=None):
@@ -588,8 +581,8 @@ def confident_joint_result(labels, pred_probs, *, thresholds=None):
 
 
 def _audit_chunk(p, labels, offset, filter_by, cut, selected):
-    mask = _mask_chunk(p, labels, offset, filter_by, cut, selected)
     lab, p = _block(p, labels, offset)
+    mask = _block_mask(lab, p, filter_by, cut, selected)
     quality = cf._row_pass(lab, p, score_method="self_confidence", n_jobs=1,
                            row_offset=offset).score
     return mask, quality, np.argmax(p, axis=1)

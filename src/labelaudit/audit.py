@@ -41,17 +41,6 @@ __all__ = [
     "to_summary_dict",
 ]
 
-#: Issue filters :func:`audit` accepts (cleanlab's ``filter_by`` values).
-FILTERS = (
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-)
-
 #: ``progress(step, done, total)``: called as long steps advance.
 AuditProgress = Callable[[str, int, int], None]
 
@@ -436,8 +425,7 @@ def audit(
     from ._dask_backend import is_dask_array
     from .oof import out_of_fold_probabilities
 
-    if filter_by not in FILTERS:
-        raise LabelAuditError(f"`filter_by` must be one of {', '.join(FILTERS)}, got {filter_by!r}.")
+    confident._check_filter_by(filter_by)  # before any expensive step
     if (pred_probs is None) == (features is None):
         raise InputError("give exactly one of pred_probs (model outputs) and features")
     codes, names = _encode(labels, class_names)

@@ -236,6 +236,12 @@ def _fill_diagonal_min_one(counts: np.ndarray) -> np.ndarray:
     return counts
 
 
+def _check_filter_by(filter_by) -> None:
+    """Raise unless ``filter_by`` names one of :data:`FILTERS`."""
+    if filter_by not in FILTERS:
+        raise LabelAuditError(f"`filter_by` must be one of {', '.join(FILTERS)}, got {filter_by!r}.")
+
+
 def _reject_multi_label(multi_label: bool) -> None:
     if multi_label:
         raise LabelAuditError(
@@ -297,6 +303,37 @@ class ConfidentJoint:
     off_diagonal: np.ndarray
     num_issues: int
 
+    @classmethod
+    def from_raw(cls, raw_counts, label_counts, thresholds, off_diagonal,
+                 num_issues) -> ConfidentJoint:
+        """Build the result from raw confident counts (diagonal already floored at 1).
+
+        Parameters
+        ----------
+        raw_counts : ndarray of shape (K, K)
+            Confident counts before calibration.
+        label_counts : ndarray of shape (K,)
+            Items given each label.
+        thresholds : array-like of shape (K,)
+            Per-class thresholds.
+        off_diagonal : array-like of int
+            Rows whose confident guess differs from the given label.
+        num_issues : int
+            Off-diagonal rows left after the un-flag step.
+
+        Returns
+        -------
+        ConfidentJoint
+        """
+        return cls(
+            counts=calibrate_counts(raw_counts, label_counts),
+            raw_counts=raw_counts,
+            thresholds=np.asarray(thresholds),
+            label_counts=label_counts,
+            off_diagonal=np.asarray(off_diagonal, dtype=np.int64),
+            num_issues=int(num_issues),
+        )
+
     @property
     def joint(self) -> np.ndarray:
         """Estimated joint ``p(given label, true label)``, summing to 1."""
@@ -326,7 +363,8 @@ def confident_joint_result(labels, pred_probs, *, thresholds=None, n_jobs=None,
     labels : array-like of shape (n_samples,)
         Given labels as class indices ``0..K-1``.
     pred_probs : ndarray of shape (n_samples, K)
-        Out-of-sample predicted probabilities, float32 or float64.
+        Out-of-sample predicted probabilities, float32 or float64 (or a
+        row-chunked ``dask.array.Array``: same result, merged from its chunks).
     thresholds : array-like of shape (K,), optional
         Per-class thresholds; default: mean self-confidence per class.
     n_jobs : int, optional
@@ -338,6 +376,8 @@ def confident_joint_result(labels, pred_probs, *, thresholds=None, n_jobs=None,
     -------
     ConfidentJoint
     """
+    if _dask_backend.is_dask_array(pred_probs):
+        return _dask_backend.confident_joint_result(labels, pred_probs, thresholds=thresholds)
     labels, pred_probs = _prepare(labels, pred_probs)
     k = pred_probs.shape[1]
     counts = _label_counts(labels, k)
@@ -347,15 +387,8 @@ def confident_joint_result(labels, pred_probs, *, thresholds=None, n_jobs=None,
                     want_guess=True, want_keep=True, n_jobs=n_jobs, chunk_size=chunk_size)
     raw = _fill_diagonal_min_one(res.counts)
     off_mask = (res.guess >= 0) & (res.guess != labels)
-    off = np.flatnonzero(off_mask)
-    return ConfidentJoint(
-        counts=calibrate_counts(raw, counts),
-        raw_counts=raw,
-        thresholds=np.asarray(thresholds),
-        label_counts=counts,
-        off_diagonal=off.astype(np.int64),
-        num_issues=int(np.count_nonzero(off_mask & ~res.keep)),
-    )
+    return ConfidentJoint.from_raw(raw, counts, thresholds, np.flatnonzero(off_mask),
+                                   np.count_nonzero(off_mask & ~res.keep))
 
 
 # ---------------------------------------------------------------------------
@@ -949,8 +982,7 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     unstable sort and the CPU, labelaudit always takes the smaller row index.
     """
     _reject_multi_label(multi_label)
-    if filter_by not in FILTERS:
-        raise LabelAuditError(f"`filter_by` must be one of {', '.join(FILTERS)}, got {filter_by!r}.")
+    _check_filter_by(filter_by)
     rank_by_kwargs = dict(rank_by_kwargs or {})
     unknown = set(rank_by_kwargs) - {"adjust_pred_probs"}
     if unknown:
@@ -1266,12 +1298,8 @@ def noise_rate_intervals(labels, pred_probs, *, n_bootstrap: int = 1000, confide
     NoiseEstimate
     """
     _check_bootstrap(n_bootstrap, confidence)
-    if _dask_backend.is_dask_array(pred_probs):
-        cj = _dask_backend.confident_joint_result(labels, pred_probs, thresholds=thresholds)
-    else:
-        labels, pred_probs = _prepare(labels, pred_probs)
-        cj = confident_joint_result(labels, pred_probs, thresholds=thresholds, n_jobs=n_jobs,
-                                    chunk_size=chunk_size)
+    cj = confident_joint_result(labels, pred_probs, thresholds=thresholds, n_jobs=n_jobs,
+                                chunk_size=chunk_size)
     return noise_from_joint(cj, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
 
 

@@ -224,13 +224,22 @@ cdef inline void _scan_segment(const floating* row, intp k, intp stop, const flo
         la_scan_f64(row, k, stop, cut, acc)
 
 
+cdef inline RowScan _as_rowscan(const la_scan* acc) noexcept nogil:
+    cdef RowScan out
+    out.lo = acc.lo
+    out.hi_other = acc.hi
+    out.total = acc.sum
+    out.nconf = acc.count
+    out.first_conf = acc.first
+    return out
+
+
 cdef inline RowScan _scan_row(const floating* row, intp K, intp lab,
                               const floating* cut) noexcept nogil:
     # One sweep over a row, in two segments around the given label so that the
     # maximum over the *other* classes comes for free (normalized margin and
     # the skip test of the pruning pass need it). Segments are scanned in
     # index order, so the first confident class is the smallest index.
-    cdef RowScan out
     cdef la_scan acc
     cdef floating vl = row[lab]
     acc.sum = 0.0
@@ -245,18 +254,12 @@ cdef inline RowScan _scan_row(const floating* row, intp K, intp lab,
             acc.first = lab
     acc.sum += vl
     _scan_segment(row, lab + 1, K, cut, &acc)
-    out.lo = acc.lo
-    out.hi_other = acc.hi
-    out.total = acc.sum
-    out.nconf = acc.count
-    out.first_conf = acc.first
-    return out
+    return _as_rowscan(&acc)
 
 
 cdef inline RowScan _scan_whole(const floating* row, intp K, const floating* cut) noexcept nogil:
     # One sweep over the whole row, for passes that need no maximum over the
     # other classes: ``hi_other`` is then the row maximum.
-    cdef RowScan out
     cdef la_scan acc
     acc.sum = 0.0
     acc.lo = INFINITY
@@ -267,12 +270,7 @@ cdef inline RowScan _scan_whole(const floating* row, intp K, const floating* cut
         la_whole_f32(row, K, cut, &acc)
     else:
         la_whole_f64(row, K, cut, &acc)
-    out.lo = acc.lo
-    out.hi_other = acc.hi
-    out.total = acc.sum
-    out.nconf = acc.count
-    out.first_conf = acc.first
-    return out
+    return _as_rowscan(&acc)
 
 
 cdef void _row_pass_chunk(
@@ -305,7 +303,8 @@ cdef void _row_pass_chunk(
         if row[lab] > vmax:
             vmax = row[lab]
         # Validation notes (the wrapper raises after the pass). A NaN or an
-        # infinity anywhere makes the row sum non-finite.
+        # infinity anywhere makes the row sum non-finite; so can finite values
+        # too large to add up, which the range checks below report instead.
         if not isfinite(s) and _has_nonfinite(row, K):
             _note_bad(bad, BAD_NONFINITE, i)
             if guess != NULL:

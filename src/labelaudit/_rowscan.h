@@ -287,9 +287,8 @@ static inline void la_prefetch(const void *p) {
  * The row sum only feeds the row-sum check (tolerance 1e-3), so here it is
  * kept in sixteen float32 lanes: each adds about K/16 values, an error far
  * below the tolerance for any K. A NaN or infinity still makes it
- * non-finite; finite values so large that the float32 sum overflows are
- * summed again in double, so they are reported as out of range rather than
- * as non-finite.
+ * non-finite; so can finite values large enough to overflow it, which the
+ * caller tells apart by looking for a non-finite value in the row.
  */
 
 #if LA_X86
@@ -342,12 +341,7 @@ static void la_whole_f32_avx2(const float *row, ptrdiff_t K, const float *cut, l
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(st), _mm256_extractf128_ps(st, 1));
     s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
-    double total = (double)_mm_cvtss_f32(s4);
-    if (!isfinite(total)) {
-        total = 0.0;
-        for (ptrdiff_t j = 0; j < K; j++) total += (double)row[j];
-    }
-    acc->sum += total;
+    acc->sum += (double)_mm_cvtss_f32(s4);
     __m128 l4 = _mm_min_ps(_mm256_castps256_ps128(vlo), _mm256_extractf128_ps(vlo, 1));
     l4 = _mm_min_ps(l4, _mm_movehl_ps(l4, l4));
     l4 = _mm_min_ss(l4, _mm_shuffle_ps(l4, l4, 1));
@@ -393,12 +387,7 @@ static void la_whole_f32_avx512(const float *row, ptrdiff_t K, const float *cut,
             if (mc) la_note_hits(acc, (int)mc, k, 16);
         }
     }
-    double total = (double)_mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-    if (!isfinite(total)) {
-        total = 0.0;
-        for (ptrdiff_t j = 0; j < K; j++) total += (double)row[j];
-    }
-    acc->sum += total;
+    acc->sum += (double)_mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
     acc->lo = _mm512_reduce_min_ps(vlo);
     acc->hi = _mm512_reduce_max_ps(vhi);
 }

@@ -445,13 +445,10 @@ def _needed_columns(job: _Job) -> list[str] | None:
     """Columns of DATA the run uses, when they are known without reading it (else None)."""
     if job.pred_probs is None:
         return None  # default features: every numeric column
-    cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col]
     if job.annotator_col is None and (job.attributes or job.annotations is not None):
-        cols.append("annotator")  # used when present (see _slicing)
-    wanted = list(dict.fromkeys(c for c in cols if c is not None))
-    if "annotator" in wanted and job.annotator_col is None:
-        return None  # optional column: read everything and look
-    return wanted
+        return None  # an optional 'annotator' column is used when present (see _slicing)
+    cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col]
+    return list(dict.fromkeys(c for c in cols if c is not None))
 
 
 def _fingerprints(role: str, path: Path, *, n_rows: int | None) -> list[dict[str, Any]]:
@@ -472,33 +469,28 @@ def _load_shards(job: _Job, names: list[str], *, n_rows: int, inputs: list) -> A
 
     Shard fingerprints (SHA-256 of every file) are computed by the workers.
     """
-    from . import _dask_backend
+    import dask
+
+    from . import _dask_backend, confident
     from .io import file_fingerprint, load_pred_probs_shards, shard_paths
 
     spec = str(job.pred_probs)
-    probs = load_pred_probs_shards(spec, class_names=names)
-    where = f"probabilities '{spec}'"
+    paths = shard_paths(spec)
+    probs = load_pred_probs_shards(paths, class_names=names)
     if probs.shape[0] != n_rows:
         raise InputError(
-            f"{where}: the shards hold {probs.shape[0]} rows but DATA has {n_rows}; shards are "
-            "read in sorted path order and their rows follow DATA's rows"
+            f"probabilities '{spec}': the shards hold {probs.shape[0]} rows but DATA has "
+            f"{n_rows}; shards are read in sorted path order and their rows follow DATA's rows"
         )
     if job.renormalize:
-        probs = probs.map_blocks(_renormalized_block, dtype=probs.dtype)
-    import dask
-
-    paths = shard_paths(spec)
-    rows = probs.chunks[0]
-    tasks = [dask.delayed(file_fingerprint)(str(p), n_rows=int(r)) for p, r in zip(paths, rows, strict=True)]
+        probs = probs.map_blocks(confident.renormalize, dtype=probs.dtype)
+    tasks = [
+        dask.delayed(file_fingerprint)(str(path), n_rows=int(rows))
+        for path, rows in zip(paths, probs.chunks[0], strict=True)
+    ]
     for fp in _dask_backend.compute_parts(dask, tasks, "hashing shards"):
         inputs.append({"role": "pred_probs_shard", "pattern": spec, **fp})
     return probs
-
-
-def _renormalized_block(block: np.ndarray) -> np.ndarray:
-    from . import confident
-
-    return confident.renormalize(block)
 
 
 def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:

@@ -188,9 +188,8 @@ def _read_parquet_dataset(path: Path, what: str, columns: Sequence[str] | None) 
     source = f"{what} directory '{path}'"
     try:
         lazy = pl.scan_parquet(files, hive_partitioning=False)
-        schema = lazy.collect_schema()
         if columns is not None:
-            _require_in_schema(schema, columns, source)
+            _require_in_schema(lazy.collect_schema(), columns, source)
             lazy = lazy.select(columns)
         df = lazy.collect()
     except InputError:
@@ -1107,16 +1106,19 @@ def shard_paths(spec: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequence[str]):
+def load_pred_probs_shards(
+    spec: str | os.PathLike[str] | Sequence[Path], *, class_names: Sequence[str]
+):
     """Open row shards of probabilities as one lazy, row-chunked ``dask.array``.
 
     Parameters
     ----------
-    spec : str or os.PathLike
+    spec : str, os.PathLike or list of pathlib.Path
         A glob such as ``'shards/part-*.npy'`` (or ``*.parquet``), or a
-        directory of Parquet shards. Shards are concatenated in sorted path
-        order; each becomes one chunk, read by the worker that processes it
-        (``.npy`` shards are memory-mapped there).
+        directory of Parquet shards, or the shard paths as
+        :func:`shard_paths` resolves them. Shards are concatenated in sorted
+        path order; each becomes one chunk, read by the worker that processes
+        it (``.npy`` shards are memory-mapped there).
     class_names : sequence of str
         Class names in code order: the number of columns of ``.npy`` shards,
         and the column names of Parquet shards.
@@ -1132,7 +1134,7 @@ def load_pred_probs_shards(spec: str | os.PathLike[str], *, class_names: Sequenc
             "sharded probabilities need dask: pip install 'labelaudit[dask]'"
         ) from None
     class_names = [str(c) for c in class_names]
-    paths = shard_paths(spec)
+    paths = shard_paths(spec) if isinstance(spec, (str, os.PathLike)) else list(spec)
     try:
         _register_dask_serializers()
     except ImportError:  # only the local schedulers: nothing is moved between processes

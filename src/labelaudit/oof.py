@@ -619,11 +619,10 @@ def out_of_fold_probabilities(
         elif progress is not None:
             progress(total, total)
 
-    pred_probs = np.zeros((codes.shape[0], k), dtype=np.float64)
+    pred_probs = assemble(results)
     fold_of = np.empty(codes.shape[0], dtype=np.intp)
     joints, rates = [], []
     for index, ((_, holdout_idx), proba) in enumerate(zip(folds, results, strict=True)):
-        pred_probs[holdout_idx] = proba
         fold_of[holdout_idx] = index
         cj, rate = _fold_noise(codes[holdout_idx], proba)
         joints.append(cj)

@@ -21,11 +21,10 @@ import polars as pl
 
 from . import _charts
 from ._env import fmt_count, fmt_num, fmt_pct, fmt_q
+from .sections import DEFAULT_TOP_N
 
 __all__ = ["build_context"]
 
-#: Issues embedded in the page by default (the full list is the sidecar file).
-DEFAULT_TOP_N = 1000
 #: Total base64 characters of thumbnails embedded in one page (about 3 MB).
 THUMBNAIL_BUDGET = 3_000_000
 #: Thumbnail edge in pixels (images are shrunk to fit).
@@ -324,14 +323,10 @@ def _thumbnail(value: Any, kind: str, base_dir: Path | None) -> str | None:
         return _array_thumbnail(value)
     if kind == "bytes":
         return _encoded_thumbnail(bytes(value))
-    path = Path(str(value))
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return _encoded_thumbnail(data)
+    from ..io.images import read_image_bytes
+
+    data = read_image_bytes(str(value), base_dir)
+    return None if data is None else _encoded_thumbnail(data)
 
 
 def _image_kind(series: pl.Series) -> str | None:
@@ -405,25 +400,19 @@ def _load_items(summary: Mapping[str, Any] | None, ids: pl.Series) -> tuple[pl.D
     data = next((i for i in summary.get("inputs", []) if i.get("role") == "data"), None)
     if data is None or not data.get("path"):
         return None, "id", None
-    path = Path(str(data["path"]))
-    if not path.is_file():
-        return None, "id", None
-    from ..io import read_table
+    from ..io.tables import read_rows
 
     id_col = params.get("id_col")
-    if path.suffix.lower() in (".parquet", ".pq") and id_col:
-        frame = pl.scan_parquet(path).filter(
-            pl.col(id_col).cast(pl.String).is_in(ids.cast(pl.String).implode())
-        ).collect()
-    else:
-        frame = read_table(path, what="data")
+    frame = read_rows(str(data["path"]), id_col=id_col, ids=ids)
+    if frame is None:
+        return None, "id", None
     if not id_col:
         frame = frame.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
         id_col = "__row"
     skip_label = params.get("label_col")
     if skip_label in frame.columns:
         frame = frame.drop(skip_label)
-    return frame, str(id_col), path.parent
+    return frame, str(id_col), Path(str(data["path"])).parent
 
 
 def _issues(
@@ -511,10 +500,6 @@ def _issues(
 
 
 # --------------------------------------------------------------------------- annotators
-
-
-def _is_annotator_review(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("annotators", "agreement", "pairwise", "confusions"))
 
 
 def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
@@ -611,10 +596,6 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- bias / slices
-
-
-def _is_slice_report(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("table", "overall", "describe_flagged", "intersections"))
 
 
 def _slice_row(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -726,6 +707,93 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
     return steps
 
 
+# --------------------------------------------------------------------------- section contexts
+
+
+def summary_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Headline cards of the summary section (its next steps are added last)."""
+    return {
+        "cards": {
+            "n_items": fmt_count(result.n_items),
+            "classes": fmt_count(result.n_classes),
+            "noise_rate": fmt_pct(result.estimated_noise_rate),
+            "noise_ci": _interval(result.ci_low, result.ci_high),
+            "issues": fmt_count(result.n_issues),
+            "issue_share": fmt_pct(result.n_issues / max(result.n_items, 1)),
+            "health": fmt_num(result.label_health_score, 3),
+            "confidence": f"{100 * result.confidence:g}%",
+        },
+    }
+
+
+def noise_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The noise picture: heat map, per-class rates and the most confused pairs."""
+    return {"noise": _noise(result)}
+
+
+def issues_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The issue list: the top issues with thumbnails, snippets and attributes."""
+    return {
+        "issues": _issues(
+            result, int(options["top_n"]), options["items"], options["items_id_col"], None,
+            options["image_col"], options["text_col"], options["attribute_cols"],
+            options["issues_file"], options["summary"],
+        )
+    }
+
+
+def annotators_context(review: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The annotator review: leaderboard, agreement, confusions."""
+    return {"annotators": _annotators(review, result.class_names)}
+
+
+def bias_context(report: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The slice report: issue rates by group with intervals and flagged slices."""
+    return {"bias": _bias(report)}
+
+
+def others_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Attached analyses no registered section renders, as small key/value tables."""
+    from .sections import section_for
+
+    extras = dict(result.extras)
+    others = []
+    for name in sorted(extras):
+        if section_for(name, extras[name]) is None:
+            plain = _plain_section(name, extras[name])
+            if plain is not None:
+                others.append(plain)
+    return {"others": others}
+
+
+def _parameters(result: Any, summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    params = dict(result.parameters)
+    if summary is not None:
+        params.update(summary.get("parameters", {}) or {})
+    return params
+
+
+def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Method, folds, parameters and the command that reproduces the audit."""
+    summary = options["summary"]
+    params_src = _parameters(result, summary)
+    oof = result.out_of_fold
+    folds = None
+    if oof is not None:
+        spread = oof.fold_spread()
+        folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
+                 "model": str(oof.model)}
+    command = options["command"]
+    return {
+        "folds": folds,
+        "filter_by": str(params_src.get("filter_by", "")),
+        "n_bootstrap": fmt_count(params_src.get("n_bootstrap")),
+        "probs_source": str(params_src.get("pred_probs", "")),
+        "command": command if command is not None else _command(summary, result),
+        "params": [(str(k), "" if v is None else str(v)) for k, v in sorted(params_src.items())],
+    }
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -747,12 +815,17 @@ def build_context(
 ) -> dict[str, Any]:
     """Plain template context for one report (see :func:`labelaudit.report.render_html`).
 
+    The page frame (title, date, inputs, gate) is built here; every section of
+    :data:`labelaudit.report.sections.SECTIONS` adds its own variables.
+
     Returns
     -------
     dict
-        Strings, numbers, lists and dicts, plus chart SVG markup.
+        Strings, numbers, lists and dicts, plus chart SVG markup; ``sections``
+        lists the templates to include and ``nav`` the header links.
     """
     from .. import __version__
+    from .sections import SECTIONS
 
     version = __version__
     if summary is not None:
@@ -760,59 +833,30 @@ def build_context(
     when = date
     if when is None and summary is not None:
         when = summary.get("date") or summary.get("created")
-    conf = f"{100 * result.confidence:g}%"
-    extras = dict(result.extras)
-    annotators = bias = None
-    others = []
-    for name in sorted(extras):
-        section = extras[name]
-        if name == "annotators" and _is_annotator_review(section):
-            annotators = _annotators(section, result.class_names)
-        elif name == "slices" and _is_slice_report(section):
-            bias = _bias(section)
-        else:
-            plain = _plain_section(name, section)
-            if plain is not None:
-                others.append(plain)
-    params_src = dict(result.parameters)
-    if summary is not None:
-        params_src.update(summary.get("parameters", {}) or {})
-    oof = result.out_of_fold
-    folds = None
-    if oof is not None:
-        spread = oof.fold_spread()
-        folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
-                 "model": str(oof.model)}
+    options = {
+        "summary": summary, "top_n": top_n, "items": items, "items_id_col": items_id_col,
+        "image_col": image_col, "text_col": text_col, "attribute_cols": attribute_cols,
+        "issues_file": issues_file, "command": command,
+    }
     ctx: dict[str, Any] = {
         "dataset": dataset if dataset is not None else _dataset_name(summary),
         "date": None if when is None else str(when),
         "version": version,
         "inputs": _inputs(summary),
         "gate": _gate(gate, summary),
-        "cards": {
-            "n_items": fmt_count(result.n_items),
-            "classes": fmt_count(result.n_classes),
-            "noise_rate": fmt_pct(result.estimated_noise_rate),
-            "noise_ci": _interval(result.ci_low, result.ci_high),
-            "issues": fmt_count(result.n_issues),
-            "issue_share": fmt_pct(result.n_issues / max(result.n_items, 1)),
-            "health": fmt_num(result.label_health_score, 3),
-            "confidence": conf,
-        },
-        "noise": _noise(result),
-        "issues": _issues(result, int(top_n), items, items_id_col, None, image_col, text_col,
-                          attribute_cols, issues_file, summary),
-        "annotators": annotators,
-        "bias": bias,
-        "others": others,
-        "folds": folds,
-        "filter_by": str(params_src.get("filter_by", "")),
-        "n_bootstrap": fmt_count(params_src.get("n_bootstrap")),
-        "probs_source": str(params_src.get("pred_probs", "")),
-        "command": command if command is not None else _command(summary, result),
-        "params": [(str(k), "" if v is None else str(v)) for k, v in sorted(params_src.items())],
         # An annotator-only review has no confident-learning figures to show.
-        "cl_run": params_src.get("confident_learning") != "not run",
+        "cl_run": _parameters(result, summary).get("confident_learning") != "not run",
     }
+    present = []
+    for spec in SECTIONS:
+        obj = spec.select(result)
+        if obj is None:
+            ctx.update(spec.absent)
+        else:
+            ctx.update(spec.context(obj, result, options))
+            present.append(spec)
     ctx["next_steps"] = _next_steps(ctx)
+    shown = [s for s in present if s.shown is None or s.shown(ctx)]
+    ctx["sections"] = [s.template for s in shown]
+    ctx["nav"] = [{"anchor": s.anchor or s.name, "title": s.nav} for s in shown if s.nav]
     return ctx

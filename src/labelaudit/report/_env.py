@@ -91,6 +91,15 @@ def fmt_q(value: Any) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _registered_template(name: str) -> str | None:
+    """Template text given by a registered section (``Section.template_source``)."""
+    from .sections import SECTIONS
+
+    return next(
+        (s.template_source for s in SECTIONS if s.template == name and s.template_source), None
+    )
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The report's Jinja2 environment (built once).
@@ -103,7 +112,12 @@ def environment() -> jinja2.Environment:
     jinja2.Environment
     """
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("labelaudit.report", "templates"),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.PackageLoader("labelaudit.report", "templates"),
+                jinja2.FunctionLoader(_registered_template),
+            ]
+        ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -14,68 +14,27 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import _check_build  # noqa: F401  (clear message when the core is not built)
 from .exceptions import InputError, LabelAuditError, LabelAuditWarning, PolicyError
 
 __version__ = "0.1.0"
 
-# Public name -> the submodule that defines it (imported when the name is first used).
-_LAZY = {
-    "effective_n_threads": "._threads",
-    "AuditResult": ".result",
-    "OutOfFold": ".oof",
-    "cross_val_pred_probs": ".oof",
-    "out_of_fold_probabilities": ".oof",
-    **{
-        name: ".confident"
-        for name in (
-            "ConfidentJoint",
-            "NoiseEstimate",
-            "calibrate_confident_joint",
-            "compute_confident_joint",
-            "confident_joint_result",
-            "estimate_joint",
-            "estimate_latent",
-            "estimate_noise_matrices",
-            "estimate_py_and_noise_matrices_from_probabilities",
-            "find_label_issues",
-            "find_predicted_neq_given",
-            "get_confident_thresholds",
-            "get_label_quality_scores",
-            "noise_rate_intervals",
-            "num_label_issues",
-            "order_label_issues",
-            "renormalize",
-        )
-    },
+# The public names by the submodule that defines them (imported when a name is first used).
+_PUBLIC = {
+    "._threads": ("effective_n_threads",),
+    ".result": ("AuditResult",),
+    ".oof": ("OutOfFold", "cross_val_pred_probs", "out_of_fold_probabilities"),
+    ".confident": (
+        "ConfidentJoint", "NoiseEstimate", "calibrate_confident_joint", "compute_confident_joint",
+        "confident_joint_result", "estimate_joint", "estimate_latent", "estimate_noise_matrices",
+        "estimate_py_and_noise_matrices_from_probabilities", "find_label_issues",
+        "find_predicted_neq_given", "get_confident_thresholds", "get_label_quality_scores",
+        "noise_rate_intervals", "num_label_issues", "order_label_issues", "renormalize",
+    ),
 }
-
-if TYPE_CHECKING:  # static analysers see the eager imports
-    from ._threads import effective_n_threads
-    from .audit import audit
-    from .confident import (
-        ConfidentJoint,
-        NoiseEstimate,
-        calibrate_confident_joint,
-        compute_confident_joint,
-        confident_joint_result,
-        estimate_joint,
-        estimate_latent,
-        estimate_noise_matrices,
-        estimate_py_and_noise_matrices_from_probabilities,
-        find_label_issues,
-        find_predicted_neq_given,
-        get_confident_thresholds,
-        get_label_quality_scores,
-        noise_rate_intervals,
-        num_label_issues,
-        order_label_issues,
-        renormalize,
-    )
-    from .oof import OutOfFold, cross_val_pred_probs, out_of_fold_probabilities
-    from .result import AuditResult
+_LAZY = {name: module for module, names in _PUBLIC.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
@@ -114,32 +73,11 @@ sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
-    "AuditResult",
-    "OutOfFold",
-    "audit",
-    "cross_val_pred_probs",
-    "out_of_fold_probabilities",
-    "ConfidentJoint",
     "InputError",
-    "NoiseEstimate",
     "LabelAuditError",
     "LabelAuditWarning",
     "PolicyError",
     "__version__",
-    "calibrate_confident_joint",
-    "compute_confident_joint",
-    "confident_joint_result",
-    "effective_n_threads",
-    "estimate_joint",
-    "estimate_latent",
-    "estimate_noise_matrices",
-    "estimate_py_and_noise_matrices_from_probabilities",
-    "find_label_issues",
-    "find_predicted_neq_given",
-    "get_confident_thresholds",
-    "get_label_quality_scores",
-    "noise_rate_intervals",
-    "num_label_issues",
-    "order_label_issues",
-    "renormalize",
+    "audit",
+    *_LAZY,
 ]

@@ -52,10 +52,10 @@ def _plain(obj: Any) -> Any:
 
 def _headline_figures(result: AuditResult) -> dict[str, Any]:
     """Gate figures of the attached sections, plus each registered section's headline."""
-    from .report.sections import attached_sections
+    from .report.sections import present_sections
 
     figures: dict[str, Any] = dict(result.extra_figures)
-    for spec, section in attached_sections(result):
+    for spec, section in present_sections(result):
         if spec.figures is not None:
             figures[spec.name] = spec.figures(section)
     return figures
@@ -73,6 +73,17 @@ def _section_summary(name: str, section: Any) -> Any:
     if spec is not None and spec.summary is not None:
         return spec.summary(section)
     return _plain(section)
+
+
+def _extras(result: AuditResult) -> dict[str, Any]:
+    """The ``extras`` block: each attached analysis, then core sections' own entries."""
+    from .report.sections import SECTIONS
+
+    extras = {name: _section_summary(name, section) for name, section in result.extras.items()}
+    for spec in SECTIONS:
+        if not spec.attached and spec.summary is not None:
+            extras[spec.name] = spec.summary(result)
+    return extras
 
 
 def to_summary_dict(
@@ -166,8 +177,6 @@ def to_summary_dict(
         },
         "out_of_fold": oof_block,
         "gate": None if gate is None else gate.to_dict(),
-        "extras": {
-            name: _section_summary(name, section) for name, section in result.extras.items()
-        },
+        "extras": _extras(result),
         "outputs": dict(outputs or {}),
     }

@@ -21,7 +21,6 @@ import polars as pl
 
 from . import _charts
 from ._env import fmt_count, fmt_num, fmt_pct, fmt_q
-from .sections import DEFAULT_TOP_N
 
 __all__ = ["build_context"]
 
@@ -802,21 +801,16 @@ def build_context(
     *,
     gate: Any = None,
     summary: Mapping[str, Any] | None = None,
-    top_n: int = DEFAULT_TOP_N,
-    items: pl.DataFrame | None = None,
-    items_id_col: str = "id",
-    image_col: str | None = None,
-    text_col: str | None = None,
-    attribute_cols: Sequence[str] | None = None,
-    issues_file: str = "issues.parquet",
     dataset: str | None = None,
     date: str | None = None,
-    command: str | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Plain template context for one report (see :func:`labelaudit.report.render_html`).
 
     The page frame (title, date, inputs, gate) is built here; every section of
-    :data:`labelaudit.report.sections.SECTIONS` adds its own variables.
+    :data:`labelaudit.report.sections.SECTIONS` adds its own variables from
+    ``options`` (the other keywords of ``render_html``, all required) and the
+    summary.
 
     Returns
     -------
@@ -833,11 +827,7 @@ def build_context(
     when = date
     if when is None and summary is not None:
         when = summary.get("date") or summary.get("created")
-    options = {
-        "summary": summary, "top_n": top_n, "items": items, "items_id_col": items_id_col,
-        "image_col": image_col, "text_col": text_col, "attribute_cols": attribute_cols,
-        "issues_file": issues_file, "command": command,
-    }
+    options = {"summary": summary, **options}
     ctx: dict[str, Any] = {
         "dataset": dataset if dataset is not None else _dataset_name(summary),
         "date": None if when is None else str(when),

@@ -91,13 +91,17 @@ def fmt_q(value: Any) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def _registered_template(name: str) -> str | None:
-    """Template text given by a registered section (``Section.template_source``)."""
+def _registered_template(name: str) -> tuple[str, None, Any] | None:
+    """Template text given by a registered section (``Section.template_source``).
+
+    Never cached: re-registering a section with new text takes effect at once.
+    """
     from .sections import SECTIONS
 
-    return next(
+    source = next(
         (s.template_source for s in SECTIONS if s.template == name and s.template_source), None
     )
+    return None if source is None else (source, None, lambda: False)
 
 
 @lru_cache(maxsize=1)

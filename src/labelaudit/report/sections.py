@@ -34,7 +34,7 @@ __all__ = [
     "DEFAULT_TOP_N",
     "SECTIONS",
     "Section",
-    "attached_sections",
+    "present_sections",
     "register_section",
     "section_for",
     "section_lines",
@@ -80,7 +80,8 @@ class Section:
     anchor : str, optional
         HTML id of the section (default ``name``).
     summary : callable, optional
-        ``summary(obj)``: the section's ``summary.json`` ``extras`` entry.
+        ``summary(obj)``: the section's ``summary.json`` ``extras[name]`` entry
+        (core sections' entries follow the attached analyses').
     figures : callable, optional
         ``figures(obj) -> dict``: headline under ``summary.json`` ``figures[name]``.
     sidecars : callable, optional
@@ -154,26 +155,15 @@ def section_for(name: str, obj: Any) -> Section | None:
     return None
 
 
-def attached_sections(result: Any) -> list[tuple[Section, Any]]:
-    """The attached sections present in ``result``, in page order, with their objects."""
-    found = []
-    for spec in SECTIONS:
-        if spec.attached:
-            obj = spec.select(result)
-            if obj is not None:
-                found.append((spec, obj))
-    return found
-
-
-def _present(result: Any) -> list[tuple[Section, Any]]:
-    """Every section present in ``result`` (core ones always), in page order."""
+def present_sections(result: Any) -> list[tuple[Section, Any]]:
+    """Every section present in ``result`` (core ones always), in page order, with its object."""
     return [(s, o) for s in SECTIONS if (o := s.select(result)) is not None]
 
 
 def section_sidecars(result: Any, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """File name -> content of every present section's sidecar files, in page order."""
     files: dict[str, Any] = {}
-    for spec, obj in _present(result):
+    for spec, obj in present_sections(result):
         if spec.sidecars is not None:
             files.update(spec.sidecars(obj, options or {}))
     return files
@@ -182,7 +172,7 @@ def section_sidecars(result: Any, options: Mapping[str, Any] | None = None) -> d
 def section_lines(result: Any) -> list[str]:
     """The terminal summary lines of every present section, in page order."""
     lines: list[str] = []
-    for spec, obj in _present(result):
+    for spec, obj in present_sections(result):
         if spec.lines is not None:
             lines.extend(spec.lines(obj))
     return lines

@@ -340,6 +340,7 @@ def _load(job: _Job) -> _Loaded:
     from .io import (
         encode_labels,
         file_fingerprint,
+        input_fingerprints,
         item_ids,
         load_pred_probs,
         read_table,
@@ -357,7 +358,7 @@ def _load(job: _Job) -> _Loaded:
     labels, names = encode_labels(
         df.get_column(job.label_col), classes=job.classes, source=source, column=job.label_col
     )
-    inputs = _fingerprints("data", job.data, n_rows=df.height)
+    inputs = input_fingerprints("data", job.data, n_rows=df.height)
     probs = features = cols = None
     if _sharded(job):
         probs = _load_shards(job, names, n_rows=df.height, inputs=inputs)
@@ -411,19 +412,6 @@ def _needed_columns(job: _Job) -> list[str] | None:
         return None  # an optional 'annotator' column is used when present (see _slicing)
     cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col]
     return list(dict.fromkeys(c for c in cols if c is not None))
-
-
-def _fingerprints(role: str, path: Path, *, n_rows: int | None) -> list[dict[str, Any]]:
-    """Provenance of an input file, or of every file of a Parquet dataset directory."""
-    from .io import file_fingerprint, parquet_dataset_files
-
-    if not path.is_dir():
-        return [{"role": role, **file_fingerprint(path, n_rows=n_rows)}]
-    files = parquet_dataset_files(path, what=role)
-    return [
-        {"role": role, "dataset": str(path), "dataset_rows": n_rows, **file_fingerprint(f)}
-        for f in files
-    ]
 
 
 def _load_shards(job: _Job, names: list[str], *, n_rows: int, inputs: list) -> Any:

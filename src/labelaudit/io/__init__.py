@@ -20,7 +20,7 @@ Writers (:mod:`.writers`; atomic: a reader never sees a half-written file)
 Configuration (:mod:`.config`)
     :func:`read_toml`.
 Provenance
-    :func:`file_fingerprint`.
+    :func:`file_fingerprint`, :func:`input_fingerprints`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .tables import (
     Reader,
     align_by_id,
     encode_labels,
+    input_fingerprints,
     item_ids,
     parquet_dataset_files,
     read_table,
@@ -57,6 +58,7 @@ __all__ = [
     "atomic_write",
     "encode_labels",
     "file_fingerprint",
+    "input_fingerprints",
     "item_ids",
     "load_pred_probs",
     "load_pred_probs_shards",

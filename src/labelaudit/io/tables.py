@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from ..exceptions import InputError
-from ._common import _check_file, _first_invalid_utf8, _quote
+from ._common import _check_file, _first_invalid_utf8, _quote, file_fingerprint
 from .label_studio import read_label_studio
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Reader",
     "align_by_id",
     "encode_labels",
+    "input_fingerprints",
     "item_ids",
     "parquet_dataset_files",
     "read_rows",
@@ -309,6 +310,37 @@ register_reader(Reader("JSON Lines", (".jsonl", ".ndjson"), _read_ndjson, text=T
 register_reader(Reader("Label Studio JSON", (".json",), read_label_studio, text=True,
                        note="Label Studio export"))
 register_reader(Reader("Parquet dataset", (DIRECTORY,), _read_parquet_dataset))
+
+
+def input_fingerprints(
+    role: str, path: str | os.PathLike[str], *, n_rows: int | None
+) -> list[dict[str, Any]]:
+    """Provenance records of an input: the file's, or each file's of a Parquet dataset directory.
+
+    Parameters
+    ----------
+    role : str
+        What the input is (``"data"``, ...), recorded as ``role``.
+    path : str or os.PathLike
+        The file or dataset directory.
+    n_rows : int or None
+        Rows of the input (of the whole dataset for a directory, recorded as
+        ``dataset_rows``).
+
+    Returns
+    -------
+    list of dict
+        :func:`~labelaudit.io.file_fingerprint` records with ``role`` (and
+        ``dataset`` for directories).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return [{"role": role, **file_fingerprint(path, n_rows=n_rows)}]
+    files = parquet_dataset_files(path, what=role)
+    return [
+        {"role": role, "dataset": str(path), "dataset_rows": n_rows, **file_fingerprint(f)}
+        for f in files
+    ]
 
 
 def read_rows(

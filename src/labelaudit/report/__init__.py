@@ -1,6 +1,6 @@
 """HTML report of an audit: the only place labelaudit emits HTML.
 
-:func:`render_html` turns an :class:`~labelaudit.audit.AuditResult` into one
+:func:`render_html` turns an :class:`~labelaudit.result.AuditResult` into one
 self-contained HTML page a reviewer can email or attach to a ticket:
 
 - one template per section of :data:`~labelaudit.report.sections.SECTIONS`

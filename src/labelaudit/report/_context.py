@@ -1,4 +1,4 @@
-"""From an :class:`~labelaudit.audit.AuditResult` to plain dicts for the templates.
+"""From an :class:`~labelaudit.result.AuditResult` to plain dicts for the templates.
 
 Nothing but strings, numbers, lists, dicts and pre-rendered chart markup
 (:class:`markupsafe.Markup` produced by :mod:`._charts`) crosses into the

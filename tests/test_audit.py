@@ -15,9 +15,10 @@ from polars.testing import assert_frame_equal
 from sklearn.datasets import load_wine
 
 from labelaudit import gate, io
-from labelaudit.audit import AuditResult, audit, check_probabilities, to_summary_dict
+from labelaudit.audit import AuditResult, audit, check_probabilities
 from labelaudit.exceptions import InputError, LabelAuditError
 from labelaudit.report import render_html
+from labelaudit.summary import to_summary_dict
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

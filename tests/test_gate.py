@@ -445,3 +445,12 @@ def test_junit_passing_result_and_determinism():
 def test_junit_empty_result():
     root = _junit(gate.evaluate(gate.GatePolicy(), {}))
     assert root.get("tests") == "0" and root.find("testsuite").findall("testcase") == []
+
+
+def test_write_junit_writes_the_xml_atomically(tmp_path):
+    result = gate.evaluate(_policy(max_noise_rate=0.05), {"estimated_noise_rate": 0.1})
+    target = tmp_path / "ci" / "gate.xml"
+    assert gate.write_junit(result, target, suite_name="data.quality") == target
+    assert target.read_text(encoding="utf-8") == gate.to_junit_xml(result, suite_name="data.quality")
+    assert ET.parse(target).getroot().get("failures") == "1"
+    assert [p.name for p in target.parent.iterdir()] == ["gate.xml"]  # no temporary left

@@ -4,8 +4,8 @@
 computes out-of-fold probabilities when only features are given, finds the
 label issues, scores every row, estimates the noise matrix and the noise rate
 with a bootstrap interval, and collects everything in a plain-data
-:class:`AuditResult`. :func:`to_summary_dict` turns a result into the
-machine-readable ``summary.json`` content. :func:`add_annotator_review` and
+:class:`~labelaudit.result.AuditResult` (``summary.json`` is built by
+:mod:`labelaudit.summary`). :func:`add_annotator_review` and
 :func:`add_slices` attach an annotator review and a slice report to a result
 (with the figures a gate reads); :func:`review_only_result` wraps a review
 from annotations alone.
@@ -16,11 +16,7 @@ order, so a shuffled copy of the same data gives the same result.
 
 from __future__ import annotations
 
-import dataclasses
-import platform
-import types
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +24,7 @@ import polars as pl
 
 from ._validation import RANGE_TOLERANCE, ROW_SUM_TOLERANCE
 from .exceptions import InputError, LabelAuditError
+from .result import AuditResult
 
 __all__ = [
     "AuditResult",
@@ -36,9 +33,9 @@ __all__ = [
     "annotator_gate_figures",
     "audit",
     "check_probabilities",
+    "feature_matrix",
     "prepare_annotations",
     "review_only_result",
-    "to_summary_dict",
 ]
 
 #: ``progress(step, done, total)``: called as long steps advance.
@@ -48,173 +45,13 @@ _CHUNK_ROWS = 1 << 16  # rows per block when validating probabilities (bounded m
 _OOF_STEP = "out-of-fold probabilities"
 
 
-# --------------------------------------------------------------------------- result
+def __getattr__(name: str) -> Any:
+    """``to_summary_dict`` moved to :mod:`labelaudit.summary`; still importable from here."""
+    if name == "to_summary_dict":
+        import importlib
 
-
-@dataclass(frozen=True)
-class AuditResult:
-    """Everything an audit found, as plain data.
-
-    Attributes
-    ----------
-    issues : polars.DataFrame
-        One row per item: ``id``, ``given_label``, ``suggested_label`` (the
-        class with the highest predicted probability), ``label_quality``
-        (self-confidence: the predicted probability of the given label),
-        ``is_issue`` and ``issue_rank`` (1 for the least trustworthy issue,
-        null for rows that are not issues). Issues come first, by rank; the
-        other rows follow by increasing label quality.
-    class_names : tuple of str
-        Class names in code order.
-    per_class : polars.DataFrame
-        One row per class: ``class``, ``count`` (rows given that label),
-        ``estimated_noise_rate`` with ``ci_low``/``ci_high`` (share of rows
-        given that label whose true label is another class), ``n_issues``,
-        ``mean_label_quality``.
-    noise_matrix : numpy.ndarray of shape (K, K)
-        ``noise_matrix[i, j]`` estimates ``p(given label = i | true label = j)``.
-    inverse_noise_matrix : numpy.ndarray of shape (K, K)
-        ``inverse_noise_matrix[i, j]`` estimates ``p(true = i | given = j)``.
-    confident_joint : numpy.ndarray of shape (K, K)
-        Calibrated confident joint (rows: given label, columns: true label).
-    py : numpy.ndarray of shape (K,)
-        Estimated distribution of the true labels.
-    n_items, n_classes, n_issues : int
-        Rows, classes and rows flagged as issues.
-    estimated_noise_rate : float
-        Estimated share of rows whose given label is wrong.
-    ci_low, ci_high : float
-        Bootstrap interval of ``estimated_noise_rate`` at ``confidence``.
-    confidence : float
-        Coverage of the intervals.
-    label_health_score : float
-        ``1 - n_issues / n_items`` (cleanlab's health summary definition).
-    parameters : Mapping
-        Every parameter of the run (filter, folds, seeds, model, ...).
-    out_of_fold : OutOfFold or None
-        Cross-validation details when the probabilities were computed from
-        features.
-    extras : Mapping
-        Further analyses attached with :meth:`with_section` (for example
-        ``"annotators"`` or ``"slices"``): plain data or objects with a
-        ``to_dict()`` method.
-    extra_figures : Mapping
-        Gate figures those analyses contribute (for example
-        ``krippendorff_alpha``), merged into :meth:`figures`.
-    """
-
-    issues: pl.DataFrame
-    class_names: tuple[str, ...]
-    per_class: pl.DataFrame
-    noise_matrix: np.ndarray
-    inverse_noise_matrix: np.ndarray
-    confident_joint: np.ndarray
-    py: np.ndarray
-    n_items: int
-    n_classes: int
-    n_issues: int
-    estimated_noise_rate: float
-    ci_low: float
-    ci_high: float
-    confidence: float
-    label_health_score: float
-    parameters: Mapping[str, Any]
-    out_of_fold: Any = None
-    extras: Mapping[str, Any] = field(default_factory=dict)
-    extra_figures: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in ("parameters", "extras", "extra_figures"):
-            object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
-
-    @property
-    def issue_fraction(self) -> float:
-        """Share of rows flagged as issues."""
-        return self.n_issues / self.n_items
-
-    @property
-    def class_noise_rates(self) -> dict[str, float]:
-        """Estimated noise rate of each given class, by class name."""
-        return dict(
-            zip(
-                self.per_class.get_column("class").to_list(),
-                self.per_class.get_column("estimated_noise_rate").to_list(),
-                strict=True,
-            )
-        )
-
-    def to_html(self, path, **kwargs) -> Any:
-        """Write the self-contained HTML report to ``path`` (atomically).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Destination file.
-        **kwargs
-            Passed to :func:`labelaudit.report.render_html` (``gate``,
-            ``summary``, ``top_n``, ``items``, ...).
-
-        Returns
-        -------
-        pathlib.Path
-            The written file.
-        """
-        from .report import write_html
-
-        return write_html(self, path, **kwargs)
-
-    def figures(self) -> dict[str, Any]:
-        """Headline figures in the form :func:`labelaudit.gate.evaluate` reads.
-
-        Returns
-        -------
-        dict
-            ``estimated_noise_rate``, ``noise_rate_ci_low``,
-            ``noise_rate_ci_high``, ``issue_fraction``, ``n_issues``,
-            ``label_health_score``, ``class_noise_rates``, plus
-            :attr:`extra_figures`.
-        """
-        base = {
-            "estimated_noise_rate": self.estimated_noise_rate,
-            "noise_rate_ci_low": self.ci_low,
-            "noise_rate_ci_high": self.ci_high,
-            "issue_fraction": self.issue_fraction,
-            "n_issues": self.n_issues,
-            "label_health_score": self.label_health_score,
-            "class_noise_rates": self.class_noise_rates,
-        }
-        return {**base, **self.extra_figures}
-
-    def with_section(
-        self, name: str, section: Any, *, figures: Mapping[str, Any] | None = None
-    ) -> AuditResult:
-        """Return a copy with one more analysis attached.
-
-        Parameters
-        ----------
-        name : str
-            Section name, e.g. ``"annotators"``; it becomes a key of
-            ``summary.json``'s ``extras`` block.
-        section : object
-            Plain data, or an object with a ``to_dict()`` method.
-        figures : Mapping, optional
-            Gate figures the section contributes.
-
-        Returns
-        -------
-        AuditResult
-        """
-        if not isinstance(name, str) or not name:
-            raise LabelAuditError(f"section name must be a non-empty string, got {name!r}.")
-        return dataclasses.replace(
-            self,
-            extras={**self.extras, name: section},
-            extra_figures={**self.extra_figures, **(figures or {})},
-        )
-
-    def to_summary_dict(self, **kwargs: Any) -> dict[str, Any]:
-        """Same as :func:`to_summary_dict` with this result."""
-        return to_summary_dict(self, **kwargs)
+        return importlib.import_module(".summary", __package__).to_summary_dict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- validation
@@ -568,6 +405,84 @@ def _features_in_order(features: Any, n: int, order: np.ndarray | None) -> Any:
     if hasattr(features, "iloc"):
         return features.iloc[order]
     return features[order]
+
+
+def feature_matrix(
+    df: pl.DataFrame,
+    *,
+    feature_cols: Sequence[str] | None = None,
+    reserved: Sequence[str | None] = (),
+    metadata: Sequence[str | None] = (),
+    source: str = "data",
+    param: str = "--feature-cols",
+) -> tuple[np.ndarray, list[str]]:
+    """The numeric feature matrix of a table, for out-of-fold probabilities.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        The table.
+    feature_cols : sequence of str, optional
+        Feature columns; default every numeric (or boolean) column but the
+        ``reserved`` and ``metadata`` ones.
+    reserved : sequence of str, default ()
+        Columns that can never be features (label and id).
+    metadata : sequence of str, default ()
+        Columns that are not default features (attributes, annotator).
+    source : str, default "data"
+        Name of the table, for messages.
+    param : str, default "--feature-cols"
+        Name of the option that gave ``feature_cols``, for messages.
+
+    Returns
+    -------
+    X : numpy.ndarray of shape (n, n_features), dtype float64, C-ordered
+    columns : list of str
+
+    Raises
+    ------
+    LabelAuditError
+        When ``feature_cols`` names a reserved column.
+    InputError
+        On a missing or non-numeric column, a null or a non-finite value
+        (naming the column and row), or when no numeric column is left.
+    """
+    from .io import require_columns
+
+    reserved_set = {c for c in reserved if c is not None}
+    if feature_cols is not None:
+        require_columns(df, feature_cols, source=source)
+        cols = list(feature_cols)
+        for col in cols:
+            if col in reserved_set:
+                raise LabelAuditError(f"{param}: {col!r} is the label or id column")
+            dtype = df.schema[col]
+            if not (dtype.is_numeric() or dtype == pl.Boolean):
+                raise InputError(f"{source}: feature column {col!r} has type {dtype}, not numeric")
+    else:
+        skip = reserved_set | {c for c in metadata if c is not None}
+        cols = [
+            c for c, t in df.schema.items() if c not in skip and (t.is_numeric() or t == pl.Boolean)
+        ]
+        if not cols:
+            raise InputError(
+                f"{source}: no numeric feature columns besides the label and id; pass "
+                "--pred-probs FILE or --feature-cols COL,COL"
+            )
+    for col in cols:
+        values = df.get_column(col)
+        nulls = values.is_null()
+        if nulls.any():
+            raise InputError(
+                f"{source}: feature column {col!r} is null at row {int(nulls.arg_true()[0])}"
+            )
+        if values.dtype.is_float():
+            bad = ~values.is_finite()
+            if bad.any():
+                row = int(bad.arg_true()[0])
+                raise InputError(f"{source}: feature column {col!r} is {values[row]!r} at row {row}")
+    X = df.select(pl.col(cols).cast(pl.Float64)).to_numpy(order="c")
+    return X, cols
 
 
 def _issues_table(
@@ -1050,221 +965,3 @@ def review_only_result(review: Any, *, parameters: Mapping[str, Any] | None = No
     return base.with_section("annotators", review, figures=annotator_gate_figures(review))
 
 
-def _not_run(result: AuditResult) -> bool:
-    return result.parameters.get("confident_learning") == "not run"
-
-
-def _annotator_headline(review: Any) -> dict[str, Any]:
-    """Headline figures of an annotator review for ``summary.json``."""
-    table = review.annotators
-    col = table.columns[0]
-    flagged = table.filter(pl.col("flagged"))
-    agreement = review.agreement
-    return {
-        "krippendorff_alpha": agreement.get("krippendorff_alpha"),
-        "fleiss_kappa": agreement.get("fleiss_kappa"),
-        "cohen_kappa_mean": agreement.get("cohen_kappa_mean"),
-        "percent_agreement": agreement.get("percent_agreement"),
-        "n_annotators": agreement.get("n_annotators"),
-        "n_annotations": agreement.get("n_annotations"),
-        "n_flagged_annotators": flagged.height,
-        "flagged_annotators": [str(a) for a in flagged.get_column(col).to_list()],
-        "consensus_method": review.params.get("consensus_method"),
-    }
-
-
-def _slice_headline(report: Any) -> dict[str, Any]:
-    """Headline figures of a slice report for ``summary.json``."""
-    table = report.table
-    flagged = report.flagged
-    return {
-        "attributes": list(report.attributes),
-        "annotator_col": report.parameters.get("annotator_col"),
-        "n_slices": table.height,
-        "n_tested": int(table.get_column("tested").sum()),
-        "n_flagged_slices": flagged.height,
-        "flagged_slices": [
-            {
-                "attribute": row["attribute"],
-                "group": row["group"],
-                "n": row["n"],
-                "issue_rate": row["issue_rate"],
-                "ci_low": row["ci_low"],
-                "ci_high": row["ci_high"],
-                "effect": row["effect"],
-                "q_value": row["q_value"],
-            }
-            for row in flagged.head(20).iter_rows(named=True)
-        ],
-        "n_flagged_annotator_groups": int(
-            report.annotator_by_attribute.get_column("flagged").sum()
-        ),
-    }
-
-
-def _section_summary(section: Any) -> Any:
-    """Plain data for the ``extras`` block: compact forms of reviews and slice reports.
-
-    The full tables are the Parquet sidecars; the summary keeps parameters,
-    headline figures and findings.
-    """
-    from .annotators import AnnotatorReview
-    from .slices import SliceReport
-
-    if isinstance(section, AnnotatorReview):
-        return {
-            "parameters": dict(section.params),
-            "agreement": dict(section.agreement),
-            **_annotator_headline(section),
-            "top_confusions": section.confusions.filter(pl.col("rank") == 1)
-            .select(section.confusions.columns[0], "description")
-            .to_dicts(),
-        }
-    if isinstance(section, SliceReport):
-        return {
-            "parameters": dict(section.parameters),
-            "overall": section.overall.to_dicts()[0],
-            **_slice_headline(section),
-            "findings": section.describe_flagged()[:20],
-        }
-    return _plain(section)
-
-
-# --------------------------------------------------------------------------- summary
-
-
-def _versions() -> dict[str, str]:
-    import sklearn
-
-    from . import __version__
-
-    return {
-        "labelaudit": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "polars": pl.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
-
-
-def _plain(obj: Any) -> Any:
-    """Sections to plain data: ``to_dict()`` when available, frames to row lists."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict) and not isinstance(obj, pl.DataFrame):
-        return obj.to_dict()
-    if isinstance(obj, pl.DataFrame):
-        return obj.to_dicts()
-    if isinstance(obj, Mapping):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj
-
-
-def _headline_figures(result: AuditResult) -> dict[str, Any]:
-    """Gate figures of the attached sections, plus annotator and slice headlines."""
-    from .annotators import AnnotatorReview
-    from .slices import SliceReport
-
-    figures: dict[str, Any] = dict(result.extra_figures)
-    review = result.extras.get("annotators")
-    if isinstance(review, AnnotatorReview):
-        figures["annotators"] = _annotator_headline(review)
-    report = result.extras.get("slices")
-    if isinstance(report, SliceReport):
-        headline = _slice_headline(report)
-        figures["slices"] = {k: v for k, v in headline.items() if k != "flagged_slices"}
-    return figures
-
-
-def to_summary_dict(
-    result: AuditResult,
-    *,
-    inputs: Sequence[Mapping[str, Any]] = (),
-    parameters: Mapping[str, Any] | None = None,
-    gate: Any = None,
-    outputs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build the content of ``summary.json`` from an audit result.
-
-    The summary is deterministic: it holds no timestamps, so the same inputs
-    and parameters give a byte-identical file.
-
-    Parameters
-    ----------
-    result : AuditResult
-        The audit.
-    inputs : sequence of dict, default ()
-        Provenance of each input file (see :func:`labelaudit.io.file_fingerprint`),
-        each with a ``role`` key.
-    parameters : Mapping, optional
-        Extra parameters to record (command-line options), merged over the
-        audit's own.
-    gate : GateResult, optional
-        Gate verdict; its ``to_dict()`` becomes the ``gate`` block.
-    outputs : Mapping, optional
-        Names of the files written next to the summary.
-
-    Returns
-    -------
-    dict
-        Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
-        ``figures``, ``classes``, ``per_class``, ``noise_matrix``,
-        ``out_of_fold``, ``gate``, ``extras``, ``outputs``. ``figures`` also
-        holds the gate figures of attached sections (``krippendorff_alpha``,
-        ``annotator_accuracy``, ``disparity``, ``max_flagged_slice_effect``)
-        and, with an annotator review or slice report attached, the
-        ``annotators`` headline (alpha, kappas, flagged annotators) and the
-        ``slices`` headline (slices tested and flagged). Confident-learning
-        figures are null when it did not run (:func:`review_only_result`).
-    """
-    params = {**result.parameters, **(parameters or {})}
-    figures = {
-        "n_items": result.n_items,
-        "n_classes": result.n_classes,
-        "n_issues": result.n_issues,
-        "issue_fraction": result.issue_fraction,
-        "estimated_noise_rate": result.estimated_noise_rate,
-        "ci_low": result.ci_low,
-        "ci_high": result.ci_high,
-        "confidence": result.confidence,
-        "label_health_score": result.label_health_score,
-        "class_noise_rates": result.class_noise_rates,
-    }
-    if _not_run(result):
-        for key in ("n_issues", "issue_fraction", "estimated_noise_rate", "ci_low", "ci_high",
-                    "label_health_score", "class_noise_rates"):
-            figures[key] = None
-    figures.update(_headline_figures(result))
-    oof = result.out_of_fold
-    oof_block = None
-    if oof is not None:
-        oof_block = {
-            "n_splits": oof.n_splits,
-            "model": oof.model,
-            "random_state": oof.random_state,
-            "fold_noise_rates": oof.fold_noise_rates.tolist(),
-            "fold_spread": oof.fold_spread(),
-            "fold_sizes": np.bincount(oof.fold, minlength=oof.n_splits).tolist(),
-            "fold_confident_joints": [cj.tolist() for cj in oof.fold_confident_joints],
-            "rare_classes": [result.class_names[c] for c in oof.rare_classes],
-        }
-    return {
-        "tool": "labelaudit",
-        "versions": _versions(),
-        "parameters": params,
-        "seeds": {"folds": params.get("seed"), "model": params.get("seed"),
-                  "bootstrap": params.get("seed")},
-        "inputs": [dict(i) for i in inputs],
-        "figures": figures,
-        "classes": list(result.class_names),
-        "per_class": result.per_class.to_dicts(),
-        "noise_matrix": {
-            "description": "noise_matrix[i][j] = p(given label = classes[i] | true label = classes[j])",
-            "matrix": result.noise_matrix.tolist(),
-            "inverse": result.inverse_noise_matrix.tolist(),
-            "confident_joint": result.confident_joint.tolist(),
-            "py": result.py.tolist(),
-        },
-        "out_of_fold": oof_block,
-        "gate": None if gate is None else gate.to_dict(),
-        "extras": {name: _section_summary(section) for name, section in result.extras.items()},
-        "outputs": dict(outputs or {}),
-    }

@@ -19,13 +19,14 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import polars as pl
 import typer
 
 from .exceptions import InputError, LabelAuditError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["app", "main", "run"]
 
@@ -184,16 +185,16 @@ class _Job:
 
 @dataclass
 class _Loaded:
-    labels: np.ndarray
+    labels: Any  # numpy.ndarray of class codes
     class_names: list[str]
-    ids: pl.Series | None
+    ids: Any  # polars.Series or None
     pred_probs: Any  # numpy array, or a dask array for sharded probabilities
-    features: np.ndarray | None
+    features: Any  # numpy.ndarray or None
     feature_cols: list[str] | None
     inputs: list[dict[str, Any]]
     policy: Any
-    frame: pl.DataFrame | None = None
-    annotations: pl.DataFrame | None = None
+    frame: Any = None  # polars.DataFrame
+    annotations: Any = None  # polars.DataFrame
     slice_attributes: list[str] | None = None
     slice_annotator_col: str | None = None
 
@@ -331,57 +332,15 @@ def _read_annotations(
     return raw, frame, names, source
 
 
-def _features(df: pl.DataFrame, job: _Job, source: str) -> tuple[np.ndarray, list[str]]:
-    """Numeric feature matrix: the named columns, or every numeric column but label and id.
-
-    Columns named by ``--attribute`` and ``--annotator-col`` are metadata, not
-    default features.
-    """
-    from .io import require_columns
-
-    skip = {job.label_col, job.id_col, *(job.attributes or []), job.annotator_col}
-    if job.feature_cols is not None:
-        require_columns(df, job.feature_cols, source=source)
-        cols = job.feature_cols
-        for col in cols:
-            if col in {job.label_col, job.id_col}:
-                raise _Usage(f"--feature-cols: {col!r} is the label or id column")
-            dtype = df.schema[col]
-            if not (dtype.is_numeric() or dtype == pl.Boolean):
-                raise InputError(f"{source}: feature column {col!r} has type {dtype}, not numeric")
-    else:
-        cols = [
-            c for c, t in df.schema.items() if c not in skip and (t.is_numeric() or t == pl.Boolean)
-        ]
-        if not cols:
-            raise InputError(
-                f"{source}: no numeric feature columns besides the label and id; pass "
-                "--pred-probs FILE or --feature-cols COL,COL"
-            )
-    for col in cols:
-        values = df.get_column(col)
-        nulls = values.is_null()
-        if nulls.any():
-            raise InputError(
-                f"{source}: feature column {col!r} is null at row {int(nulls.arg_true()[0])}"
-            )
-        if values.dtype.is_float():
-            bad = ~values.is_finite()
-            if bad.any():
-                row = int(bad.arg_true()[0])
-                raise InputError(f"{source}: feature column {col!r} is {values[row]!r} at row {row}")
-    X = df.select(pl.col(cols).cast(pl.Float64)).to_numpy(order="c")
-    return X, cols
-
-
 def _load(job: _Job) -> _Loaded:
     """Read and validate every input (no output is written here)."""
     from . import confident
-    from .audit import check_probabilities
+    from .audit import check_probabilities, feature_matrix
     from .gate import load_policy
     from .io import (
         encode_labels,
         file_fingerprint,
+        input_fingerprints,
         item_ids,
         load_pred_probs,
         read_table,
@@ -399,7 +358,7 @@ def _load(job: _Job) -> _Loaded:
     labels, names = encode_labels(
         df.get_column(job.label_col), classes=job.classes, source=source, column=job.label_col
     )
-    inputs = _fingerprints("data", job.data, n_rows=df.height)
+    inputs = input_fingerprints("data", job.data, n_rows=df.height)
     probs = features = cols = None
     if _sharded(job):
         probs = _load_shards(job, names, n_rows=df.height, inputs=inputs)
@@ -419,7 +378,11 @@ def _load(job: _Job) -> _Loaded:
             {"role": "pred_probs", **file_fingerprint(job.pred_probs, n_rows=int(probs.shape[0]))}
         )
     else:
-        features, cols = _features(df, job, source)
+        features, cols = feature_matrix(
+            df, feature_cols=job.feature_cols, source=source,
+            reserved=(job.label_col, job.id_col),
+            metadata=(*(job.attributes or []), job.annotator_col),
+        )
     attributes, annotator_col = _slicing(job, df, source)
     annotations = None
     if job.annotations is not None:
@@ -449,19 +412,6 @@ def _needed_columns(job: _Job) -> list[str] | None:
         return None  # an optional 'annotator' column is used when present (see _slicing)
     cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col]
     return list(dict.fromkeys(c for c in cols if c is not None))
-
-
-def _fingerprints(role: str, path: Path, *, n_rows: int | None) -> list[dict[str, Any]]:
-    """Provenance of an input file, or of every file of a Parquet dataset directory."""
-    from .io import file_fingerprint, parquet_dataset_files
-
-    if not path.is_dir():
-        return [{"role": role, **file_fingerprint(path, n_rows=n_rows)}]
-    files = parquet_dataset_files(path, what=role)
-    return [
-        {"role": role, "dataset": str(path), "dataset_rows": n_rows, **file_fingerprint(f)}
-        for f in files
-    ]
 
 
 def _load_shards(job: _Job, names: list[str], *, n_rows: int, inputs: list) -> Any:
@@ -538,7 +488,6 @@ def _run_job(
     attach: Callable[[Any], Any] | None = None,
 ) -> int:
     from .audit import add_annotator_review, add_slices, audit
-    from .io import write_csv, write_parquet
 
     loaded = _load(job)
     bars, progress = _progress_factory(show_progress)
@@ -579,46 +528,15 @@ def _run_job(
         )
     if attach is not None:
         result = attach(result)
-    writers = [
-        ("issues.parquet", lambda p: write_parquet(p, result.issues)),
-        *([("issues.csv", lambda p: write_csv(p, result.issues))] if job.csv else []),
-        *_section_writers(result),
-    ]
     return _finish(
-        result, writers, out=job.out, junit=job.junit, policy=loaded.policy,
+        result, out=job.out, junit=job.junit, policy=loaded.policy,
         inputs=loaded.inputs, parameters=_parameters(job, loaded),
-        figures=result.figures(),
+        figures=result.figures(), csv=job.csv,
     )
-
-
-def _section_writers(result: Any) -> list[tuple[str, Callable[[Path], None]]]:
-    """Writers of the sidecar files of the attached annotator review and slice report."""
-    from .io import write_json, write_parquet
-
-    writers: list[tuple[str, Callable[[Path], None]]] = []
-    review = result.extras.get("annotators")
-    if review is not None:
-        agreement = {
-            **review.agreement,
-            "classes": [str(c) for c in review.classes],
-            "consensus_method": review.params.get("consensus_method"),
-            "pairwise": review.pairwise.to_dicts(),
-        }
-        writers += [
-            ("annotators.parquet", lambda p: write_parquet(p, review.annotators)),
-            ("consensus.parquet", lambda p: write_parquet(p, review.consensus)),
-            ("agreement.json", lambda p: write_json(p, agreement)),
-            ("relabel_queue.parquet", lambda p: write_parquet(p, review.relabel_queue)),
-        ]
-    slices = result.extras.get("slices")
-    if slices is not None:
-        writers.append(("slices.parquet", lambda p: write_parquet(p, slices.table)))
-    return writers
 
 
 def _finish(
     result: Any,
-    writers: list[tuple[str, Callable[[Path], None]]],
     *,
     out: Path,
     junit: Path | None,
@@ -626,15 +544,22 @@ def _finish(
     inputs: list[dict[str, Any]],
     parameters: dict[str, Any],
     figures: dict[str, Any],
+    csv: bool = False,
 ) -> int:
-    """Gate, summarise, render, then write everything; returns the exit code."""
-    from .audit import to_summary_dict
+    """Gate, summarise, render, then publish every output; returns the exit code.
+
+    The sidecar files come from the report sections present in ``result``
+    (see :mod:`labelaudit.report.sections`).
+    """
     from .gate import evaluate, to_junit_xml
-    from .io import write_json, write_text
+    from .io.writers import publish
     from .report import render_html
+    from .report.sections import section_sidecars
+    from .summary import to_summary_dict
 
     verdict = evaluate(policy, figures) if policy is not None else None
-    names = ["summary.json", "report.html"] + [name for name, _ in writers]
+    sidecars = section_sidecars(result, {"csv": csv})
+    names = ["summary.json", "report.html", *sidecars]
     summary = to_summary_dict(
         result,
         inputs=inputs,
@@ -647,45 +572,10 @@ def _finish(
     junit_xml = to_junit_xml(verdict) if (verdict is not None and junit is not None) else None
 
     # Everything is computed and rendered: only now touch the file system.
-    out.mkdir(parents=True, exist_ok=True)
-    writers = [
-        *writers,
-        ("report.html", lambda p: write_text(p, html)),
-        ("summary.json", lambda p: write_json(p, summary)),  # last: it vouches for the rest
-    ]
-    _publish(out, writers, junit=(junit, junit_xml) if junit_xml is not None else None)
+    files = {**sidecars, "report.html": html, "summary.json": summary}  # summary last: it vouches
+    publish(out, files, extra=[(junit, junit_xml)] if junit_xml is not None else ())
     _print_outcome(result, verdict, out, junit, names)
     return EXIT_OK if verdict is None else verdict.exit_code
-
-
-def _publish(
-    out: Path,
-    writers: Sequence[tuple[str, Callable[[Path], None]]],
-    *,
-    junit: tuple[Path, str] | None = None,
-) -> None:
-    """Write every output, replacing the previous ones only when all were written.
-
-    The files are first written to a hidden staging directory inside ``out``
-    (a failure there removes it and leaves the previous outputs untouched),
-    then renamed over their targets one by one, ``summary.json`` last.
-    """
-    import shutil
-    import tempfile
-
-    from .io import write_text
-
-    staging = Path(tempfile.mkdtemp(prefix=".labelaudit-staging-", dir=out))
-    try:
-        for name, write in writers:
-            write(staging / name)
-        if junit is not None:
-            junit[0].parent.mkdir(parents=True, exist_ok=True)
-            write_text(junit[0], junit[1])
-        for name, _ in writers:
-            (staging / name).replace(out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _print_outcome(
@@ -694,17 +584,10 @@ def _print_outcome(
     """Headline figures, the gate table and the written files, on stdout."""
     from rich.table import Table
 
+    from .report.sections import section_lines
+
     out = _stdout_console()
-    conf = f"{100 * result.confidence:g}%"
-    if result.parameters.get("confident_learning") != "not run":
-        out.print(
-            f"Audited {result.n_items} items in {result.n_classes} classes: "
-            f"{result.n_issues} label issues ({100 * result.issue_fraction:.1f}%). "
-            f"Estimated noise rate {100 * result.estimated_noise_rate:.2f}% "
-            f"({conf} interval {100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%); "
-            f"label health score {result.label_health_score:.3f}."
-        )
-    for line in _section_lines(result):
+    for line in section_lines(result):
         out.print(line)
     if verdict is not None:
         table = Table(title=f"Gate ({verdict.source})")
@@ -718,34 +601,6 @@ def _print_outcome(
         out.print(f"Gate {'passed' if verdict.passed else 'FAILED'}.")
     written = ", ".join(str(directory / n) for n in names)
     out.print(f"Wrote {written}" + (f" and {junit}" if junit is not None else "") + ".")
-
-
-def _section_lines(result: Any) -> list[str]:
-    """One line per attached annotator review or slice report."""
-    lines = []
-    review = result.extras.get("annotators")
-    if review is not None:
-        a = review.agreement
-        table = review.annotators
-        flagged = table.filter(pl.col("flagged")).get_column(table.columns[0]).to_list()
-        lines.append(
-            f"Annotators: {a['n_annotators']} annotators, {a['n_annotations']} annotations on "
-            f"{a['n_items']} items; Krippendorff's alpha {a['krippendorff_alpha']:.3f}, Fleiss' "
-            f"kappa {a['fleiss_kappa']:.3f}; {len(flagged)} flagged"
-            + (f" ({', '.join(map(str, flagged[:10]))}{' ...' if len(flagged) > 10 else ''})"
-               if flagged else "")
-            + "."
-        )
-    slices = result.extras.get("slices")
-    if slices is not None:
-        findings = slices.describe_flagged()
-        lines.append(
-            f"Slices: {slices.table.height} slices, {int(slices.table.get_column('tested').sum())} "
-            f"tested, {slices.flagged.height} flagged"
-            + (f"; worst: {findings[0]}" if findings else "")
-            + "."
-        )
-    return lines
 
 
 # --------------------------------------------------------------------------- commands
@@ -980,7 +835,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     }
     result = review_only_result(review, parameters=parameters)
     return _finish(
-        result, _section_writers(result), out=job.out, junit=job.junit, policy=policy,
+        result, out=job.out, junit=job.junit, policy=policy,
         inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
     )
 
@@ -1085,8 +940,10 @@ def demo_command(
     _guard(debug, body)
 
 
-def _truth_check(result: Any, truth: pl.DataFrame) -> dict[str, Any]:
+def _truth_check(result: Any, truth: Any) -> dict[str, Any]:
     """Compare the audit of the demo data with its known true labels."""
+    import polars as pl
+
     joined = result.issues.join(truth, on="id", how="inner")
     wrong = joined.get_column("given_label") != joined.get_column("true_label").cast(pl.String)
     flagged = joined.get_column("is_issue")

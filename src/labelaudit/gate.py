@@ -42,11 +42,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .exceptions import LabelAuditError, PolicyError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser ships as "tomli"
-    import tomli as tomllib
+from .io.config import read_toml
 
 __all__ = [
     "CHECKS",
@@ -57,6 +53,7 @@ __all__ = [
     "evaluate",
     "load_policy",
     "to_junit_xml",
+    "write_junit",
 ]
 
 Level = Literal["fail", "warn"]
@@ -481,13 +478,7 @@ def load_policy(path: str | Path) -> GatePolicy:
         unknown key or invalid value.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PolicyError(f"policy file '{path}' does not exist")
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file '{path}' is not valid TOML: {exc}") from exc
+    doc = read_toml(path, what="policy")
     tool_table = (
         doc.get("tool", {}).get("labelaudit", {}) if isinstance(doc.get("tool"), dict) else {}
     )
@@ -761,3 +752,30 @@ def _junit_case(suite: ET.Element, check: GateCheck, suite_name: str) -> None:
     else:
         out = ET.SubElement(case, "system-out")
         out.text = f"{'PASS' if check.passed else 'WARN'} {check.message}"
+
+
+def write_junit(
+    result: GateResult, path: str | Path, *, suite_name: str = "labelaudit.gate"
+) -> Path:
+    """Write a gate result as JUnit XML (see :func:`to_junit_xml`), atomically.
+
+    Parameters
+    ----------
+    result : GateResult
+        Gate verdict.
+    path : str or pathlib.Path
+        Target file (its directory is created when missing).
+    suite_name : str, default "labelaudit.gate"
+        Name of the test suite.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from .io.writers import write_text
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(target, to_junit_xml(result, suite_name=suite_name))
+    return target

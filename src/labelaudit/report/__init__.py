@@ -1,8 +1,11 @@
 """HTML report of an audit: the only place labelaudit emits HTML.
 
-:func:`render_html` turns an :class:`~labelaudit.audit.AuditResult` into one
+:func:`render_html` turns an :class:`~labelaudit.result.AuditResult` into one
 self-contained HTML page a reviewer can email or attach to a ticket:
 
+- one template per section of :data:`~labelaudit.report.sections.SECTIONS`
+  (the registry that also gives each section's summary entry, sidecar files
+  and terminal lines);
 - plain template context built in :mod:`._context` (no objects reach the
   templates), rendered by one Jinja2 environment (:mod:`._env`) with
   autoescaping and strict undefined names;
@@ -28,13 +31,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from ..exceptions import LabelAuditError
-from ._context import DEFAULT_TOP_N, build_context
-from ._env import environment
+from .sections import DEFAULT_TOP_N, SECTIONS, Section, register_section
 
-__all__ = ["DEFAULT_TOP_N", "render_html", "write_html"]
+__all__ = ["DEFAULT_TOP_N", "SECTIONS", "Section", "register_section", "render_html", "write_html"]
 
 
 #: Runs first: marks the page as scripted so rows after the first page start hidden.
@@ -123,6 +123,11 @@ def render_html(
     """
     if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
         raise LabelAuditError(f"top_n must be a positive integer, got {top_n!r}")
+    from markupsafe import Markup
+
+    from ._context import build_context
+    from ._env import environment
+
     context = build_context(
         result,
         gate=gate,
@@ -168,7 +173,7 @@ def write_html(result: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path
     pathlib.Path
         The written file.
     """
-    from ..io import write_text
+    from ..io.writers import write_text
 
     html = render_html(result, **kwargs)
     target = Path(path)

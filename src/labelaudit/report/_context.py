@@ -1,4 +1,4 @@
-"""From an :class:`~labelaudit.audit.AuditResult` to plain dicts for the templates.
+"""From an :class:`~labelaudit.result.AuditResult` to plain dicts for the templates.
 
 Nothing but strings, numbers, lists, dicts and pre-rendered chart markup
 (:class:`markupsafe.Markup` produced by :mod:`._charts`) crosses into the
@@ -8,8 +8,6 @@ there.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import shlex
 from collections.abc import Mapping, Sequence
@@ -21,15 +19,13 @@ import polars as pl
 
 from . import _charts
 from ._env import fmt_count, fmt_num, fmt_pct, fmt_q
+from ._images import image_kind as _image_kind
+from ._images import thumbnail as _thumbnail
 
 __all__ = ["build_context"]
 
-#: Issues embedded in the page by default (the full list is the sidecar file).
-DEFAULT_TOP_N = 1000
 #: Total base64 characters of thumbnails embedded in one page (about 3 MB).
 THUMBNAIL_BUDGET = 3_000_000
-#: Thumbnail edge in pixels (images are shrunk to fit).
-THUMBNAIL_SIZE = 64
 #: Longest text snippet shown for a text column.
 SNIPPET_CHARS = 140
 #: Most attribute columns shown in the issue table.
@@ -41,8 +37,6 @@ TOP_PAIRS = 6
 #: Most annotators drawn as confusion small multiples.
 MAX_CONFUSION_PANELS = 4
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
-_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -268,88 +262,6 @@ def _noise(result: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- issue list
 
 
-def _png_data_uri(pixels: np.ndarray) -> str:
-    """Encode a 2-D (gray) or 3-D (RGB) uint8 array as a PNG data URI."""
-    from PIL import Image
-
-    img = Image.fromarray(pixels)
-    if max(img.size) > THUMBNAIL_SIZE:
-        img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _array_thumbnail(value: Any) -> str | None:
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim == 1:
-        n = arr.size
-        side = int(round(math.sqrt(n)))
-        if side * side == n and side >= 4:
-            arr = arr.reshape(side, side)
-        else:
-            side = int(round(math.sqrt(n / 3)))
-            if 3 * side * side != n or side < 4:
-                return None
-            arr = arr.reshape(side, side, 3)
-    if arr.ndim not in (2, 3) or not np.isfinite(arr).all():
-        return None
-    lo, hi = float(arr.min()), float(arr.max())
-    if hi <= 1.0 and lo >= 0.0:
-        scaled = arr * 255.0
-    elif lo >= 0.0 and hi <= 255.0 and hi > 16.0:
-        scaled = arr
-    else:
-        scaled = (arr - lo) / (hi - lo if hi > lo else 1.0) * 255.0
-    return _png_data_uri(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
-
-
-def _encoded_thumbnail(data: bytes) -> str | None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
-            img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-            return _png_data_uri(np.asarray(img))
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-
-
-def _thumbnail(value: Any, kind: str, base_dir: Path | None) -> str | None:
-    """A small PNG data URI for one image cell, or None when it cannot be read."""
-    if value is None:
-        return None
-    if kind == "array":
-        return _array_thumbnail(value)
-    if kind == "bytes":
-        return _encoded_thumbnail(bytes(value))
-    path = Path(str(value))
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return _encoded_thumbnail(data)
-
-
-def _image_kind(series: pl.Series) -> str | None:
-    dtype = series.dtype
-    if isinstance(dtype, pl.Array | pl.List) and dtype.inner.is_numeric():
-        return "array"
-    if dtype == pl.Binary:
-        sample = series.drop_nulls().head(5).to_list()
-        if sample and all(bytes(b[:4]).startswith(_IMAGE_MAGIC) for b in sample):
-            return "bytes"
-        return None
-    if dtype == pl.String:
-        sample = [s for s in series.drop_nulls().head(20).to_list() if s]
-        if sample and all(s.lower().endswith(_IMAGE_SUFFIXES) for s in sample):
-            return "path"
-    return None
-
-
 def _columns(
     items: pl.DataFrame,
     id_col: str,
@@ -405,25 +317,19 @@ def _load_items(summary: Mapping[str, Any] | None, ids: pl.Series) -> tuple[pl.D
     data = next((i for i in summary.get("inputs", []) if i.get("role") == "data"), None)
     if data is None or not data.get("path"):
         return None, "id", None
-    path = Path(str(data["path"]))
-    if not path.is_file():
-        return None, "id", None
-    from ..io import read_table
+    from ..io.tables import read_rows
 
     id_col = params.get("id_col")
-    if path.suffix.lower() in (".parquet", ".pq") and id_col:
-        frame = pl.scan_parquet(path).filter(
-            pl.col(id_col).cast(pl.String).is_in(ids.cast(pl.String).implode())
-        ).collect()
-    else:
-        frame = read_table(path, what="data")
+    frame = read_rows(str(data["path"]), id_col=id_col, ids=ids)
+    if frame is None:
+        return None, "id", None
     if not id_col:
         frame = frame.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
         id_col = "__row"
     skip_label = params.get("label_col")
     if skip_label in frame.columns:
         frame = frame.drop(skip_label)
-    return frame, str(id_col), path.parent
+    return frame, str(id_col), Path(str(data["path"])).parent
 
 
 def _issues(
@@ -511,10 +417,6 @@ def _issues(
 
 
 # --------------------------------------------------------------------------- annotators
-
-
-def _is_annotator_review(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("annotators", "agreement", "pairwise", "confusions"))
 
 
 def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
@@ -611,10 +513,6 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- bias / slices
-
-
-def _is_slice_report(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("table", "overall", "describe_flagged", "intersections"))
 
 
 def _slice_row(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -726,69 +624,12 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
     return steps
 
 
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- section contexts
 
 
-def build_context(
-    result: Any,
-    *,
-    gate: Any = None,
-    summary: Mapping[str, Any] | None = None,
-    top_n: int = DEFAULT_TOP_N,
-    items: pl.DataFrame | None = None,
-    items_id_col: str = "id",
-    image_col: str | None = None,
-    text_col: str | None = None,
-    attribute_cols: Sequence[str] | None = None,
-    issues_file: str = "issues.parquet",
-    dataset: str | None = None,
-    date: str | None = None,
-    command: str | None = None,
-) -> dict[str, Any]:
-    """Plain template context for one report (see :func:`labelaudit.report.render_html`).
-
-    Returns
-    -------
-    dict
-        Strings, numbers, lists and dicts, plus chart SVG markup.
-    """
-    from .. import __version__
-
-    version = __version__
-    if summary is not None:
-        version = str((summary.get("versions") or {}).get("labelaudit", version))
-    when = date
-    if when is None and summary is not None:
-        when = summary.get("date") or summary.get("created")
-    conf = f"{100 * result.confidence:g}%"
-    extras = dict(result.extras)
-    annotators = bias = None
-    others = []
-    for name in sorted(extras):
-        section = extras[name]
-        if name == "annotators" and _is_annotator_review(section):
-            annotators = _annotators(section, result.class_names)
-        elif name == "slices" and _is_slice_report(section):
-            bias = _bias(section)
-        else:
-            plain = _plain_section(name, section)
-            if plain is not None:
-                others.append(plain)
-    params_src = dict(result.parameters)
-    if summary is not None:
-        params_src.update(summary.get("parameters", {}) or {})
-    oof = result.out_of_fold
-    folds = None
-    if oof is not None:
-        spread = oof.fold_spread()
-        folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
-                 "model": str(oof.model)}
-    ctx: dict[str, Any] = {
-        "dataset": dataset if dataset is not None else _dataset_name(summary),
-        "date": None if when is None else str(when),
-        "version": version,
-        "inputs": _inputs(summary),
-        "gate": _gate(gate, summary),
+def summary_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Headline cards of the summary section (its next steps are added last)."""
+    return {
         "cards": {
             "n_items": fmt_count(result.n_items),
             "classes": fmt_count(result.n_classes),
@@ -797,22 +638,133 @@ def build_context(
             "issues": fmt_count(result.n_issues),
             "issue_share": fmt_pct(result.n_issues / max(result.n_items, 1)),
             "health": fmt_num(result.label_health_score, 3),
-            "confidence": conf,
+            "confidence": f"{100 * result.confidence:g}%",
         },
-        "noise": _noise(result),
-        "issues": _issues(result, int(top_n), items, items_id_col, None, image_col, text_col,
-                          attribute_cols, issues_file, summary),
-        "annotators": annotators,
-        "bias": bias,
-        "others": others,
+    }
+
+
+def noise_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The noise picture: heat map, per-class rates and the most confused pairs."""
+    return {"noise": _noise(result)}
+
+
+def issues_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The issue list: the top issues with thumbnails, snippets and attributes."""
+    return {
+        "issues": _issues(
+            result, int(options["top_n"]), options["items"], options["items_id_col"], None,
+            options["image_col"], options["text_col"], options["attribute_cols"],
+            options["issues_file"], options["summary"],
+        )
+    }
+
+
+def annotators_context(review: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The annotator review: leaderboard, agreement, confusions."""
+    return {"annotators": _annotators(review, result.class_names)}
+
+
+def bias_context(report: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The slice report: issue rates by group with intervals and flagged slices."""
+    return {"bias": _bias(report)}
+
+
+def others_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Attached analyses no registered section renders, as small key/value tables."""
+    from .sections import section_for
+
+    extras = dict(result.extras)
+    others = []
+    for name in sorted(extras):
+        if section_for(name, extras[name]) is None:
+            plain = _plain_section(name, extras[name])
+            if plain is not None:
+                others.append(plain)
+    return {"others": others}
+
+
+def _parameters(result: Any, summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    params = dict(result.parameters)
+    if summary is not None:
+        params.update(summary.get("parameters", {}) or {})
+    return params
+
+
+def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Method, folds, parameters and the command that reproduces the audit."""
+    summary = options["summary"]
+    params_src = _parameters(result, summary)
+    oof = result.out_of_fold
+    folds = None
+    if oof is not None:
+        spread = oof.fold_spread()
+        folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
+                 "model": str(oof.model)}
+    command = options["command"]
+    return {
         "folds": folds,
         "filter_by": str(params_src.get("filter_by", "")),
         "n_bootstrap": fmt_count(params_src.get("n_bootstrap")),
         "probs_source": str(params_src.get("pred_probs", "")),
         "command": command if command is not None else _command(summary, result),
         "params": [(str(k), "" if v is None else str(v)) for k, v in sorted(params_src.items())],
-        # An annotator-only review has no confident-learning figures to show.
-        "cl_run": params_src.get("confident_learning") != "not run",
     }
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_context(
+    result: Any,
+    *,
+    gate: Any = None,
+    summary: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    date: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Plain template context for one report (see :func:`labelaudit.report.render_html`).
+
+    The page frame (title, date, inputs, gate) is built here; every section of
+    :data:`labelaudit.report.sections.SECTIONS` adds its own variables from
+    ``options`` (the other keywords of ``render_html``, all required) and the
+    summary.
+
+    Returns
+    -------
+    dict
+        Strings, numbers, lists and dicts, plus chart SVG markup; ``sections``
+        lists the templates to include and ``nav`` the header links.
+    """
+    from .. import __version__
+    from .sections import SECTIONS
+
+    version = __version__
+    if summary is not None:
+        version = str((summary.get("versions") or {}).get("labelaudit", version))
+    when = date
+    if when is None and summary is not None:
+        when = summary.get("date") or summary.get("created")
+    options = {"summary": summary, **options}
+    ctx: dict[str, Any] = {
+        "dataset": dataset if dataset is not None else _dataset_name(summary),
+        "date": None if when is None else str(when),
+        "version": version,
+        "inputs": _inputs(summary),
+        "gate": _gate(gate, summary),
+        # An annotator-only review has no confident-learning figures to show.
+        "cl_run": _parameters(result, summary).get("confident_learning") != "not run",
+    }
+    present = []
+    for spec in SECTIONS:
+        obj = spec.select(result)
+        if obj is None:
+            ctx.update(spec.absent)
+        else:
+            ctx.update(spec.context(obj, result, options))
+            present.append(spec)
     ctx["next_steps"] = _next_steps(ctx)
+    shown = [s for s in present if s.shown is None or s.shown(ctx)]
+    ctx["sections"] = [s.template for s in shown]
+    ctx["nav"] = [{"anchor": s.anchor or s.name, "title": s.nav} for s in shown if s.nav]
     return ctx

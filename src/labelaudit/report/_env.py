@@ -91,6 +91,19 @@ def fmt_q(value: Any) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _registered_template(name: str) -> tuple[str, None, Any] | None:
+    """Template text given by a registered section (``Section.template_source``).
+
+    Never cached: re-registering a section with new text takes effect at once.
+    """
+    from .sections import SECTIONS
+
+    source = next(
+        (s.template_source for s in SECTIONS if s.template == name and s.template_source), None
+    )
+    return None if source is None else (source, None, lambda: False)
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The report's Jinja2 environment (built once).
@@ -103,7 +116,12 @@ def environment() -> jinja2.Environment:
     jinja2.Environment
     """
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("labelaudit.report", "templates"),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.PackageLoader("labelaudit.report", "templates"),
+                jinja2.FunctionLoader(_registered_template),
+            ]
+        ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

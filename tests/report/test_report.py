@@ -15,10 +15,11 @@ from PIL import Image
 
 from labelaudit import gate
 from labelaudit.annotators import review_annotators
-from labelaudit.audit import audit, to_summary_dict
+from labelaudit.audit import audit
 from labelaudit.exceptions import InputError, LabelAuditError
 from labelaudit.report import _charts, render_html, write_html
 from labelaudit.slices import analyze_slices
+from labelaudit.summary import to_summary_dict
 
 NS = "{http://www.w3.org/1999/xhtml}"
 SVG = "{http://www.w3.org/2000/svg}"

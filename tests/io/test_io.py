@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 
 from labelaudit import io
 from labelaudit.exceptions import InputError, LabelAuditError, LabelAuditWarning
+from labelaudit.io import _common, probs
 
 
 @pytest.fixture
@@ -106,12 +107,12 @@ def test_non_utf8_csv_names_offset_and_line(tmp_path):
 
 def test_non_utf8_offset_across_block_boundary(tmp_path, monkeypatch):
     # A 2-byte character split across blocks is valid; the bad byte comes later.
-    monkeypatch.setattr(io, "_BLOCK_SIZE", 4)
+    monkeypatch.setattr(_common, "BLOCK_SIZE", 4)
     data = "a,b\né,x\n".encode() + b"\xff\n"
     path = tmp_path / "split.csv"
     path.write_bytes(data)
     bad = data.index(b"\xff")
-    assert io._first_invalid_utf8(path) == f"invalid byte 0xff at byte offset {bad} (line 3)"
+    assert _common._first_invalid_utf8(path) == f"invalid byte 0xff at byte offset {bad} (line 3)"
 
 
 def test_utf16_file_is_recognised(tmp_path):
@@ -682,7 +683,7 @@ def test_atomic_write_bad_mode(tmp_path):
 def test_file_fingerprint_matches_hashlib(tmp_path, monkeypatch):
     import hashlib
 
-    monkeypatch.setattr(io, "_BLOCK_SIZE", 7)  # exercise the streaming loop
+    monkeypatch.setattr(_common, "BLOCK_SIZE", 7)  # exercise the streaming loop
     data = os.urandom(1000)
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
@@ -762,7 +763,7 @@ def test_mapped_shard_travels_as_its_path_and_views_by_value(tmp_path):
         copied = pickle.loads(pickle.dumps(derived))
         np.testing.assert_array_equal(copied, np.asarray(derived))
     protocol = pytest.importorskip("distributed.protocol")
-    io._register_dask_serializers()
+    probs._register_dask_serializers()
     header, frames = protocol.serialize(shard)
     assert frames == [] and header["sub-header"] == {"mapped_npy": str(tmp_path / "part-0.npy")}
     np.testing.assert_array_equal(protocol.deserialize(header, frames), values)

@@ -13,10 +13,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from labelaudit.audit import audit, to_summary_dict
+from labelaudit.audit import audit
 from labelaudit.report import write_html
+from labelaudit.summary import to_summary_dict
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
 

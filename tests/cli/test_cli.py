@@ -410,7 +410,7 @@ def test_failure_while_writing_keeps_every_previous_output(capsys, tmp_path, dat
     def disk_full(path, obj):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(sys.modules["labelaudit.io"], "write_json", disk_full)
+    monkeypatch.setattr(sys.modules["labelaudit.io.writers"], "write_json", disk_full)
     code, _, err = _run(capsys, *_audit_args(data_csv, out, "--seed", "1"))
     assert code == 2
     assert "No space left on device" in err and len(err.strip().splitlines()) == 1

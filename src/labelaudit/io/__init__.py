@@ -1,0 +1,79 @@
+"""Readers and writers for every file format labelaudit understands.
+
+This is the only package that knows file formats. Everything else receives
+polars DataFrames or NumPy arrays.
+
+Tables (:mod:`.tables`, :mod:`.label_studio`)
+    :func:`read_table` picks a reader from :data:`READERS` by suffix (CSV,
+    TSV, Parquet, Parquet dataset directories, JSON Lines, Label Studio
+    JSON); :func:`register_reader` adds a format.
+Schema and identity helpers (:mod:`.tables`)
+    :func:`require_columns`, :func:`encode_labels`, :func:`item_ids`,
+    :func:`align_by_id`.
+Probabilities (:mod:`.probs`)
+    :func:`load_pred_probs` (``.npy`` memory map, ``.npz``, probability
+    tables), :func:`load_pred_probs_shards` (row shards as a dask array).
+Writers (:mod:`.writers`; atomic: a reader never sees a half-written file)
+    :func:`atomic_write`, :func:`write_text`, :func:`write_json`,
+    :func:`write_parquet`, :func:`write_csv`, :func:`write_output`, and
+    :func:`publish` for a whole output set.
+Configuration (:mod:`.config`)
+    :func:`read_toml`.
+Provenance
+    :func:`file_fingerprint`, :func:`input_fingerprints`.
+"""
+
+from __future__ import annotations
+
+from ._common import file_fingerprint
+from .config import read_toml
+from .images import read_image_bytes
+from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
+from .tables import (
+    READERS,
+    Reader,
+    align_by_id,
+    encode_labels,
+    input_fingerprints,
+    item_ids,
+    parquet_dataset_files,
+    read_table,
+    register_reader,
+    require_columns,
+)
+from .writers import (
+    atomic_write,
+    publish,
+    write_csv,
+    write_json,
+    write_output,
+    write_parquet,
+    write_text,
+)
+
+__all__ = [
+    "READERS",
+    "Reader",
+    "align_by_id",
+    "atomic_write",
+    "encode_labels",
+    "file_fingerprint",
+    "input_fingerprints",
+    "item_ids",
+    "load_pred_probs",
+    "load_pred_probs_shards",
+    "open_npy_shard",
+    "parquet_dataset_files",
+    "publish",
+    "read_image_bytes",
+    "read_table",
+    "read_toml",
+    "register_reader",
+    "require_columns",
+    "shard_paths",
+    "write_csv",
+    "write_json",
+    "write_output",
+    "write_parquet",
+    "write_text",
+]

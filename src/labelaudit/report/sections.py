@@ -1,0 +1,377 @@
+"""The registry of report sections: what each part of an audit shows, records and writes.
+
+A section is declared once, in :data:`SECTIONS`, with everything the outputs
+need to know about it:
+
+- its template (one per section, in ``report/templates``) and the variables it
+  adds to the template context;
+- its entry in ``summary.json`` (``extras[name]``) and its headline under
+  ``figures[name]``;
+- its sidecar files (file name -> table or JSON-able data, written by
+  :func:`labelaudit.io.writers.write_output`);
+- its lines in the command line's terminal summary.
+
+*Core* sections (summary, noise, issues, methodology) describe the audit
+itself and receive the :class:`~labelaudit.result.AuditResult`. *Attached*
+sections describe an analysis attached with ``AuditResult.with_section(name,
+obj)`` and receive ``obj``; they appear only when it is attached and
+:attr:`Section.accepts` it. Attached objects no section claims are shown in
+"Other analyses" and summarised as plain data.
+
+Adding a section is one :func:`register_section` call plus its own code.
+
+This module imports nothing heavy: the chart and template machinery load when a
+report is rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_TOP_N",
+    "SECTIONS",
+    "Section",
+    "present_sections",
+    "register_section",
+    "section_for",
+    "section_lines",
+    "section_sidecars",
+]
+
+#: Issues embedded in the page by default (the full list is the sidecar file).
+DEFAULT_TOP_N = 1000
+
+#: ``context(obj, result, options) -> dict`` of template variables.
+ContextBuilder = Callable[[Any, Any, Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report, and what it contributes to the other outputs.
+
+    Parameters
+    ----------
+    name : str
+        Identifier; for an attached section, the key of ``AuditResult.extras``
+        it renders.
+    template : str
+        Template file rendered for it (found among the package templates or
+        the sources given with ``template_source``).
+    context : callable
+        ``context(obj, result, options) -> dict``: variables the template
+        reads. ``obj`` is the result (core sections) or the attached object;
+        ``options`` holds the :func:`~labelaudit.report.render_html` keywords
+        and the summary.
+    absent : Mapping, default {}
+        Variables set when the section is absent (so other templates can test
+        them, e.g. ``{"annotators": None}``).
+    attached : bool, default False
+        Whether it renders an attached analysis (else a core section).
+    accepts : callable, optional
+        ``accepts(obj) -> bool``: whether an attached object is of this kind.
+    shown : callable, optional
+        ``shown(context) -> bool``: whether the template is included (default:
+        always when present).
+    nav : str, optional
+        Title of the section's link in the page header (anchor ``#anchor``).
+    anchor : str, optional
+        HTML id of the section (default ``name``).
+    summary : callable, optional
+        ``summary(obj)``: the section's ``summary.json`` ``extras[name]`` entry
+        (core sections' entries follow the attached analyses').
+    figures : callable, optional
+        ``figures(obj) -> dict``: headline under ``summary.json`` ``figures[name]``.
+    sidecars : callable, optional
+        ``sidecars(obj, options) -> dict``: file name -> polars DataFrame
+        (Parquet, CSV) or JSON-able data, written next to the report.
+    lines : callable, optional
+        ``lines(obj) -> list of str``: lines of the terminal summary.
+    template_source : str, optional
+        Template text, for sections that do not ship a template file.
+    """
+
+    name: str
+    template: str
+    context: ContextBuilder
+    absent: Mapping[str, Any] = field(default_factory=dict)
+    attached: bool = False
+    accepts: Callable[[Any], bool] | None = None
+    shown: Callable[[Mapping[str, Any]], bool] | None = None
+    nav: str | None = None
+    anchor: str | None = None
+    summary: Callable[[Any], Any] | None = None
+    figures: Callable[[Any], dict[str, Any]] | None = None
+    sidecars: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
+    lines: Callable[[Any], list[str]] | None = None
+    template_source: str | None = None
+
+    def select(self, result: Any) -> Any:
+        """The object this section renders for ``result``, or None when it is absent."""
+        if not self.attached:
+            return result
+        obj = result.extras.get(self.name)
+        if obj is None or (self.accepts is not None and not self.accepts(obj)):
+            return None
+        return obj
+
+
+#: Every section, in page order. Extend with :func:`register_section`.
+SECTIONS: list[Section] = []
+
+
+def register_section(section: Section, *, before: str | None = None) -> Section:
+    """Add a section to :data:`SECTIONS` (replacing one of the same name).
+
+    Parameters
+    ----------
+    section : Section
+        The declaration.
+    before : str, optional
+        Name of the section it is placed before; default: before
+        ``"others"`` (the catch-all) and ``"methodology"``.
+
+    Returns
+    -------
+    Section
+        ``section``, so the call can be used as an expression.
+    """
+    SECTIONS[:] = [s for s in SECTIONS if s.name != section.name]
+    names = [s.name for s in SECTIONS]
+    anchor = before if before is not None else next(
+        (n for n in ("others", "methodology") if n in names), None
+    )
+    SECTIONS.insert(names.index(anchor) if anchor in names else len(SECTIONS), section)
+    return section
+
+
+def section_for(name: str, obj: Any) -> Section | None:
+    """The attached section that renders ``obj`` attached under ``name``, if any."""
+    for spec in SECTIONS:
+        if spec.attached and spec.name == name and (spec.accepts is None or spec.accepts(obj)):
+            return spec
+    return None
+
+
+def present_sections(result: Any) -> list[tuple[Section, Any]]:
+    """Every section present in ``result`` (core ones always), in page order, with its object."""
+    return [(s, o) for s in SECTIONS if (o := s.select(result)) is not None]
+
+
+def section_sidecars(result: Any, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """File name -> content of every present section's sidecar files, in page order."""
+    files: dict[str, Any] = {}
+    for spec, obj in present_sections(result):
+        if spec.sidecars is not None:
+            files.update(spec.sidecars(obj, options or {}))
+    return files
+
+
+def section_lines(result: Any) -> list[str]:
+    """The terminal summary lines of every present section, in page order."""
+    lines: list[str] = []
+    for spec, obj in present_sections(result):
+        if spec.lines is not None:
+            lines.extend(spec.lines(obj))
+    return lines
+
+
+def _cl_run(result: Any) -> bool:
+    return result.parameters.get("confident_learning") != "not run"
+
+
+def _ctx(builder: str) -> ContextBuilder:
+    """A context builder of :mod:`._context`, imported when a report is rendered."""
+
+    def build(obj: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+        from . import _context
+
+        return getattr(_context, builder)(obj, result, options)
+
+    build.__name__ = builder
+    return build
+
+
+# --------------------------------------------------------------------------- core sections
+
+
+def _summary_lines(result: Any) -> list[str]:
+    if not _cl_run(result):
+        return []
+    conf = f"{100 * result.confidence:g}%"
+    return [
+        f"Audited {result.n_items} items in {result.n_classes} classes: "
+        f"{result.n_issues} label issues ({100 * result.issue_fraction:.1f}%). "
+        f"Estimated noise rate {100 * result.estimated_noise_rate:.2f}% "
+        f"({conf} interval {100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%); "
+        f"label health score {result.label_health_score:.3f}."
+    ]
+
+
+def _issue_files(result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    if not _cl_run(result):
+        return {}
+    files: dict[str, Any] = {"issues.parquet": result.issues}
+    if options.get("csv"):
+        files["issues.csv"] = result.issues
+    return files
+
+
+def _cl_shown(ctx: Mapping[str, Any]) -> bool:
+    return bool(ctx["cl_run"])
+
+
+# --------------------------------------------------------------------------- annotators
+
+
+def _is_annotator_review(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("annotators", "agreement", "pairwise", "confusions"))
+
+
+def _flagged_annotators(review: Any) -> list[Any]:
+    table = review.annotators
+    return table.filter(table.get_column("flagged")).get_column(table.columns[0]).to_list()
+
+
+def _annotator_headline(review: Any) -> dict[str, Any]:
+    """Headline figures of an annotator review for ``summary.json``."""
+    agreement = review.agreement
+    flagged = _flagged_annotators(review)
+    return {
+        "krippendorff_alpha": agreement.get("krippendorff_alpha"),
+        "fleiss_kappa": agreement.get("fleiss_kappa"),
+        "cohen_kappa_mean": agreement.get("cohen_kappa_mean"),
+        "percent_agreement": agreement.get("percent_agreement"),
+        "n_annotators": agreement.get("n_annotators"),
+        "n_annotations": agreement.get("n_annotations"),
+        "n_flagged_annotators": len(flagged),
+        "flagged_annotators": [str(a) for a in flagged],
+        "consensus_method": review.params.get("consensus_method"),
+    }
+
+
+def _annotator_summary(review: Any) -> dict[str, Any]:
+    confusions = review.confusions
+    top = confusions.filter(confusions.get_column("rank") == 1)
+    return {
+        "parameters": dict(review.params),
+        "agreement": dict(review.agreement),
+        **_annotator_headline(review),
+        "top_confusions": top.select(confusions.columns[0], "description").to_dicts(),
+    }
+
+
+def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    agreement = {
+        **review.agreement,
+        "classes": [str(c) for c in review.classes],
+        "consensus_method": review.params.get("consensus_method"),
+        "pairwise": review.pairwise.to_dicts(),
+    }
+    return {
+        "annotators.parquet": review.annotators,
+        "consensus.parquet": review.consensus,
+        "agreement.json": agreement,
+        "relabel_queue.parquet": review.relabel_queue,
+    }
+
+
+def _annotator_lines(review: Any) -> list[str]:
+    a = review.agreement
+    flagged = _flagged_annotators(review)
+    return [
+        f"Annotators: {a['n_annotators']} annotators, {a['n_annotations']} annotations on "
+        f"{a['n_items']} items; Krippendorff's alpha {a['krippendorff_alpha']:.3f}, Fleiss' "
+        f"kappa {a['fleiss_kappa']:.3f}; {len(flagged)} flagged"
+        + (f" ({', '.join(map(str, flagged[:10]))}{' ...' if len(flagged) > 10 else ''})"
+           if flagged else "")
+        + "."
+    ]
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def _is_slice_report(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("table", "overall", "describe_flagged", "intersections"))
+
+
+def _slice_headline(report: Any) -> dict[str, Any]:
+    """Headline figures of a slice report for ``summary.json``."""
+    table = report.table
+    flagged = report.flagged
+    return {
+        "attributes": list(report.attributes),
+        "annotator_col": report.parameters.get("annotator_col"),
+        "n_slices": table.height,
+        "n_tested": int(table.get_column("tested").sum()),
+        "n_flagged_slices": flagged.height,
+        "flagged_slices": [
+            {
+                "attribute": row["attribute"],
+                "group": row["group"],
+                "n": row["n"],
+                "issue_rate": row["issue_rate"],
+                "ci_low": row["ci_low"],
+                "ci_high": row["ci_high"],
+                "effect": row["effect"],
+                "q_value": row["q_value"],
+            }
+            for row in flagged.head(20).iter_rows(named=True)
+        ],
+        "n_flagged_annotator_groups": int(
+            report.annotator_by_attribute.get_column("flagged").sum()
+        ),
+    }
+
+
+def _slice_figures(report: Any) -> dict[str, Any]:
+    return {k: v for k, v in _slice_headline(report).items() if k != "flagged_slices"}
+
+
+def _slice_summary(report: Any) -> dict[str, Any]:
+    return {
+        "parameters": dict(report.parameters),
+        "overall": report.overall.to_dicts()[0],
+        **_slice_headline(report),
+        "findings": report.describe_flagged()[:20],
+    }
+
+
+def _slice_lines(report: Any) -> list[str]:
+    findings = report.describe_flagged()
+    return [
+        f"Slices: {report.table.height} slices, {int(report.table.get_column('tested').sum())} "
+        f"tested, {report.flagged.height} flagged"
+        + (f"; worst: {findings[0]}" if findings else "")
+        + "."
+    ]
+
+
+# --------------------------------------------------------------------------- registrations
+
+for _section in (
+    Section("summary", "_summary.html.j2", _ctx("summary_context"), nav="Summary",
+            lines=_summary_lines),
+    Section("noise", "_noise.html.j2", _ctx("noise_context"), shown=_cl_shown,
+            nav="Noise picture"),
+    Section("issues", "_issues.html.j2", _ctx("issues_context"), shown=_cl_shown,
+            nav="Issue list", sidecars=_issue_files),
+    Section("annotators", "_annotators.html.j2", _ctx("annotators_context"),
+            absent={"annotators": None}, attached=True, accepts=_is_annotator_review,
+            nav="Annotators", summary=_annotator_summary, figures=_annotator_headline,
+            sidecars=_annotator_files, lines=_annotator_lines),
+    Section("slices", "_bias.html.j2", _ctx("bias_context"), absent={"bias": None},
+            attached=True, accepts=_is_slice_report, nav="Bias", anchor="bias",
+            summary=_slice_summary, figures=_slice_figures,
+            sidecars=lambda report, options: {"slices.parquet": report.table},
+            lines=_slice_lines),
+    Section("others", "_others.html.j2", _ctx("others_context"),
+            shown=lambda ctx: bool(ctx["others"])),
+    Section("methodology", "_methodology.html.j2", _ctx("methodology_context"),
+            nav="Methodology"),
+):
+    SECTIONS.append(_section)
+del _section

@@ -1,0 +1,184 @@
+"""The plain-data result of an audit: :class:`AuditResult`."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .exceptions import LabelAuditError
+
+__all__ = ["AuditResult"]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything an audit found, as plain data.
+
+    Attributes
+    ----------
+    issues : polars.DataFrame
+        One row per item: ``id``, ``given_label``, ``suggested_label`` (the
+        class with the highest predicted probability), ``label_quality``
+        (self-confidence: the predicted probability of the given label),
+        ``is_issue`` and ``issue_rank`` (1 for the least trustworthy issue,
+        null for rows that are not issues). Issues come first, by rank; the
+        other rows follow by increasing label quality.
+    class_names : tuple of str
+        Class names in code order.
+    per_class : polars.DataFrame
+        One row per class: ``class``, ``count`` (rows given that label),
+        ``estimated_noise_rate`` with ``ci_low``/``ci_high`` (share of rows
+        given that label whose true label is another class), ``n_issues``,
+        ``mean_label_quality``.
+    noise_matrix : numpy.ndarray of shape (K, K)
+        ``noise_matrix[i, j]`` estimates ``p(given label = i | true label = j)``.
+    inverse_noise_matrix : numpy.ndarray of shape (K, K)
+        ``inverse_noise_matrix[i, j]`` estimates ``p(true = i | given = j)``.
+    confident_joint : numpy.ndarray of shape (K, K)
+        Calibrated confident joint (rows: given label, columns: true label).
+    py : numpy.ndarray of shape (K,)
+        Estimated distribution of the true labels.
+    n_items, n_classes, n_issues : int
+        Rows, classes and rows flagged as issues.
+    estimated_noise_rate : float
+        Estimated share of rows whose given label is wrong.
+    ci_low, ci_high : float
+        Bootstrap interval of ``estimated_noise_rate`` at ``confidence``.
+    confidence : float
+        Coverage of the intervals.
+    label_health_score : float
+        ``1 - n_issues / n_items`` (cleanlab's health summary definition).
+    parameters : Mapping
+        Every parameter of the run (filter, folds, seeds, model, ...).
+    out_of_fold : OutOfFold or None
+        Cross-validation details when the probabilities were computed from
+        features.
+    extras : Mapping
+        Further analyses attached with :meth:`with_section` (for example
+        ``"annotators"`` or ``"slices"``): plain data or objects with a
+        ``to_dict()`` method.
+    extra_figures : Mapping
+        Gate figures those analyses contribute (for example
+        ``krippendorff_alpha``), merged into :meth:`figures`.
+    """
+
+    issues: pl.DataFrame
+    class_names: tuple[str, ...]
+    per_class: pl.DataFrame
+    noise_matrix: np.ndarray
+    inverse_noise_matrix: np.ndarray
+    confident_joint: np.ndarray
+    py: np.ndarray
+    n_items: int
+    n_classes: int
+    n_issues: int
+    estimated_noise_rate: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    label_health_score: float
+    parameters: Mapping[str, Any]
+    out_of_fold: Any = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    extra_figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("parameters", "extras", "extra_figures"):
+            object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def issue_fraction(self) -> float:
+        """Share of rows flagged as issues."""
+        return self.n_issues / self.n_items
+
+    @property
+    def class_noise_rates(self) -> dict[str, float]:
+        """Estimated noise rate of each given class, by class name."""
+        return dict(
+            zip(
+                self.per_class.get_column("class").to_list(),
+                self.per_class.get_column("estimated_noise_rate").to_list(),
+                strict=True,
+            )
+        )
+
+    def to_html(self, path, **kwargs) -> Any:
+        """Write the self-contained HTML report to ``path`` (atomically).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file.
+        **kwargs
+            Passed to :func:`labelaudit.report.render_html` (``gate``,
+            ``summary``, ``top_n``, ``items``, ...).
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
+        from .report import write_html
+
+        return write_html(self, path, **kwargs)
+
+    def figures(self) -> dict[str, Any]:
+        """Headline figures in the form :func:`labelaudit.gate.evaluate` reads.
+
+        Returns
+        -------
+        dict
+            ``estimated_noise_rate``, ``noise_rate_ci_low``,
+            ``noise_rate_ci_high``, ``issue_fraction``, ``n_issues``,
+            ``label_health_score``, ``class_noise_rates``, plus
+            :attr:`extra_figures`.
+        """
+        base = {
+            "estimated_noise_rate": self.estimated_noise_rate,
+            "noise_rate_ci_low": self.ci_low,
+            "noise_rate_ci_high": self.ci_high,
+            "issue_fraction": self.issue_fraction,
+            "n_issues": self.n_issues,
+            "label_health_score": self.label_health_score,
+            "class_noise_rates": self.class_noise_rates,
+        }
+        return {**base, **self.extra_figures}
+
+    def with_section(
+        self, name: str, section: Any, *, figures: Mapping[str, Any] | None = None
+    ) -> AuditResult:
+        """Return a copy with one more analysis attached.
+
+        Parameters
+        ----------
+        name : str
+            Section name, e.g. ``"annotators"``; it becomes a key of
+            ``summary.json``'s ``extras`` block.
+        section : object
+            Plain data, or an object with a ``to_dict()`` method.
+        figures : Mapping, optional
+            Gate figures the section contributes.
+
+        Returns
+        -------
+        AuditResult
+        """
+        if not isinstance(name, str) or not name:
+            raise LabelAuditError(f"section name must be a non-empty string, got {name!r}.")
+        return dataclasses.replace(
+            self,
+            extras={**self.extras, name: section},
+            extra_figures={**self.extra_figures, **(figures or {})},
+        )
+
+    def to_summary_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """Same as :func:`labelaudit.summary.to_summary_dict` with this result."""
+        from .summary import to_summary_dict
+
+        return to_summary_dict(self, **kwargs)

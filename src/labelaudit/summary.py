@@ -1,0 +1,182 @@
+"""``summary.json``: the machine-readable record of one audit.
+
+:func:`to_summary_dict` builds it from an :class:`~labelaudit.result.AuditResult`:
+versions, parameters, seeds, input hashes, headline figures (with each
+registered report section's headline, see :mod:`labelaudit.report.sections`),
+the gate block and the written outputs.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .result import AuditResult
+
+__all__ = ["not_run", "to_summary_dict"]
+
+
+def not_run(result: AuditResult) -> bool:
+    """Whether confident learning did not run (an annotations-only review)."""
+    return result.parameters.get("confident_learning") == "not run"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    from . import __version__
+
+    return {
+        "labelaudit": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "polars": pl.__version__,
+        "scikit-learn": version("scikit-learn"),  # read without importing it
+    }
+
+
+def _plain(obj: Any) -> Any:
+    """Sections to plain data: ``to_dict()`` when available, frames to row lists."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict) and not isinstance(obj, pl.DataFrame):
+        return obj.to_dict()
+    if isinstance(obj, pl.DataFrame):
+        return obj.to_dicts()
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _headline_figures(result: AuditResult) -> dict[str, Any]:
+    """Gate figures of the attached sections, plus each registered section's headline."""
+    from .report.sections import present_sections
+
+    figures: dict[str, Any] = dict(result.extra_figures)
+    for spec, section in present_sections(result):
+        if spec.figures is not None:
+            figures[spec.name] = spec.figures(section)
+    return figures
+
+
+def _section_summary(name: str, section: Any) -> Any:
+    """The ``extras`` entry of one attached section: its registered summary, else plain data.
+
+    The full tables are the sidecar files; the summary keeps parameters,
+    headline figures and findings.
+    """
+    from .report.sections import section_for
+
+    spec = section_for(name, section)
+    if spec is not None and spec.summary is not None:
+        return spec.summary(section)
+    return _plain(section)
+
+
+def _extras(result: AuditResult) -> dict[str, Any]:
+    """The ``extras`` block: each attached analysis, then core sections' own entries."""
+    from .report.sections import SECTIONS
+
+    extras = {name: _section_summary(name, section) for name, section in result.extras.items()}
+    for spec in SECTIONS:
+        if not spec.attached and spec.summary is not None:
+            extras[spec.name] = spec.summary(result)
+    return extras
+
+
+def to_summary_dict(
+    result: AuditResult,
+    *,
+    inputs: Sequence[Mapping[str, Any]] = (),
+    parameters: Mapping[str, Any] | None = None,
+    gate: Any = None,
+    outputs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the content of ``summary.json`` from an audit result.
+
+    The summary is deterministic: it holds no timestamps, so the same inputs
+    and parameters give a byte-identical file.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    inputs : sequence of dict, default ()
+        Provenance of each input file (see :func:`labelaudit.io.file_fingerprint`),
+        each with a ``role`` key.
+    parameters : Mapping, optional
+        Extra parameters to record (command-line options), merged over the
+        audit's own.
+    gate : GateResult, optional
+        Gate verdict; its ``to_dict()`` becomes the ``gate`` block.
+    outputs : Mapping, optional
+        Names of the files written next to the summary.
+
+    Returns
+    -------
+    dict
+        Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
+        ``figures``, ``classes``, ``per_class``, ``noise_matrix``,
+        ``out_of_fold``, ``gate``, ``extras``, ``outputs``. ``figures`` also
+        holds the gate figures of attached sections (``krippendorff_alpha``,
+        ``annotator_accuracy``, ``disparity``, ``max_flagged_slice_effect``)
+        and, with an annotator review or slice report attached, the
+        ``annotators`` headline (alpha, kappas, flagged annotators) and the
+        ``slices`` headline (slices tested and flagged). Confident-learning
+        figures are null when it did not run (:func:`review_only_result`).
+    """
+    params = {**result.parameters, **(parameters or {})}
+    figures = {
+        "n_items": result.n_items,
+        "n_classes": result.n_classes,
+        "n_issues": result.n_issues,
+        "issue_fraction": result.issue_fraction,
+        "estimated_noise_rate": result.estimated_noise_rate,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "confidence": result.confidence,
+        "label_health_score": result.label_health_score,
+        "class_noise_rates": result.class_noise_rates,
+    }
+    if not_run(result):
+        for key in ("n_issues", "issue_fraction", "estimated_noise_rate", "ci_low", "ci_high",
+                    "label_health_score", "class_noise_rates"):
+            figures[key] = None
+    figures.update(_headline_figures(result))
+    oof = result.out_of_fold
+    oof_block = None
+    if oof is not None:
+        oof_block = {
+            "n_splits": oof.n_splits,
+            "model": oof.model,
+            "random_state": oof.random_state,
+            "fold_noise_rates": oof.fold_noise_rates.tolist(),
+            "fold_spread": oof.fold_spread(),
+            "fold_sizes": np.bincount(oof.fold, minlength=oof.n_splits).tolist(),
+            "fold_confident_joints": [cj.tolist() for cj in oof.fold_confident_joints],
+            "rare_classes": [result.class_names[c] for c in oof.rare_classes],
+        }
+    return {
+        "tool": "labelaudit",
+        "versions": _versions(),
+        "parameters": params,
+        "seeds": {"folds": params.get("seed"), "model": params.get("seed"),
+                  "bootstrap": params.get("seed")},
+        "inputs": [dict(i) for i in inputs],
+        "figures": figures,
+        "classes": list(result.class_names),
+        "per_class": result.per_class.to_dicts(),
+        "noise_matrix": {
+            "description": "noise_matrix[i][j] = p(given label = classes[i] | true label = classes[j])",
+            "matrix": result.noise_matrix.tolist(),
+            "inverse": result.inverse_noise_matrix.tolist(),
+            "confident_joint": result.confident_joint.tolist(),
+            "py": result.py.tolist(),
+        },
+        "out_of_fold": oof_block,
+        "gate": None if gate is None else gate.to_dict(),
+        "extras": _extras(result),
+        "outputs": dict(outputs or {}),
+    }

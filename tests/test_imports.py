@@ -1,0 +1,77 @@
+"""Heavy dependencies load on demand: not at ``import labelaudit`` nor for ``--help``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import labelaudit
+
+HEAVY = ("sklearn", "scipy", "matplotlib", "dask", "distributed", "jinja2")
+
+
+def _loaded_after(code: str) -> list[str]:
+    """Top-level heavy packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    probe = (
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_labelaudit_loads_no_heavy_dependency():
+    assert _loaded_after("import labelaudit") == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["labelaudit.io", "labelaudit.report", "labelaudit.report.sections", "labelaudit.gate",
+     "labelaudit.cli", "labelaudit.audit", "labelaudit.summary", "labelaudit.result"],
+)
+def test_modules_import_their_machinery_on_demand(module):
+    assert _loaded_after(f"import {module}") == []
+
+
+def test_help_loads_no_heavy_dependency():
+    code = (
+        "import contextlib, io\nfrom labelaudit.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as buf:\n"
+        "    assert run(['--help']) == 0\n"
+        "assert 'audit' in buf.getvalue()"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_rendering_a_report_does_load_the_report_stack(demo_audit):
+    # The lazy imports are on demand, not missing: rendering pulls in Jinja2 and matplotlib.
+    from labelaudit.report import render_html
+
+    result, _ = demo_audit
+    html = render_html(result)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "jinja2" in sys.modules and "matplotlib" in sys.modules
+
+
+def test_every_public_name_resolves():
+    for name in labelaudit.__all__:
+        assert getattr(labelaudit, name) is not None, name
+    assert set(labelaudit.__all__) <= set(dir(labelaudit))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        labelaudit.nope  # noqa: B018
+
+
+def test_audit_stays_the_function_after_its_submodule_is_imported():
+    import importlib
+
+    module = importlib.import_module("labelaudit.audit")
+    assert callable(labelaudit.audit) and labelaudit.audit is module.audit
+    from labelaudit import audit
+
+    assert audit is module.audit

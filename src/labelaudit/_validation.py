@@ -170,7 +170,8 @@ def check_probabilities(pred_probs, *, ids=None, source: str = "pred_probs",
 
 
 def check_labels(labels, n_rows: int, n_classes: int | None, *, name: str = "labels",
-                 offset: int = 0, rows_of: str | None = None) -> np.ndarray:
+                 offset: int = 0, rows_of: str | None = None,
+                 classes_from: str | None = None) -> np.ndarray:
     """Return ``labels`` as a C-contiguous ``intp`` array with values in ``0..K-1``.
 
     Parameters
@@ -189,6 +190,9 @@ def check_labels(labels, n_rows: int, n_classes: int | None, *, name: str = "lab
     rows_of : str, optional
         What the rows belong to, for the count message (e.g. ``"X"``);
         default: the rows of ``pred_probs``.
+    classes_from : str, optional
+        Where ``n_classes`` comes from, for the range message; default
+        ``"pred_probs has K columns"``.
 
     Returns
     -------
@@ -239,9 +243,10 @@ def check_labels(labels, n_rows: int, n_classes: int | None, *, name: str = "lab
         elif lo < 0 or hi >= n_classes:
             bad_mask = (out < 0) | (out >= n_classes)
             i = int(np.argmax(bad_mask))
+            note = classes_from or f"pred_probs has {n_classes} columns"
             raise LabelAuditError(
-                f"`{name}` must be class indices in 0..{n_classes - 1} (pred_probs has "
-                f"{n_classes} columns), got {out[i]} at position {i + offset}."
+                f"`{name}` must be class indices in 0..{n_classes - 1} ({note}), "
+                f"got {out[i]} at position {i + offset}."
             )
     return out
 

@@ -5,7 +5,7 @@ runs the same Cython kernels and sends back only small pieces:
 
 1. label counts per class (K integers);
 2. the pairwise-sum pieces of each class's self-confidences (a few node sums
-   and at most 256 boundary values per class, see :mod:`labelaudit._pairwise`),
+   and at most 256 boundary values per class, see :mod:`labelaudit.confident._pairwise`),
    from which the client rebuilds cleanlab's thresholds bit for bit;
 3. a K x K confident-count matrix, the first invalid row of each kind, and the
    number of off-diagonal items that survive the un-flag step;
@@ -310,7 +310,7 @@ def _thresholds(inp: _Inputs, thresholds):
 def _joint_chunk(p, labels, offset, cut, want_off):
     lab, p = _block(p, labels, offset)
     res = ps.row_pass(lab, p, cut=cut, want_guess=True, want_keep=True, n_jobs=1,
-                       row_offset=offset)
+                      row_offset=offset)
     off_mask = (res.guess >= 0) & (res.guess != lab)
     survivors = int(np.count_nonzero(off_mask & ~res.keep))
     return res.counts, survivors, (np.flatnonzero(off_mask) + offset) if want_off else None
@@ -397,9 +397,9 @@ def _prune_chunk(p, labels, offset, plan, floor_keys, keys_only):
     lab, p = _block(p, labels, offset)
     res = ps.row_pass(lab, p, want_other=True, want_keep=True, n_jobs=1, row_offset=offset)
     slot, key, rows = ps.select_candidates(lab, p, plan, res.extra["other"],
-                                            res.extra["selfc"], n_jobs=1, chunk_size=None,
-                                            first=np.flatnonzero(~res.keep),
-                                            floor_keys=floor_keys)
+                                           res.extra["selfc"], n_jobs=1, chunk_size=None,
+                                           first=np.flatnonzero(~res.keep),
+                                           floor_keys=floor_keys)
     if keys_only:
         return slot, key
     return slot, key, rows + offset

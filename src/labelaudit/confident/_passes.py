@@ -365,7 +365,7 @@ def smallest(scores: np.ndarray, m: int) -> np.ndarray:
 
 
 def prune_plan(prune_counts: np.ndarray, label_counts: np.ndarray, min_examples_per_class,
-                filter_by: str):
+               filter_by: str):
     """Lay out the selection slots of the pruning filters for the kernel."""
     k = prune_counts.shape[0]
     active = (label_counts > min_examples_per_class) & (label_counts > 1)
@@ -411,7 +411,7 @@ def prune_plan(prune_counts: np.ndarray, label_counts: np.ndarray, min_examples_
 
 
 def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_size,
-                       first=None, best_first=False, floor_keys=None):
+                      first=None, best_first=False, floor_keys=None):
     """Kernel pass 3: every slot's kept rows as flat arrays ``(slot, key, row)``.
 
     Rows are local to ``pred_probs``; the keys are the selection keys (margin,

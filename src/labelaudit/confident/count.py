@@ -189,8 +189,8 @@ def compute_confident_joint(labels, pred_probs, *, thresholds=None, calibrate=Tr
     if thresholds is None:
         thresholds = thresholds_from_counts(labels, pred_probs, counts)
     res = row_pass(labels, pred_probs, cut=cut_points(thresholds, k, pred_probs.dtype),
-                    want_guess=return_indices_of_off_diagonals, n_jobs=n_jobs,
-                    chunk_size=chunk_size)
+                   want_guess=return_indices_of_off_diagonals, n_jobs=n_jobs,
+                   chunk_size=chunk_size)
     cj = fill_diagonal_min_one(res.counts)
     if calibrate:
         cj = calibrate_counts(cj, counts)

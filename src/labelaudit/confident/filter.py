@@ -490,7 +490,7 @@ def num_label_issues(labels, pred_probs, *, confident_joint=None,
         )
     if is_dask_array(pred_probs):
         return _dask.num_label_issues(labels, pred_probs, confident_joint=confident_joint,
-                                              estimation_method=estimation_method)
+                                      estimation_method=estimation_method)
     labels, pred_probs = prepare(labels, pred_probs)
     n = labels.shape[0]
     if estimation_method == "off_diagonal":

@@ -6,7 +6,7 @@ import os
 
 from .exceptions import LabelAuditError
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "effective_n_threads", "resolve_chunk_size"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "effective_n_threads", "resolve_chunk_size", "resolve_n_jobs"]
 
 #: Rows handed to a thread at a time. Large enough to amortise scheduling,
 #: small enough that a chunk of a wide matrix stays in the last-level cache.
@@ -20,27 +20,21 @@ def _available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def effective_n_threads(n_jobs: int | None) -> int:
-    """Resolve a user ``n_jobs`` into a positive thread count.
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """The ``n_jobs`` rule: resolve a user ``n_jobs`` into a positive worker count.
 
     Parameters
     ----------
     n_jobs : int or None
         ``None`` uses ``OMP_NUM_THREADS`` when set, else every available core;
-        a positive value is used as given (more threads than cores is allowed);
+        a positive value is used as given (more workers than cores is allowed);
         ``-1`` means all cores and ``-k`` all but ``k - 1``. ``0`` is an error.
 
     Returns
     -------
     int
-        At least 1; always 1 when the core was built without OpenMP.
+        At least 1.
     """
-    from . import _core
-
-    if not _core.have_openmp():
-        if n_jobs == 0:
-            raise LabelAuditError("`n_jobs` must not be 0: use None, a positive count or -1.")
-        return 1
     cores = _available_cores()
     if n_jobs is None:
         env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
@@ -54,6 +48,28 @@ def effective_n_threads(n_jobs: int | None) -> int:
     if n_jobs < 0:
         return max(1, cores + 1 + n_jobs)
     return n_jobs
+
+
+def effective_n_threads(n_jobs: int | None) -> int:
+    """Kernel threads for a user ``n_jobs`` (:func:`resolve_n_jobs`, 1 without OpenMP).
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        As in :func:`resolve_n_jobs`.
+
+    Returns
+    -------
+    int
+        At least 1; always 1 when the core was built without OpenMP.
+    """
+    from . import _core
+
+    if not _core.have_openmp():
+        if n_jobs == 0:
+            raise LabelAuditError("`n_jobs` must not be 0: use None, a positive count or -1.")
+        return 1
+    return resolve_n_jobs(n_jobs)
 
 
 def resolve_chunk_size(chunk_size: int | None) -> int:

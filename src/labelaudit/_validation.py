@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exceptions import LabelAuditError
+from .exceptions import InputError, LabelAuditError
 
 __all__ = [
     "ROW_SUM_TOLERANCE",
     "check_labels",
     "check_matrix_layout",
     "check_pred_probs",
+    "check_probabilities",
     "raise_for_bad_rows",
 ]
 
@@ -28,6 +29,13 @@ ROW_SUM_TOLERANCE = 1e-3
 RANGE_TOLERANCE = 1e-6
 
 _RENORMALIZE_HINT = "divide each row by its sum first, e.g. `pred_probs = labelaudit.renormalize(pred_probs)`"
+_CLI_RENORMALIZE_HINT = (
+    "pass --renormalize (or use labelaudit.renormalize) to divide rows by their sums"
+)
+
+#: Rows per kernel call when a whole matrix is only validated (bounds the
+#: placeholder labels the row pass reads; a memory map stays on disk).
+_SCAN_ROWS = 1 << 20
 
 
 def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
@@ -74,11 +82,26 @@ def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
     return pred_probs
 
 
-def check_matrix_layout(shape: tuple, dtype, *, name: str = "pred_probs") -> None:
+def check_matrix_layout(shape: tuple, dtype, *, name: str = "pred_probs", source: str | None = None,
+                        sizes: bool = True) -> None:
     """Refuse a probability matrix that is not 2-D float32/float64 with rows and >= 2 columns.
 
     Shared by the in-memory and the dask paths (it needs only shape and dtype).
+    With ``source`` (an input file, e.g. ``"probabilities file 'p.npy'"``) the
+    error is an :class:`~labelaudit.InputError` that starts with it; with
+    ``sizes=False`` an empty matrix or a single column is not refused here.
     """
+    if source is not None:
+        if len(shape) != 2:
+            raise InputError(f"{source}: expected a 2-D array (items x classes), got shape {shape}")
+        if dtype not in (np.float32, np.float64):
+            raise InputError(f"{source}: dtype must be float32 or float64, got {dtype}")
+        if sizes and (shape[0] == 0 or shape[1] < 2):
+            raise InputError(
+                f"{source}: expected a 2-D matrix with at least one row and two class columns, "
+                f"got shape {shape}"
+            )
+        return
     if len(shape) != 2:
         raise LabelAuditError(
             f"`{name}` must be 2-D (n_samples, n_classes), got {len(shape)}-D with shape {shape}."
@@ -96,7 +119,59 @@ def check_matrix_layout(shape: tuple, dtype, *, name: str = "pred_probs") -> Non
         )
 
 
-def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -> np.ndarray:
+def check_probabilities(pred_probs, *, ids=None, source: str = "pred_probs",
+                        n_jobs: int | None = None) -> np.ndarray:
+    """Check that every row of an input matrix is a probability vector, in one kernel pass.
+
+    Parameters
+    ----------
+    pred_probs : array-like of shape (n_samples, K)
+        Float32 or float64 probabilities (other float widths are widened to
+        float64); a C-contiguous array or read-only memory map is scanned in
+        place, never copied.
+    ids : polars.Series or sequence, optional
+        Item ids in row order, so the message can name the item.
+    source : str, default "pred_probs"
+        Name of the input (for instance ``"probabilities file 'p.csv'"``).
+    n_jobs : int, optional
+        Threads of the scan.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``pred_probs`` as a C-contiguous 2-D float32/float64 array.
+
+    Raises
+    ------
+    InputError
+        Naming the first row (and id) with a non-finite value, a value outside
+        [0, 1], or a sum that differs from 1 by more than 1e-3.
+    """
+    from . import _core
+    from ._threads import DEFAULT_CHUNK_ROWS, effective_n_threads
+
+    arr = np.asarray(pred_probs)
+    if arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    check_matrix_layout(arr.shape, arr.dtype, source=source)
+    arr = np.ascontiguousarray(arr)
+    n_threads = effective_n_threads(n_jobs)
+    empty = np.empty(0, dtype=arr.dtype)
+    labels = np.zeros(min(arr.shape[0], _SCAN_ROWS), dtype=np.intp)  # read, never used
+    for start in range(0, arr.shape[0], _SCAN_ROWS):
+        block = arr[start:start + _SCAN_ROWS]
+        bad = np.full((n_threads, _core.n_bad_kinds()), block.shape[0], dtype=np.int64)
+        _core.row_pass(block, labels[:block.shape[0]], empty, np.zeros((0, 0, 0), dtype=np.int64),
+                       np.empty(0, dtype=np.int32), np.empty(0, dtype=np.uint8), empty, empty,
+                       empty, np.empty(0), 0, np.empty(0), bad, ROW_SUM_TOLERANCE,
+                       RANGE_TOLERANCE, DEFAULT_CHUNK_ROWS, n_threads)
+        raise_for_bad_rows(bad, block, row_offset=start, source=source, ids=ids)
+    return arr
+
+
+def check_labels(labels, n_rows: int, n_classes: int | None, *, name: str = "labels",
+                 offset: int = 0, rows_of: str | None = None,
+                 classes_from: str | None = None) -> np.ndarray:
     """Return ``labels`` as a C-contiguous ``intp`` array with values in ``0..K-1``.
 
     Parameters
@@ -104,11 +179,20 @@ def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -
     labels : array-like of shape (n_samples,)
         Integer class indices (integral floats are accepted, as in cleanlab).
     n_rows : int
-        Number of rows of ``pred_probs``.
-    n_classes : int
-        Number of columns of ``pred_probs``.
+        Number of rows of ``pred_probs`` (or of the features).
+    n_classes : int or None
+        Number of columns of ``pred_probs``; None: labels only need to be
+        ``>= 0`` (the caller infers ``K = max + 1``).
     name : str
         Parameter name used in messages.
+    offset : int
+        Added to positions in messages (labels of a chunk of a larger array).
+    rows_of : str, optional
+        What the rows belong to, for the count message (e.g. ``"X"``);
+        default: the rows of ``pred_probs``.
+    classes_from : str, optional
+        Where ``n_classes`` comes from, for the range message; default
+        ``"pred_probs has K columns"``.
 
     Returns
     -------
@@ -123,13 +207,20 @@ def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -
     if arr.ndim != 1:
         raise LabelAuditError(f"`{name}` must be 1-D, got shape {arr.shape}.")
     if arr.shape[0] != n_rows:
+        if rows_of is None:
+            raise LabelAuditError(
+                f"`pred_probs` must have one row per label: got {arr.shape[0]} labels and "
+                f"{n_rows} rows."
+            )
         raise LabelAuditError(
-            f"`pred_probs` must have one row per label: got {arr.shape[0]} labels and {n_rows} rows."
+            f"`{name}` must have one entry per row of `{rows_of}`: got {arr.shape[0]} labels "
+            f"and {n_rows} rows."
         )
+    upper = "K-1" if n_classes is None else str(n_classes - 1)
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
         sample = arr[0] if arr.size else None
         raise LabelAuditError(
-            f"`{name}` must be integer class indices 0..{n_classes - 1}, got dtype={arr.dtype} "
+            f"`{name}` must be integer class indices 0..{upper}, got dtype={arr.dtype} "
             f"(first value {sample!r}); map class names to indices first."
         )
     if arr.dtype.kind == "f":
@@ -137,33 +228,50 @@ def check_labels(labels, n_rows: int, n_classes: int, *, name: str = "labels") -
         if bad.any():
             i = int(np.argmax(bad))
             raise LabelAuditError(
-                f"`{name}` must be integer class indices, got {arr[i].item()!r} at position {i}."
+                f"`{name}` must be integer class indices, got {arr[i].item()!r} at position "
+                f"{i + offset}."
             )
     out = np.ascontiguousarray(arr, dtype=np.intp)
     if out.size:
         lo, hi = int(out.min()), int(out.max())
-        if lo < 0 or hi >= n_classes:
+        if n_classes is None:
+            if lo < 0:
+                i = int(np.argmax(out < 0))
+                raise LabelAuditError(
+                    f"`{name}` must be >= 0, got {out[i]} at position {i + offset}."
+                )
+        elif lo < 0 or hi >= n_classes:
             bad_mask = (out < 0) | (out >= n_classes)
             i = int(np.argmax(bad_mask))
+            note = classes_from or f"pred_probs has {n_classes} columns"
             raise LabelAuditError(
-                f"`{name}` must be class indices in 0..{n_classes - 1} (pred_probs has "
-                f"{n_classes} columns), got {out[i]} at position {i}."
+                f"`{name}` must be class indices in 0..{n_classes - 1} ({note}), "
+                f"got {out[i]} at position {i + offset}."
             )
     return out
 
 
 def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_sums: bool = True,
                        strict_unit_interval: bool = False, name: str = "pred_probs",
-                       row_offset: int = 0) -> None:
+                       row_offset: int = 0, source: str | None = None, ids=None) -> None:
     """Raise for the first invalid row reported by a kernel pass.
 
     ``bad_rows`` holds, per kind, the first offending row index (``n`` when
     none), merged over threads: 0 non-finite, 1 below range, 2 above range,
     3 row sum, 4 outside [0, 1] exactly. ``row_offset`` is added to the row
     numbers in messages (for a chunk of a larger matrix).
+
+    Without ``source`` (library calls) the kinds are reported in that order
+    and the error is a :class:`~labelaudit.LabelAuditError` naming ``name``.
+    With ``source`` (an input file) the first bad row of any kind is reported
+    as an :class:`~labelaudit.InputError` that starts with ``source`` and
+    names the row's id from ``ids`` when given.
     """
     n = pred_probs.shape[0]
     first = bad_rows.min(axis=0) if bad_rows.ndim == 2 else bad_rows
+    if source is not None:
+        _raise_for_input_row(first, pred_probs, row_offset, source, ids)
+        return
     if first[0] < n:
         i = int(first[0])
         row = np.asarray(pred_probs[i])
@@ -193,3 +301,26 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
             f"`{name}` rows must sum to 1: row {i + row_offset} sums to {total:.6g} "
             f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); {_RENORMALIZE_HINT}."
         )
+
+
+def _raise_for_input_row(first: np.ndarray, pred_probs: np.ndarray, row_offset: int, source: str,
+                         ids) -> None:
+    """The input-file message for the first bad row of any kind (non-finite, range, sum)."""
+    i = int(first[:4].min())
+    if i >= pred_probs.shape[0]:
+        return
+    row = np.asarray(pred_probs[i], dtype=np.float64)
+    at = i + row_offset
+    where = f"row {at}" + ("" if ids is None else f" (id {ids[at]!r})")
+    if not np.isfinite(row).all():
+        j = int(np.argmax(~np.isfinite(row)))
+        raise InputError(f"{source}: {where} column {j} is {float(row[j])!r}, not a finite probability")
+    outside = (row < -RANGE_TOLERANCE) | (row > 1 + RANGE_TOLERANCE)
+    if outside.any():
+        j = int(np.argmax(outside))
+        raise InputError(f"{source}: {where} column {j} is {row[j]:.6g}, outside [0, 1]")
+    total = float(row.sum())
+    raise InputError(
+        f"{source}: {where} sums to {total:.6g}, not 1 (tolerance {ROW_SUM_TOLERANCE:g}); "
+        f"probabilities must sum to 1; {_CLI_RENORMALIZE_HINT}"
+    )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._validation import RANGE_TOLERANCE, ROW_SUM_TOLERANCE
+from ._validation import check_probabilities
 from .exceptions import InputError, LabelAuditError
 from .result import AuditResult
 
@@ -41,7 +41,6 @@ __all__ = [
 #: ``progress(step, done, total)``: called as long steps advance.
 AuditProgress = Callable[[str, int, int], None]
 
-_CHUNK_ROWS = 1 << 16  # rows per block when validating probabilities (bounded memory)
 _OOF_STEP = "out-of-fold probabilities"
 
 
@@ -55,82 +54,6 @@ def __getattr__(name: str) -> Any:
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def check_probabilities(
-    pred_probs: Any, *, ids: pl.Series | None = None, source: str = "pred_probs"
-) -> np.ndarray:
-    """Check that every row of ``pred_probs`` is a probability vector.
-
-    Parameters
-    ----------
-    pred_probs : array-like of shape (n_samples, K)
-        Float32 or float64 probabilities (a read-only memory map is read in
-        blocks, never copied).
-    ids : polars.Series, optional
-        Item ids in row order, so the message can name the item.
-    source : str, default "pred_probs"
-        Name of the input (for instance ``"probabilities file 'p.csv'"``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``pred_probs`` as a 2-D float32/float64 array (not copied when it
-        already is one).
-
-    Raises
-    ------
-    InputError
-        Naming the first row (and id) with a non-finite value, a value outside
-        [0, 1], or a sum that differs from 1 by more than 1e-3.
-    """
-    arr = np.asarray(pred_probs)
-    if arr.dtype not in (np.float32, np.float64):
-        if arr.dtype.kind in "iub" or arr.dtype.kind != "f":
-            raise InputError(f"{source}: probabilities must be float32 or float64, got {arr.dtype}")
-        arr = arr.astype(np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < 2:
-        raise InputError(
-            f"{source}: expected a 2-D matrix with at least one row and two class columns, "
-            f"got shape {arr.shape}"
-        )
-    for start in range(0, arr.shape[0], _CHUNK_ROWS):
-        block = np.asarray(arr[start : start + _CHUNK_ROWS], dtype=np.float64)
-        problem = _first_bad_row(block)
-        if problem is not None:
-            row, what = problem
-            row += start
-            where = f"row {row}" + ("" if ids is None else f" (id {ids[row]!r})")
-            hint = (
-                "; pass --renormalize (or use labelaudit.renormalize) to divide rows by their sums"
-                if what.startswith("sums")
-                else ""
-            )
-            raise InputError(f"{source}: {where} {what}{hint}")
-    return arr
-
-
-def _first_bad_row(block: np.ndarray) -> tuple[int, str] | None:
-    """First offending row of a block and a description, or None."""
-    finite = np.isfinite(block)
-    if not finite.all():
-        row = int(np.argmax(~finite.all(axis=1)))
-        col = int(np.argmax(~finite[row]))
-        return row, f"column {col} is {float(block[row, col])!r}, not a finite probability"
-    out = (block < -RANGE_TOLERANCE) | (block > 1 + RANGE_TOLERANCE)
-    if out.any():
-        row = int(np.argmax(out.any(axis=1)))
-        col = int(np.argmax(out[row]))
-        return row, f"column {col} is {block[row, col]:.6g}, outside [0, 1]"
-    sums = block.sum(axis=1)
-    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
-    if off.any():
-        row = int(np.argmax(off))
-        return row, (
-            f"sums to {sums[row]:.6g}, not 1 (tolerance {ROW_SUM_TOLERANCE:g}); probabilities "
-            "must sum to 1"
-        )
-    return None
 
 
 def _encode(labels: Any, class_names: Sequence[Any] | None) -> tuple[np.ndarray, list[str]]:
@@ -259,10 +182,10 @@ def audit(
     (178, 3)
     """
     from . import confident
-    from ._dask_backend import is_dask_array
+    from .confident._dask import is_dask_array
     from .oof import out_of_fold_probabilities
 
-    confident._check_filter_by(filter_by)  # before any expensive step
+    confident.check_filter_by(filter_by)  # before any expensive step
     if (pred_probs is None) == (features is None):
         raise InputError("give exactly one of pred_probs (model outputs) and features")
     codes, names = _encode(labels, class_names)
@@ -285,8 +208,10 @@ def audit(
             # Validated chunk by chunk inside the kernels' passes, on the workers.
             probs = pred_probs
         else:
-            # Validate in the caller's row order, so messages name the caller's rows.
-            probs = check_probabilities(pred_probs, ids=id_series, source=pred_probs_source)
+            # One kernel pass, in the caller's row order so messages name the
+            # caller's rows; the confident-learning calls below then trust it.
+            probs = check_probabilities(pred_probs, ids=id_series, source=pred_probs_source,
+                                        n_jobs=n_jobs)
     # A dask array is processed in its own row order: reordering it would move
     # every chunk across the cluster. Results differ from a reordered run only
     # in which of exactly tied rows is picked.
@@ -319,12 +244,15 @@ def audit(
             joint, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
         )
     else:
+        validated = oof is None  # given probabilities were checked above
         noise = confident.noise_rate_intervals(
             codes, probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-            n_jobs=n_jobs,
+            n_jobs=n_jobs, _validated=validated,
         )
-        mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs)
-        quality = confident.get_label_quality_scores(codes, probs, method="self_confidence")
+        mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs,
+                                           _validated=validated)
+        quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
+                                                     _validated=validated)
         suggested = np.argmax(probs, axis=1)
     py, nm, inv = noise.confident_joint.latent()
     issues = _issues_table(id_series, codes, suggested, quality, mask, names)
@@ -367,11 +295,11 @@ def audit(
 
 def _audit_chunked(codes, probs, *, filter_by, source, progress):
     """Confident learning over a dask array; bad rows are named with ``source``."""
-    from . import _dask_backend
+    from .confident import _dask
 
     try:
-        with _dask_backend.reporting_progress(progress):
-            return _dask_backend.audit_rows(codes, probs, filter_by=filter_by)
+        with _dask.reporting_progress(progress):
+            return _dask.audit_rows(codes, probs, filter_by=filter_by)
     except InputError:
         raise
     except LabelAuditError as exc:

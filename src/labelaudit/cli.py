@@ -421,7 +421,8 @@ def _load_shards(job: _Job, names: list[str], *, n_rows: int, inputs: list) -> A
     """
     import dask
 
-    from . import _dask_backend, confident
+    from . import confident
+    from .confident import _dask
     from .io import file_fingerprint, load_pred_probs_shards, shard_paths
 
     spec = str(job.pred_probs)
@@ -438,7 +439,7 @@ def _load_shards(job: _Job, names: list[str], *, n_rows: int, inputs: list) -> A
         dask.delayed(file_fingerprint)(str(path), n_rows=int(rows))
         for path, rows in zip(paths, probs.chunks[0], strict=True)
     ]
-    for fp in _dask_backend.compute_parts(dask, tasks, "hashing shards"):
+    for fp in _dask.compute_parts(dask, tasks, "hashing shards"):
         inputs.append({"role": "pred_probs_shard", "pattern": spec, **fp})
     return probs
 

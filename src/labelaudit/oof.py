@@ -32,20 +32,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
+from ._threads import resolve_n_jobs
+from ._validation import check_labels
 from .exceptions import LabelAuditError, LabelAuditWarning
 
 __all__ = [
+    "MODELS",
+    "ModelSpec",
     "OutOfFold",
     "cross_val_pred_probs",
     "default_model",
     "out_of_fold_probabilities",
+    "register_model",
 ]
 
 #: Largest number of rows for which the default model is a kernel SVM; above it a
@@ -60,10 +59,91 @@ LINEAR_C = 0.1
 ProgressCallback = Callable[[int, int], None]
 
 
-def default_model(n_samples: int | None = None) -> Any:
-    """Return labelaudit's default classifier for tabular features.
+@dataclass(frozen=True)
+class ModelSpec:
+    """A default out-of-fold model and the data it is chosen for.
 
-    Features are standardised first, so their units do not matter. Then:
+    Attributes
+    ----------
+    name : str
+        Registry key.
+    build : callable
+        ``build() -> estimator``: a fresh, unfitted scikit-learn classifier
+        with ``predict_proba``.
+    applies : callable
+        ``applies(n_samples, kind) -> bool``; ``n_samples`` may be None
+        (unknown size).
+    """
+
+    name: str
+    build: Callable[[], Any]
+    applies: Callable[[int | None, str], bool]
+
+
+#: Default models, tried in registration order: the first that applies is used.
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, build: Callable[[], Any], *,
+                   applies: Callable[[int | None, str], bool]) -> ModelSpec:
+    """Register a default out-of-fold model (tried after the ones registered before it).
+
+    Parameters
+    ----------
+    name : str
+        Registry key.
+    build : callable
+        ``build() -> estimator`` (scikit-learn imports belong inside it, so
+        they load only when a model is needed).
+    applies : callable
+        ``applies(n_samples, kind) -> bool``.
+
+    Returns
+    -------
+    ModelSpec
+    """
+    if name in MODELS:
+        raise LabelAuditError(f"model {name!r} is already registered.")
+    spec = ModelSpec(name, build, applies)
+    MODELS[name] = spec
+    return spec
+
+
+def _linear_model() -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=LINEAR_C, solver="lbfgs", max_iter=2000)
+    )
+
+
+def _svm_model() -> Any:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    if "probability" in SVC().get_params():
+        # libsvm's Platt scaling with pairwise coupling: better-ranked probabilities for
+        # confident learning than one-vs-rest calibration (measured on the benchmark).
+        return make_pipeline(StandardScaler(), SVC(probability=True))
+    # scikit-learn versions without SVC(probability=...): its documented replacement.
+    from sklearn.calibration import CalibratedClassifierCV
+
+    return make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False))
+
+
+register_model("linear", _linear_model,
+               applies=lambda n, kind: kind == "tabular" and n is not None and n > SVM_MAX_ROWS)
+register_model("svm", _svm_model, applies=lambda n, kind: kind == "tabular")
+
+
+def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any:
+    """Return labelaudit's default classifier: the first entry of :data:`MODELS` that applies.
+
+    Features are standardised first, so their units do not matter. Then, for
+    tabular features:
 
     - up to :data:`SVM_MAX_ROWS` rows (or when ``n_samples`` is None): an RBF
       support vector machine with Platt-scaled probabilities
@@ -80,24 +160,20 @@ def default_model(n_samples: int | None = None) -> Any:
     ----------
     n_samples : int, optional
         Number of rows the model will be trained on.
+    kind : str, default "tabular"
+        Kind of features.
 
     Returns
     -------
     sklearn.pipeline.Pipeline
         An unfitted estimator.
     """
-    if n_samples is not None and n_samples > SVM_MAX_ROWS:
-        return make_pipeline(
-            StandardScaler(), LogisticRegression(C=LINEAR_C, solver="lbfgs", max_iter=2000)
-        )
-    if "probability" in SVC().get_params():
-        # libsvm's Platt scaling with pairwise coupling: better-ranked probabilities for
-        # confident learning than one-vs-rest calibration (measured on the benchmark).
-        return make_pipeline(StandardScaler(), SVC(probability=True))
-    # scikit-learn versions without SVC(probability=...): its documented replacement.
-    from sklearn.calibration import CalibratedClassifierCV
-
-    return make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False))
+    for spec in MODELS.values():
+        if spec.applies(n_samples, kind):
+            return spec.build()
+    raise LabelAuditError(
+        f"no default model for {kind!r} features; registered: {', '.join(MODELS)}."
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -142,38 +218,15 @@ def _append_row(X_train: Any, X_holdout: Any, index: int) -> Any:
 
 def _check_labels(labels: Any, n_rows: int, n_classes: int | None) -> tuple[np.ndarray, int]:
     """Return labels as ``intp`` codes and the number of classes."""
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise LabelAuditError(f"`labels` must be 1-D, got shape {arr.shape}.")
-    if arr.shape[0] != n_rows:
-        raise LabelAuditError(
-            f"`labels` must have one entry per row of `X`: got {arr.shape[0]} labels and "
-            f"{n_rows} rows."
-        )
-    if arr.size == 0:
+    if n_classes is not None and (
+        isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral)
+    ):
+        raise LabelAuditError(f"`n_classes` must be an integer, got {n_classes!r}.")
+    k = None if n_classes is None else int(n_classes)
+    codes = check_labels(labels, n_rows, k, rows_of="X", classes_from=f"n_classes={k}")
+    if codes.size == 0:
         raise LabelAuditError("`labels` is empty; need at least two labeled rows.")
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.intp)
-    if arr.dtype.kind not in "iu":
-        raise LabelAuditError(
-            f"`labels` must be integer class indices 0..K-1, got dtype={arr.dtype} "
-            f"(first value {arr[0]!r}); map class names to indices first."
-        )
-    codes = arr.astype(np.intp, copy=False)
-    if codes.min() < 0:
-        i = int(np.argmax(codes < 0))
-        raise LabelAuditError(f"`labels` must be >= 0, got {codes[i]} at position {i}.")
-    k = int(codes.max()) + 1
-    if n_classes is not None:
-        if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
-            raise LabelAuditError(f"`n_classes` must be an integer, got {n_classes!r}.")
-        if k > n_classes:
-            i = int(np.argmax(codes >= n_classes))
-            raise LabelAuditError(
-                f"`labels` must be class indices in 0..{n_classes - 1} (n_classes={n_classes}), "
-                f"got {codes[i]} at position {i}."
-            )
-        k = int(n_classes)
+    k = int(codes.max()) + 1 if k is None else k
     if k < 2:
         raise LabelAuditError(f"need at least 2 classes, got {k}.")
     return codes, k
@@ -217,6 +270,8 @@ def _fit_predict_fold(
     one holdout row copied into training (the first such row); the copied
     row's prediction is then replaced by a one-hot vector on its label.
     """
+    from sklearn.base import clone
+
     model = clone(clf)
     X_train, X_hold = _take(X, train_idx), _take(X, holdout_idx)
     y_train, y_hold = labels[train_idx], labels[holdout_idx]
@@ -297,6 +352,9 @@ def cross_val_pred_probs(
     out_of_fold_probabilities : labelaudit's default path (faster default model,
         per-fold confident joints, progress reporting).
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
     X = _as_features(X)
     codes, k = _check_labels(labels, _n_rows(X), None)
     if validation_func is not None and not callable(validation_func):
@@ -381,6 +439,8 @@ class OutOfFold:
 
 def _seed_model(model: Any, random_state: int | None) -> Any:
     """Clone ``model`` and set every unset ``random_state`` parameter (nested too)."""
+    from sklearn.base import clone
+
     model = clone(model)
     if random_state is None or not hasattr(model, "get_params"):
         return model
@@ -537,9 +597,12 @@ def out_of_fold_probabilities(
     >>> oof.pred_probs.shape
     (150, 3)
     """
+    from sklearn.model_selection import StratifiedKFold
+
     X = _as_features(X)
     codes, k = _check_labels(labels, _n_rows(X), n_classes)
     n_splits = _check_cv(cv)
+    workers = 1 if n_jobs is None else resolve_n_jobs(n_jobs)
     counts = np.bincount(codes, minlength=k)
     largest = int(counts.max())
     if largest < 2:
@@ -579,7 +642,7 @@ def out_of_fold_probabilities(
 
     def fit_all(fold_list: list[tuple[np.ndarray, np.ndarray]], offset: int) -> list[np.ndarray]:
         results = []
-        if n_jobs is None or n_jobs == 1:
+        if workers == 1:
             for done, fold in enumerate(fold_list, start=offset + 1):
                 results.append(run(fold))
                 if progress is not None:
@@ -587,7 +650,7 @@ def out_of_fold_probabilities(
             return results
         from joblib import Parallel, delayed
 
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+        parallel = Parallel(n_jobs=workers, return_as="generator")
         jobs = parallel(delayed(run)(f) for f in fold_list)
         for done, proba in enumerate(jobs, start=offset + 1):
             results.append(proba)

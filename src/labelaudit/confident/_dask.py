@@ -5,7 +5,7 @@ runs the same Cython kernels and sends back only small pieces:
 
 1. label counts per class (K integers);
 2. the pairwise-sum pieces of each class's self-confidences (a few node sums
-   and at most 256 boundary values per class, see :mod:`labelaudit._pairwise`),
+   and at most 256 boundary values per class, see :mod:`labelaudit.confident._pairwise`),
    from which the client rebuilds cleanlab's thresholds bit for bit;
 3. a K x K confident-count matrix, the first invalid row of each kind, and the
    number of off-diagonal items that survive the un-flag step;
@@ -26,21 +26,19 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .. import _core
+from .._validation import check_labels, check_matrix_layout
+from ..exceptions import LabelAuditError
 from . import _pairwise
-from . import confident as cf
+from . import _passes as ps
+from ._joint import ConfidentJoint
 from ._latent import calibrate_counts, keep_at_least_n_per_class
 from ._latent import estimate_latent as _estimate_latent
-from ._validation import check_matrix_layout
-from .exceptions import LabelAuditError
+from ._passes import is_dask_array
 
-__all__ = ["is_dask_array"]
+__all__ = ["audit_rows", "compute_parts", "is_dask_array", "reporting_progress"]
 
 _INSTALL = "install the optional extra: pip install 'labelaudit[dask]'"
-
-
-def is_dask_array(x) -> bool:
-    """True for a ``dask.array.Array`` (checked without importing dask)."""
-    return hasattr(x, "__dask_graph__") and hasattr(x, "chunks") and hasattr(x, "ndim")
 
 
 def _dask():
@@ -268,19 +266,7 @@ def _block(p, labels, offset):
 
 def _checked_labels(labels, offset: int, k: int) -> np.ndarray:
     """A chunk's labels as intp, with errors that name the global position."""
-    arr = np.asarray(labels)
-    if arr.dtype.kind not in "iuf":
-        raise LabelAuditError(
-            f"`labels` must be integer class indices 0..{k - 1}, got dtype={arr.dtype}."
-        )
-    bad = (arr < 0) | (arr >= k) | (arr != np.floor(arr))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LabelAuditError(
-            f"`labels` must be class indices in 0..{k - 1} (pred_probs has {k} columns), "
-            f"got {arr[i].item()!r} at position {offset + i}."
-        )
-    return np.ascontiguousarray(arr, dtype=np.intp)
+    return check_labels(labels, np.shape(labels)[0], k, offset=offset)
 
 
 def _count_chunk(p, labels, offset, k):
@@ -295,7 +281,7 @@ def _threshold_chunk(p, labels, offset, all_starts, totals, chunk_of):
     offs = np.zeros(k + 1, dtype=np.intp)
     np.cumsum(counts, out=offs[1:])
     grouped = np.empty(p.shape[0], dtype=p.dtype)
-    cf._core.gather_by_label(p, lab, offs, grouped)
+    _core.gather_by_label(p, lab, offs, grouped)
     return {c: _pairwise.partials(grouped[offs[c]:offs[c + 1]], int(starts[c]), int(totals[c]))
             for c in np.flatnonzero(counts)}
 
@@ -312,7 +298,7 @@ def _thresholds(inp: _Inputs, thresholds):
     values = []
     for c in range(inp.k):
         if counts[c] == 0:
-            values.append(cf._BIG_THRESHOLD)
+            values.append(ps.BIG_THRESHOLD)
             continue
         total = _pairwise.combine([pc[c] for pc in pieces if c in pc], int(counts[c]), inp.dtype)
         values.append(_pairwise.mean_like_numpy(total, int(counts[c])))
@@ -323,18 +309,18 @@ def _thresholds(inp: _Inputs, thresholds):
 
 def _joint_chunk(p, labels, offset, cut, want_off):
     lab, p = _block(p, labels, offset)
-    res = cf._row_pass(lab, p, cut=cut, want_guess=True, want_keep=True, n_jobs=1,
-                       row_offset=offset)
+    res = ps.row_pass(lab, p, cut=cut, want_guess=True, want_keep=True, n_jobs=1,
+                      row_offset=offset)
     off_mask = (res.guess >= 0) & (res.guess != lab)
     survivors = int(np.count_nonzero(off_mask & ~res.keep))
     return res.counts, survivors, (np.flatnonzero(off_mask) + offset) if want_off else None
 
 
 def _confident_counts(inp: _Inputs, counts, thresholds, *, want_off=False):
-    cut = cf._cut_points(thresholds, inp.k, inp.dtype)
+    cut = ps.cut_points(thresholds, inp.k, inp.dtype)
     parts = inp.map(_joint_chunk, cut, want_off, step="confident joint")
     raw = np.asfortranarray(np.sum([p[0] for p in parts], axis=0))
-    raw = cf._fill_diagonal_min_one(raw)
+    raw = ps.fill_diagonal_min_one(raw)
     survivors = sum(p[1] for p in parts)
     off = np.concatenate([p[2] for p in parts]).astype(np.int64) if want_off else None
     return raw, survivors, off, cut
@@ -383,51 +369,37 @@ def num_label_issues(labels, pred_probs, *, confident_joint=None,
             raise LabelAuditError(
                 "`confident_joint` is required with estimation_method='off_diagonal_custom'."
             )
-        cj = cf._check_square(confident_joint, inp.k)
+        cj = ps.check_square(confident_joint, inp.k)
     cal = calibrate_counts(cj, counts)
     joint = cal / np.clip(float(np.sum(cal)), a_min=1e-100, a_max=None)
     return int(np.rint((1.0 - joint.trace()) * inp.n).astype(int))
 
 
-def _score_chunk(p, labels, offset, method, adjust):
+def _score_chunk(p, labels, offset, spec, adjust):
     lab, p = _block(p, labels, offset)
-    return cf._row_pass(lab, p, score_method=method, adjust=adjust, n_jobs=1,
-                        row_offset=offset).score
+    scores = ps.score_rows(lab, p, spec, adjust, n_jobs=1, row_offset=offset)
+    return scores if spec.function is None else scores.astype(np.float64, copy=False)
 
 
-def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
-                             adjust_pred_probs=False):
+def get_label_quality_scores(labels, pred_probs, *, spec, adjust_pred_probs=False):
+    """Lazy scores of a checked score method (``spec`` from :func:`._passes.score_spec`)."""
     inp = _Inputs(labels, pred_probs)
-    adjust = None
-    if method not in cf.SCORE_METHODS:
-        raise LabelAuditError(
-            f"`method` must be one of {', '.join(cf.SCORE_METHODS)}, got {method!r}."
-        )
-    out_dtype = inp.dtype if method != "confidence_weighted_entropy" else np.float64
-    if adjust_pred_probs:
-        if method == "confidence_weighted_entropy":
-            raise LabelAuditError(
-                "`adjust_pred_probs=True` is not supported for method="
-                "'confidence_weighted_entropy'."
-            )
-        counts, thresholds = _thresholds(inp, None)
-        th = np.asarray(thresholds, dtype=np.float64)
-        adjust = np.ascontiguousarray(th.max() - th)
-        out_dtype = np.float64
-        scores = inp.lazy_rows(_score_chunk, out_dtype, method, adjust)
-        if inp.dtype == np.float32 and np.all(counts > 0):
-            return scores.astype(np.float32)
-        return scores
-    return inp.lazy_rows(_score_chunk, out_dtype, method, adjust)
+    ps.check_adjustable(spec, adjust_pred_probs)
+    if not adjust_pred_probs:
+        narrow = spec.function is None and not spec.strict_unit_interval
+        return inp.lazy_rows(_score_chunk, inp.dtype if narrow else np.float64, spec, None)
+    counts, thresholds = _thresholds(inp, None)
+    scores = inp.lazy_rows(_score_chunk, np.float64, spec, ps.adjust_vector(thresholds))
+    return ps.keep_float32_adjusted(scores, inp.dtype, counts)
 
 
 def _prune_chunk(p, labels, offset, plan, floor_keys, keys_only):
     lab, p = _block(p, labels, offset)
-    res = cf._row_pass(lab, p, want_other=True, want_keep=True, n_jobs=1, row_offset=offset)
-    slot, key, rows = cf._select_candidates(lab, p, plan, res.extra["other"],
-                                            res.extra["selfc"], n_jobs=1, chunk_size=None,
-                                            first=np.flatnonzero(~res.keep),
-                                            floor_keys=floor_keys)
+    res = ps.row_pass(lab, p, want_other=True, want_keep=True, n_jobs=1, row_offset=offset)
+    slot, key, rows = ps.select_candidates(lab, p, plan, res.extra["other"],
+                                           res.extra["selfc"], n_jobs=1, chunk_size=None,
+                                           first=np.flatnonzero(~res.keep),
+                                           floor_keys=floor_keys)
     if keys_only:
         return slot, key
     return slot, key, rows + offset
@@ -501,7 +473,7 @@ def _block_mask(lab, p, filter_by, cut, selected):
     """A prepared chunk's issue mask; ``selected`` holds its chunk-local selected rows."""
     n = p.shape[0]
     if filter_by == "confident_learning":
-        res = cf._row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1)
+        res = ps.row_pass(lab, p, cut=cut, want_guess=True, n_jobs=1)
         mask = (res.guess >= 0) & (res.guess != lab)
     elif filter_by == "predicted_neq_given":
         mask = np.argmax(p, axis=1) != lab
@@ -510,7 +482,7 @@ def _block_mask(lab, p, filter_by, cut, selected):
         mask[selected] = True  # this chunk's selected rows, chunk-local
         if filter_by.startswith("low_"):
             return mask
-    cf._unflag_agreeing(mask, lab, p)
+    ps.unflag_agreeing(mask, lab, p)
     return mask
 
 
@@ -521,14 +493,14 @@ def _selected_rows(inp, counts, raw, survivors, *, filter_by, frac_noise=1.0,
     if confident_joint is None or filter_by == "confident_learning":
         confident_joint = calibrate_counts(raw, counts)
     else:
-        confident_joint = cf._check_square(confident_joint, inp.k)
+        confident_joint = ps.check_square(confident_joint, inp.k)
     selected = np.zeros(0, dtype=np.int64)
     if filter_by in ("prune_by_noise_rate", "prune_by_class", "both"):
         prune = keep_at_least_n_per_class(np.asarray(confident_joint).T, min_examples_per_class,
                                           frac_noise=frac_noise)
         if num_to_remove_per_class is not None:
-            prune = cf._counts_for_fixed_removal(prune, counts, num_to_remove_per_class)
-        plan = cf._prune_plan(prune, counts, min_examples_per_class, filter_by)
+            prune = ps.counts_for_fixed_removal(prune, counts, num_to_remove_per_class)
+        plan = ps.prune_plan(prune, counts, min_examples_per_class, filter_by)
         slot, rows = _merge_candidates(_pruning_candidates(inp, plan), plan)
         group = plan["slot_group"][slot]
         if filter_by == "prune_by_noise_rate":
@@ -559,8 +531,8 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     if return_indices_ranked_by is None:
         return mask
     kwargs = dict(rank_by_kwargs or {})
-    scores = get_label_quality_scores(labels, pred_probs, method=return_indices_ranked_by,
-                                      **kwargs)
+    scores = get_label_quality_scores(labels, pred_probs,
+                                      spec=ps.score_spec(return_indices_ranked_by), **kwargs)
     idx = np.flatnonzero(mask.compute())
     chosen = scores[idx].compute() if idx.size else np.zeros(0)
     return idx[np.argsort(chosen, kind="stable")].astype(np.int64)
@@ -572,7 +544,7 @@ def _joint_result(inp: _Inputs, thresholds=None):
     """A :class:`~labelaudit.confident.ConfidentJoint` from merged chunk results."""
     counts, thresholds = _thresholds(inp, thresholds)
     raw, survivors, off, cut = _confident_counts(inp, counts, thresholds, want_off=True)
-    return cf.ConfidentJoint.from_raw(raw, counts, thresholds, off, survivors), cut
+    return ConfidentJoint.from_raw(raw, counts, thresholds, off, survivors), cut
 
 
 def confident_joint_result(labels, pred_probs, *, thresholds=None):
@@ -583,8 +555,7 @@ def confident_joint_result(labels, pred_probs, *, thresholds=None):
 def _audit_chunk(p, labels, offset, filter_by, cut, selected):
     lab, p = _block(p, labels, offset)
     mask = _block_mask(lab, p, filter_by, cut, selected)
-    quality = cf._row_pass(lab, p, score_method="self_confidence", n_jobs=1,
-                           row_offset=offset).score
+    quality = ps.score_rows(lab, p, ps.SCORES["self_confidence"], n_jobs=1, row_offset=offset)
     return mask, quality, np.argmax(p, axis=1)
 
 
@@ -612,8 +583,8 @@ def audit_rows(labels, pred_probs, *, filter_by="prune_by_noise_rate"):
 
 def _smallest_chunk(p, labels, offset, method, m):
     lab, p = _block(p, labels, offset)
-    scores = cf._row_pass(lab, p, score_method=method, n_jobs=1, row_offset=offset).score
-    local = cf._smallest(scores, m)
+    scores = ps.score_rows(lab, p, ps.SCORES[method], n_jobs=1, row_offset=offset)
+    local = ps.smallest(scores, m)
     return scores[local], local + offset
 
 

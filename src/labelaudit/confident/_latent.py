@@ -103,7 +103,7 @@ def compute_py(ps, noise_matrix, inverse_noise_matrix, *, py_method="cnt",
         py = np.linalg.inv(noise_matrix).dot(ps)
     elif py_method == "marginal":
         if true_labels_class_counts is None:
-            from .exceptions import LabelAuditError
+            from ..exceptions import LabelAuditError
 
             raise LabelAuditError("`py_method='marginal'` needs `true_labels_class_counts`.")
         py = true_labels_class_counts / np.clip(
@@ -112,7 +112,7 @@ def compute_py(ps, noise_matrix, inverse_noise_matrix, *, py_method="cnt",
     elif py_method == "marginal_ps":
         py = np.dot(inverse_noise_matrix, ps)
     else:
-        from .exceptions import LabelAuditError
+        from ..exceptions import LabelAuditError
 
         raise LabelAuditError(
             f"`py_method` must be one of 'cnt', 'eqn', 'marginal', 'marginal_ps', got {py_method!r}."

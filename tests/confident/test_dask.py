@@ -17,7 +17,8 @@ da = pytest.importorskip("dask.array", reason="the dask extra is part of the tes
 distributed = pytest.importorskip("distributed")
 
 import labelaudit as la  # noqa: E402
-from labelaudit import LabelAuditError, _dask_backend  # noqa: E402
+from labelaudit import LabelAuditError  # noqa: E402
+from labelaudit.confident import _dask as _dask_backend  # noqa: E402
 
 FILTERS = ["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
            "predicted_neq_given", "low_normalized_margin", "low_self_confidence"]

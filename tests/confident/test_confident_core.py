@@ -213,21 +213,21 @@ def test_selection_floor_below_the_cut_keeps_the_same_rows(seed, k, decimals, fi
     The chunked path starts the kernel's bars at such bounds; "exact" puts the
     floor on the cut itself, so rows tied with the cut must still compete.
     """
-    from labelaudit import confident as cf
-    from labelaudit._latent import keep_at_least_n_per_class
+    from labelaudit.confident import _passes
+    from labelaudit.confident._latent import keep_at_least_n_per_class
 
     labels, probs = _data(seed=seed, n=400, k=k, dtype=dtype, noise=0.3, decimals=decimals)
     labels = np.ascontiguousarray(labels, dtype=np.intp)
     counts = np.bincount(labels, minlength=k)
     cj = la.compute_confident_joint(labels, probs)
     prune = keep_at_least_n_per_class(np.asarray(cj).T, 1, frac_noise=1.0)
-    plan = cf._prune_plan(prune, counts, 1, filter_by)
+    plan = _passes.prune_plan(prune, counts, 1, filter_by)
     if plan["slot_cap"].shape[0] == 0:
         return
-    res = cf._row_pass(labels, probs, want_other=True, want_keep=True, n_jobs=1)
+    res = _passes.row_pass(labels, probs, want_other=True, want_keep=True, n_jobs=1)
     args = (labels, probs, plan, res.extra["other"], res.extra["selfc"])
     first = np.flatnonzero(~res.keep)
-    slot, key, rows = cf._select_candidates(*args, n_jobs=1, chunk_size=None, first=first,
+    slot, key, rows = _passes.select_candidates(*args, n_jobs=1, chunk_size=None, first=first,
                                             best_first=True)
     sizes = np.bincount(slot, minlength=plan["slot_cap"].shape[0])
     start = np.cumsum(sizes) - sizes
@@ -242,7 +242,7 @@ def test_selection_floor_below_the_cut_keeps_the_same_rows(seed, k, decimals, fi
     floors = np.where(np.isfinite(floors), floors.astype(dtype), -np.inf).astype(np.float64)
     floors = np.minimum(floors, cut)
     for n_jobs, chunk in [(1, None), (2, 37)]:
-        s2, k2, r2 = cf._select_candidates(*args, n_jobs=n_jobs, chunk_size=chunk, first=first,
+        s2, k2, r2 = _passes.select_candidates(*args, n_jobs=n_jobs, chunk_size=chunk, first=first,
                                            best_first=True, floor_keys=floors)
         np.testing.assert_array_equal(s2, slot)
         np.testing.assert_array_equal(r2, rows)

@@ -333,9 +333,13 @@ def _read_annotations(
 
 
 def _load(job: _Job) -> _Loaded:
-    """Read and validate every input (no output is written here)."""
+    """Read and check every input (no output is written here).
+
+    The probability matrix is validated once, by :func:`labelaudit.audit.audit`
+    in its fused kernel pass, with the same file name and ids in its messages.
+    """
     from . import confident
-    from .audit import check_probabilities, feature_matrix
+    from .audit import feature_matrix
     from .gate import load_policy
     from .io import (
         encode_labels,
@@ -373,7 +377,6 @@ def _load(job: _Job) -> _Loaded:
                 probs = confident.renormalize(probs)
             except LabelAuditError as exc:
                 raise InputError(f"{prob_source}: {_one_line(exc)}") from exc
-        check_probabilities(probs, ids=ids, source=prob_source)
         inputs.append(
             {"role": "pred_probs", **file_fingerprint(job.pred_probs, n_rows=int(probs.shape[0]))}
         )

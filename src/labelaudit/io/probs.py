@@ -160,13 +160,10 @@ def _checked_probs(
     ids: pl.Series | Sequence[Any] | None,
 ) -> np.ndarray:
     """Check shape and dtype; return a C-contiguous float32/float64 array."""
+    from .._validation import check_matrix_layout
+
     source = f"probabilities file '{path}'"
-    if probs.ndim != 2:
-        raise InputError(
-            f"{source}: expected a 2-D array (items x classes), got shape {probs.shape}"
-        )
-    if probs.dtype not in (np.float32, np.float64):
-        raise InputError(f"{source}: dtype must be float32 or float64, got {probs.dtype}")
+    check_matrix_layout(probs.shape, probs.dtype, source=source, sizes=False)
     if ids is not None:
         _check_row_count(probs.shape[0], ids, path)
     if probs.shape[1] != len(class_names):

@@ -17,9 +17,8 @@ import types
 from typing import Any
 
 from . import _check_build  # noqa: F401  (clear message when the core is not built)
+from ._version import __version__
 from .exceptions import InputError, LabelAuditError, LabelAuditWarning, PolicyError
-
-__version__ = "0.1.0"
 
 # The public names by the submodule that defines them (imported when a name is first used).
 _PUBLIC = {

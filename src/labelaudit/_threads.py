@@ -63,9 +63,9 @@ def effective_n_threads(n_jobs: int | None) -> int:
     int
         At least 1; always 1 when the core was built without OpenMP.
     """
-    from . import _core
+    from ._core import have_openmp
 
-    if not _core.have_openmp():
+    if not have_openmp():
         if n_jobs == 0:
             raise LabelAuditError("`n_jobs` must not be 0: use None, a positive count or -1.")
         return 1

@@ -147,7 +147,7 @@ def check_probabilities(pred_probs, *, ids=None, source: str = "pred_probs",
         Naming the first row (and id) with a non-finite value, a value outside
         [0, 1], or a sum that differs from 1 by more than 1e-3.
     """
-    from . import _core
+    from ._core import n_bad_kinds, row_pass
     from ._threads import DEFAULT_CHUNK_ROWS, effective_n_threads
 
     arr = np.asarray(pred_probs)
@@ -160,8 +160,8 @@ def check_probabilities(pred_probs, *, ids=None, source: str = "pred_probs",
     labels = np.zeros(min(arr.shape[0], _SCAN_ROWS), dtype=np.intp)  # read, never used
     for start in range(0, arr.shape[0], _SCAN_ROWS):
         block = arr[start:start + _SCAN_ROWS]
-        bad = np.full((n_threads, _core.n_bad_kinds()), block.shape[0], dtype=np.int64)
-        _core.row_pass(block, labels[:block.shape[0]], empty, np.zeros((0, 0, 0), dtype=np.int64),
+        bad = np.full((n_threads, n_bad_kinds()), block.shape[0], dtype=np.int64)
+        row_pass(block, labels[:block.shape[0]], empty, np.zeros((0, 0, 0), dtype=np.int64),
                        np.empty(0, dtype=np.int32), np.empty(0, dtype=np.uint8), empty, empty,
                        empty, np.empty(0), 0, np.empty(0), bad, ROW_SUM_TOLERANCE,
                        RANGE_TOLERANCE, DEFAULT_CHUNK_ROWS, n_threads)

@@ -28,7 +28,7 @@ def not_run(result: AuditResult) -> bool:
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    from . import __version__
+    from ._version import __version__
 
     return {
         "labelaudit": __version__,

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .. import _core
+from .._core import gather_by_label
 from .._validation import check_labels, check_matrix_layout
 from ..exceptions import LabelAuditError
 from . import _pairwise
@@ -281,7 +281,7 @@ def _threshold_chunk(p, labels, offset, all_starts, totals, chunk_of):
     offs = np.zeros(k + 1, dtype=np.intp)
     np.cumsum(counts, out=offs[1:])
     grouped = np.empty(p.shape[0], dtype=p.dtype)
-    _core.gather_by_label(p, lab, offs, grouped)
+    gather_by_label(p, lab, offs, grouped)
     return {c: _pairwise.partials(grouped[offs[c]:offs[c + 1]], int(starts[c]), int(totals[c]))
             for c in np.flatnonzero(counts)}
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _core
+from .._core import gather_by_label, merge_heaps, n_bad_kinds, select_top, sort_heaps
+from .._core import given_label_wins as _given_label_wins_kernel
+from .._core import row_pass as _row_pass_kernel
 from .._threads import effective_n_threads, resolve_chunk_size
 from .._validation import (
     RANGE_TOLERANCE,
@@ -32,7 +34,7 @@ from .._validation import (
 from ..exceptions import LabelAuditError
 from ._latent import round_preserving_row_totals
 
-N_BAD = _core.n_bad_kinds()
+N_BAD = n_bad_kinds()
 BIG_THRESHOLD = 2  # threshold of a class nobody is labelled with: never reached
 _DENSE_PAIRS_MAX = 1 << 22  # K x K bars per thread up to K = 2048 (16-32 MiB)
 
@@ -211,7 +213,7 @@ def thresholds_from_counts(labels, pred_probs, counts) -> np.ndarray:
     offsets = np.zeros(n_classes + 1, dtype=np.intp)
     np.cumsum(counts, out=offsets[1:])
     grouped = np.empty(pred_probs.shape[0], dtype=pred_probs.dtype)
-    _core.gather_by_label(pred_probs, labels, offsets, grouped)
+    gather_by_label(pred_probs, labels, offsets, grouped)
     values = [
         np.mean(grouped[offsets[k]:offsets[k + 1]]) if counts[k] > 0 else BIG_THRESHOLD
         for k in range(n_classes)
@@ -292,7 +294,7 @@ def row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
             else:
                 scores = np.empty(n, dtype=dtype)
     bad = np.full((n_threads, N_BAD), n, dtype=np.int64)
-    _core.row_pass(pred_probs, labels, cut_arr, cj, guess, keep, other, selfc, scores, score64,
+    _row_pass_kernel(pred_probs, labels, cut_arr, cj, guess, keep, other, selfc, scores, score64,
                    score_kind,
                    adjust_arr, bad, ROW_SUM_TOLERANCE, RANGE_TOLERANCE, chunk, n_threads)
     strict = score is not None and score.strict_unit_interval
@@ -321,7 +323,7 @@ def given_label_wins(labels, pred_probs, rows: np.ndarray) -> np.ndarray:
     rows = np.ascontiguousarray(rows, dtype=np.intp)
     out = np.empty(rows.shape[0], dtype=np.uint8)
     if rows.size:
-        _core.given_label_wins(pred_probs, labels, rows, out)
+        _given_label_wins_kernel(pred_probs, labels, rows, out)
     return out.view(bool)
 
 
@@ -462,14 +464,14 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
                                                                                   dtype=np.intp)
     is_first = np.zeros(n if first.size else 0, dtype=np.uint8)
     is_first[first] = 1
-    _core.select_top(pred_probs, labels, other, selfc, plan["pair_ptr"], plan["pair_j"],
+    select_top(pred_probs, labels, other, selfc, plan["pair_ptr"], plan["pair_j"],
                      pair_of, plan["class_slot"], plan["slot_off"], plan["slot_cap"], heap_val,
                      heap_idx, heap_size, worst, floor, bar, hits, first, is_first, chunk,
                      n_threads)
     if n_threads > 1:
-        _core.merge_heaps(plan["slot_off"], plan["slot_cap"], heap_val, heap_idx, heap_size)
+        merge_heaps(plan["slot_off"], plan["slot_cap"], heap_val, heap_idx, heap_size)
     if best_first:
-        _core.sort_heaps(plan["slot_off"], heap_val[0], heap_idx[0], heap_size[0])
+        sort_heaps(plan["slot_off"], heap_val[0], heap_idx[0], heap_size[0])
     sizes = heap_size[0]
     slot = np.repeat(np.arange(n_slots, dtype=np.int64), sizes)
     first = np.cumsum(sizes) - sizes

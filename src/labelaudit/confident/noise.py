@@ -169,7 +169,7 @@ def estimate_noise_matrices(X, labels, clf=None, *, cv_n_folds=5, thresholds=Non
     -------
     noise_matrix, inverse_noise_matrix : ndarray of shape (K, K)
     """
-    from ..oof import cross_val_pred_probs  # scikit-learn loads only here
+    from .._crossval import cross_val_pred_probs  # scikit-learn loads only here
 
     labels_arr = np.asarray(labels)
     pred_probs = cross_val_pred_probs(X, labels_arr, clf=clf, cv_n_folds=cv_n_folds, seed=seed,

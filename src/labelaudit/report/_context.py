@@ -736,7 +736,7 @@ def build_context(
         Strings, numbers, lists and dicts, plus chart SVG markup; ``sections``
         lists the templates to include and ``nav`` the header links.
     """
-    from .. import __version__
+    from .._version import __version__
     from .sections import SECTIONS
 
     version = __version__

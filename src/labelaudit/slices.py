@@ -39,9 +39,9 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from scipy import special, stats
 
 from labelaudit.exceptions import InputError, LabelAuditError, LabelAuditWarning
+from labelaudit.stats import benjamini_hochberg, two_proportion_test, wilson_interval
 
 __all__ = [
     "MISSING_GROUP",
@@ -66,22 +66,9 @@ METRICS = ("issue_rate", "mean_label_quality", "estimated_error_rate", "disagree
 #: Separator between attribute names (and between group labels) of an intersection.
 COMBINATION_SEPARATOR = " x "
 
-# Two-sided 95 % normal quantile, the same value statsmodels derives from norm.isf(0.025).
-_Z95 = float(stats.norm.isf(0.025))
-
-# Below this smallest expected cell count a 2x2 table is tested with Fisher's exact test.
-# The textbook rule (5) only makes the chi-square accurate near p = 0.05; Benjamini-Hochberg
-# decides in the far tail (p ~ fdr / number of slices), where simulated null data showed the
-# rule of 5 giving two to four times too many small p-values and about twice the nominal
-# false-flag rate. From 100 expected counts up, the continuity-corrected chi-square matched.
-_MIN_EXPECTED_FOR_CHI2 = 100.0
-
 # Intersections are encoded as mixed-radix integers; above this many possible cells the
 # codes are compressed with np.unique rather than used directly as bincount bins.
 _MAX_DENSE_CELLS = 1 << 24
-
-# Largest flat array of hypergeometric log-probabilities the Fisher path evaluates at once.
-_FISHER_CHUNK = 1 << 21
 
 
 CompareMethod = Literal["between_groups", "to_overall"]
@@ -132,187 +119,6 @@ _ANNOTATOR_SCHEMA = {
     "q_value": pl.Float64,
     "flagged": pl.Boolean,
 }
-
-
-# --------------------------------------------------------------------------------------
-# Closed-form statistics
-# --------------------------------------------------------------------------------------
-
-
-def wilson_interval(
-    count: Any, nobs: Any, *, z: float = _Z95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for binomial proportions, vectorised.
-
-    Parameters
-    ----------
-    count : array_like of int
-        Number of successes (here: rows flagged as label issues) per slice.
-    nobs : array_like of int
-        Number of trials (rows) per slice; must be positive.
-    z : float, default 1.959963984540054
-        Normal quantile; the default gives a two-sided 95 % interval.
-
-    Returns
-    -------
-    ci_low, ci_high : ndarray of float64
-        Lower and upper limits, the same as statsmodels
-        ``proportion_confint(count, nobs, method="wilson")``.
-
-    Notes
-    -----
-    The interval is the set of proportions ``p`` whose score test does not reject:
-    centre ``(p_hat + z^2 / 2n) / (1 + z^2 / n)``, half-width
-    ``z * sqrt(p_hat (1 - p_hat) / n + z^2 / 4n^2) / (1 + z^2 / n)``. Unlike the Wald
-    interval it stays inside [0, 1] and keeps its coverage for small slices and rates near
-    zero, which is where label-error rates live.
-    """
-    count = np.asarray(count, dtype=np.float64)
-    nobs = np.asarray(nobs, dtype=np.float64)
-    p_hat = count / nobs
-    z2 = z * z
-    denom = 1.0 + z2 / nobs
-    centre = (p_hat + z2 / (2.0 * nobs)) / denom
-    half = z * np.sqrt(p_hat * (1.0 - p_hat) / nobs + z2 / (4.0 * nobs * nobs)) / denom
-    return centre - half, centre + half
-
-
-def benjamini_hochberg(p_values: Any) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values).
-
-    Parameters
-    ----------
-    p_values : array_like of float
-        Raw p-values of one family of tests; must lie in [0, 1] and contain no NaN.
-
-    Returns
-    -------
-    ndarray of float64
-        Adjusted values in the input order, equal to statsmodels
-        ``multipletests(p_values, method="fdr_bh")[1]``. Rejecting every test whose
-        value is at most ``alpha`` controls the false discovery rate at ``alpha`` for
-        independent or positively dependent tests.
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * (m / np.arange(1, m + 1, dtype=np.float64))
-    # Step-up: the adjusted value of rank i is the smallest scaled value at rank >= i.
-    adjusted_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
-    np.minimum(adjusted_sorted, 1.0, out=adjusted_sorted)
-    q = np.empty(m, dtype=np.float64)
-    q[order] = adjusted_sorted
-    return q
-
-
-def two_proportion_test(
-    x1: Any, n1: Any, x2: Any, n2: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """Test, for many 2x2 tables at once, whether two proportions differ.
-
-    Each table is ``[[x1, n1 - x1], [x2, n2 - x2]]``. Tables whose smallest expected cell
-    count is at least 100 get Pearson's chi-square test with Yates' continuity correction,
-    in closed form for all tables at once; the others get Fisher's exact test (two-sided),
-    also vectorised. Tables with an empty row or column carry no evidence and get p = 1.
-
-    Parameters
-    ----------
-    x1, n1 : array_like of int
-        Successes and trials in the first group (the slice).
-    x2, n2 : array_like of int
-        Successes and trials in the second group (the rest of the data).
-
-    Returns
-    -------
-    p_values : ndarray of float64
-        Two-sided p-values; equal to ``scipy.stats.chi2_contingency(table).pvalue``
-        (Yates-corrected, scipy's default for 2x2) or ``scipy.stats.fisher_exact(table)``
-        respectively.
-    used_fisher : ndarray of bool
-        True where Fisher's exact test was used.
-    """
-    x1 = np.asarray(x1, dtype=np.int64)
-    n1 = np.asarray(n1, dtype=np.int64)
-    x2 = np.asarray(x2, dtype=np.int64)
-    n2 = np.asarray(n2, dtype=np.int64)
-    a = x1.astype(np.float64)
-    b = (n1 - x1).astype(np.float64)
-    c = x2.astype(np.float64)
-    d = (n2 - x2).astype(np.float64)
-    r1, r2 = a + b, c + d
-    c1, c2 = a + c, b + d
-    total = r1 + r2
-    p = np.ones(a.shape, dtype=np.float64)
-    degenerate = (r1 == 0) | (r2 == 0) | (c1 == 0) | (c2 == 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        min_expected = np.minimum(r1, r2) * np.minimum(c1, c2) / total
-        # Yates' continuity correction, as scipy's chi2_contingency applies to 2x2 tables.
-        gap = np.maximum(np.abs(a * d - b * c) - total / 2.0, 0.0)
-        chi2 = total * gap**2 / (r1 * r2 * c1 * c2)
-    use_fisher = ~degenerate & (min_expected < _MIN_EXPECTED_FOR_CHI2)
-    use_chi2 = ~degenerate & ~use_fisher
-    p[use_chi2] = stats.chi2.sf(chi2[use_chi2], 1)
-    if use_fisher.any():
-        p[use_fisher] = _fisher_two_sided(x1[use_fisher], n1[use_fisher], x2[use_fisher],
-                                          n2[use_fisher])
-    return np.clip(p, 0.0, 1.0), use_fisher
-
-
-def _fisher_two_sided(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray) -> np.ndarray:
-    """Two-sided Fisher exact p-values for many 2x2 tables, vectorised.
-
-    Given the margins, the slice's issue count ``k`` is hypergeometric; the two-sided
-    p-value is the total probability of the tables no more likely than the observed one
-    (the definition scipy and R use). All tables' supports are laid end to end in one flat
-    array (in bounded chunks) and the log-pmf is evaluated there with the ``betaln`` form
-    scipy's ``hypergeom.logpmf`` uses, which is accurate for large margins and far faster
-    than one ``fisher_exact`` call per table.
-
-    Each support is cut to ``mode +/- (2 |x - mode| + 12 sd + 50)``: beyond that window
-    the terms are below about 1e-30 of the largest one, far under any p-value that could
-    matter to a decision at the thresholds used here.
-    """
-    x1 = x1.astype(np.int64)
-    total = (n1 + n2).astype(np.int64)
-    good = (x1 + x2).astype(np.int64)  # issues in the whole table
-    draws = n1.astype(np.int64)
-    bad = total - good
-    lo = np.maximum(0, draws - bad)
-    hi = np.minimum(draws, good)
-    mode = ((draws + 1) * (good + 1)) // (total + 2)
-    frac_good = good / total
-    var = draws * frac_good * (1.0 - frac_good) * (total - draws) / np.maximum(total - 1, 1)
-    reach = np.ceil(2.0 * np.abs(x1 - mode) + 12.0 * np.sqrt(var) + 50.0).astype(np.int64)
-    start = np.maximum(lo, mode - reach)
-    stop = np.minimum(hi, mode + reach)
-    lengths = stop - start + 1
-    constant = (
-        special.betaln(good + 1, 1) + special.betaln(bad + 1, 1)
-        + special.betaln(total - draws + 1, draws + 1) - special.betaln(total + 1, 1)
-    )
-
-    def logpmf(k: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
-        g, b, d = good[rows], bad[rows], draws[rows]
-        return (constant[rows] - special.betaln(k + 1, g - k + 1)
-                - special.betaln(d - k + 1, b - d + k + 1))
-
-    # Probabilities equal up to rounding count as "as extreme" (R's tolerance).
-    log_threshold = logpmf(x1, slice(None)) + math.log1p(1e-7)
-    out = np.empty(x1.size, dtype=np.float64)
-    first = 0
-    while first < x1.size:
-        cum = np.cumsum(lengths[first:])
-        last = first + max(1, int(np.searchsorted(cum, _FISHER_CHUNK, side="right")))
-        rows = np.repeat(np.arange(first, last), lengths[first:last])
-        offsets = np.repeat(cum[: last - first] - lengths[first:last], lengths[first:last])
-        k = start[rows] + (np.arange(rows.size) - offsets)
-        logp = logpmf(k, rows)
-        weights = np.where(logp <= log_threshold[rows], np.exp(logp), 0.0)
-        out[first:last] = np.bincount(rows - first, weights=weights, minlength=last - first)
-        first = last
-    return np.minimum(out, 1.0)
 
 
 # --------------------------------------------------------------------------------------

@@ -81,6 +81,18 @@ def _first_null_row(series: pl.Series) -> int | None:
     return int(series.is_null().arg_true()[0])
 
 
+def _positions(values: pl.Series, keys: pl.Series) -> tuple[np.ndarray, int | None]:
+    """Position of each value in ``keys`` (unique), and the first row not found (or None)."""
+    lookup = pl.DataFrame({"__key": keys, "__pos": np.arange(keys.len(), dtype=np.int64)})
+    joined = values.alias("__key").to_frame().join(
+        lookup, on="__key", how="left", maintain_order="left"
+    )
+    row = _first_null_row(joined["__pos"])
+    if row is not None:
+        return np.zeros(0, dtype=np.intp), row
+    return joined["__pos"].to_numpy().astype(np.intp), None
+
+
 def _dense_codes(series: pl.Series) -> np.ndarray:
     """0-based codes that follow the sort order of the unique values."""
     if series.dtype.is_integer() and series.len() and series.null_count() == 0:
@@ -158,22 +170,17 @@ def encode_annotations(
             dup = ids.filter(ids.is_duplicated())[0]
             raise InputError(f"item_ids must be unique; {dup!r} appears more than once")
         try:
-            lookup = pl.DataFrame({item_col: ids, "__idx": np.arange(ids.len(), dtype=np.int64)})
-            joined = annotations.select(item_col).join(
-                lookup, on=item_col, how="left", maintain_order="left"
-            )
+            item, row = _positions(annotations[item_col], ids)
         except pl.exceptions.PolarsError as exc:
             raise InputError(
                 f"item_ids dtype {ids.dtype} does not match annotations column {item_col!r} "
                 f"dtype {annotations[item_col].dtype}"
             ) from exc
-        row = _first_null_row(joined["__idx"])
         if row is not None:
             raise InputError(
                 f"{source}: item {annotations[item_col][row]!r} in column {item_col!r} "
                 f"(row {row}) is not in item_ids"
             )
-        item = joined["__idx"].to_numpy().astype(np.intp)
 
     # Annotators.
     annotator_ids = annotations[annotator_col].unique().sort()
@@ -200,19 +207,13 @@ def encode_annotations(
                     f"{int(label[bad[0]])} (cast labels to strings to match them by class name)"
                 )
         else:
-            names = pl.Series("__name", [str(c) for c in class_values])
-            lookup = pl.DataFrame({"__name": names, "__code": np.arange(len(class_values))})
-            joined = (
-                raw.cast(pl.String).alias("__name").to_frame()
-                .join(lookup, on="__name", how="left", maintain_order="left")
-            )
-            row = _first_null_row(joined["__code"])
+            names = pl.Series([str(c) for c in class_values], dtype=pl.String)
+            label, row = _positions(raw.cast(pl.String), names)
             if row is not None:
                 raise InputError(
                     f"{source}: label {raw[row]!r} in column {label_col!r} (row {row}) "
                     f"is not one of classes {list(class_values)}"
                 )
-            label = joined["__code"].to_numpy().astype(np.intp)
 
     time = annotations[time_col] if time_col is not None else None
 

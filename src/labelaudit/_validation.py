@@ -281,11 +281,8 @@ def check_annotations(
                 f"{source}: column {col!r} must not contain nulls; row "
                 f"{int(nulls.arg_true()[0])} is null"
             )
-    repeated = annotations.select(
-        pl.struct(item_col, annotator_col).is_first_distinct().not_()
-    ).to_series()
-    if repeated.any():
-        row = int(repeated.arg_true()[0])
+    row = _first_repeated_pair(annotations.get_column(item_col), annotations.get_column(annotator_col))
+    if row is not None:
         raise InputError(
             f"{source}: annotator {annotations[annotator_col][row]!r} labels item "
             f"{annotations[item_col][row]!r} more than once (row {row}); keep one label per "
@@ -301,6 +298,27 @@ def check_annotations(
                 f"{source}: column {time_col!r} (time_col) must be Date or Datetime; got {time.dtype}"
             )
     return annotations
+
+
+def _first_repeated_pair(first, second) -> int | None:
+    """First row (in table order) whose (first, second) pair appeared in an earlier row."""
+    import polars as pl
+
+    if first.dtype.is_integer() and second.dtype.is_integer() and first.len():
+        a = first.to_numpy().astype(np.int64, copy=False)
+        b = second.to_numpy().astype(np.int64, copy=False)
+        a_lo, b_lo = int(a.min()), int(b.min())
+        span = int(b.max()) - b_lo + 1
+        if (int(a.max()) - a_lo + 1) * span < 1 << 62:
+            # Integer ids (the common case): one sort of a packed key instead of hashing.
+            key = (a - a_lo) * span + (b - b_lo)
+            order = np.argsort(key, kind="stable")
+            ordered = key[order]
+            later = order[1:][ordered[1:] == ordered[:-1]]
+            return int(later.min()) if later.size else None
+    pairs = pl.DataFrame({"first": first, "second": second})
+    repeated = pairs.select(pl.struct("first", "second").is_first_distinct().not_()).to_series()
+    return int(repeated.arg_true()[0]) if repeated.any() else None
 
 
 def _parse_datetimes(values, source: str):

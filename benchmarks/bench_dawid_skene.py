@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit import annotators
+from labelaudit._threads import effective_n_threads
 
 
 def simulate(n_items: int, per_item: int, n_annotators: int, n_classes: int, seed: int):
@@ -145,7 +146,7 @@ def main(argv=None) -> int:
     import crowdkit
 
     n_ann = frame.height
-    threads = annotators._effective_n_threads(args.n_jobs)
+    threads = effective_n_threads(args.n_jobs)
     command = (f"PYTHONPATH=src python benchmarks/bench_dawid_skene.py --items {args.items} "
                f"--per-item {args.per_item} --annotators {args.annotators} --classes {args.classes} "
                f"--repeats {args.repeats} --crowdkit-repeats {ck_repeats} --fixed-iter {args.fixed_iter} "

@@ -324,3 +324,152 @@ def _raise_for_input_row(first: np.ndarray, pred_probs: np.ndarray, row_offset: 
         f"{source}: {where} sums to {total:.6g}, not 1 (tolerance {ROW_SUM_TOLERANCE:g}); "
         f"probabilities must sum to 1; {_CLI_RENORMALIZE_HINT}"
     )
+
+
+# --------------------------------------------------------------------------- annotations
+
+
+def check_annotations(
+    annotations,
+    *,
+    item_col: str,
+    annotator_col: str,
+    label_col: str,
+    time_col: str | None = None,
+    parse_time: bool = False,
+    source: str = "annotations",
+):
+    """Check a long annotation table (one row per annotation): the one set of rules.
+
+    Parameters
+    ----------
+    annotations : polars.DataFrame or polars.LazyFrame
+        One row per annotation.
+    item_col, annotator_col, label_col : str
+        Columns with the item id, the annotator id and the label.
+    time_col : str, optional
+        Column with a timestamp per annotation.
+    parse_time : bool, default False
+        Parse a text ``time_col`` as datetimes (as read from a CSV file); otherwise it must
+        already be ``Date`` or ``Datetime``.
+    source : str, default "annotations"
+        Name of the table at the front of every message, e.g. ``"annotations file
+        'a.csv'"``.
+
+    Returns
+    -------
+    polars.DataFrame
+        The table (collected), with ``time_col`` parsed when ``parse_time`` is set.
+
+    Raises
+    ------
+    InputError
+        On a table that is not a polars frame, a missing column, no rows, a null id or
+        label, a repeated (item, annotator) pair, or a time column that is not (or does not
+        parse as) dates or datetimes. Messages name the table, the column, the row and the
+        value.
+    LabelAuditError
+        When two roles name the same column.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> table = pl.DataFrame({"item": [1, 1], "who": ["a", "a"], "label": [0, 1]})
+    >>> check_annotations(table, item_col="item", annotator_col="who", label_col="label",
+    ...                   source="annotations file 'a.csv'")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: annotations file 'a.csv': annotator 'a' labels item 1 more than once (row 1); keep one label per (item, annotator), e.g. the latest
+    """
+    import polars as pl
+
+    from .exceptions import InputError
+
+    if isinstance(annotations, pl.LazyFrame):
+        annotations = annotations.collect()
+    if not isinstance(annotations, pl.DataFrame):
+        raise InputError(f"{source} must be a polars DataFrame; got {type(annotations).__name__}")
+    roles = {"item": item_col, "annotator": annotator_col, "label": label_col}
+    if time_col is not None:
+        roles["time"] = time_col
+    if len(set(roles.values())) != len(roles):
+        raise LabelAuditError(
+            f"{source}: the item, annotator, label and time columns must differ, got "
+            + ", ".join(f"{k}={v!r}" for k, v in roles.items())
+        )
+    for role, col in roles.items():
+        if col not in annotations.columns:
+            raise InputError(
+                f"{source}: column {col!r} ({role}_col) not found; available columns: "
+                f"{annotations.columns}"
+            )
+    if annotations.height == 0:
+        raise InputError(f"{source}: the table has no rows; need at least one annotation")
+    for col in (item_col, annotator_col, label_col):
+        nulls = annotations.get_column(col).is_null()
+        if nulls.any():
+            raise InputError(
+                f"{source}: column {col!r} must not contain nulls; row "
+                f"{int(nulls.arg_true()[0])} is null"
+            )
+    row = _first_repeated_pair(annotations.get_column(item_col), annotations.get_column(annotator_col))
+    if row is not None:
+        raise InputError(
+            f"{source}: annotator {annotations[annotator_col][row]!r} labels item "
+            f"{annotations[item_col][row]!r} more than once (row {row}); keep one label per "
+            "(item, annotator), e.g. the latest"
+        )
+    if time_col is not None:
+        time = annotations.get_column(time_col)
+        if parse_time and time.dtype == pl.String:
+            time = _parse_datetimes(time, source)
+            annotations = annotations.with_columns(time)
+        if time.dtype != pl.Date and not isinstance(time.dtype, pl.Datetime):
+            raise InputError(
+                f"{source}: column {time_col!r} (time_col) must be Date or Datetime; got {time.dtype}"
+            )
+    return annotations
+
+
+def _first_repeated_pair(first, second) -> int | None:
+    """First row (in table order) whose (first, second) pair appeared in an earlier row."""
+    import polars as pl
+
+    if first.dtype.is_integer() and second.dtype.is_integer() and first.len():
+        a = first.to_numpy().astype(np.int64, copy=False)
+        b = second.to_numpy().astype(np.int64, copy=False)
+        a_lo, b_lo = int(a.min()), int(b.min())
+        span = int(b.max()) - b_lo + 1
+        if (int(a.max()) - a_lo + 1) * span < 1 << 62:
+            # Integer ids (the common case): one sort of a packed key instead of hashing.
+            key = (a - a_lo) * span + (b - b_lo)
+            order = np.argsort(key, kind="stable")
+            ordered = key[order]
+            later = order[1:][ordered[1:] == ordered[:-1]]
+            return int(later.min()) if later.size else None
+    pairs = pl.DataFrame({"first": first, "second": second})
+    repeated = pairs.select(pl.struct("first", "second").is_first_distinct().not_()).to_series()
+    return int(repeated.arg_true()[0]) if repeated.any() else None
+
+
+def _parse_datetimes(values, source: str):
+    """Text parsed as datetimes, naming the first value that does not parse."""
+    import polars as pl
+
+    from .exceptions import InputError
+
+    try:
+        parsed = values.str.to_datetime(strict=False, time_unit="us")
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(
+            f"{source}: time column {values.name!r} is not in a datetime format polars "
+            f"recognises (first value {values.drop_nulls().head(1).to_list()!r})"
+        ) from exc
+    bad = parsed.is_null() & values.is_not_null()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise InputError(
+            f"{source}: time column {values.name!r} has {values[row]!r} at row {row}, not a "
+            "datetime like 2024-03-05T18:14:57"
+        )
+    return parsed

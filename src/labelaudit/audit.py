@@ -524,37 +524,17 @@ def prepare_annotations(
     LabelAuditError
         When two roles name the same column.
     """
-    from .io import encode_labels, require_columns
+    from ._validation import check_annotations
+    from .io import encode_labels
 
-    roles = {"item": item_col, "annotator": annotator_col, "label": label_col}
-    if time_col is not None:
-        roles["time"] = time_col
-    if len(set(roles.values())) != len(roles):
-        raise LabelAuditError(
-            f"{source}: the item, annotator, label and time columns must differ, got "
-            + ", ".join(f"{k}={v!r}" for k, v in roles.items())
-        )
-    require_columns(annotations, list(roles.values()), source=source)
-    for col in (item_col, annotator_col):
-        nulls = annotations.get_column(col).is_null()
-        if nulls.any():
-            raise InputError(f"{source}: column {col!r} is null at row {int(nulls.arg_true()[0])}")
-    repeated = annotations.select(
-        pl.struct(item_col, annotator_col).is_first_distinct().not_()
-    ).to_series()
-    if repeated.any():
-        row = int(repeated.arg_true()[0])
-        raise InputError(
-            f"{source}: annotator {annotations[annotator_col][row]!r} labels item "
-            f"{annotations[item_col][row]!r} more than once (row {row}); keep one label per "
-            "(item, annotator), e.g. the latest"
-        )
+    annotations = check_annotations(
+        annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
+        time_col=time_col, parse_time=True, source=source,
+    )
     codes, names = encode_labels(
         annotations.get_column(label_col), classes=classes, source=source, column=label_col
     )
     frame = annotations.with_columns(pl.Series(label_col, codes.astype(np.int64)))
-    if time_col is not None:
-        frame = frame.with_columns(_parse_time(frame.get_column(time_col), source))
     if item_ids is not None:
         items = frame.get_column(item_col)
         if items.dtype != item_ids.dtype:
@@ -569,31 +549,6 @@ def prepare_annotations(
                 "not an id of the audited data; annotations must refer to the data's item ids"
             )
     return frame, names, item_ids
-
-
-def _parse_time(values: pl.Series, source: str) -> pl.Series:
-    """A Date/Datetime column as is; text parsed as datetimes (naming the first bad row)."""
-    if values.dtype in (pl.Date,) or isinstance(values.dtype, pl.Datetime):
-        return values
-    if values.dtype != pl.String:
-        raise InputError(
-            f"{source}: time column {values.name!r} must hold dates or datetimes, got {values.dtype}"
-        )
-    try:
-        parsed = values.str.to_datetime(strict=False, time_unit="us")
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(
-            f"{source}: time column {values.name!r} is not in a datetime format polars "
-            f"recognises (first value {values.drop_nulls().head(1).to_list()!r})"
-        ) from exc
-    bad = parsed.is_null() & values.is_not_null()
-    if bad.any():
-        row = int(bad.arg_true()[0])
-        raise InputError(
-            f"{source}: time column {values.name!r} has {values[row]!r} at row {row}, not a "
-            "datetime like 2024-03-05T18:14:57"
-        )
-    return parsed
 
 
 def annotator_gate_figures(review: Any) -> dict[str, Any]:
@@ -626,14 +581,6 @@ def annotator_gate_figures(review: Any) -> dict[str, Any]:
         )
     )
     return {"krippendorff_alpha": alpha, "annotator_accuracy": accuracy}
-
-
-def _prefixed(exc: InputError, source: str) -> InputError:
-    """The same error with the table name in front (replacing a generic prefix)."""
-    text = str(exc)
-    if text.startswith("annotations: "):
-        text = text[len("annotations: "):]
-    return InputError(f"{source}: {text}")
 
 
 def add_annotator_review(
@@ -694,16 +641,14 @@ def add_annotator_review(
         time_col=time_col, classes=list(result.class_names), item_ids=issues.get_column("id"),
         source=source,
     )
-    try:
-        review = review_annotators(
-            frame, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
-            time_col=time_col, classes=list(result.class_names), item_ids=ids,
-            issue_mask=issues.get_column("is_issue").to_numpy(),
-            label_quality=issues.get_column("label_quality").to_numpy(),
-            seed=int(result.parameters.get("seed", 0) or 0), n_jobs=n_jobs, **options,
-        )
-    except InputError as exc:
-        raise _prefixed(exc, source) from exc
+    review = review_annotators(
+        frame, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
+        time_col=time_col, classes=list(result.class_names), item_ids=ids,
+        issue_mask=issues.get_column("is_issue").to_numpy(),
+        label_quality=issues.get_column("label_quality").to_numpy(),
+        seed=int(result.parameters.get("seed", 0) or 0), n_jobs=n_jobs, source=source,
+        **options,
+    )
     return result.with_section("annotators", review, figures=annotator_gate_figures(review))
 
 

@@ -174,6 +174,7 @@ class _Job:
     annotation_annotator_col: str = "annotator"
     annotation_label_col: str = "label"
     annotation_time_col: str | None = None
+    consensus: str | None = None
     attributes: list[str] | None = None
     annotator_col: str | None = None
     min_slice_size: int = 30
@@ -199,25 +200,30 @@ class _Loaded:
     slice_annotator_col: str | None = None
 
 
+def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
+    """Checks every command shares: the gate's JUnit file, --classes and --out."""
+    if job.junit is not None and job.policy is None:
+        raise _Usage("--junit needs a gate: pass --policy FILE")
+    if job.classes is not None and len(job.classes) < 2:
+        raise _Usage(f"--classes must list at least 2 comma-separated classes, got {job.classes!r}")
+    if job.out.exists() and not job.out.is_dir():
+        raise _Usage(f"--out '{job.out}' exists and is not a directory")
+    if job.junit is not None and job.junit.is_dir():
+        raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+
+
 def _check_options(job: _Job) -> None:
     if job.pred_probs is not None and job.feature_cols is not None:
         raise _Usage("give either --pred-probs or --feature-cols, not both")
     if job.renormalize and job.pred_probs is None:
         raise _Usage("--renormalize applies to --pred-probs only")
-    if job.junit is not None and job.policy is None:
-        raise _Usage("--junit needs a gate: pass --policy FILE")
     if job.feature_cols is not None and not job.feature_cols:
         raise _Usage("--feature-cols is empty; give comma-separated column names")
-    if job.classes is not None and len(job.classes) < 2:
-        raise _Usage(f"--classes must list at least 2 comma-separated classes, got {job.classes!r}")
     if job.cv < 2:
         raise _Usage(f"--cv must be at least 2, got {job.cv}")
     if job.n_bootstrap < 10:
         raise _Usage(f"--n-bootstrap must be at least 10, got {job.n_bootstrap}")
-    if job.out.exists() and not job.out.is_dir():
-        raise _Usage(f"--out '{job.out}' exists and is not a directory")
-    if job.junit is not None and job.junit.is_dir():
-        raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+    _check_common_options(job)
     attributes = job.attributes or []
     if len(set(attributes)) != len(attributes):
         raise _Usage(f"--attribute repeats a column: {attributes!r}")
@@ -227,6 +233,8 @@ def _check_options(job: _Job) -> None:
         )
     if job.annotations is None and job.annotation_time_col is not None:
         raise _Usage("--annotation-time-col applies to --annotations only")
+    if job.annotations is None and job.consensus is not None:
+        raise _Usage("--consensus applies to --annotations only")
     if job.min_slice_size < 1:
         raise _Usage(f"--min-slice-size must be at least 1, got {job.min_slice_size}")
     if job.scheduler is not None and job.workers is not None:
@@ -522,7 +530,7 @@ def _run_job(
             result, loaded.annotations, item_col=job.annotation_item_col,
             annotator_col=job.annotation_annotator_col, label_col=job.annotation_label_col,
             time_col=job.annotation_time_col, source=f"annotations file '{job.annotations}'",
-            n_jobs=job.n_jobs,
+            n_jobs=job.n_jobs, consensus_method=job.consensus,
         )
     if loaded.slice_attributes is not None:
         result = add_slices(
@@ -612,6 +620,11 @@ def _print_outcome(
 _DEBUG = typer.Option("--debug", help="Show tracebacks on errors.")
 _CLASSES = typer.Option("--classes", help="Comma-separated class list, in order.")
 _POLICY = typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
+_CONSENSUS = typer.Option(
+    "--consensus",
+    help="Consensus method that fills consensus_label: dawid_skene, majority, crowdlab or "
+    "another registered one (default: crowdlab when it ran, else dawid_skene).",
+)
 _JUNIT = typer.Option("--junit", help="Write the gate verdict as JUnit XML.")
 
 
@@ -684,6 +697,7 @@ def audit_command(
         str | None,
         typer.Option("--annotation-time-col", help="Timestamp column of --annotations."),
     ] = None,
+    consensus: Annotated[str | None, _CONSENSUS] = None,
     attribute: Annotated[
         list[str] | None,
         typer.Option(
@@ -753,6 +767,7 @@ def audit_command(
         annotation_annotator_col=annotation_annotator_col,
         annotation_label_col=annotation_label_col,
         annotation_time_col=annotation_time_col,
+        consensus=consensus,
         attributes=list(attribute) if attribute else None,
         annotator_col=annotator_col,
         min_slice_size=min_slice_size,
@@ -778,23 +793,17 @@ class _AnnotatorsJob:
     junit: Path | None = None
     seed: int = 0
     n_jobs: int | None = None
+    consensus: str | None = None
 
 
 def _execute_annotators(job: _AnnotatorsJob) -> int:
     """Validate, review, gate, write, report. Returns the exit code."""
     from .annotators import review_annotators
-    from .audit import _prefixed, check_probabilities, review_only_result
+    from .audit import check_probabilities, review_only_result
     from .gate import load_policy
     from .io import file_fingerprint, load_pred_probs
 
-    if job.junit is not None and job.policy is None:
-        raise _Usage("--junit needs a gate: pass --policy FILE")
-    if job.classes is not None and len(job.classes) < 2:
-        raise _Usage(f"--classes must list at least 2 comma-separated classes, got {job.classes!r}")
-    if job.out.exists() and not job.out.is_dir():
-        raise _Usage(f"--out '{job.out}' exists and is not a directory")
-    if job.junit is not None and job.junit.is_dir():
-        raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+    _check_common_options(job)
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(
         job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,
@@ -816,14 +825,12 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         )
     if job.policy is not None:
         inputs.append({"role": "policy", **file_fingerprint(job.policy)})
-    try:
-        review = review_annotators(
-            frame, item_col=job.item_col, annotator_col=job.annotator_col,
-            label_col=job.label_col, time_col=job.time_col, classes=names, pred_probs=probs,
-            item_ids=ids, seed=job.seed, n_jobs=job.n_jobs,
-        )
-    except InputError as exc:
-        raise _prefixed(exc, source) from exc
+    review = review_annotators(
+        frame, item_col=job.item_col, annotator_col=job.annotator_col,
+        label_col=job.label_col, time_col=job.time_col, classes=names, pred_probs=probs,
+        item_ids=ids, seed=job.seed, n_jobs=job.n_jobs, consensus_method=job.consensus,
+        source=source,
+    )
     parameters = {
         "command": "annotators",
         "item_col": job.item_col,
@@ -878,6 +885,7 @@ def annotators_command(
         int, typer.Option("--seed", help="Seed (recorded; the review is deterministic).")
     ] = 0,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Kernel threads.")] = None,
+    consensus: Annotated[str | None, _CONSENSUS] = None,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
     """Review the annotators of ANNOTATIONS: consensus, agreement, per-annotator quality."""
@@ -894,6 +902,7 @@ def annotators_command(
         junit=junit,
         seed=seed,
         n_jobs=n_jobs,
+        consensus=consensus,
     )
     _guard(debug, lambda: _execute_annotators(job))
 

@@ -355,3 +355,50 @@ def test_annotator_only_report_shows_no_confident_learning_sections(capsys, tmp_
     # No model outputs were audited: no empty noise or issue sections.
     assert 'id="noise"' not in page and 'id="issues"' not in page
     assert "annotator review only" in page
+
+
+def test_consensus_flag_chooses_the_consensus_method(capsys, tmp_path, ann_csv):
+    tables = {}
+    for method in (None, "majority"):
+        out = tmp_path / f"out-{method}"
+        extra = [] if method is None else ["--consensus", method]
+        code, _, err = _run(capsys, "annotators", ann_csv, "--out", out, *extra)
+        assert code == 0, err
+        tables[method] = pl.read_parquet(out / "consensus.parquet")
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["figures"]["annotators"]["consensus_method"] == (method or "dawid_skene")
+    default, majority = tables[None], tables["majority"]
+    assert set(default["consensus_method"]) == {"dawid_skene"}
+    assert set(majority["consensus_method"]) == {"majority"}
+    assert default["consensus_quality"].to_list() == default["ds_posterior"].to_list()
+    assert majority["consensus_quality"].to_list() == majority["majority_share"].to_list()
+    assert majority["consensus_label"].to_list() == majority["majority_label"].to_list()
+    assert default["consensus_quality"].to_list() != majority["consensus_quality"].to_list()
+
+
+def test_consensus_flag_on_audit_with_annotations(capsys, tmp_path, items_csv, ann_csv):
+    out = tmp_path / "out"
+    code, _, err = _run(
+        capsys, "audit", items_csv, "--label-col", "label", "--id-col", "item",
+        "--annotations", ann_csv, "--consensus", "majority", "--cv", "3",
+        "--n-bootstrap", "50", "--out", out,
+    )
+    assert code == 0, err
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert set(consensus["consensus_method"]) == {"majority"}
+    assert consensus["consensus_quality"].to_list() == consensus["majority_share"].to_list()
+
+
+def test_unknown_consensus_or_consensus_without_annotations_exit_2(
+    capsys, tmp_path, items_csv, ann_csv
+):
+    code, _, err = _run(capsys, "annotators", ann_csv, "--out", tmp_path / "a",
+                        "--consensus", "oracle")
+    assert code == 2
+    assert "consensus_method" in err and "'oracle'" in err and "'majority'" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = _run(capsys, "audit", items_csv, "--label-col", "label", "--id-col", "item",
+                        "--consensus", "majority", "--out", tmp_path / "b")
+    assert code == 2
+    assert "--annotations" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from labelaudit import annotators
+from labelaudit.annotators import consensus as consensus_module
 from labelaudit.exceptions import InputError, LabelAuditError
 
 
@@ -34,7 +35,7 @@ def _find_kernels():
         from labelaudit import _core
     except ImportError:
         _core = None
-    if _core is not None and all(hasattr(_core, n) for n in annotators._KERNEL_NAMES):
+    if _core is not None and all(hasattr(_core, n) for n in consensus_module._KERNEL_NAMES):
         return _core
     name = os.environ.get("LABELAUDIT_DS_KERNELS")
     if name:
@@ -50,7 +51,7 @@ needs_kernels = pytest.mark.skipif(KERNELS is None, reason="compiled ds_ kernels
 def _use_kernels():
     with pytest.MonkeyPatch.context() as mp:
         if KERNELS is not None:
-            mp.setattr(annotators, "_kernels", lambda: KERNELS)
+            mp.setattr(consensus_module, "_kernels", lambda: KERNELS)
         yield
 
 
@@ -303,48 +304,6 @@ def test_agreement_summary_perfect_agreement():
     assert summary["n_pairs"] == 6
 
 
-def test_wilson_interval_matches_statsmodels():
-    from statsmodels.stats.proportion import proportion_confint
-
-    x = np.array([0, 1, 5, 17, 40])
-    n = np.array([10, 3, 5, 60, 41])
-    low, high = annotators.wilson_interval(x, n, alpha=0.05)
-    ref_low, ref_high = proportion_confint(x, n, alpha=0.05, method="wilson")
-    np.testing.assert_allclose(low, ref_low, atol=1e-12)
-    np.testing.assert_allclose(high, ref_high, atol=1e-12)
-    assert np.isnan(annotators.wilson_interval(0, 0)[0])
-
-
-@given(p=st.lists(st.floats(0, 1), min_size=1, max_size=40))
-@settings(max_examples=60, deadline=None)
-def test_benjamini_hochberg_matches_statsmodels(p):
-    from statsmodels.stats.multitest import multipletests
-
-    expected = multipletests(p, method="fdr_bh")[1]
-    np.testing.assert_allclose(annotators.benjamini_hochberg(p), expected, atol=1e-12)
-
-
-def test_one_sided_two_proportion_matches_statsmodels():
-    from statsmodels.stats.proportion import proportions_ztest
-
-    for x1, n1, x2, n2 in [(30, 50, 400, 500), (45, 50, 400, 500), (3, 10, 9, 10)]:
-        _, expected = proportions_ztest([x1, x2], [n1, n2], alternative="smaller")
-        got = annotators._one_sided_two_proportion(x1, n1, x2, n2)
-        assert got == pytest.approx(expected, abs=1e-12)
-
-
-def test_chi_square_matches_scipy():
-    from scipy.stats import chi2_contingency
-
-    own = np.array([[5, 0, 3, 0], [10, 2, 0, 1]])
-    peers = np.array([[20, 0, 4, 6], [8, 9, 0, 3]])
-    got = annotators._chi_square_p(own, peers)
-    for r in range(2):
-        table = np.stack([own[r], peers[r]])
-        table = table[:, table.sum(axis=0) > 0]
-        assert got[r] == pytest.approx(chi2_contingency(table, correction=False).pvalue, abs=1e-12)
-
-
 def test_majority_vote_ties_and_tie_break():
     counts = np.array([[2, 2, 0], [0, 0, 0], [1, 3, 0], [0, 1, 1]])
     mv = annotators.majority_vote(counts)
@@ -419,7 +378,7 @@ def test_dawid_skene_matches_crowdkit():
 @needs_kernels
 def test_dawid_skene_deterministic_across_threads(monkeypatch):
     # Pass the thread count straight to the kernels (a serial build ignores it).
-    monkeypatch.setattr(annotators, "_effective_n_threads", lambda n: n)
+    monkeypatch.setattr(consensus_module, "effective_n_threads", lambda n: n)
     frame, _ = simulate_crowd(np.random.default_rng(3), 400, np.linspace(0.3, 0.9, 9), 5, 4)
     enc = encode(frame)
     runs = [annotators.dawid_skene(enc, n_jobs=t) for t in (1, 2, 3, 1)]

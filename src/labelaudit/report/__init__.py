@@ -130,6 +130,7 @@ def render_html(
 
     context = build_context(
         result,
+        sections=SECTIONS,
         gate=gate,
         summary=summary,
         top_n=top_n,

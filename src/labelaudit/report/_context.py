@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from . import _charts
-from ._env import fmt_count, fmt_num, fmt_pct, fmt_q
+from ._format import fmt_count, fmt_num, fmt_pct, fmt_q
 from ._images import image_kind as _image_kind
 from ._images import thumbnail as _thumbnail
 
@@ -671,12 +671,11 @@ def bias_context(report: Any, result: Any, options: Mapping[str, Any]) -> dict[s
 
 def others_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     """Attached analyses no registered section renders, as small key/value tables."""
-    from .sections import section_for
-
+    rendered = options["rendered_extras"]
     extras = dict(result.extras)
     others = []
     for name in sorted(extras):
-        if section_for(name, extras[name]) is None:
+        if name not in rendered:
             plain = _plain_section(name, extras[name])
             if plain is not None:
                 others.append(plain)
@@ -717,6 +716,7 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
 def build_context(
     result: Any,
     *,
+    sections: Sequence[Any],
     gate: Any = None,
     summary: Mapping[str, Any] | None = None,
     dataset: str | None = None,
@@ -725,10 +725,11 @@ def build_context(
 ) -> dict[str, Any]:
     """Plain template context for one report (see :func:`labelaudit.report.render_html`).
 
-    The page frame (title, date, inputs, gate) is built here; every section of
-    :data:`labelaudit.report.sections.SECTIONS` adds its own variables from
-    ``options`` (the other keywords of ``render_html``, all required) and the
-    summary.
+    The page frame (title, date, inputs, gate) is built here; every section in
+    ``sections`` (the registry, :data:`labelaudit.report.sections.SECTIONS`,
+    passed in so this module never imports it back) adds its own variables
+    from ``options`` (the other keywords of ``render_html``, all required) and
+    the summary.
 
     Returns
     -------
@@ -737,7 +738,6 @@ def build_context(
         lists the templates to include and ``nav`` the header links.
     """
     from .._version import __version__
-    from .sections import SECTIONS
 
     version = __version__
     if summary is not None:
@@ -745,7 +745,9 @@ def build_context(
     when = date
     if when is None and summary is not None:
         when = summary.get("date") or summary.get("created")
-    options = {"summary": summary, **options}
+    # Attached analyses that a section renders; the "others" section lists the rest.
+    rendered = {s.name for s in sections if s.attached and s.select(result) is not None}
+    options = {"summary": summary, "rendered_extras": rendered, **options}
     ctx: dict[str, Any] = {
         "dataset": dataset if dataset is not None else _dataset_name(summary),
         "date": None if when is None else str(when),
@@ -756,7 +758,7 @@ def build_context(
         "cl_run": _parameters(result, summary).get("confident_learning") != "not run",
     }
     present = []
-    for spec in SECTIONS:
+    for spec in sections:
         obj = spec.select(result)
         if obj is None:
             ctx.update(spec.absent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -34,3 +35,31 @@ def demo_audit():
     frame = issues.join(items.select("id", "source", "annotator"), on="id", how="left")
     slices = analyze_slices(frame, attributes=["source", "annotator"])
     return result.with_section("annotators", review).with_section("slices", slices), demo
+
+
+def planted_noise(n: int, k: int, *, seed: int, rate=0.15, boost: float = 2.5,
+                  flip: str = "uniform", dtype=np.float64):
+    """Planted label noise with out-of-sample-like probabilities: ``(given, probs, truth)``.
+
+    True classes are uniform; each row's logits are standard normal with
+    ``boost`` added on the true class, so the model is right most of the time
+    but not always. A row is flipped with probability ``rate`` (a number, or one
+    per row), to a uniformly drawn other class (``flip="uniform"``) or to the
+    next class (``flip="next"``, pair noise).
+    """
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+    logits = rng.normal(0.0, 1.0, (n, k))
+    logits[np.arange(n), truth] += boost
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    flipped = rng.random(n) < np.broadcast_to(np.asarray(rate, dtype=np.float64), (n,))
+    step = rng.integers(1, k, n) if flip == "uniform" else np.ones(n, dtype=np.int64)
+    given = np.where(flipped, (truth + step) % k, truth)
+    return given.astype(np.intp), probs.astype(dtype), truth.astype(np.intp)
+
+
+@pytest.fixture(scope="session")
+def planted():
+    """The one planted-noise generator of the suite (:func:`planted_noise`)."""
+    return planted_noise

@@ -21,23 +21,10 @@ from labelaudit.report import render_html
 from labelaudit.summary import to_summary_dict
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 @pytest.fixture(scope="module")
-def noisy_probs():
+def noisy_probs(planted):
     """Labels with 15% flips and imperfect, out-of-sample-like probabilities."""
-    rng = np.random.default_rng(11)
-    n, k = 600, 4
-    y = rng.integers(0, k, n)
-    s = y.copy()
-    flip = rng.random(n) < 0.15
-    s[flip] = (y[flip] + rng.integers(1, k, flip.sum())) % k
-    logits = rng.normal(0, 1.0, (n, k))
-    logits[np.arange(n), y] += 2.5
-    return s, _softmax(logits), y
+    return planted(600, 4, seed=11, rate=0.15)
 
 
 # --------------------------------------------------------------------------- cleanlab oracle

@@ -385,10 +385,7 @@ def check_annotations(
 
     from .exceptions import InputError
 
-    if isinstance(annotations, pl.LazyFrame):
-        annotations = annotations.collect()
-    if not isinstance(annotations, pl.DataFrame):
-        raise InputError(f"{source} must be a polars DataFrame; got {type(annotations).__name__}")
+    annotations = as_polars_frame(annotations, name=source)
     roles = {"item": item_col, "annotator": annotator_col, "label": label_col}
     if time_col is not None:
         roles["time"] = time_col
@@ -473,3 +470,49 @@ def _parse_datetimes(values, source: str):
             "datetime like 2024-03-05T18:14:57"
         )
     return parsed
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def as_polars_frame(frame, *, name: str):
+    """Return a table as a polars DataFrame: polars as is, lazy frames collected, pandas converted.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        The table.
+    name : str
+        How messages name it, e.g. ``"annotations file 'a.csv'"``.
+
+    Returns
+    -------
+    polars.DataFrame
+
+    Raises
+    ------
+    InputError
+        When ``frame`` is none of these.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> as_polars_frame(pd.DataFrame({"a": [1, 2]}), name="table").shape
+    (2, 1)
+    """
+    import polars as pl
+
+    from .exceptions import InputError
+
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if type(frame).__module__.split(".")[0] == "pandas" and hasattr(frame, "columns"):
+        try:
+            return pl.from_pandas(frame)
+        except Exception as exc:  # noqa: BLE001 - any conversion failure is the user's table
+            raise InputError(f"{name}: cannot convert the pandas DataFrame to polars: {exc}") from exc
+    raise InputError(
+        f"{name} must be a polars or pandas DataFrame; got {type(frame).__name__}"
+    )

@@ -68,15 +68,9 @@ def demo_html(demo):
 
 
 def _synthetic(n: int, k: int = 4, seed: int = 0, class_names=None, ids=None):
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, k, size=n)
-    logits = rng.normal(size=(n, k))
-    logits[np.arange(n), truth] += 2.5
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    labels = truth.copy()
-    flip = rng.random(n) < 0.15
-    labels[flip] = (truth[flip] + 1) % k
+    from conftest import planted_noise
+
+    labels, probs, _ = planted_noise(n, k, seed=seed, rate=0.15, flip="next")
     if class_names is not None:
         labels = np.asarray(class_names, dtype=object)[labels]
     return audit(labels, probs, class_names=class_names, ids=ids, n_bootstrap=50, seed=seed)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit._validation import as_polars_frame
 from labelaudit.annotators.agreement import _grouped_kappa, agreement_summary, pairwise_agreement
 from labelaudit.annotators.consensus import (
     CROWDLAB_MAX_ANNOTATORS,
@@ -204,7 +205,7 @@ def review_annotators(
 
     Parameters
     ----------
-    annotations : polars.DataFrame
+    annotations : polars.DataFrame or pandas.DataFrame
         Long table, one row per annotation.
     item_col, annotator_col, label_col : str
         Column names of the item id, annotator id and label.
@@ -298,6 +299,7 @@ def review_annotators(
     (``sum_i n_i (n_i - 1) / 2``) used for pairwise kappa.
     """
     _check_options(alpha, min_confusion_count, consensus_method, pred_probs)
+    annotations = as_polars_frame(annotations, name=source)
     enc = encode_annotations(
         annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=classes, item_ids=item_ids, source=source,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit._validation import as_polars_frame
 from labelaudit.exceptions import InputError, LabelAuditError, LabelAuditWarning
 from labelaudit.slices.metrics import SLICE_METRICS, _first_bad_row, read_metric
 from labelaudit.slices.result import COMBINATION_SEPARATOR, MISSING_GROUP, SliceReport
@@ -186,7 +187,7 @@ def analyze_slices(
 
     Parameters
     ----------
-    frame : polars.DataFrame
+    frame : polars.DataFrame or pandas.DataFrame
         One row per labelled unit: an item, or one (item, annotator) annotation when the
         issue flags refer to individual annotations. Holds the attribute columns and the
         per-row metric columns named below.
@@ -279,6 +280,7 @@ def analyze_slices(
     >>> report.describe_flagged()[0]
     'source = phone: 33.3% of labels look wrong vs 5.0% elsewhere (n = 60, q < 0.001)'
     """
+    frame = as_polars_frame(frame, name="`frame`")
     columns = _metric_columns(quality_col, error_prob_col, disagreement_col, metric_cols)
     attributes = _check_parameters(
         frame, attributes, issue_col, columns, annotator_col, min_size, min_effect, fdr,
@@ -364,10 +366,6 @@ def _check_parameters(
     max_order: Any,
     top_k: Any,
 ) -> list[str]:
-    if not isinstance(frame, pl.DataFrame):
-        raise InputError(
-            f"`frame` must be a polars DataFrame: got {type(frame).__name__}"
-        )
     if isinstance(attributes, str):
         attributes = [attributes]
     attributes = list(attributes)

@@ -267,11 +267,15 @@ def model_noise_interval(labels, pred_probs, *, extra_pred_probs=(), n_bootstrap
        model calibrated to noisy labels expects exactly the disagreement it
        sees, so the bound is only as high as the model is sure;
     3. an **upper bound**, the smaller of two figures that each count every
-       error the model can see: ``mean(1 - c_y)`` (all the calibrated doubt
-       about the given labels is noise; calibrating to noisy labels only
-       flattens ``c``, which raises this figure) and the share of rows whose
-       raw probability of the given class is below that class's confident
-       threshold (the rows confident learning does not vouch for).
+       error the model can see: ``mean(1 - c_y)``, all the calibrated doubt
+       about the given labels taken as noise (a label is wrong with
+       probability ``1 - P(true = y | x, y)``, and as long as a class is
+       given at least as often to items that are in it as to items that are
+       not, seeing the label can only raise ``P(true = y)`` above the model's
+       ``c_y``; calibrating to noisy labels flattens ``c``, which only raises
+       the figure), and the share of rows whose raw probability of the given
+       class is below that class's confident threshold (the rows confident
+       learning does not vouch for: its own count of clean rows).
 
     Errors the model has learned so well that it confidently agrees with them
     are invisible to every model-only figure, this one included; only a

@@ -1,0 +1,282 @@
+"""Model-only noise interval and model checks (labelaudit.model_checks)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs, make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import cross_val_predict
+
+import labelaudit
+from labelaudit.model_checks import (
+    ModelNoiseInterval,
+    calibrate_temperature,
+    check_model,
+    model_noise_interval,
+)
+
+REALNOISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "realnoise"
+
+
+def _noisy(truth, rate, seed):
+    rng = np.random.default_rng(seed)
+    k = int(truth.max()) + 1
+    labels = truth.copy()
+    flip = rng.random(truth.shape[0]) < rate
+    labels[flip] = (truth[flip] + rng.integers(1, k, flip.sum())) % k
+    return labels
+
+
+def _oof(x, labels):
+    return cross_val_predict(LogisticRegression(max_iter=2000), x, labels, cv=5,
+                             method="predict_proba")
+
+
+@pytest.fixture(scope="module")
+def strong():
+    """Separated blobs, 10% uniform noise, out-of-fold logistic probabilities."""
+    x, truth = make_blobs(1500, n_features=6, centers=4, cluster_std=1.0, random_state=5)
+    labels = _noisy(truth, 0.10, 1)
+    return labels, truth, _oof(x, labels)
+
+
+@pytest.fixture(scope="module")
+def weak():
+    """Three overlapping classes with 5% noise: the point estimate is several times the truth."""
+    x, truth = make_classification(1500, n_features=8, n_informative=3, n_redundant=0,
+                                   n_classes=3, n_clusters_per_class=1, class_sep=0.7,
+                                   random_state=4)
+    labels = _noisy(truth, 0.05, 2)
+    return labels, truth, _oof(x, labels)
+
+
+# ---------------------------------------------------------------------------
+# model_noise_interval
+# ---------------------------------------------------------------------------
+
+
+def test_interval_keeps_the_point_and_the_row_bootstrap(strong):
+    labels, _, probs = strong
+    r = model_noise_interval(labels, probs, n_bootstrap=200, seed=3)
+    old = labelaudit.noise_rate_intervals(labels, probs, n_bootstrap=200, seed=3)
+    assert isinstance(r, ModelNoiseInterval)
+    assert r.source == "model"
+    assert r.noise_rate == old.noise_rate
+    assert (r.bootstrap_low, r.bootstrap_high) == (old.ci_low, old.ci_high)
+    assert r.ci_low <= min(old.ci_low, r.lower_bound_ci_low)
+    assert r.ci_high >= max(old.ci_high, r.upper_bound_ci_high)
+    assert r.lower_bound_ci_low <= r.lower_bound <= r.upper_bound <= r.upper_bound_ci_high
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.noise_rate = 0.0
+
+
+def test_interval_is_deterministic_and_seeded(strong):
+    labels, _, probs = strong
+    a = model_noise_interval(labels, probs, n_bootstrap=100, seed=7)
+    b = model_noise_interval(labels, probs, n_bootstrap=100, seed=7)
+    c = model_noise_interval(labels, probs, n_bootstrap=100, seed=8)
+    assert a == b
+    assert (a.ci_low, a.ci_high) != (c.ci_low, c.ci_high)
+
+
+def test_bounds_follow_their_definitions(strong):
+    labels, _, probs = strong
+    r = model_noise_interval(labels, probs, n_bootstrap=50)
+    t, cal = calibrate_temperature(labels, probs)
+    rows = np.arange(labels.shape[0])
+    given = cal[rows, labels]
+    other = cal.copy()
+    other[rows, labels] = -1
+    best = other.max(axis=1)
+    assert r.lower_bound == pytest.approx(np.mean(np.maximum(2 * best - 1 - given, 0)))
+    thresholds = labelaudit.get_confident_thresholds(labels, probs)
+    unvouched = np.mean(probs[rows, labels] < thresholds[labels])
+    assert r.upper_bound == pytest.approx(min(np.mean(1 - given), unvouched))
+    assert r.temperature == t
+
+
+def test_temperature_minimises_log_loss_on_the_given_labels(strong):
+    labels, _, probs = strong
+    soft = probs ** 0.4
+    soft /= soft.sum(axis=1, keepdims=True)
+    t, cal = calibrate_temperature(labels, soft)
+    assert t > 1.5  # the softened probabilities are sharpened back
+    best = log_loss(labels, cal)
+    for other in (t * 0.9, t * 1.1):
+        o = soft ** other
+        o /= o.sum(axis=1, keepdims=True)
+        assert log_loss(labels, o) > best
+
+
+def test_interval_covers_where_the_old_one_misses(weak):
+    labels, truth, probs = weak
+    true_rate = np.mean(labels != truth)
+    r = model_noise_interval(labels, probs, n_bootstrap=200)
+    assert not (r.bootstrap_low <= true_rate <= r.bootstrap_high)
+    assert r.noise_rate > 2 * true_rate
+    assert r.ci_low <= true_rate <= r.ci_high
+
+
+def test_interval_covers_and_stays_narrow_for_a_strong_model(strong):
+    labels, truth, probs = strong
+    true_rate = np.mean(labels != truth)
+    r = model_noise_interval(labels, probs, n_bootstrap=200)
+    assert r.ci_low <= true_rate <= r.ci_high
+    assert r.width < 0.12
+
+
+def test_several_models_give_their_spread(strong):
+    labels, truth, probs = strong
+    rng = np.random.default_rng(0)
+    other = probs * rng.uniform(0.5, 1.5, probs.shape)
+    other /= other.sum(axis=1, keepdims=True)
+    r = model_noise_interval(labels, probs, extra_pred_probs=[other], n_bootstrap=100)
+    alone = model_noise_interval(labels, other, n_bootstrap=100, seed=1)
+    assert r.n_models == 2
+    assert r.model_rates == (
+        labelaudit.noise_rate_intervals(labels, probs, n_bootstrap=10).noise_rate,
+        labelaudit.noise_rate_intervals(labels, other, n_bootstrap=10).noise_rate,
+    )
+    assert r.model_intervals[1] == (alone.ci_low, alone.ci_high)
+    assert r.spread_low == min(r.model_rates) and r.spread_high == max(r.model_rates)
+    assert r.ci_low == min(lo for lo, _ in r.model_intervals)
+    assert r.ci_high == max(hi for _, hi in r.model_intervals)
+    single = model_noise_interval(labels, probs, n_bootstrap=100)
+    assert r.noise_rate == single.noise_rate
+    assert r.ci_low <= single.ci_low and r.ci_high >= single.ci_high
+
+
+def test_extra_model_of_the_wrong_shape_is_refused(strong):
+    labels, _, probs = strong
+    with pytest.raises(labelaudit.LabelAuditError, match=r"extra_pred_probs\[0\]"):
+        model_noise_interval(labels, probs, extra_pred_probs=[probs[:, :3]], n_bootstrap=10)
+
+
+def test_bad_input_is_refused_like_the_core_functions(strong):
+    labels, _, probs = strong
+    with pytest.raises(labelaudit.LabelAuditError, match="labels"):
+        model_noise_interval(labels[:-1], probs, n_bootstrap=10)
+    with pytest.raises(labelaudit.LabelAuditError, match="confidence"):
+        model_noise_interval(labels, probs, confidence=1.5)
+
+
+# ---------------------------------------------------------------------------
+# check_model
+# ---------------------------------------------------------------------------
+
+
+def test_checks_are_silent_on_a_good_model(strong, weak):
+    labels, _, probs = strong
+    assert check_model(labels, probs) == []
+    labels, _, probs = weak
+    assert check_model(labels, probs) == []
+
+
+def test_random_probabilities_are_called_uninformative(strong):
+    labels, _, _ = strong
+    rng = np.random.default_rng(0)
+    random_probs = rng.dirichlet(np.ones(4), labels.shape[0])
+    findings = check_model(labels, random_probs)
+    assert [f.code for f in findings] == ["uninformative"]
+    f = findings[0]
+    assert f.severity == "error"
+    assert "no information" in f.message
+    # the random probabilities do not predict the labels better than the prior does
+    prior = np.bincount(labels) / labels.shape[0]
+    assert log_loss(labels, random_probs) > log_loss(labels, np.tile(prior, (labels.shape[0], 1)))
+
+
+def test_permuted_columns_are_found_and_named(strong):
+    labels, _, probs = strong
+    order = [1, 2, 3, 0]
+    findings = check_model(labels, probs[:, order], class_names=["ant", "bee", "cow", "dog"])
+    assert [f.code for f in findings] == ["permuted_columns"]
+    f = findings[0]
+    # label c is now predicted by the column that holds its old probabilities
+    assert f.figures["best_column_for_label"] == [int(np.argsort(order)[c]) for c in range(4)]
+    assert "'ant' -> column 'dog'" in f.message
+    assert f.figures["agreement_best"] > f.figures["agreement_as_given"] + 0.5
+
+
+def test_permuted_random_probabilities_stay_uninformative(strong):
+    labels, _, _ = strong
+    rng = np.random.default_rng(1)
+    findings = check_model(labels, rng.dirichlet(np.ones(4), labels.shape[0])[:, [3, 2, 1, 0]])
+    assert [f.code for f in findings] == ["uninformative"]
+
+
+def test_inseparable_classes_are_named(strong):
+    labels, _, probs = strong
+    # the model gives classes 0 and 1 the same probability: it cannot tell them apart
+    blurred = probs.copy()
+    both = blurred[:, 0] + blurred[:, 1]
+    blurred[:, 0] = blurred[:, 1] = both / 2
+    findings = check_model(labels, blurred, class_names=["ant", "bee", "cow", "dog"])
+    codes = [f.code for f in findings]
+    assert "inseparable_classes" in codes
+    f = findings[codes.index("inseparable_classes")]
+    assert [p["classes"] for p in f.figures["pairs"]] == [["ant", "bee"]]
+    assert "'ant' vs 'bee'" in f.message
+    # oracle: sklearn's AUC of p_0 - p_1 between rows labelled 0 and 1
+    mask = labels < 2
+    auc = roc_auc_score(labels[mask] == 0, blurred[mask, 0] - blurred[mask, 1])
+    assert f.figures["pairs"][0]["auc"] == pytest.approx(auc)
+
+
+def test_underconfident_probabilities_are_flagged(strong):
+    labels, _, probs = strong
+    soft = probs ** 0.15
+    soft /= soft.sum(axis=1, keepdims=True)
+    findings = check_model(labels, soft)
+    assert [f.code for f in findings] == ["underconfident"]
+    assert findings[0].figures["gap"] < -0.15
+
+
+def test_overconfident_probabilities_are_flagged():
+    # a weak model (top class right about 60% of the time) whose probabilities claim ~97%
+    x, truth = make_classification(1500, n_features=8, n_informative=3, n_redundant=0,
+                                   n_classes=3, n_clusters_per_class=1, class_sep=0.4,
+                                   random_state=6)
+    labels = _noisy(truth, 0.05, 3)
+    probs = _oof(x, labels)
+    assert check_model(labels, probs) == []
+    sharp = probs ** 8
+    sharp /= sharp.sum(axis=1, keepdims=True)
+    findings = check_model(labels, sharp)
+    assert [f.code for f in findings] == ["overconfident"]
+    fig = findings[0].figures
+    assert fig["gap"] > 0.15 + fig["noise_credit"]
+
+
+def test_class_names_must_match_the_columns(strong):
+    labels, _, probs = strong
+    with pytest.raises(labelaudit.LabelAuditError, match="class_names"):
+        check_model(labels, probs, class_names=["a", "b"])
+
+
+# ---------------------------------------------------------------------------
+# Real human label noise (CIFAR-10N out-of-fold probabilities)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["cifar10n_aggre", "cifar10n_worst"])
+@pytest.mark.parametrize("model", ["resnet18", "efficientnet_b1"])
+def test_real_noise_is_covered_and_checks_are_silent(folder, model):
+    lab = np.load(REALNOISE / folder / "labels.npz")
+    labels = lab["given_labels"].astype(np.intp)
+    true_rate = float(np.mean(labels != lab["true_labels"]))
+    probs = np.load(REALNOISE / folder / f"{model}.npz")["pred_probs"]
+    r = model_noise_interval(labels, probs, n_bootstrap=200)
+    assert not (r.bootstrap_low <= true_rate <= r.bootstrap_high)  # the old interval misses
+    assert r.ci_low <= true_rate <= r.ci_high
+    assert check_model(labels, probs) == []
+    # and the permuted or random versions of the same probabilities are caught
+    assert [f.code for f in check_model(labels, probs[:, ::-1])] == ["permuted_columns"]
+    rng = np.random.default_rng(0)
+    noise = rng.dirichlet(np.ones(10), labels.shape[0])
+    assert [f.code for f in check_model(labels, noise)] == ["uninformative"]

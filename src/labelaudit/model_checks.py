@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import get_confident_thresholds, noise_rate_intervals
+from .confident import get_confident_thresholds, noise_rate_intervals
 from .exceptions import LabelAuditError
 
 __all__ = [

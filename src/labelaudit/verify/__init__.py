@@ -10,12 +10,20 @@ risks.
 from __future__ import annotations
 
 from .estimate import VerifiedEstimate, reviews_frame, stratified_interval, verify_reviews
-from .sampling import ReviewSample, allocate, make_strata, review_sample, size_for_half_width
+from .sampling import (
+    ReviewSample,
+    allocate,
+    anticipated_error_probabilities,
+    make_strata,
+    review_sample,
+    size_for_half_width,
+)
 
 __all__ = [
     "ReviewSample",
     "VerifiedEstimate",
     "allocate",
+    "anticipated_error_probabilities",
     "make_strata",
     "review_sample",
     "reviews_frame",

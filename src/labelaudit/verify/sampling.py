@@ -24,6 +24,7 @@ __all__ = [
     "ISSUES_COLUMNS",
     "ReviewSample",
     "allocate",
+    "anticipated_error_probabilities",
     "anticipated_half_width",
     "make_strata",
     "review_sample",
@@ -42,6 +43,9 @@ MIN_PER_STRATUM = 2
 RATE_FLOOR = 0.01
 
 _Z95 = 1.959963984540054
+
+#: Strata among issues, unflagged items the model suggests another class for, and the rest.
+DEFAULT_STRATA = (2, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -211,35 +215,41 @@ def _issues_frame(issues: Any) -> tuple[pl.DataFrame, tuple[str, ...]]:
     return issues, names
 
 
-def _strata_counts(strata: int | Sequence[int]) -> tuple[int, int]:
+def _strata_counts(strata: int | Sequence[int]) -> tuple[int, ...]:
     if isinstance(strata, int | np.integer) and not isinstance(strata, bool):
-        pair = (max(1, int(strata) // 3), max(1, int(strata) - max(1, int(strata) // 3)))
-    else:
-        pair = tuple(int(s) for s in strata)  # type: ignore[assignment]
-    if len(pair) != 2 or min(pair) < 1:
+        if strata == 1:
+            return (1,)
         raise LabelAuditError(
-            f"strata: expected a number of strata >= 2 or a pair (issue strata, other strata) "
-            f"of positive integers, got {strata!r}"
+            f"strata: expected 1 (a simple random sample) or three positive counts (issues, "
+            f"unflagged items the model suggests another class for, the rest), got {strata!r}"
         )
-    return pair  # type: ignore[return-value]
+    counts = tuple(int(s) for s in strata)
+    if len(counts) != 3 or min(counts) < 1:
+        raise LabelAuditError(
+            f"strata: expected three positive counts (issues, unflagged items the model "
+            f"suggests another class for, the rest), got {strata!r}"
+        )
+    return counts
 
 
-def make_strata(issues: Any, strata: int | Sequence[int] = (2, 4)) -> np.ndarray:
+def make_strata(issues: Any, strata: int | Sequence[int] = DEFAULT_STRATA) -> np.ndarray:
     """Stratum of every row of an issues table.
 
-    Flagged and unflagged items are stratified separately, each split into
-    equal-count groups of increasing label quality (ties broken by row
-    order, so the split is deterministic). Stratum numbers run from the
-    lowest-quality issues (0) to the highest-quality unflagged items.
+    Three groups are stratified separately: the flagged items; the unflagged
+    items whose suggested label differs from the given one; and the rest
+    (the model agrees with the given label). Each group is split into
+    equal-count strata of increasing label quality (ties broken by row order,
+    so the split is deterministic). Stratum numbers run from the
+    lowest-quality issues (0) to the highest-quality agreeing items.
 
     Parameters
     ----------
     issues : AuditResult or polars.DataFrame
         A finished audit, or its issues table.
-    strata : int or (int, int), default (2, 4)
-        Strata among the issues and among the other items; an int ``s`` means
-        ``(s // 3, s - s // 3)``. A group with fewer items than strata gets
-        fewer strata; an empty group none.
+    strata : 1 or (int, int, int), default (2, 2, 3)
+        Strata in each of the three groups; ``1`` puts every item in one
+        stratum (a simple random sample). A group with fewer items than
+        strata gets fewer strata; an empty group none.
 
     Returns
     -------
@@ -249,20 +259,26 @@ def make_strata(issues: Any, strata: int | Sequence[int] = (2, 4)) -> np.ndarray
     Examples
     --------
     >>> import polars as pl
-    >>> t = pl.DataFrame({"id": [0, 1, 2, 3], "given_label": ["a"] * 4,
-    ...                   "suggested_label": ["a"] * 4,
-    ...                   "label_quality": [0.1, 0.9, 0.8, 0.2],
-    ...                   "is_issue": [True, False, False, True]})
-    >>> make_strata(t, (1, 2)).tolist()
-    [0, 2, 1, 0]
+    >>> t = pl.DataFrame({"id": [0, 1, 2, 3, 4], "given_label": ["a"] * 5,
+    ...                   "suggested_label": ["b", "a", "a", "b", "b"],
+    ...                   "label_quality": [0.1, 0.9, 0.8, 0.2, 0.4],
+    ...                   "is_issue": [True, False, False, True, False]})
+    >>> make_strata(t, (1, 1, 2)).tolist()
+    [0, 3, 2, 0, 1]
     """
     table, _ = _issues_frame(issues)
-    n_issue, n_other = _strata_counts(strata)
+    counts = _strata_counts(strata)
+    if counts == (1,):
+        return np.zeros(table.height, dtype=np.int64)
     quality = table.get_column("label_quality").to_numpy()
     flagged = table.get_column("is_issue").to_numpy().astype(bool)
+    agree = (
+        table.get_column("suggested_label").cast(pl.String)
+        == table.get_column("given_label").cast(pl.String)
+    ).to_numpy()
     out = np.empty(table.height, dtype=np.int64)
     next_id = 0
-    for mask, k in ((flagged, n_issue), (~flagged, n_other)):
+    for mask, k in zip((flagged, ~flagged & ~agree, ~flagged & agree), counts, strict=True):
         rows = np.flatnonzero(mask)
         if rows.size == 0:
             continue
@@ -272,6 +288,53 @@ def make_strata(issues: Any, strata: int | Sequence[int] = (2, 4)) -> np.ndarray
             out[chunk] = next_id
             next_id += 1
     return out
+
+
+def anticipated_error_probabilities(quality: np.ndarray, n_issues: int) -> tuple[np.ndarray, float]:
+    """Per-item error probabilities anticipated from the label quality.
+
+    ``1 - label_quality`` is the model's probability that the given label is
+    wrong, but out-of-sample probabilities of a model trained on noisy labels
+    are soft: they spread mass over other classes for items whose label is
+    right, so ``1 - q`` overstates the errors among confident-looking items
+    many times over. The anticipation is therefore calibrated on the audit's
+    own count of issues: ``(1 - q) ** gamma`` with ``gamma`` chosen so that the
+    anticipated errors add up to the number of flagged items (``gamma = 1``
+    when nothing is flagged). Only the allocation uses it; the estimate stays
+    design-based, so a poor anticipation costs precision, never validity.
+
+    Parameters
+    ----------
+    quality : array of float
+        Label quality in [0, 1].
+    n_issues : int
+        Items the audit flagged.
+
+    Returns
+    -------
+    (probabilities, gamma) : (numpy.ndarray, float)
+
+    Examples
+    --------
+    >>> p, g = anticipated_error_probabilities(np.array([0.1, 0.5, 0.9, 0.95]), 1)
+    >>> round(float(p.sum()), 6), g > 1
+    (1.0, True)
+    """
+    miss = 1.0 - np.asarray(quality, dtype=np.float64)
+    if n_issues <= 0 or miss.sum() <= n_issues:
+        return miss, 1.0
+    lo, hi = 0.0, 7.0  # bisection on log(gamma): gamma in [1, e^7]
+    if np.power(miss, math.exp(hi)).sum() > n_issues:
+        gamma = math.exp(hi)
+        return np.power(miss, gamma), gamma
+    for _ in range(60):  # the anticipated total decreases as gamma grows
+        mid = (lo + hi) / 2
+        if np.power(miss, math.exp(mid)).sum() > n_issues:
+            lo = mid
+        else:
+            hi = mid
+    gamma = math.exp((lo + hi) / 2)
+    return np.power(miss, gamma), gamma
 
 
 # --------------------------------------------------------------------------- allocation
@@ -421,7 +484,7 @@ def review_sample(
     size: int | None = None,
     seed: int = 0,
     half_width: float | None = None,
-    strata: int | Sequence[int] = (2, 4),
+    strata: int | Sequence[int] = DEFAULT_STRATA,
     confidence: float = 0.95,
     allocation: np.ndarray | Sequence[int] | None = None,
 ) -> ReviewSample:
@@ -429,8 +492,8 @@ def review_sample(
 
     Strata come from the audit's scores (see :func:`make_strata`): flagged
     and unflagged items both, by label-quality quantiles. Each stratum's
-    error rate is anticipated as the mean of ``1 - label_quality`` over its
-    items (kept within ``[0.01, 0.99]``), and the reviews are allocated by
+    error rate is anticipated from its items' label quality (see
+    :func:`anticipated_error_probabilities`; kept within ``[0.01, 0.99]``), and the reviews are allocated by
     Neyman's rule, which minimises the variance of the stratified noise-rate
     estimate under those rates (see :func:`allocate`); every stratum gets at
     least 2. Items are drawn without replacement inside each stratum and the
@@ -454,8 +517,10 @@ def review_sample(
     half_width : float, optional
         Size the sample so that the anticipated interval half-width (at
         ``confidence``) is at most this.
-    strata : int or (int, int), default (2, 4)
-        Strata among issues and among the other items (see :func:`make_strata`).
+    strata : 1 or (int, int, int), default (2, 2, 3)
+        Strata among the issues, the unflagged items the model suggests
+        another class for, and the rest (see :func:`make_strata`); ``1`` draws
+        a simple random sample.
     confidence : float, default 0.95
         Confidence used with ``half_width``.
     allocation : sequence of int, optional
@@ -479,11 +544,11 @@ def review_sample(
     >>> rng = np.random.default_rng(0)
     >>> q = rng.uniform(size=1000)
     >>> t = pl.DataFrame({"id": np.arange(1000), "given_label": ["a"] * 1000,
-    ...                   "suggested_label": ["b"] * 1000, "label_quality": q,
-    ...                   "is_issue": q < 0.1})
+    ...                   "suggested_label": np.where(q > 0.5, "a", "b"),
+    ...                   "label_quality": q, "is_issue": q < 0.1})
     >>> s = review_sample(t, size=60, seed=1)
     >>> s.size, s.strata.height
-    (60, 6)
+    (60, 7)
     """
     table, names = _issues_frame(issues)
     given = sum(x is not None for x in (size, half_width, allocation))
@@ -496,7 +561,8 @@ def review_sample(
     quality = table.get_column("label_quality").to_numpy().astype(np.float64)
     flagged = table.get_column("is_issue").to_numpy().astype(bool)
     sizes = np.bincount(stratum, minlength=n_strata).astype(np.int64)
-    rates = np.bincount(stratum, weights=1.0 - quality, minlength=n_strata) / sizes
+    per_item, gamma = anticipated_error_probabilities(quality, int(flagged.sum()))
+    rates = np.bincount(stratum, weights=per_item, minlength=n_strata) / sizes
     if allocation is not None:
         alloc = np.asarray(allocation, dtype=np.int64)
         if alloc.shape != sizes.shape or (alloc < 1).any() or (alloc > sizes).any():
@@ -555,6 +621,9 @@ def review_sample(
         "confidence": confidence,
         "strata": list(_strata_counts(strata)),
         "allocation": "neyman" if allocation is None else "plan",
+        "anticipation": "mean of (1 - label_quality) ** gamma per stratum, gamma calibrated "
+        "to the audit's issue count",
+        "gamma": gamma,
         "rate_floor": RATE_FLOOR,
         "min_per_stratum": MIN_PER_STRATUM,
         "anticipated_half_width": math.sqrt(_variance(sizes, rates, alloc)) * _Z95,

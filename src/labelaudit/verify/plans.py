@@ -356,6 +356,10 @@ class StratifiedPlan:
         """Total reviews."""
         return int(sum(self.allocation))
 
+    def defects_by_stratum(self, defects: int) -> np.ndarray:
+        """How a lot with ``defects`` wrong labels is assumed to spread them over the strata."""
+        return _apportion(int(defects), np.asarray(self.spread), np.asarray(self.sizes))
+
     def accept_probability(self, defects: Any, spread: Sequence[float] | None = None) -> np.ndarray:
         """P(accept) for lots with these numbers of wrong labels, spread as anticipated."""
         share = np.asarray(self.spread if spread is None else spread, dtype=np.float64)

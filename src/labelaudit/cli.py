@@ -1264,7 +1264,7 @@ def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
     junit: Path | None, allow_partial: bool, seed: int,
 ) -> int:
-    from .io import file_fingerprint, read_table, write_json, write_text
+    from .io import file_fingerprint, read_table, write_json
     from .verify import verify_reviews
     from .verify._audit_dir import load_audit_dir, load_sample
     from .verify.plans import acceptance_gate, load_acceptance, plan_from_policy
@@ -1316,7 +1316,6 @@ def _execute_verify(
     out.mkdir(parents=True, exist_ok=True)
     _publish(out, [("summary.json", lambda p: write_json(p, summary))],
              junit=None if junit_text is None else (junit, junit_text))
-    del write_text
     console = _stdout_console()
     v = verified
     console.print(
@@ -1413,6 +1412,11 @@ def _execute_plan(
             f"anticipated spread of wrong labels; {100 * (1 - strat.n / plan.n):.0f}% fewer "
             "reviews than the single plan."
         )
+        for label, key in (("concentrated as the calibrated scores anticipate", "spread_calibrated"),
+                           ("spread as the raw scores suggest", "spread_raw")):
+            alpha, beta = strat.risks_under(strat.parameters[key])
+            console.print(f"  If the wrong labels are {label}: producer's risk {alpha:.4f}, "
+                          f"consumer's risk {beta:.4f}.")
         plans.append(("stratified", strat))
     table = Table(title="Operating characteristic: P(accept) by the lot's share of wrong labels")
     table.add_column("wrong labels")

@@ -275,3 +275,17 @@ def test_verify_junit_needs_policy(audited, tmp_path, capsys):
                 "--junit", str(tmp_path / "j.xml")]) == 2
     assert "--junit needs an acceptance plan" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()
+
+
+def test_plan_with_audit_adds_the_stratified_plan(audited, capsys):
+    root, _ = audited
+    assert run(["plan", "--lot-size", "2000", "--aql", "0.02", "--lq", "0.10",
+                "--audit", str(root / "audit")]) == 0
+    out = capsys.readouterr().out
+    single_n = int(out.split("review n = ")[1].split()[0])
+    strat_n = int(out.split("review n = ")[2].split()[0])
+    assert strat_n < single_n and "P(accept), stratified" in out
+    assert "If the wrong labels are spread as the raw scores suggest" in out
+    assert run(["plan", "--lot-size", "999", "--aql", "0.02", "--lq", "0.10",
+                "--audit", str(root / "audit")]) == 2
+    assert "differs from the 2000 items" in capsys.readouterr().err

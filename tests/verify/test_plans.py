@@ -91,6 +91,19 @@ def test_stratified_plan_risks_match_simulation():
         assert simulated == pytest.approx(risk, abs=0.01)
 
 
+def test_stratified_plan_risks_under_other_spreads():
+    plan = stratified_plan(ranked_audit(), aql=0.02, lq=0.06)
+    assert plan.risks_under(plan.spread) == pytest.approx(
+        (plan.producer_risk, plan.consumer_risk), abs=1e-9)
+    # wrong labels concentrated where the design reviews most: lower risks than spread thinly
+    conc = plan.risks_under(plan.parameters["spread_calibrated"])
+    thin = plan.risks_under(plan.parameters["spread_raw"])
+    assert sum(conc) < sum(thin)
+    stricter = stratified_plan(ranked_audit(), aql=0.02, lq=0.06, robustness=1.0)
+    looser = stratified_plan(ranked_audit(), aql=0.02, lq=0.06, robustness=0.0)
+    assert looser.n <= plan.n <= stricter.n
+
+
 def test_stratified_plan_decides():
     table = ranked_audit()
     plan = stratified_plan(table, aql=0.02, lq=0.06)

@@ -361,7 +361,21 @@ class StratifiedPlan:
         return _apportion(int(defects), np.asarray(self.spread), np.asarray(self.sizes))
 
     def accept_probability(self, defects: Any, spread: Sequence[float] | None = None) -> np.ndarray:
-        """P(accept) for lots with these numbers of wrong labels, spread as anticipated."""
+        """P(accept) for lots with these numbers of wrong labels.
+
+        Parameters
+        ----------
+        defects : int or array of int
+            Wrong labels in the lot.
+        spread : sequence of float, optional
+            Share of the wrong labels in each stratum (default: the plan's
+            anticipated spread); another spread shows how the risks move when
+            the wrong labels sit elsewhere.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         share = np.asarray(self.spread if spread is None else spread, dtype=np.float64)
         sizes = np.asarray(self.sizes, dtype=np.int64)
         alloc = np.asarray(self.allocation, dtype=np.int64)
@@ -389,6 +403,11 @@ class StratifiedPlan:
             "rule": f"accept when the stratified estimate of wrong labels is at most {self.k}",
             "plan": self.to_dict(),
         }
+
+    def risks_under(self, spread: Sequence[float]) -> tuple[float, float]:
+        """(producer's risk, consumer's risk) if the wrong labels spread as ``spread``."""
+        p = self.accept_probability([self.defects_at_aql, self.defects_at_lq], spread)
+        return float(1 - p[0]), float(p[1])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for ``summary.json``)."""
@@ -456,8 +475,10 @@ def _estimate_pmf(sizes: np.ndarray, alloc: np.ndarray, defects: np.ndarray) -> 
     return pmf / pmf.sum()
 
 
-def _spread(issues: Any, strata: Any, robustness: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stratum of every item and the anticipated share of wrong labels per stratum."""
+def _spread(
+    issues: Any, strata: Any, robustness: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stratum of every item, the anticipated share of wrong labels per stratum, and its parts."""
     table, _ = _issues_frame(issues)
     stratum = make_strata(table, strata)
     quality = table.get_column("label_quality").to_numpy().astype(np.float64)
@@ -469,7 +490,7 @@ def _spread(issues: Any, strata: Any, robustness: float) -> tuple[np.ndarray, np
     sizes = np.bincount(stratum, minlength=S)
     a = a / a.sum() if a.sum() > 0 else sizes / sizes.sum()
     b = b / b.sum() if b.sum() > 0 else sizes / sizes.sum()
-    return stratum, (1 - robustness) * a + robustness * b
+    return stratum, (1 - robustness) * a + robustness * b, a, b
 
 
 def stratified_plan(
@@ -533,7 +554,7 @@ def stratified_plan(
         raise LabelAuditError(f"robustness: must be in [0, 1], got {robustness!r}")
     single = single_sampling_plan(N, aql, lq, producer_risk, consumer_risk)
     d1, d2 = single.defects_at_aql, single.defects_at_lq
-    stratum, share = _spread(table, strata, robustness)
+    stratum, share, calibrated, raw = _spread(table, strata, robustness)
     sizes = np.bincount(stratum).astype(np.int64)
     at_lq = np.minimum(_apportion(d2, share, sizes) / sizes, 1.0)
     at_aql = _apportion(d1, share, sizes)
@@ -573,7 +594,9 @@ def stratified_plan(
         producer_risk_target=float(producer_risk), consumer_risk_target=float(consumer_risk),
         single_plan_n=single.n,
         parameters={"strata": list(strata) if not isinstance(strata, int) else strata,
-                    "robustness": float(robustness)},
+                    "robustness": float(robustness),
+                    "spread_calibrated": [float(v) for v in calibrated],
+                    "spread_raw": [float(v) for v in raw]},
     )
 
 

@@ -15,7 +15,7 @@ rejected, the consumer's risk the share of lots at the LQ accepted.
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_acceptance.py [--lots 20] [--draws 50]
-        [--aql 0.02] [--lq 0.05] [--data DIR]
+        [--aql 0.02] [--lq 0.05] [--robustness 0.5] [--data DIR]
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def simulate(data, folder, model, rate, args, seed):
         result = labelaudit.audit(labels, probs, n_bootstrap=10, seed=0)
         plan = stratified_plan(result, aql=args.aql, lq=args.lq,
                                producer_risk=args.producer_risk,
-                               consumer_risk=args.consumer_risk)
+                               consumer_risk=args.consumer_risk,
+                               robustness=args.robustness)
         sizes.append(plan.n)
         for d in range(args.draws):
             sample = review_sample(result, allocation=plan.allocation, seed=1000 * lot + d)
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--lq", type=float, default=0.05)
     parser.add_argument("--producer-risk", type=float, default=0.05)
     parser.add_argument("--consumer-risk", type=float, default=0.10)
+    parser.add_argument("--robustness", type=float, default=0.5,
+                        help="Weight of the raw scores in the anticipated spread (see "
+                        "labelaudit.verify.stratified_plan).")
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared/data/realnoise")
     args = parser.parse_args()
@@ -113,7 +117,7 @@ def main() -> None:
         )
         print(lines[-1], flush=True)
     lines.insert(1, f"{args.lots} lots x {args.draws} review draws per case and level, "
-                    f"{time.perf_counter() - start:.0f} s.")
+                    f"robustness {args.robustness:g}, {time.perf_counter() - start:.0f} s.")
     print("\n".join(lines))
 
 

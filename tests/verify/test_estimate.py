@@ -153,6 +153,17 @@ def test_review_errors_name_the_problem():
         reviews_frame(pl.DataFrame({"id": [1], "x": [1]}), class_names=["a"], source="r")
 
 
+def test_reviewed_label_wins_over_is_correct():
+    raw = pl.DataFrame({"id": [1, 2, 3], "reviewed_label": ["a", None, "b"],
+                        "is_correct": [False, False, None]})
+    frame = reviews_frame(raw, class_names=["a", "b"], source="r")
+    assert frame.get_column("reviewed_label").to_list() == ["a", None, "b"]
+    assert frame.get_column("is_correct").to_list() == [False, False, None]
+    with pytest.raises(InputError, match="'c' at row 0"):
+        reviews_frame(raw.with_columns(pl.Series("reviewed_label", ["c", None, "b"])),
+                      class_names=["a", "b"], source="r")
+
+
 def test_label_studio_export_layout():
     raw = pl.DataFrame({
         "item_id": [11, 12, 12, 13], "annotator": ["1", "1", "2", "1"],

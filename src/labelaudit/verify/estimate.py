@@ -256,7 +256,8 @@ def reviews_frame(raw: pl.DataFrame, *, class_names: Sequence[str], source: str)
     - the review sample with ``reviewed_label`` filled (``id`` and
       ``reviewed_label`` columns; empty cells are unreviewed items);
     - an ``id`` and an ``is_correct`` column (true/false, yes/no, 1/0;
-      empty cells are unreviewed);
+      empty cells are unreviewed); with both columns, a filled
+      ``reviewed_label`` wins over ``is_correct``;
     - a Label Studio export of the review tasks as read by
       :func:`labelaudit.io.read_table` (one row per annotation: ``label``,
       and the task data's ``id``). Several annotations of one item must agree.
@@ -310,6 +311,8 @@ def reviews_frame(raw: pl.DataFrame, *, class_names: Sequence[str], source: str)
             pl.col("reviewed_label").cast(pl.String).str.strip_chars()
             .replace("", None).alias("reviewed_label"),
         )
+        if "is_correct" in cols:  # both given: a reviewed label wins, else the correctness
+            frame = frame.with_columns(_correctness(raw, source))
         layout = "reviewed_label"
     elif "is_correct" in cols:
         if "id" not in cols:
@@ -339,7 +342,8 @@ def reviews_frame(raw: pl.DataFrame, *, class_names: Sequence[str], source: str)
                 f"{source}: reviewed_label {labels[row]!r} at row {row} (id {ids[row]!r}) is "
                 f"not one of the audit's classes: {shown}"
             )
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Boolean).alias("is_correct"))
+        if "is_correct" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Boolean).alias("is_correct"))
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("reviewed_label"))
     return frame.select("id", "reviewed_label", "is_correct")
@@ -466,8 +470,7 @@ def verify_reviews(
         The sample the reviewers saw (from :func:`review_sample` or
         :func:`load_sample`).
     reviews : polars.DataFrame
-        The reviewers' answers in any layout :func:`reviews_frame` reads
-        (or its output).
+        The reviewers' answers in any layout :func:`reviews_frame` reads.
     audit_ids : sequence, optional
         Every id of the audit, so that a reviewed id outside the audit is
         reported as such (rather than as outside the sample).
@@ -511,8 +514,7 @@ def verify_reviews(
     """
     _check_confidence(confidence)
     names = [str(c) for c in sample.class_names]
-    if not {"reviewed_label", "is_correct"} <= set(reviews.columns) or reviews.columns[0] != "id":
-        reviews = reviews_frame(reviews, class_names=names, source=source)
+    reviews = reviews_frame(reviews, class_names=names, source=source)
     design = sample.design.with_columns(pl.col("id").cast(pl.String).alias("_key"))
     keys = set(design.get_column("_key").to_list())
     ids = reviews.get_column("id")

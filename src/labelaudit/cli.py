@@ -1026,3 +1026,297 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main() -> None:
     """Console-script entry point: run the command line and exit with its code."""
     sys.exit(run())
+
+
+# --------------------------------------------------------------------------- review: sample, verify, plan
+# Thin commands over labelaudit.verify: draw a stratified review sample from a finished audit,
+# turn the reviewed sample into a verified noise rate, and compute acceptance-sampling plans.
+
+_REVIEW_EXIT_CODES = (
+    "Exit codes: 0 done (and ACCEPT under an acceptance plan); 1 REJECT under the plan; "
+    "2 bad input or usage (one-line reason on stderr, nothing written)."
+)
+
+
+def _check_out_dir(out: Path, option: str = "--out") -> None:
+    if out.exists() and not out.is_dir():
+        raise _Usage(f"{option} '{out}' exists and is not a directory")
+
+
+def _execute_sample(
+    audit_dir: Path, out: Path, *, size: int | None, half_width: float | None,
+    policy: Path | None, seed: int, data: Path | None, id_col: str | None,
+    show_suggestion: bool,
+) -> int:
+    from .io import publish
+    from .verify import review_sample
+    from .verify._audit_dir import SAMPLE_FILES, load_audit_dir, load_item_data, sample_writers
+    from .verify.plans import load_acceptance, plan_from_policy
+
+    if sum(x is not None for x in (size, half_width, policy)) != 1:
+        raise _Usage("give exactly one of --size, --half-width and --policy")
+    if id_col is not None and data is None:
+        raise _Usage("--id-col applies to --data only")
+    _check_out_dir(out)
+    audit = load_audit_dir(audit_dir)
+    plan = None
+    if policy is not None:
+        acceptance = load_acceptance(policy)
+        if acceptance is None:
+            raise _Usage(f"policy '{policy}' has no [gate.acceptance] table to size the sample")
+        plan = plan_from_policy(acceptance, audit.issues)
+        if plan.kind == "single":
+            sample = review_sample(audit.issues, size=plan.n, seed=seed, strata=1)
+        else:
+            sample = review_sample(audit.issues, allocation=plan.allocation, seed=seed)
+    else:
+        sample = review_sample(audit.issues, size=size, seed=seed, half_width=half_width)
+    sample = type(sample)(sample.design, sample.strata, sample.class_counts,
+                          audit.class_names or sample.class_names, sample.seed, sample.parameters)
+    frame, data_path = load_item_data(audit, data, id_col)
+    extra = {
+        "audit_directory": str(audit_dir),
+        "data": None if data_path is None else str(data_path),
+        "acceptance_plan": None if plan is None else plan.to_dict(),
+    }
+    writers = sample_writers(sample, data=frame, show_suggestion=show_suggestion, extra=extra)
+    publish(out, writers)
+    console = _stdout_console()
+    console.print(
+        f"Drew {sample.size} of {sample.n_items} items in {sample.strata.height} strata "
+        f"(seed {seed}); anticipated 95% half-width "
+        f"{100 * sample.parameters['anticipated_half_width']:.2f} points."
+        + ("" if plan is None else f" Sized by the {plan.kind} acceptance plan.")
+    )
+    console.print(f"Wrote {', '.join(str(out / n) for n in SAMPLE_FILES)}.")
+    return EXIT_OK
+
+
+@app.command("sample", epilog=_REVIEW_EXIT_CODES)
+def sample_command(
+    audit_dir: Annotated[Path, typer.Argument(help="Output directory of a finished audit.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the review files.")],
+    size: Annotated[
+        int | None, typer.Option("--size", help="Number of items to review.")
+    ] = None,
+    half_width: Annotated[
+        float | None,
+        typer.Option("--half-width", help="Size the sample for this 95% interval half-width."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Size the sample by the policy's [gate.acceptance] plan."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Item data whose columns reviewers see (default: the "
+                     "audit's data file when it still exists)."),
+    ] = None,
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="Item id column of --data.")
+    ] = None,
+    show_suggestion: Annotated[
+        bool,
+        typer.Option("--show-suggestion",
+                     help="Show reviewers the model's suggested label (primes them)."),
+    ] = False,
+    debug: Annotated[bool, _DEBUG] = False,
+) -> None:
+    """Draw a stratified review sample from a finished audit (review_sample.csv and more)."""
+    _guard(debug, lambda: _execute_sample(
+        audit_dir, out, size=size, half_width=half_width, policy=policy, seed=seed, data=data,
+        id_col=id_col, show_suggestion=show_suggestion,
+    ))
+
+
+def _execute_verify(
+    audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
+    junit: Path | None, allow_partial: bool, seed: int,
+) -> int:
+    from .io import file_fingerprint, publish, read_table, write_json
+    from .verify import verify_reviews
+    from .verify._audit_dir import load_audit_dir, load_sample
+    from .verify.plans import acceptance_gate, load_acceptance, plan_from_policy
+
+    if junit is not None and policy is None:
+        raise _Usage("--junit needs an acceptance plan: pass --policy FILE")
+    if junit is not None and junit.is_dir():
+        raise _Usage(f"--junit '{junit}' is a directory; give a file name")
+    _check_out_dir(out)
+    audit = load_audit_dir(audit_dir)
+    if design is None:
+        candidates = [reviews.parent, audit_dir]
+        design = next((d for d in candidates if (d / "sample_design.parquet").is_file()), None)
+        if design is None:
+            raise InputError(
+                f"no sample_design.parquet next to '{reviews}' or in '{audit_dir}'; pass "
+                "--design DIR (the --out of 'labelaudit sample')"
+            )
+    sample = load_sample(design, class_names=audit.class_names)
+    plan = None
+    if policy is not None:
+        acceptance = load_acceptance(policy)
+        if acceptance is None:
+            raise _Usage(f"policy '{policy}' has no [gate.acceptance] table")
+        plan = plan_from_policy(acceptance, audit.issues)
+    raw = read_table(reviews, what="reviews")
+    verified = verify_reviews(
+        sample, raw, audit_ids=audit.issues.get_column("id"), allow_partial=allow_partial,
+        seed=seed, acceptance=plan, source=f"reviews file '{reviews}'",
+    )
+    verdict = None if verified.acceptance is None else acceptance_gate(verified.acceptance,
+                                                                       str(policy))
+    summary = dict(audit.summary)
+    summary["inputs"] = [
+        *(summary.get("inputs") or []),
+        {"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
+        {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")},
+    ]
+    summary["verified"] = verified.to_dict()
+    if verdict is not None:
+        summary["gate"] = verdict.to_dict()
+    summary["outputs"] = {"directory": str(out), "files": ["summary.json"],
+                          "junit": None if junit is None else str(junit)}
+    junit_text = None
+    if verdict is not None and junit is not None:
+        from .gate import to_junit_xml
+
+        junit_text = to_junit_xml(verdict, suite_name="labelaudit.acceptance")
+    publish(out, [("summary.json", lambda p: write_json(p, summary))],
+            extra=() if junit_text is None else [(junit, junit_text)])
+    console = _stdout_console()
+    v = verified
+    console.print(
+        f"Verified by review: noise rate {100 * v.noise_rate:.2f}% (95% interval "
+        f"{100 * v.ci_low:.2f}% to {100 * v.ci_high:.2f}%) from {v.n_reviewed} reviewed items "
+        f"({v.n_wrong_reviewed} wrong); about {v.wrong_labels['estimate']:.0f} wrong labels in "
+        f"{v.n_items}."
+        + (f" Partial review: {v.n_sampled - v.n_reviewed} sampled items not reviewed."
+           if v.partial else "")
+    )
+    p, r = v.precision, v.recall
+    if p["estimate"] is not None and r["estimate"] is not None:
+        console.print(
+            f"Detector on the sample: precision {p['estimate']:.2f} ({p['ci_low']:.2f}-"
+            f"{p['ci_high']:.2f}), recall {r['estimate']:.2f} ({r['ci_low']:.2f}-"
+            f"{r['ci_high']:.2f})."
+        )
+    if verdict is not None:
+        console.print(verdict.checks[0].message)
+    console.print(f"Wrote {out / 'summary.json'}" + (f" and {junit}" if junit else "") + ".")
+    return EXIT_OK if verdict is None else verdict.exit_code
+
+
+@app.command("verify", epilog=_REVIEW_EXIT_CODES)
+def verify_command(
+    audit_dir: Annotated[Path, typer.Argument(help="Output directory of a finished audit.")],
+    reviews: Annotated[
+        Path,
+        typer.Argument(help="The reviewed sample: review_sample.csv/.parquet with "
+                       "reviewed_label filled, a table with id and is_correct, or a Label "
+                       "Studio JSON export of review_tasks.json."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for summary.json.")],
+    design: Annotated[
+        Path | None,
+        typer.Option("--design", help="The --out directory of 'labelaudit sample' (default: "
+                     "the reviews file's directory, else AUDIT_DIR)."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Decide ACCEPT or REJECT by the policy's "
+                     "[gate.acceptance] plan."),
+    ] = None,
+    junit: Annotated[Path | None, _JUNIT] = None,
+    allow_partial: Annotated[
+        bool,
+        typer.Option("--allow-partial", help="Accept sampled items left unreviewed (said in "
+                     "the output)."),
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the interval's draws.")] = 0,
+    debug: Annotated[bool, _DEBUG] = False,
+) -> None:
+    """Turn a reviewed sample into a verified noise rate with a design-based interval."""
+    _guard(debug, lambda: _execute_verify(
+        audit_dir, reviews, out, design=design, policy=policy, junit=junit,
+        allow_partial=allow_partial, seed=seed,
+    ))
+
+
+def _execute_plan(
+    lot_size: int, aql: float, lq: float, producer_risk: float, consumer_risk: float,
+    audit_dir: Path | None,
+) -> int:
+    from rich.table import Table
+
+    from .verify.plans import oc_curve, single_sampling_plan, stratified_plan
+
+    plan = single_sampling_plan(lot_size, aql, lq, producer_risk, consumer_risk)
+    console = _stdout_console()
+    console.print(
+        f"Single sampling plan for a lot of {lot_size}: review n = {plan.n} random items, "
+        f"accept when at most c = {plan.c} are wrong. Producer's risk {plan.producer_risk:.4f} "
+        f"(lot at AQL {aql:g}, {plan.defects_at_aql} wrong), consumer's risk "
+        f"{plan.consumer_risk:.4f} (lot at LQ {lq:g}, {plan.defects_at_lq} wrong); exact "
+        "hypergeometric."
+    )
+    plans = [("single", plan)]
+    if audit_dir is not None:
+        from .verify._audit_dir import load_audit_dir
+
+        audit = load_audit_dir(audit_dir)
+        if audit.issues.height != lot_size:
+            raise _Usage(
+                f"--lot-size {lot_size} differs from the {audit.issues.height} items of the "
+                f"audit '{audit_dir}'"
+            )
+        strat = stratified_plan(audit.issues, aql=aql, lq=lq, producer_risk=producer_risk,
+                                consumer_risk=consumer_risk)
+        console.print(
+            f"Model-assisted stratified plan from the audit: review n = {strat.n} items "
+            f"({', '.join(map(str, strat.allocation))} per stratum), accept when the stratified "
+            f"estimate of wrong labels is at most {strat.k}. Producer's risk "
+            f"{strat.producer_risk:.4f}, consumer's risk {strat.consumer_risk:.4f} under the "
+            f"anticipated spread of wrong labels; {100 * (1 - strat.n / plan.n):.0f}% fewer "
+            "reviews than the single plan."
+        )
+        for label, key in (("concentrated as the calibrated scores anticipate", "spread_calibrated"),
+                           ("spread as the raw scores suggest", "spread_raw")):
+            alpha, beta = strat.risks_under(strat.parameters[key])
+            console.print(f"  If the wrong labels are {label}: producer's risk {alpha:.4f}, "
+                          f"consumer's risk {beta:.4f}.")
+        plans.append(("stratified", strat))
+    table = Table(title="Operating characteristic: P(accept) by the lot's share of wrong labels")
+    table.add_column("wrong labels")
+    table.add_column("count")
+    for name, _ in plans:
+        table.add_column(f"P(accept), {name}")
+    curves = [oc_curve(p) for _, p in plans]
+    for i, row in enumerate(curves[0]):
+        table.add_row(f"{100 * row['defect_rate']:.2f}%", str(row["defects"]),
+                      *[f"{c[i]['accept_probability']:.4f}" for c in curves])
+    console.print(table)
+    return EXIT_OK
+
+
+@app.command("plan", epilog=_REVIEW_EXIT_CODES)
+def plan_command(
+    lot_size: Annotated[int, typer.Option("--lot-size", help="Items in the lot.")],
+    aql: Annotated[float, typer.Option("--aql", help="Acceptable quality level (share wrong).")],
+    lq: Annotated[float, typer.Option("--lq", help="Limiting quality (share wrong).")],
+    producer_risk: Annotated[
+        float, typer.Option("--producer-risk", help="Largest P(reject) at the AQL.")
+    ] = 0.05,
+    consumer_risk: Annotated[
+        float, typer.Option("--consumer-risk", help="Largest P(accept) at the LQ.")
+    ] = 0.10,
+    audit_dir: Annotated[
+        Path | None,
+        typer.Option("--audit", help="Audit of the lot: adds the model-assisted stratified plan."),
+    ] = None,
+    debug: Annotated[bool, _DEBUG] = False,
+) -> None:
+    """Print an acceptance-sampling plan and its operating-characteristic curve."""
+    _guard(debug, lambda: _execute_plan(lot_size, aql, lq, producer_risk, consumer_risk,
+                                        audit_dir))

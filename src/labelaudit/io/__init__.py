@@ -26,7 +26,7 @@ Provenance
 from __future__ import annotations
 
 from ._common import file_fingerprint
-from .config import read_toml
+from .config import read_json, read_toml
 from .images import read_image_bytes
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
@@ -67,6 +67,7 @@ __all__ = [
     "publish",
     "read_image_bytes",
     "read_table",
+    "read_json",
     "read_toml",
     "register_reader",
     "require_columns",

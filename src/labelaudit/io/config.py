@@ -1,19 +1,20 @@
-"""Configuration files: TOML documents such as gate policies and ``pyproject.toml``."""
+"""Documents: TOML (gate policies, ``pyproject.toml``) and JSON (a finished run's ``summary.json``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import PolicyError
+from ..exceptions import InputError, PolicyError
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser ships as "tomli"
     import tomli as tomllib
 
-__all__ = ["read_toml"]
+__all__ = ["read_json", "read_toml"]
 
 
 def read_toml(path: str | os.PathLike[str], *, what: str = "policy") -> dict[str, Any]:
@@ -44,3 +45,32 @@ def read_toml(path: str | os.PathLike[str], *, what: str = "policy") -> dict[str
             return tomllib.load(fh)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{what} file '{path}' is not valid TOML: {exc}") from exc
+
+
+def read_json(path: str | os.PathLike[str], *, what: str) -> Any:
+    """Read a JSON document written by an earlier run (``summary.json``, a sample design).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str
+        What the file holds, for messages (e.g. ``"audit summary"``).
+
+    Returns
+    -------
+    object
+        The parsed document.
+
+    Raises
+    ------
+    InputError
+        If the file does not exist or is not valid (UTF-8) JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} '{path}' does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{what} '{path}' is not valid JSON: {exc}") from exc

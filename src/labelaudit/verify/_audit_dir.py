@@ -1,0 +1,176 @@
+"""Reading a finished audit directory and a drawn sample, and the files a sample is written to.
+
+File formats stay in :mod:`labelaudit.io`; this module only knows which
+files an audit and a review sample consist of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..exceptions import InputError
+from ..io.config import read_json
+from .sampling import ISSUES_COLUMNS, ReviewSample
+
+__all__ = ["AuditDir", "load_audit_dir", "load_item_data", "load_sample", "sample_writers"]
+
+SAMPLE_FILES = (
+    "review_sample.csv",
+    "review_sample.parquet",
+    "review_tasks.json",
+    "sample_design.parquet",
+    "sample_strata.parquet",
+    "sample_design.json",
+)
+
+
+class AuditDir:
+    """The parts of a finished audit the review commands read."""
+
+    def __init__(self, path: Path, issues: pl.DataFrame, summary: dict[str, Any]) -> None:
+        self.path = path
+        self.issues = issues
+        self.summary = summary
+        self.class_names = tuple(str(c) for c in summary.get("classes") or ())
+
+    @property
+    def data_path(self) -> Path | None:
+        """The data file the audit read, as recorded in its summary (if any)."""
+        for entry in self.summary.get("inputs") or ():
+            if entry.get("role") == "data" and entry.get("path"):
+                return Path(entry.get("dataset") or entry["path"])
+        return None
+
+    @property
+    def id_col(self) -> str | None:
+        return (self.summary.get("parameters") or {}).get("id_col")
+
+    @property
+    def label_col(self) -> str | None:
+        return (self.summary.get("parameters") or {}).get("label_col")
+
+
+def load_audit_dir(path: str | Path) -> AuditDir:
+    """Read ``issues.parquet`` and ``summary.json`` of a finished audit.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The audit's ``--out`` directory.
+
+    Returns
+    -------
+    AuditDir
+
+    Raises
+    ------
+    InputError
+        If the directory or one of the files is missing or unusable.
+    """
+    from ..io import read_table
+
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"audit directory '{path}' does not exist or is not a directory")
+    summary = read_json(path / "summary.json", what="audit summary")
+    if not isinstance(summary, dict) or not summary.get("classes"):
+        raise InputError(f"audit summary '{path / 'summary.json'}' has no 'classes' list")
+    issues = read_table(path / "issues.parquet", what="issues", columns=list(ISSUES_COLUMNS))
+    return AuditDir(path, issues, summary)
+
+
+def load_item_data(
+    audit: AuditDir, data: Path | None, id_col: str | None
+) -> tuple[pl.DataFrame | None, Path | None]:
+    """The item data columns for the reviewers, keyed by ``id`` (or None without data).
+
+    ``data`` defaults to the data file recorded in the audit's summary and
+    ``id_col`` to the audit's id column; without an id column, ids are row
+    numbers. The label column is left out (the reviewer file has
+    ``given_label``).
+    """
+    from ..io import read_table
+
+    if data is None:
+        data = audit.data_path
+        if data is None or not data.exists():
+            return None, None
+    id_col = id_col if id_col is not None else audit.id_col
+    frame = read_table(data, what="data")
+    source = f"data file '{data}'"
+    if id_col is not None:
+        if id_col not in frame.columns:
+            raise InputError(f"{source}: missing id column {id_col!r}; pass --id-col")
+        frame = frame.rename({id_col: "id"}) if id_col != "id" else frame
+    else:
+        frame = frame.with_row_index("id").with_columns(pl.col("id").cast(pl.Int64))
+    drop = [c for c in (audit.label_col,) if c and c in frame.columns and c != "id"]
+    return frame.drop(drop), data
+
+
+def sample_writers(
+    sample: ReviewSample,
+    *,
+    data: pl.DataFrame | None,
+    show_suggestion: bool,
+    extra: dict[str, Any] | None = None,
+) -> list[tuple[str, Callable[[Path], None]]]:
+    """Writers of every file of a review sample (computed before anything is written)."""
+    from ..io import write_csv, write_json, write_parquet
+
+    table = sample.reviewer_table(data, show_suggestion=show_suggestion)
+    tasks = sample.label_studio_tasks(data, show_suggestion=show_suggestion)
+    design_info = {
+        **sample.to_dict(),
+        "classes": list(sample.class_names),
+        "show_suggestion": show_suggestion,
+        **(extra or {}),
+    }
+    return [
+        ("review_sample.csv", lambda p: write_csv(p, table)),
+        ("review_sample.parquet", lambda p: write_parquet(p, table)),
+        ("review_tasks.json", lambda p: write_json(p, tasks)),
+        ("sample_design.parquet", lambda p: write_parquet(p, sample.design)),
+        ("sample_strata.parquet", lambda p: write_parquet(
+            p, sample.strata.join(sample.class_counts.rename({"n_items": "n_class_items"}),
+                                  on="stratum", how="left").sort("stratum", "given_label"))),
+        ("sample_design.json", lambda p: write_json(p, design_info)),
+    ]
+
+
+def load_sample(directory: str | Path, *, class_names: tuple[str, ...]) -> ReviewSample:
+    """Read the design of a drawn sample back (``sample_design.parquet`` and friends).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        The ``--out`` directory of ``labelaudit sample``.
+    class_names : tuple of str
+        The audit's classes.
+
+    Returns
+    -------
+    ReviewSample
+    """
+    from ..io import read_table
+
+    directory = Path(directory)
+    design = read_table(directory / "sample_design.parquet", what="sample design")
+    long = read_table(directory / "sample_strata.parquet", what="sample strata")
+    info = read_json(directory / "sample_design.json", what="sample design")
+    strata_cols = ["stratum", "is_issue", "quality_low", "quality_high", "n_items", "n_sampled",
+                   "anticipated_rate"]
+    missing = [c for c in strata_cols + ["given_label", "n_class_items"] if c not in long.columns]
+    if missing:
+        raise InputError(
+            f"sample strata '{directory / 'sample_strata.parquet'}': missing column(s) "
+            f"{', '.join(map(repr, missing))}"
+        )
+    strata = long.select(strata_cols).unique("stratum", keep="first").sort("stratum")
+    counts = long.select("stratum", "given_label", pl.col("n_class_items").alias("n_items"))
+    return ReviewSample(design, strata, counts, class_names, int(info.get("seed", 0)),
+                        dict(info.get("parameters") or {}))

@@ -1,0 +1,177 @@
+"""Verified estimates: the stratified interval's coverage by simulation, oracles, review parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from labelaudit import InputError
+from labelaudit.verify import review_sample, reviews_frame, stratified_interval, verify_reviews
+from labelaudit.verify.estimate import stratified_bounds, stratified_draws
+
+# Finite populations with known wrong labels per stratum: (sizes, wrong, reviews per stratum).
+SCENARIOS = {
+    # 0.5% noise, most errors in a small flagged stratum, two strata without any error
+    "rate_0.5pct": ([300, 1200, 6000, 12500], [70, 25, 5, 0], [40, 30, 30, 20]),
+    # 40% noise, well separated strata
+    "rate_40pct": ([6000, 4000, 5000, 5000], [5700, 1800, 400, 100], [60, 80, 80, 60]),
+    # tiny strata reviewed with the floor of 2, and an error-free large stratum
+    "small_strata": ([12, 25, 800, 9000], [9, 5, 40, 0], [2, 2, 40, 60]),
+    # low rate spread thinly over large strata
+    "rate_2pct_flat": ([2000, 8000, 10000], [200, 160, 40], [60, 90, 100]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_interval_coverage_by_simulation(name):
+    sizes, wrong, n = (np.asarray(v) for v in SCENARIOS[name])
+    truth = wrong.sum() / sizes.sum()
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    reps = 600
+    x = rng.hypergeometric(wrong, sizes - wrong, n, size=(reps, sizes.size))
+    _, lo, hi = stratified_bounds(sizes, n, x, n_draws=2000, seed=1)
+    coverage = float(np.mean((lo <= truth) & (truth <= hi)))
+    assert coverage >= 0.93, (name, coverage)
+    # the batch form agrees with the one-sample form
+    _, lo1, hi1 = stratified_interval(sizes, n, x[0], n_draws=20_000, seed=3)
+    assert lo1 == pytest.approx(lo[0], abs=0.01) and hi1 == pytest.approx(hi[0], abs=0.01)
+
+
+def test_single_stratum_matches_the_jeffreys_interval():
+    # a huge population reviewed at random is a binomial sample: statsmodels' Jeffreys interval
+    for x in (0, 3, 17, 60):
+        est, lo, hi = stratified_interval(np.array([10**8]), np.array([120]), np.array([x]),
+                                          n_draws=200_000, seed=1)
+        ref_lo, ref_hi = proportion_confint(x, 120, alpha=0.05, method="jeffreys")
+        assert est == pytest.approx(x / 120)
+        assert hi == pytest.approx(ref_hi, abs=0.004)
+        assert lo == pytest.approx(0.0 if x == 0 else ref_lo, abs=0.004)
+
+
+def test_finite_population_correction():
+    # a stratum reviewed in full contributes its exact count and no uncertainty
+    d = stratified_draws(np.array([50, 1000]), np.array([50, 10]), np.array([7, 1]))
+    assert (d[:, 0] == 7).all() and (d[:, 1] >= 1).all()
+    est, lo, hi = stratified_interval(np.array([40]), np.array([40]), np.array([6]))
+    assert est == lo == hi == pytest.approx(6 / 40)
+
+
+def generated_audit(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    q = rng.beta(5, 1, size=n)
+    wrong = rng.random(n) < np.clip(1.2 * (1 - q) ** 2, 0, 1)
+    given = rng.choice(["a", "b", "c"], size=n)
+    suggested = np.where(q > 0.5, given, np.where(given == "a", "b", "a"))
+    table = pl.DataFrame({
+        "id": np.arange(n), "given_label": given, "suggested_label": suggested,
+        "label_quality": q, "is_issue": q < 0.4,
+    })
+    truth = np.where(wrong, np.where(given == "c", "a", "c"), given)
+    return table, wrong, truth
+
+
+def test_verify_reviews_estimates_and_detector_quality():
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=300, seed=2)
+    ids = sample.design.get_column("id").to_numpy()
+    answers = pl.DataFrame({"id": ids, "reviewed_label": truth[ids]})
+    v = verify_reviews(sample, answers)
+    s = sample.strata
+    N = s.get_column("n_items").to_numpy()
+    st = sample.design.get_column("stratum").to_numpy()
+    n = np.bincount(st, minlength=N.size)
+    x = np.bincount(st[wrong[ids]], minlength=N.size)
+    assert v.noise_rate == pytest.approx(float((N * x / n).sum() / N.sum()))
+    assert v.n_reviewed == 300 and v.n_wrong_reviewed == int(x.sum()) and not v.partial
+    flagged = s.get_column("is_issue").to_numpy()
+    d_hat = N * x / n
+    assert v.precision["estimate"] == pytest.approx(d_hat[flagged].sum() / N[flagged].sum())
+    assert v.recall["estimate"] == pytest.approx(d_hat[flagged].sum() / d_hat.sum())
+    assert v.wrong_labels["estimate"] == pytest.approx(d_hat.sum())
+    assert v.ci_low <= v.noise_rate <= v.ci_high
+    for block in (v.precision, v.recall):
+        assert block["ci_low"] <= block["estimate"] <= block["ci_high"]
+    classes = {r["class"]: r for r in v.per_class}
+    assert set(classes) == {"a", "b", "c"}
+    for r in classes.values():
+        assert r["n_reviewed"] >= 10 and r["ci_low"] <= r["noise_rate"] <= r["ci_high"]
+    # is_correct answers give the same figures
+    same = verify_reviews(sample, pl.DataFrame({"id": ids, "is_correct": ~wrong[ids]}))
+    assert same.noise_rate == v.noise_rate and same.ci_high == v.ci_high
+
+
+def test_verified_interval_covers_on_generated_audits():
+    table, wrong, truth = generated_audit(n=4000, seed=4)
+    rate = wrong.mean()
+    covered = 0
+    reps = 60
+    for r in range(reps):
+        sample = review_sample(table, size=200, seed=r)
+        ids = sample.design.get_column("id").to_numpy()
+        v = verify_reviews(sample, pl.DataFrame({"id": ids, "is_correct": ~wrong[ids]}),
+                           n_draws=4000, seed=r)
+        covered += v.ci_low <= rate <= v.ci_high
+    assert covered / reps >= 0.88  # 60 draws: a loose check of the end-to-end path
+
+
+def test_partial_review_needs_permission():
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=100, seed=0)
+    ids = sample.design.get_column("id").to_numpy()
+    labels = [None] * 7 + [str(v) for v in truth[ids][7:]]
+    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+    with pytest.raises(InputError, match="7 of 100 sampled items are not reviewed"):
+        verify_reviews(sample, answers)
+    v = verify_reviews(sample, answers, allow_partial=True)
+    assert v.partial and v.n_reviewed == 93 and v.to_dict()["n_unreviewed"] == 7
+    assert v.to_dict()["method"]["partial_review_assumption"]
+
+
+def test_review_errors_name_the_problem():
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=50, seed=0)
+    ids = sample.design.get_column("id").to_numpy()
+    bad_class = pl.DataFrame({"id": ids, "reviewed_label": ["zebra"] + ["a"] * 49})
+    with pytest.raises(InputError, match="'zebra' at row 0 .* not one of the audit's classes"):
+        verify_reviews(sample, bad_class)
+    stranger = pl.DataFrame({"id": [*ids[:49], 99999], "reviewed_label": ["a"] * 50})
+    with pytest.raises(InputError, match="id '99999' at row 49 is not in the audit"):
+        verify_reviews(sample, stranger, audit_ids=table.get_column("id"))
+    unsampled = next(i for i in range(3000) if i not in set(ids))
+    other = pl.DataFrame({"id": [*ids[:49], unsampled], "reviewed_label": ["a"] * 50})
+    with pytest.raises(InputError, match="not in the review sample"):
+        verify_reviews(sample, other, audit_ids=table.get_column("id"))
+    dup = pl.DataFrame({"id": [ids[0], ids[0]], "is_correct": [True, True]})
+    with pytest.raises(InputError, match="appears more than once"):
+        verify_reviews(sample, dup)
+    with pytest.raises(InputError, match="is_correct 'maybe'"):
+        reviews_frame(pl.DataFrame({"id": [1], "is_correct": ["maybe"]}), class_names=["a"],
+                      source="r")
+    with pytest.raises(InputError, match="reviewed_label"):
+        reviews_frame(pl.DataFrame({"id": [1], "x": [1]}), class_names=["a"], source="r")
+
+
+def test_reviewed_label_wins_over_is_correct():
+    raw = pl.DataFrame({"id": [1, 2, 3], "reviewed_label": ["a", None, "b"],
+                        "is_correct": [False, False, None]})
+    frame = reviews_frame(raw, class_names=["a", "b"], source="r")
+    assert frame.get_column("reviewed_label").to_list() == ["a", None, "b"]
+    assert frame.get_column("is_correct").to_list() == [False, False, None]
+    with pytest.raises(InputError, match="'c' at row 0"):
+        reviews_frame(raw.with_columns(pl.Series("reviewed_label", ["c", None, "b"])),
+                      class_names=["a", "b"], source="r")
+
+
+def test_label_studio_export_layout():
+    raw = pl.DataFrame({
+        "item_id": [11, 12, 12, 13], "annotator": ["1", "1", "2", "1"],
+        "label": ["a", "b", "b", "c"], "id": ["x1", "x2", "x2", "x3"], "given_label": ["a"] * 4,
+    })
+    frame = reviews_frame(raw, class_names=["a", "b", "c"], source="ls.json")
+    assert frame.get_column("id").to_list() == ["x1", "x2", "x3"]
+    assert frame.get_column("reviewed_label").to_list() == ["a", "b", "c"]
+    conflict = raw.with_columns(pl.Series("label", ["a", "b", "c", "c"]))
+    with pytest.raises(InputError, match="'x2' has annotations with different choices"):
+        reviews_frame(conflict, class_names=["a", "b", "c"], source="ls.json")

@@ -1,0 +1,135 @@
+"""Acceptance plans: exact hypergeometric risks (scipy oracle), minimality, the stratified plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import hypergeom
+
+from labelaudit import LabelAuditError, PolicyError
+from labelaudit.verify.plans import (
+    load_acceptance,
+    oc_curve,
+    single_sampling_plan,
+    stratified_plan,
+)
+
+
+@pytest.mark.parametrize(
+    "lot, aql, lq, alpha, beta",
+    [(50_000, 0.02, 0.05, 0.05, 0.10), (1000, 0.01, 0.06, 0.05, 0.10),
+     (300, 0.02, 0.10, 0.10, 0.05), (20_000, 0.005, 0.02, 0.05, 0.05)],
+)
+def test_single_plan_risks_equal_scipy(lot, aql, lq, alpha, beta):
+    plan = single_sampling_plan(lot, aql, lq, alpha, beta)
+    d1, d2 = int(np.floor(aql * lot + 1e-9)), int(np.ceil(lq * lot - 1e-9))
+    assert (plan.defects_at_aql, plan.defects_at_lq) == (d1, d2)
+    assert plan.producer_risk == pytest.approx(hypergeom(lot, d1, plan.n).sf(plan.c), abs=1e-12)
+    assert plan.consumer_risk == pytest.approx(hypergeom(lot, d2, plan.n).cdf(plan.c), abs=1e-12)
+    assert plan.producer_risk <= alpha and plan.consumer_risk <= beta
+
+
+def test_single_plan_is_the_smallest():
+    lot, aql, lq, alpha, beta = 400, 0.02, 0.08, 0.05, 0.10
+    plan = single_sampling_plan(lot, aql, lq, alpha, beta)
+    d1, d2 = 8, 32
+    for n in range(1, plan.n):  # brute force: no smaller n works with any c
+        c = np.arange(0, n + 1)
+        ok = (hypergeom(lot, d1, n).sf(c) <= alpha) & (hypergeom(lot, d2, n).cdf(c) <= beta)
+        assert not ok.any(), n
+
+
+def test_oc_curve_is_the_hypergeometric_acceptance_probability():
+    plan = single_sampling_plan(2000, 0.02, 0.07)
+    curve = oc_curve(plan)
+    rates = [r["defect_rate"] for r in curve]
+    assert rates == sorted(rates) and plan.aql in rates and plan.lq in rates
+    for row in curve:
+        expect = hypergeom(2000, row["defects"], plan.n).cdf(plan.c)
+        assert row["accept_probability"] == pytest.approx(expect, abs=1e-12)
+    probs = [r["accept_probability"] for r in curve]
+    assert all(a >= b - 1e-12 for a, b in zip(probs, probs[1:], strict=False))
+
+
+def test_bad_levels():
+    with pytest.raises(LabelAuditError, match="aql"):
+        single_sampling_plan(1000, 0.05, 0.02)
+    with pytest.raises(LabelAuditError, match="producer_risk"):
+        single_sampling_plan(1000, 0.01, 0.05, producer_risk=0.7)
+    with pytest.raises(LabelAuditError, match="lot_size"):
+        single_sampling_plan(1, 0.01, 0.05)
+
+
+def ranked_audit(n=6000, seed=0):
+    rng = np.random.default_rng(seed)
+    q = rng.beta(6, 1, size=n)
+    given = np.array(["a"] * n)
+    return pl.DataFrame({
+        "id": np.arange(n), "given_label": given,
+        "suggested_label": np.where(q > 0.5, "a", "b"), "label_quality": q, "is_issue": q < 0.35,
+    })
+
+
+def test_stratified_plan_risks_match_simulation():
+    table = ranked_audit()
+    plan = stratified_plan(table, aql=0.02, lq=0.06)
+    assert plan.n < plan.single_plan_n
+    assert plan.producer_risk <= 0.05 and plan.consumer_risk <= 0.10
+    sizes = np.array(plan.sizes)
+    alloc = np.array(plan.allocation)
+    rng = np.random.default_rng(0)
+    for defects, risk, accept in ((plan.defects_at_aql, plan.producer_risk, False),
+                                  (plan.defects_at_lq, plan.consumer_risk, True)):
+        d = plan.defects_by_stratum(defects)
+        assert d.sum() == defects and (d <= sizes).all()
+        x = rng.hypergeometric(d, sizes - d, alloc, size=(40_000, sizes.size))
+        t = np.rint(sizes * x / alloc).sum(axis=1)
+        simulated = np.mean(t <= plan.k) if accept else np.mean(t > plan.k)
+        exact = plan.accept_probability([defects])[0]
+        assert simulated == pytest.approx(exact if accept else 1 - exact, abs=0.01)
+        assert simulated == pytest.approx(risk, abs=0.01)
+
+
+def test_stratified_plan_risks_under_other_spreads():
+    plan = stratified_plan(ranked_audit(), aql=0.02, lq=0.06)
+    assert plan.risks_under(plan.spread) == pytest.approx(
+        (plan.producer_risk, plan.consumer_risk), abs=1e-9)
+    # wrong labels concentrated where the design reviews most: lower risks than spread thinly
+    conc = plan.risks_under(plan.parameters["spread_calibrated"])
+    thin = plan.risks_under(plan.parameters["spread_raw"])
+    assert sum(conc) < sum(thin)
+    stricter = stratified_plan(ranked_audit(), aql=0.02, lq=0.06, robustness=1.0)
+    looser = stratified_plan(ranked_audit(), aql=0.02, lq=0.06, robustness=0.0)
+    assert looser.n <= plan.n <= stricter.n
+
+
+def test_stratified_plan_decides():
+    table = ranked_audit()
+    plan = stratified_plan(table, aql=0.02, lq=0.06)
+    sizes = np.array(plan.sizes)
+    n = np.array(plan.allocation)
+    clean = plan.decide(sizes=sizes, n=n, x=np.zeros_like(n))
+    assert clean["decision"] == "ACCEPT" and clean["estimated_wrong_labels"] == 0
+    dirty = plan.decide(sizes=sizes, n=n, x=n // 2)
+    assert dirty["decision"] == "REJECT"
+    with pytest.raises(LabelAuditError, match="partial"):
+        plan.decide(sizes=sizes, n=n - 1, x=np.zeros_like(n))
+
+
+def test_load_acceptance(tmp_path):
+    good = tmp_path / "gate.toml"
+    good.write_text("[gate]\nmax_noise_rate = 0.1\n[gate.acceptance]\naql = 0.02\nlq = 0.05\n")
+    table = load_acceptance(good)
+    assert table["aql"] == 0.02 and table["consumer_risk"] == 0.10 and table["plan"] == "stratified"
+    none = tmp_path / "plain.toml"
+    none.write_text("[gate]\nmax_noise_rate = 0.1\n")
+    assert load_acceptance(none) is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gate.acceptance]\naql = 0.02\nlq = 0.05\nrisk = 1\n")
+    with pytest.raises(PolicyError, match="unknown key 'risk'"):
+        load_acceptance(bad)
+    inverted = tmp_path / "inv.toml"
+    inverted.write_text("[gate.acceptance]\naql = 0.05\nlq = 0.02\n")
+    with pytest.raises(PolicyError, match="must be below lq"):
+        load_acceptance(inverted)

@@ -525,15 +525,16 @@ def check_model(labels, pred_probs, class_names=None) -> list[ModelFinding]:
 
     # (c) separability of each pair of classes.
     counts = np.bincount(y, minlength=k)
+    members = [np.flatnonzero(y == c) if counts[c] >= _PAIR_MIN_ROWS else None for c in range(k)]
     weak = []
     for i in range(k):
-        if counts[i] < _PAIR_MIN_ROWS:
+        if members[i] is None:
             continue
         for j in range(i + 1, k):
-            if counts[j] < _PAIR_MIN_ROWS:
+            if members[j] is None:
                 continue
-            score_i = p[y == i, i] - p[y == i, j]
-            score_j = p[y == j, i] - p[y == j, j]
+            score_i = p[members[i], i] - p[members[i], j]
+            score_j = p[members[j], i] - p[members[j], j]
             auc = _pair_auc(score_i, score_j)
             if auc < _PAIR_AUC:
                 weak.append((auc, i, j))

@@ -1186,22 +1186,8 @@ def _execute_verify(
     publish(out, [("summary.json", lambda p: write_json(p, summary))],
             extra=() if junit_text is None else [(junit, junit_text)])
     console = _stdout_console()
-    v = verified
-    console.print(
-        f"Verified by review: noise rate {100 * v.noise_rate:.2f}% (95% interval "
-        f"{100 * v.ci_low:.2f}% to {100 * v.ci_high:.2f}%) from {v.n_reviewed} reviewed items "
-        f"({v.n_wrong_reviewed} wrong); about {v.wrong_labels['estimate']:.0f} wrong labels in "
-        f"{v.n_items}."
-        + (f" Partial review: {v.n_sampled - v.n_reviewed} sampled items not reviewed."
-           if v.partial else "")
-    )
-    p, r = v.precision, v.recall
-    if p["estimate"] is not None and r["estimate"] is not None:
-        console.print(
-            f"Detector on the sample: precision {p['estimate']:.2f} ({p['ci_low']:.2f}-"
-            f"{p['ci_high']:.2f}), recall {r['estimate']:.2f} ({r['ci_low']:.2f}-"
-            f"{r['ci_high']:.2f})."
-        )
+    for line in verified.summary_lines():
+        console.print(line)
     if verdict is not None:
         console.print(verdict.checks[0].message)
     console.print(f"Wrote {out / 'summary.json'}" + (f" and {junit}" if junit else "") + ".")

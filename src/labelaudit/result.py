@@ -177,6 +177,72 @@ class AuditResult:
             extra_figures={**self.extra_figures, **(figures or {})},
         )
 
+    def review_sample(self, size: int | None = None, *, seed: int = 0, **kwargs: Any) -> Any:
+        """Draw a stratified sample of items for human review (see :func:`labelaudit.review_sample`).
+
+        Parameters
+        ----------
+        size : int, optional
+            Items to review (or give ``half_width=`` or ``allocation=``).
+        seed : int, default 0
+            Seed of the draw.
+        **kwargs
+            Other keywords of :func:`labelaudit.verify.review_sample`.
+
+        Returns
+        -------
+        labelaudit.verify.ReviewSample
+        """
+        from .verify import review_sample
+
+        return review_sample(self, size=size, seed=seed, **kwargs)
+
+    def verify(self, reviews: Any, sample: Any, **kwargs: Any) -> AuditResult:
+        """Return a copy verified by a reviewed sample: the ``"verified"`` section and its figures.
+
+        The noise rate then comes from the review (``noise_rate_source`` is
+        ``"review"`` in ``summary.json``), the report leads with it, and a gate
+        judges ``max_noise_rate`` on its upper bound.
+
+        Parameters
+        ----------
+        reviews : polars.DataFrame
+            The reviewers' answers (``id`` with ``reviewed_label`` or
+            ``is_correct``), as :func:`labelaudit.verify.verify_reviews` reads them.
+        sample : labelaudit.verify.ReviewSample
+            The sample they reviewed (from :meth:`review_sample`).
+        **kwargs
+            Other keywords of :func:`labelaudit.verify.verify_reviews`
+            (``allow_partial``, ``seed``, ``acceptance``, ...).
+
+        Returns
+        -------
+        AuditResult
+
+        Examples
+        --------
+        >>> import numpy as np, polars as pl
+        >>> from labelaudit import audit
+        >>> rng = np.random.default_rng(0)
+        >>> truth = rng.integers(0, 3, 600)
+        >>> probs = rng.dirichlet(np.ones(3), 600) * 0.3
+        >>> probs[np.arange(600), truth] += 0.7
+        >>> given = np.where(rng.random(600) < 0.1, (truth + 1) % 3, truth)
+        >>> result = audit(given, probs, n_bootstrap=50)
+        >>> sample = result.review_sample(120, seed=1)
+        >>> ids = sample.design.get_column("id").to_list()
+        >>> answers = pl.DataFrame({"id": ids, "reviewed_label": [str(truth[i]) for i in ids]})
+        >>> verified = result.verify(answers, sample)
+        >>> summary = verified.to_summary_dict()
+        >>> summary["noise_rate_source"], summary["verified"]["n_reviewed"]
+        ('review', 120)
+        """
+        from .verify import verify_reviews
+
+        kwargs.setdefault("audit_ids", self.issues.get_column("id"))
+        estimate = verify_reviews(sample, reviews, **kwargs)
+        return self.with_section("verified", estimate, figures=estimate.figures())
+
     def to_summary_dict(self, **kwargs: Any) -> dict[str, Any]:
         """Same as :func:`labelaudit.summary.to_summary_dict` with this result."""
         from .summary import to_summary_dict

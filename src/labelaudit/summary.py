@@ -75,11 +75,32 @@ def _section_summary(name: str, section: Any) -> Any:
     return _plain(section)
 
 
+def _top_level_key(name: str, section: Any) -> str | None:
+    from .report.sections import section_for
+
+    spec = section_for(name, section)
+    return None if spec is None else spec.summary_key
+
+
+def _top_level_blocks(result: AuditResult) -> dict[str, Any]:
+    """Attached sections whose summary entry is a top-level block (e.g. ``verified``)."""
+    blocks = {}
+    for name, section in result.extras.items():
+        key = _top_level_key(name, section)
+        if key is not None:
+            blocks[key] = _section_summary(name, section)
+    return blocks
+
+
 def _extras(result: AuditResult) -> dict[str, Any]:
     """The ``extras`` block: each attached analysis, then core sections' own entries."""
     from .report.sections import SECTIONS
 
-    extras = {name: _section_summary(name, section) for name, section in result.extras.items()}
+    extras = {
+        name: _section_summary(name, section)
+        for name, section in result.extras.items()
+        if _top_level_key(name, section) is None
+    }
     for spec in SECTIONS:
         if not spec.attached and spec.summary is not None:
             extras[spec.name] = spec.summary(result)
@@ -118,7 +139,9 @@ def to_summary_dict(
     -------
     dict
         Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
-        ``figures``, ``classes``, ``per_class``, ``noise_matrix``,
+        ``figures``, ``noise_rate_source`` (``"review"`` when a verified
+        review is attached, else ``"model"``), ``verified`` (the review's
+        block, or None), ``classes``, ``per_class``, ``noise_matrix``,
         ``out_of_fold``, ``gate``, ``extras``, ``outputs``. ``figures`` also
         holds the gate figures of attached sections (``krippendorff_alpha``,
         ``annotator_accuracy``, ``disparity``, ``max_flagged_slice_effect``)
@@ -166,6 +189,12 @@ def to_summary_dict(
                   "bootstrap": params.get("seed")},
         "inputs": [dict(i) for i in inputs],
         "figures": figures,
+        # Where the headline noise rate comes from: a human review of a sample
+        # ("review", see the ``verified`` block) or the model alone ("model").
+        "noise_rate_source": "review" if figures.get("verified_noise_rate") is not None
+        else "model",
+        "verified": None,
+        **_top_level_blocks(result),
         "classes": list(result.class_names),
         "per_class": result.per_class.to_dicts(),
         "noise_matrix": {

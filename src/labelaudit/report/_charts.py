@@ -24,6 +24,7 @@ __all__ = [
     "confusion_small_multiples",
     "interval_chart",
     "noise_heatmap",
+    "oc_chart",
     "pairwise_heatmap",
 ]
 
@@ -375,3 +376,45 @@ def pairwise_heatmap(names: Sequence[str], kappa: np.ndarray) -> Markup:
                             color=_INK)
     alt = "Heatmap of Cohen's kappa between each pair of annotators"
     return to_svg(fig, "annotator-pairwise", alt)
+
+
+def oc_chart(curve: Sequence[dict], *, aql: float, lq: float, producer_risk: float,
+             consumer_risk: float, title: str) -> Markup:
+    """Operating characteristic of an acceptance plan: P(accept) by the lot's share of wrong labels.
+
+    Parameters
+    ----------
+    curve : sequence of dict
+        ``defect_rate`` and ``accept_probability`` per point
+        (:func:`labelaudit.verify.oc_curve`).
+    aql, lq : float
+        The plan's quality levels (marked on the curve).
+    producer_risk, consumer_risk : float
+        The plan's risks at those levels.
+    title : str
+        Name of the plan, for the chart's accessible name.
+
+    Returns
+    -------
+    markupsafe.Markup
+    """
+    rates = 100 * np.array([r["defect_rate"] for r in curve], dtype=float)
+    accept = np.array([r["accept_probability"] for r in curve], dtype=float)
+    fig = _new_figure(6.4, 2.6)
+    ax = fig.add_subplot()
+    ax.plot(rates, accept, color=_ACCENT, linewidth=1.6, label="P(accept)")
+    for level, p_accept, color, text in (
+        (aql, 1 - producer_risk, _ACCENT, f"AQL {100 * aql:g}%: accept {100 * (1 - producer_risk):.1f}%"),
+        (lq, consumer_risk, _ALERT, f"LQ {100 * lq:g}%: accept {100 * consumer_risk:.1f}%"),
+    ):
+        ax.axvline(100 * level, color=color, linewidth=0.8, linestyle="--")
+        ax.scatter([100 * level], [p_accept], color=color, zorder=3, s=18, label=text)
+    ax.set_xlabel("share of wrong labels in the lot (%)")
+    ax.set_ylabel("probability of ACCEPT")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(color="#d0d7de", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(loc="upper right", fontsize=7.5, frameon=False)
+    alt = (f"Operating characteristic of the {title}: probability of accepting a lot by its share "
+           f"of wrong labels, with the AQL ({100 * aql:g}%) and LQ ({100 * lq:g}%) marked")
+    return to_svg(fig, "oc-curve", alt)

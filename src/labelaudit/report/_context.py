@@ -643,6 +643,69 @@ def summary_context(result: Any, _result: Any, options: Mapping[str, Any]) -> di
     }
 
 
+def _ratio_text(block: Mapping[str, Any]) -> str:
+    if block.get("estimate") is None:
+        return "\u2013"
+    return f"{fmt_num(block['estimate'], 2)} ({fmt_num(block['ci_low'], 2)}\u2013{fmt_num(block['ci_high'], 2)})"
+
+
+def verified_context(verified: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The review's verdict: the verified noise rate, the detector's measured quality, the plan."""
+    acceptance = None
+    decision = verified.acceptance
+    if decision is not None:
+        plan = decision["plan"]
+        kind = "single sampling plan" if plan["kind"] == "single" else "model-assisted stratified plan"
+        acceptance = {
+            "decision": decision["decision"],
+            "rule": decision["rule"],
+            "kind": kind,
+            "n": fmt_count(plan["n"]),
+            "aql": fmt_pct(plan["aql"]),
+            "lq": fmt_pct(plan["lq"]),
+            "producer_risk": fmt_pct(plan["producer_risk"]),
+            "consumer_risk": fmt_pct(plan["consumer_risk"]),
+            "chart": _charts.oc_chart(
+                decision["oc_curve"], aql=plan["aql"], lq=plan["lq"],
+                producer_risk=plan["producer_risk"], consumer_risk=plan["consumer_risk"],
+                title=kind,
+            ),
+        }
+    model_interval = _interval(result.ci_low, result.ci_high)
+    return {
+        "verified": {
+            "noise_rate": fmt_pct(verified.noise_rate, 2),
+            "interval": _interval(verified.ci_low, verified.ci_high),
+            "confidence": f"{100 * verified.confidence:g}%",
+            "n_reviewed": fmt_count(verified.n_reviewed),
+            "n_sampled": fmt_count(verified.n_sampled),
+            "n_wrong": fmt_count(verified.n_wrong_reviewed),
+            "n_items": fmt_count(verified.n_items),
+            "wrong_labels": fmt_count(round(verified.wrong_labels["estimate"])),
+            "wrong_low": fmt_count(round(verified.wrong_labels["ci_low"])),
+            "wrong_high": fmt_count(round(verified.wrong_labels["ci_high"])),
+            "partial": verified.partial,
+            "n_unreviewed": fmt_count(verified.n_sampled - verified.n_reviewed),
+            "precision": _ratio_text(verified.precision),
+            "recall": _ratio_text(verified.recall),
+            "model_noise_rate": fmt_pct(result.estimated_noise_rate),
+            "model_interval": model_interval,
+            "per_class": [
+                {
+                    "name": str(row["class"]),
+                    "n_items": fmt_count(row["n_items"]),
+                    "n_reviewed": fmt_count(row["n_reviewed"]),
+                    "rate": fmt_pct(row.get("noise_rate")),
+                    "interval": (_interval(row["ci_low"], row["ci_high"])
+                                 if row.get("noise_rate") is not None else "\u2013"),
+                }
+                for row in verified.per_class
+            ],
+            "acceptance": acceptance,
+        }
+    }
+
+
 def noise_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     """The noise picture: heat map, per-class rates and the most confused pairs."""
     return {"noise": _noise(result)}

@@ -82,6 +82,9 @@ class Section:
     summary : callable, optional
         ``summary(obj)``: the section's ``summary.json`` ``extras[name]`` entry
         (core sections' entries follow the attached analyses').
+    summary_key : str, optional
+        Put that entry at the top level of ``summary.json`` under this key
+        instead of under ``extras`` (for a headline block such as ``verified``).
     figures : callable, optional
         ``figures(obj) -> dict``: headline under ``summary.json`` ``figures[name]``.
     sidecars : callable, optional
@@ -103,6 +106,7 @@ class Section:
     nav: str | None = None
     anchor: str | None = None
     summary: Callable[[Any], Any] | None = None
+    summary_key: str | None = None
     figures: Callable[[Any], dict[str, Any]] | None = None
     sidecars: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
     lines: Callable[[Any], list[str]] | None = None
@@ -224,6 +228,10 @@ def _cl_shown(ctx: Mapping[str, Any]) -> bool:
 
 
 # --------------------------------------------------------------------------- annotators
+
+
+def _is_verified(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("n_reviewed", "wrong_labels", "summary_lines"))
 
 
 def _is_annotator_review(obj: Any) -> bool:
@@ -353,6 +361,11 @@ def _slice_lines(report: Any) -> list[str]:
 # --------------------------------------------------------------------------- registrations
 
 for _section in (
+    # A human review of a sample is the figure users decide on: it leads the page.
+    Section("verified", "_verified.html.j2", _ctx("verified_context"), attached=True,
+            accepts=_is_verified, absent={"verified": None}, nav="Verified by review",
+            summary=lambda v: v.to_dict(), summary_key="verified",
+            lines=lambda v: v.summary_lines()),
     Section("summary", "_summary.html.j2", _ctx("summary_context"), nav="Summary",
             lines=_summary_lines),
     Section("noise", "_noise.html.j2", _ctx("noise_context"), shown=_cl_shown,

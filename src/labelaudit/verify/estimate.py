@@ -422,6 +422,47 @@ class VerifiedEstimate:
     acceptance: dict[str, Any] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    def figures(self) -> dict[str, Any]:
+        """Gate figures of the review (see :func:`labelaudit.gate.evaluate`).
+
+        Returns
+        -------
+        dict
+            ``verified_noise_rate``, ``verified_noise_rate_ci_low``,
+            ``verified_noise_rate_ci_high`` and ``n_reviewed``.
+        """
+        return {
+            "verified_noise_rate": self.noise_rate,
+            "verified_noise_rate_ci_low": self.ci_low,
+            "verified_noise_rate_ci_high": self.ci_high,
+            "n_reviewed": self.n_reviewed,
+        }
+
+    def summary_lines(self) -> list[str]:
+        """What the review found, in plain words (the terminal summary).
+
+        Returns
+        -------
+        list of str
+        """
+        conf = f"{100 * self.confidence:g}%"
+        lines = [
+            f"Verified by review: noise rate {100 * self.noise_rate:.2f}% ({conf} interval "
+            f"{100 * self.ci_low:.2f}% to {100 * self.ci_high:.2f}%) from {self.n_reviewed} "
+            f"reviewed items ({self.n_wrong_reviewed} wrong); about "
+            f"{self.wrong_labels['estimate']:.0f} wrong labels in {self.n_items}."
+            + (f" Partial review: {self.n_sampled - self.n_reviewed} sampled items not reviewed."
+               if self.partial else "")
+        ]
+        p, r = self.precision, self.recall
+        if p["estimate"] is not None and r["estimate"] is not None:
+            lines.append(
+                f"Detector on the sample: precision {p['estimate']:.2f} ({p['ci_low']:.2f}-"
+                f"{p['ci_high']:.2f}), recall {r['estimate']:.2f} ({r['ci_low']:.2f}-"
+                f"{r['ci_high']:.2f})."
+            )
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         """The ``verified`` block of ``summary.json``.
 
@@ -591,7 +632,10 @@ def verify_reviews(
     ]
     decision = None
     if acceptance is not None:
+        from .plans import oc_curve
+
         decision = acceptance.decide(sizes=sizes, n=n_h, x=x_h, partial=bool(n_unreviewed))
+        decision["oc_curve"] = oc_curve(acceptance)
     params = {
         "estimator": "stratified (Horvitz-Thompson) over the sample's strata",
         "interval": "per-stratum beta posteriors, Beta(x+1/2, n-x+1/2) for the upper bound "

@@ -47,10 +47,16 @@ def _load_generator():
 
 def test_files_ship_inside_the_package(demo):
     files = demo_files()
-    assert set(files) == {"items", "annotations", "truth"}
-    for path in files.values():
-        assert path.is_file() and path.suffix == ".parquet"
+    assert set(files) == {"items", "annotations", "truth", "reviews"}
+    for name, path in files.items():
+        assert path.is_file()
+        if name == "reviews":  # the reviewed sample, beside its design
+            assert path.name == "reviews.csv" and path.parent.parent.name == "data"
+            assert (path.parent / "sample_design.parquet").is_file()
+            continue
+        assert path.suffix == ".parquet"
         assert path.parent.name == "data" and path.parent.parent.name == "labelaudit"
+    assert demo.path_reviews == files["reviews"]
     assert demo.path_items == files["items"]
     assert demo.path_annotations == files["annotations"]
     assert demo.path_truth == files["truth"]

@@ -180,6 +180,8 @@ class _Job:
     min_slice_size: int = 30
     scheduler: str | None = None
     workers: int | None = None
+    reviews: Path | None = None
+    review_design: Path | None = None
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
 
@@ -246,6 +248,8 @@ def _check_options(job: _Job) -> None:
             "--scheduler and --workers run confident learning over probability shards; "
             "pass --pred-probs 'DIR/part-*.npy' (or a .npy file, or a Parquet directory)"
         )
+    if job.review_design is not None and job.reviews is None:
+        raise _Usage("--review-design applies to --reviews only")
 
 
 def _sharded(job: _Job) -> bool:
@@ -477,6 +481,9 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "scheduler": job.scheduler,
         "workers": job.workers,
         "sharded_pred_probs": _sharded(job),
+        "reviews": None if job.reviews is None else str(job.reviews),
+        "review_design": (None if job.reviews is None
+                          else str(job.review_design or job.reviews.parent)),
         **job.extra_params,
     }
 
@@ -538,6 +545,8 @@ def _run_job(
             annotator_col=loaded.slice_annotator_col, source=f"data file '{job.data}'",
             min_size=job.min_slice_size,
         )
+    if job.reviews is not None:
+        result = _verified(result, job.reviews, job.review_design, loaded.inputs)
     if attach is not None:
         result = attach(result)
     return _finish(
@@ -545,6 +554,26 @@ def _run_job(
         inputs=loaded.inputs, parameters=_parameters(job, loaded),
         figures=result.figures(), csv=job.csv,
     )
+
+
+def _verified(result: Any, reviews: Path, design: Path | None, inputs: list) -> Any:
+    """The audit verified by a reviewed sample (``--reviews``): the review leads the outputs."""
+    from .io import file_fingerprint, read_table
+    from .verify._audit_dir import load_sample
+
+    design = reviews.parent if design is None else design
+    if not (design / "sample_design.parquet").is_file():
+        raise InputError(
+            f"no sample_design.parquet in '{design}' for the reviews file '{reviews}'; pass "
+            "--review-design DIR (the --out of 'labelaudit sample')"
+        )
+    sample = load_sample(design, class_names=result.class_names)
+    raw = read_table(reviews, what="reviews")
+    verified = result.verify(raw, sample, seed=0, source=f"reviews file '{reviews}'")
+    inputs.append({"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)})
+    inputs.append({"role": "sample_design",
+                   **file_fingerprint(design / "sample_design.parquet")})
+    return verified
 
 
 def _finish(
@@ -610,6 +639,9 @@ def _print_outcome(
             status = "pass" if c.passed else ("FAIL" if c.level == "fail" else "warn")
             table.add_row(c.name, c.level, value, f"{c.threshold:g}", status)
         out.print(table)
+        for c in verdict.checks:
+            if not c.passed:  # say why, in the check's own words
+                out.print(c.message, markup=False, highlight=False)
         out.print(f"Gate {'passed' if verdict.passed else 'FAILED'}.")
     written = ", ".join(str(directory / n) for n in names)
     out.print(f"Wrote {written}" + (f" and {junit}" if junit is not None else "") + ".")
@@ -736,6 +768,22 @@ def audit_command(
             help="Start N local dask worker processes and run confident learning on them.",
         ),
     ] = None,
+    reviews: Annotated[
+        Path | None,
+        typer.Option(
+            "--reviews",
+            help="A reviewed sample of this data ('labelaudit sample', reviewed_label filled): "
+            "the verified noise rate leads the report, summary.json and the gate.",
+        ),
+    ] = None,
+    review_design: Annotated[
+        Path | None,
+        typer.Option(
+            "--review-design",
+            help="The --out directory of 'labelaudit sample' (default: the reviews file's "
+            "directory).",
+        ),
+    ] = None,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
     """Audit DATA: label issues, noise rate with interval, annotators, slices, optional gate.
@@ -773,6 +821,8 @@ def audit_command(
         min_slice_size=min_slice_size,
         scheduler=scheduler,
         workers=workers,
+        reviews=reviews,
+        review_design=review_design,
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
 
@@ -937,6 +987,7 @@ def demo_command(
             annotation_time_col="timestamp",
             attributes=["source"],
             annotator_col="annotator",
+            reviews=demo.path_reviews,
             command="demo",
         )
         truth = demo.truth
@@ -1134,6 +1185,7 @@ def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
     junit: Path | None, allow_partial: bool, seed: int,
 ) -> int:
+    from .gate import GateResult, evaluate, figures_from_summary, load_policy
     from .io import file_fingerprint, publish, read_table, write_json
     from .verify import verify_reviews
     from .verify._audit_dir import load_audit_dir, load_sample
@@ -1154,19 +1206,30 @@ def _execute_verify(
                 "--design DIR (the --out of 'labelaudit sample')"
             )
     sample = load_sample(design, class_names=audit.class_names)
-    plan = None
+    plan = gate_policy = None
     if policy is not None:
+        gate_policy = load_policy(policy)
         acceptance = load_acceptance(policy)
-        if acceptance is None:
-            raise _Usage(f"policy '{policy}' has no [gate.acceptance] table")
-        plan = plan_from_policy(acceptance, audit.issues)
+        if acceptance is None and not (gate_policy.fail or gate_policy.warn
+                                       or gate_policy.require_review):
+            raise _Usage(f"policy '{policy}' has neither thresholds nor a [gate.acceptance] "
+                         "table to decide on")
+        if acceptance is not None:
+            plan = plan_from_policy(acceptance, audit.issues)
     raw = read_table(reviews, what="reviews")
     verified = verify_reviews(
         sample, raw, audit_ids=audit.issues.get_column("id"), allow_partial=allow_partial,
         seed=seed, acceptance=plan, source=f"reviews file '{reviews}'",
     )
-    verdict = None if verified.acceptance is None else acceptance_gate(verified.acceptance,
-                                                                       str(policy))
+    verdict = None
+    if gate_policy is not None:
+        # The review's figures override the model's: max_noise_rate is judged on the
+        # verified upper bound, and require_review is satisfied.
+        figures = {**figures_from_summary(audit.summary), **verified.figures()}
+        checks = evaluate(gate_policy, figures).checks
+        if verified.acceptance is not None:
+            checks = acceptance_gate(verified.acceptance, str(policy)).checks + checks
+        verdict = GateResult(checks, str(policy))
     summary = dict(audit.summary)
     summary["inputs"] = [
         *(summary.get("inputs") or []),
@@ -1189,7 +1252,8 @@ def _execute_verify(
     for line in verified.summary_lines():
         console.print(line)
     if verdict is not None:
-        console.print(verdict.checks[0].message)
+        for check in verdict.checks:
+            console.print(check.message)
     console.print(f"Wrote {out / 'summary.json'}" + (f" and {junit}" if junit else "") + ".")
     return EXIT_OK if verdict is None else verdict.exit_code
 

@@ -45,6 +45,7 @@ _FILES = {
     "items": "demo_items.parquet",
     "annotations": "demo_annotations.parquet",
     "truth": "demo_truth.parquet",
+    "reviews": "demo_review/reviews.csv",
 }
 # Keeps extracted copies alive when the package is imported from a zip archive.
 _RESOURCES = contextlib.ExitStack()
@@ -66,6 +67,10 @@ class DemoData:
         ``id`` and ``true_label``, for evaluation only.
     path_items, path_annotations, path_truth : pathlib.Path
         The shipped Parquet files, for passing to the command line.
+    path_reviews : pathlib.Path
+        A reviewed sample of 150 items (``reviews.csv``, drawn by ``labelaudit
+        sample`` from the demo audit and answered with the true labels); its
+        folder holds the sample's design.
     """
 
     items: pl.DataFrame
@@ -74,6 +79,7 @@ class DemoData:
     path_items: Path
     path_annotations: Path
     path_truth: Path
+    path_reviews: Path
 
 
 def demo_files() -> dict[str, Path]:
@@ -82,7 +88,7 @@ def demo_files() -> dict[str, Path]:
     Returns
     -------
     dict of str to pathlib.Path
-        Keys ``"items"``, ``"annotations"`` and ``"truth"``.
+        Keys ``"items"``, ``"annotations"``, ``"truth"`` and ``"reviews"``.
     """
     root = resources.files("labelaudit").joinpath("data")
     return {
@@ -107,4 +113,5 @@ def load_demo() -> DemoData:
         path_items=paths["items"],
         path_annotations=paths["annotations"],
         path_truth=paths["truth"],
+        path_reviews=paths["reviews"],
     )

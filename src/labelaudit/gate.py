@@ -109,8 +109,20 @@ def _scalar(figure: str) -> Callable[[GatePolicy, Mapping[str, Any]], _Measure]:
     return measure
 
 
+#: The figure ``max_noise_rate`` reads when a review verified the noise rate.
+VERIFIED_NOISE_RATE_BOUND = "verified_noise_rate_ci_high"
+
+
 def _noise_rate(policy: GatePolicy, figures: Mapping[str, Any]) -> _Measure:
-    """Overall noise rate: the estimate or a confidence bound, per the policy."""
+    """Overall noise rate: the verified upper bound after a review, else the model's figure.
+
+    A review of a sample (``labelaudit verify``) measures the noise rate; its
+    upper bound is what a buyer can rely on, whatever ``noise_rate_statistic``
+    says. Without one, the model's estimate or bound is used, per the policy.
+    """
+    if figures.get(VERIFIED_NOISE_RATE_BOUND) is not None:
+        return _Measure(_number(VERIFIED_NOISE_RATE_BOUND, figures[VERIFIED_NOISE_RATE_BOUND]),
+                        VERIFIED_NOISE_RATE_BOUND)
     figure = NOISE_RATE_STATISTICS[policy.noise_rate_statistic]
     return _Measure(_number(figure, figures.get(figure)), figure)
 
@@ -277,13 +289,19 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.
-OPTIONS: Mapping[str, tuple[str, ...] | None] = MappingProxyType(
+OPTIONS: Mapping[str, tuple[Any, ...] | None] = MappingProxyType(
     {
         "noise_rate_statistic": tuple(NOISE_RATE_STATISTICS),
         "disparity_attribute": None,  # any non-empty string
         "disparity_method": DISPARITY_METHODS,
+        "require_review": (True, False),
     }
 )
+
+#: Sub-tables of ``[gate]`` read by other commands: ``warn`` (warn-level
+#: thresholds) and ``acceptance`` (the acceptance-sampling plan of
+#: ``labelaudit sample`` and ``labelaudit verify``, validated there).
+SUBTABLES = ("warn", "acceptance")
 
 
 # --------------------------------------------------------------------------- policy
@@ -300,7 +318,10 @@ class GatePolicy:
     warn : Mapping[str, float | int]
         Thresholds that only warn.
     noise_rate_statistic : {"estimate", "ci_low", "ci_high"}
-        Which noise-rate figure ``max_noise_rate`` compares.
+        Which model noise-rate figure ``max_noise_rate`` compares when no
+        review verified it (after a review it compares the verified upper bound).
+    require_review : bool
+        Fail unless the noise rate was verified by a review of a sample.
     disparity_attribute : str or None
         Attribute ``max_disparity`` checks; None means the worst attribute.
     disparity_method : {"difference", "ratio"}
@@ -316,6 +337,8 @@ class GatePolicy:
     noise_rate_statistic: str = "estimate"
     disparity_attribute: str | None = None
     disparity_method: str = "difference"
+    require_review: bool = False
+    acceptance: Mapping[str, Any] | None = None
     source: str = "<dict>"
 
     def __post_init__(self) -> None:
@@ -352,7 +375,10 @@ class GatePolicy:
         _require_mapping(table, where)
         warn_table = table.get("warn", {})
         _require_mapping(warn_table, f"policy '{source}' [{table_name}.warn]")
-        fail_keys = {k: v for k, v in table.items() if k != "warn"}
+        acceptance = table.get("acceptance")
+        if acceptance is not None:
+            _require_mapping(acceptance, f"policy '{source}' [{table_name}.acceptance]")
+        fail_keys = {k: v for k, v in table.items() if k not in SUBTABLES}
         options = {k: v for k, v in fail_keys.items() if k in OPTIONS}
         for key, value in options.items():
             _check_option(key, value, where)
@@ -360,6 +386,7 @@ class GatePolicy:
             fail=_thresholds(fail_keys, where, options_allowed=True),
             warn=_thresholds(warn_table, f"policy '{source}' [{table_name}.warn]"),
             source=source,
+            acceptance=None if acceptance is None else MappingProxyType(dict(acceptance)),
             **options,
         )
         _check_ratio_thresholds(policy, where)
@@ -381,7 +408,9 @@ class GatePolicy:
                 "noise_rate_statistic": self.noise_rate_statistic,
                 "disparity_attribute": self.disparity_attribute,
                 "disparity_method": self.disparity_method,
+                "require_review": self.require_review,
             },
+            "acceptance": None if self.acceptance is None else dict(self.acceptance),
         }
 
 
@@ -391,7 +420,7 @@ def _require_mapping(value: Any, where: str) -> None:
 
 
 def _allowed_keys(options_allowed: bool) -> str:
-    keys = list(CHECKS) + (list(OPTIONS) + ["warn"] if options_allowed else [])
+    keys = list(CHECKS) + (list(OPTIONS) + list(SUBTABLES) if options_allowed else [])
     return ", ".join(repr(k) for k in keys)
 
 
@@ -445,7 +474,10 @@ def _check_ratio_thresholds(policy: GatePolicy, where: str) -> None:
 def _check_option(key: str, value: Any, where: str) -> None:
     """Check one policy-wide option."""
     allowed = OPTIONS[key]
-    if allowed is None:
+    if allowed == (True, False):
+        if not isinstance(value, bool):
+            raise PolicyError(f"{where}: key {key!r} must be true or false, got {value!r}")
+    elif allowed is None:
         if not isinstance(value, str) or not value:
             raise PolicyError(f"{where}: key {key!r} must be a non-empty string, got {value!r}")
     elif value not in allowed:
@@ -605,7 +637,9 @@ def evaluate(policy: GatePolicy, figures: Mapping[str, Any]) -> GateResult:
         Thresholds and options.
     figures : Mapping
         Headline figures of an audit. Scalars: ``estimated_noise_rate``,
-        ``noise_rate_ci_low``, ``noise_rate_ci_high``, ``issue_fraction``,
+        ``noise_rate_ci_low``, ``noise_rate_ci_high``, after a review
+        ``verified_noise_rate``, ``verified_noise_rate_ci_low``,
+        ``verified_noise_rate_ci_high`` and ``n_reviewed``, ``issue_fraction``,
         ``n_issues``, ``label_health_score``, ``krippendorff_alpha``,
         ``max_flagged_slice_effect``. Per group: ``class_noise_rates``
         (class -> rate), ``annotator_accuracy`` (annotator -> accuracy),
@@ -628,7 +662,41 @@ def evaluate(policy: GatePolicy, figures: Mapping[str, Any]) -> GateResult:
         for key in CHECKS
         if key in level_table
     ]
+    if policy.require_review:
+        checks.insert(0, _review_check(figures))
     return GateResult(tuple(checks), policy.source)
+
+
+def figures_from_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The gate figures of a finished run, read back from its ``summary.json`` content.
+
+    Parameters
+    ----------
+    summary : Mapping
+        A parsed ``summary.json``.
+
+    Returns
+    -------
+    dict
+        Its ``figures`` with the interval under the names :func:`evaluate` reads.
+    """
+    figures = dict(summary.get("figures") or {})
+    figures["noise_rate_ci_low"] = figures.get("ci_low")
+    figures["noise_rate_ci_high"] = figures.get("ci_high")
+    return figures
+
+
+def _review_check(figures: Mapping[str, Any]) -> GateCheck:
+    """``require_review``: the noise rate must come from a review of a sample."""
+    n = figures.get("n_reviewed")
+    if figures.get(VERIFIED_NOISE_RATE_BOUND) is None or not n:
+        return GateCheck(
+            "require_review", None, 1, "fail", False,
+            "require_review: the noise rate is model-based, unverified; review a sample "
+            "('labelaudit sample', then 'labelaudit verify') to verify it",
+        )
+    return GateCheck("require_review", int(n), 1, "fail", True,
+                     f"require_review: verified by a review of {int(n)} items (ok)")
 
 
 def _run_check(

@@ -179,8 +179,16 @@ def write_csv(path: str | os.PathLike[str], df: pl.DataFrame) -> None:
     path : str or os.PathLike
         Destination.
     df : polars.DataFrame
-        Table to write (nested columns are not supported by CSV).
+        Table to write. Nested columns (lists, arrays, structs), which CSV
+        cannot hold, are written as JSON text.
     """
+    nested = [c for c, dtype in df.schema.items() if dtype.is_nested()]
+    if nested:
+        df = df.with_columns(
+            pl.Series(c, [None if v is None else json.dumps(v, default=str)
+                          for v in df.get_column(c).to_list()], dtype=pl.String)
+            for c in nested
+        )
     safe = df.with_columns(
         _neutralise_expr(c)
         for c, dtype in df.schema.items()

@@ -643,10 +643,12 @@ def summary_context(result: Any, _result: Any, options: Mapping[str, Any]) -> di
     }
 
 
-def _ratio_text(block: Mapping[str, Any]) -> str:
+def _ratio_text(block: Mapping[str, Any]) -> dict[str, str]:
+    """A measured precision or recall: the estimate and its interval, as text."""
     if block.get("estimate") is None:
-        return "\u2013"
-    return f"{fmt_num(block['estimate'], 2)} ({fmt_num(block['ci_low'], 2)}\u2013{fmt_num(block['ci_high'], 2)})"
+        return {"value": "\u2013", "interval": "not measurable on this sample"}
+    return {"value": fmt_num(block["estimate"], 2),
+            "interval": f"{fmt_num(block['ci_low'], 2)} \u2013 {fmt_num(block['ci_high'], 2)}"}
 
 
 def verified_context(verified: Any, result: Any, options: Mapping[str, Any]) -> dict[str, Any]:

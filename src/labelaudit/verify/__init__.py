@@ -10,6 +10,7 @@ risks.
 from __future__ import annotations
 
 from .estimate import VerifiedEstimate, reviews_frame, stratified_interval, verify_reviews
+from .plans import AcceptancePlan, StratifiedPlan, oc_curve, single_sampling_plan, stratified_plan
 from .sampling import (
     ReviewSample,
     allocate,
@@ -20,14 +21,19 @@ from .sampling import (
 )
 
 __all__ = [
+    "AcceptancePlan",
     "ReviewSample",
+    "StratifiedPlan",
     "VerifiedEstimate",
     "allocate",
     "anticipated_error_probabilities",
     "make_strata",
+    "oc_curve",
     "review_sample",
     "reviews_frame",
+    "single_sampling_plan",
     "size_for_half_width",
     "stratified_interval",
+    "stratified_plan",
     "verify_reviews",
 ]

@@ -32,6 +32,8 @@ _PUBLIC = {
         "find_predicted_neq_given", "get_confident_thresholds", "get_label_quality_scores",
         "noise_rate_intervals", "num_label_issues", "order_label_issues", "renormalize",
     ),
+    ".verify": ("review_sample", "verify_reviews", "single_sampling_plan", "stratified_plan"),
+    ".model_checks": ("check_model", "model_noise_interval"),
 }
 _LAZY = {name: module for module, names in _PUBLIC.items() for name in names}
 

@@ -115,6 +115,21 @@ cdef inline int _threads_for(intp n_chunks, int n_threads) noexcept nogil:
     return n_threads if n_threads > 0 else 1
 
 
+cdef inline intp _plan_chunks(intp n, intp* chunk_size, int want, int* n_threads) noexcept nogil:
+    # Split n rows into chunks of chunk_size rows (raised to at least 1);
+    # returns the chunk count and sets the threads that serve them.
+    if chunk_size[0] < 1:
+        chunk_size[0] = 1
+    cdef intp n_chunks = (n + chunk_size[0] - 1) // chunk_size[0]
+    n_threads[0] = _threads_for(n_chunks, want)
+    return n_chunks
+
+
+cdef inline intp _chunk_stop(intp start, intp chunk_size, intp n) noexcept nogil:
+    # End of the chunk that begins at row ``start``: the last one stops at n.
+    return start + chunk_size if start + chunk_size < n else n
+
+
 cdef inline void _note_bad(i64* bad, int kind, i64 i) noexcept nogil:
     # Rows arrive in increasing order within a thread, so the first note per
     # kind is that thread's smallest offending row.
@@ -412,7 +427,7 @@ def row_pass(
     Outputs passed as empty arrays are skipped.
     """
     cdef intp n = P.shape[0], K = P.shape[1]
-    cdef intp n_chunks, c, start, stop
+    cdef intp n_chunks, c, start
     cdef int tid
     cdef bint do_cj = cut.shape[0] == K and cj.shape[0] > 0
     cdef const floating* cut_p = &cut[0] if cut.shape[0] == K else NULL
@@ -426,20 +441,14 @@ def row_pass(
     cdef double log_k = log(<double>K)
     if n == 0:
         return
-    if chunk_size < 1:
-        chunk_size = 1
-    n_chunks = (n + chunk_size - 1) // chunk_size
-    n_threads = _threads_for(n_chunks, n_threads)
+    n_chunks = _plan_chunks(n, &chunk_size, n_threads, &n_threads)
     tid = 0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         for c in prange(n_chunks, schedule="static"):
             start = c * chunk_size
-            stop = start + chunk_size
-            if stop > n:
-                stop = n
             _row_pass_chunk(
-                &P[0, 0], K, &labels[0], start, stop,
+                &P[0, 0], K, &labels[0], start, _chunk_stop(start, chunk_size, n),
                 cut_p, &cj[tid, 0, 0] if do_cj else NULL,
                 guess_p, keep_p, other_p, selfc_p, score_p, score64_p, score_kind, adjust_p, log_k,
                 &bad[tid, 0], sum_tol, range_tol,
@@ -650,30 +659,25 @@ def select_top(
     arrival never changes the kept set.
     """
     cdef intp n = P.shape[0], K = P.shape[1], n_first = first.shape[0]
-    cdef intp n_chunks, c, start, stop, phase, count
+    cdef intp n_chunks, c, start, phase, count
     cdef int tid, threads
     cdef bint dense = bar.shape[0] > 0
     if n == 0 or slot_off.shape[0] == 0:
         return
-    if chunk_size < 1:
-        chunk_size = 1
     threads = n_threads
     for phase in range(2):
         count = n_first if phase == 0 else n
         if count == 0:
             continue
-        n_chunks = (count + chunk_size - 1) // chunk_size
-        n_threads = _threads_for(n_chunks, threads)
+        n_chunks = _plan_chunks(count, &chunk_size, threads, &n_threads)
         tid = 0
         with nogil, parallel(num_threads=n_threads):
             tid = threadid()
             for c in prange(n_chunks, schedule="static"):
                 start = c * chunk_size
-                stop = start + chunk_size
-                if stop > count:
-                    stop = count
                 _select_chunk(
-                    &P[0, 0], K, &labels[0], &other[0], &selfc[0], start, stop,
+                    &P[0, 0], K, &labels[0], &other[0], &selfc[0],
+                    start, _chunk_stop(start, chunk_size, count),
                     &first[0] if phase == 0 else NULL,
                     &is_first[0] if phase == 1 and n_first > 0 else NULL,
                     &pair_ptr[0], &pair_j[0] if pair_j.shape[0] > 0 else NULL,

@@ -61,139 +61,94 @@ static inline void la_note_hits(la_scan *acc, int mask, ptrdiff_t base, int widt
 #endif
 }
 
-/* ---------------------------------------------------------------- float32 */
+/* ---------------------------------------------------------------- segment kernels
+ *
+ * One body serves every (dtype, instruction set) pair; each instantiation
+ * names its vector type V with W lanes and its intrinsics. The sum is kept in
+ * double vectors D (DW lanes): float32 lanes are widened into two of them
+ * (ACCUM), float64 lanes add into the first (ACCUM leaves s1 at zero and
+ * DSUM skips it, so the additions are exactly those of a plain loop).
+ * FOLD adds the DW stored lanes in a fixed order.
+ */
+
+#define LA_FOLD2(s) ((s)[0] + (s)[1])
+#define LA_FOLD4(s) (((s)[0] + (s)[1]) + ((s)[2] + (s)[3]))
 
 #if LA_X86
-__attribute__((target("avx2")))
-static void la_scan_f32_avx2(const float *row, ptrdiff_t k, ptrdiff_t stop,
-                             const float *cut, la_scan *acc) {
-    float lo = (float)acc->lo, hi = (float)acc->hi;
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    for (; k + 8 <= stop; k += 8) {
-        __m256 v = _mm256_loadu_ps(row + k);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-        vlo = _mm256_min_ps(v, vlo);
-        vhi = _mm256_max_ps(v, vhi);
-        if (cut) {
-            int m = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_loadu_ps(cut + k), _CMP_GE_OQ));
-            if (m) la_note_hits(acc, m, k, 8);
-        }
-    }
-    double sums[4];
-    float los[8], his[8];
-    _mm256_storeu_pd(sums, _mm256_add_pd(s0, s1));
-    _mm256_storeu_ps(los, vlo);
-    _mm256_storeu_ps(his, vhi);
-    acc->sum += (sums[0] + sums[1]) + (sums[2] + sums[3]);
-    for (int j = 0; j < 8; j++) {
-        if (los[j] < lo) lo = los[j];
-        if (his[j] > hi) hi = his[j];
-    }
-    LA_SCALAR_BODY(float)
-    acc->lo = lo;
-    acc->hi = hi;
-}
-#endif
+/* Lane masks of a >= b, one bit a lane. */
+#define LA_GE_PS128(a, b) _mm_movemask_ps(_mm_cmpge_ps((a), (b)))
+#define LA_GE_PD128(a, b) _mm_movemask_pd(_mm_cmpge_pd((a), (b)))
+#define LA_GE_PS256(a, b) _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_GE_OQ))
+#define LA_GE_PD256(a, b) _mm256_movemask_pd(_mm256_cmp_pd((a), (b), _CMP_GE_OQ))
 
-static void la_scan_f32_base(const float *row, ptrdiff_t k, ptrdiff_t stop,
-                             const float *cut, la_scan *acc) {
-    float lo = (float)acc->lo, hi = (float)acc->hi;
-#if LA_X86
-    __m128d s0 = _mm_setzero_pd(), s1 = _mm_setzero_pd();
-    __m128 vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
-    for (; k + 4 <= stop; k += 4) {
-        __m128 v = _mm_loadu_ps(row + k);
-        s0 = _mm_add_pd(s0, _mm_cvtps_pd(v));
-        s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(v, v)));
-        vlo = _mm_min_ps(v, vlo);
-        vhi = _mm_max_ps(v, vhi);
-        if (cut) {
-            int m = _mm_movemask_ps(_mm_cmpge_ps(v, _mm_loadu_ps(cut + k)));
-            if (m) la_note_hits(acc, m, k, 4);
-        }
+#define LA_SCAN_KERNEL(ATTR, NAME, T, V, W, SET1, LOAD, MIN, MAX, STORE, GE,              \
+                       D, DW, DZERO, DSTORE, ACCUM, DSUM, FOLD)                          \
+    ATTR static void NAME(const T *row, ptrdiff_t k, ptrdiff_t stop, const T *cut,       \
+                          la_scan *acc) {                                                \
+        T lo = (T)acc->lo, hi = (T)acc->hi;                                              \
+        D s0 = DZERO(), s1 = DZERO();                                                    \
+        V vlo = SET1(lo), vhi = SET1(hi);                                                \
+        (void)s1;                                                                        \
+        for (; k + W <= stop; k += W) {                                                  \
+            V v = LOAD(row + k);                                                         \
+            ACCUM;                                                                       \
+            vlo = MIN(v, vlo);                                                           \
+            vhi = MAX(v, vhi);                                                           \
+            if (cut) {                                                                   \
+                int m = GE(v, LOAD(cut + k));                                            \
+                if (m) la_note_hits(acc, m, k, W);                                       \
+            }                                                                            \
+        }                                                                                \
+        double sums[DW];                                                                 \
+        T los[W], his[W];                                                                \
+        DSTORE(sums, DSUM);                                                              \
+        STORE(los, vlo);                                                                 \
+        STORE(his, vhi);                                                                 \
+        acc->sum += FOLD(sums);                                                          \
+        for (int j = 0; j < W; j++) {                                                    \
+            if (los[j] < lo) lo = los[j];                                                \
+            if (his[j] > hi) hi = his[j];                                                \
+        }                                                                                \
+        LA_SCALAR_BODY(T)                                                                \
+        acc->lo = lo;                                                                    \
+        acc->hi = hi;                                                                    \
     }
-    double sums[2];
-    float los[4], his[4];
-    _mm_storeu_pd(sums, _mm_add_pd(s0, s1));
-    _mm_storeu_ps(los, vlo);
-    _mm_storeu_ps(his, vhi);
-    acc->sum += sums[0] + sums[1];
-    for (int j = 0; j < 4; j++) {
-        if (los[j] < lo) lo = los[j];
-        if (his[j] > hi) hi = his[j];
-    }
-#endif
-    LA_SCALAR_BODY(float)
-    acc->lo = lo;
-    acc->hi = hi;
-}
 
-/* ---------------------------------------------------------------- float64 */
+LA_SCAN_KERNEL(__attribute__((target("avx2"))), la_scan_f32_avx2, float,
+               __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_min_ps, _mm256_max_ps,
+               _mm256_storeu_ps, LA_GE_PS256, __m256d, 4, _mm256_setzero_pd, _mm256_storeu_pd,
+               (s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v))),
+                s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)))),
+               _mm256_add_pd(s0, s1), LA_FOLD4)
+LA_SCAN_KERNEL(, la_scan_f32_base, float,
+               __m128, 4, _mm_set1_ps, _mm_loadu_ps, _mm_min_ps, _mm_max_ps,
+               _mm_storeu_ps, LA_GE_PS128, __m128d, 2, _mm_setzero_pd, _mm_storeu_pd,
+               (s0 = _mm_add_pd(s0, _mm_cvtps_pd(v)),
+                s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(v, v)))),
+               _mm_add_pd(s0, s1), LA_FOLD2)
+LA_SCAN_KERNEL(__attribute__((target("avx2"))), la_scan_f64_avx2, double,
+               __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_min_pd, _mm256_max_pd,
+               _mm256_storeu_pd, LA_GE_PD256, __m256d, 4, _mm256_setzero_pd, _mm256_storeu_pd,
+               (s0 = _mm256_add_pd(s0, v)), s0, LA_FOLD4)
+LA_SCAN_KERNEL(, la_scan_f64_base, double,
+               __m128d, 2, _mm_set1_pd, _mm_loadu_pd, _mm_min_pd, _mm_max_pd,
+               _mm_storeu_pd, LA_GE_PD128, __m128d, 2, _mm_setzero_pd, _mm_storeu_pd,
+               (s0 = _mm_add_pd(s0, v)), s0, LA_FOLD2)
 
-#if LA_X86
-__attribute__((target("avx2")))
-static void la_scan_f64_avx2(const double *row, ptrdiff_t k, ptrdiff_t stop,
-                             const double *cut, la_scan *acc) {
-    double lo = acc->lo, hi = acc->hi;
-    __m256d s0 = _mm256_setzero_pd();
-    __m256d vlo = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
-    for (; k + 4 <= stop; k += 4) {
-        __m256d v = _mm256_loadu_pd(row + k);
-        s0 = _mm256_add_pd(s0, v);
-        vlo = _mm256_min_pd(v, vlo);
-        vhi = _mm256_max_pd(v, vhi);
-        if (cut) {
-            int m = _mm256_movemask_pd(_mm256_cmp_pd(v, _mm256_loadu_pd(cut + k), _CMP_GE_OQ));
-            if (m) la_note_hits(acc, m, k, 4);
-        }
-    }
-    double sums[4], los[4], his[4];
-    _mm256_storeu_pd(sums, s0);
-    _mm256_storeu_pd(los, vlo);
-    _mm256_storeu_pd(his, vhi);
-    acc->sum += (sums[0] + sums[1]) + (sums[2] + sums[3]);
-    for (int j = 0; j < 4; j++) {
-        if (los[j] < lo) lo = los[j];
-        if (his[j] > hi) hi = his[j];
-    }
-    LA_SCALAR_BODY(double)
-    acc->lo = lo;
-    acc->hi = hi;
-}
-#endif
+#else /* other architectures: the scalar loop */
 
-static void la_scan_f64_base(const double *row, ptrdiff_t k, ptrdiff_t stop,
-                             const double *cut, la_scan *acc) {
-    double lo = acc->lo, hi = acc->hi;
-#if LA_X86
-    __m128d s0 = _mm_setzero_pd();
-    __m128d vlo = _mm_set1_pd(lo), vhi = _mm_set1_pd(hi);
-    for (; k + 2 <= stop; k += 2) {
-        __m128d v = _mm_loadu_pd(row + k);
-        s0 = _mm_add_pd(s0, v);
-        vlo = _mm_min_pd(v, vlo);
-        vhi = _mm_max_pd(v, vhi);
-        if (cut) {
-            int m = _mm_movemask_pd(_mm_cmpge_pd(v, _mm_loadu_pd(cut + k)));
-            if (m) la_note_hits(acc, m, k, 2);
-        }
+#define LA_SCAN_SCALAR(NAME, T)                                                          \
+    static void NAME(const T *row, ptrdiff_t k, ptrdiff_t stop, const T *cut,            \
+                     la_scan *acc) {                                                     \
+        T lo = (T)acc->lo, hi = (T)acc->hi;                                              \
+        LA_SCALAR_BODY(T)                                                                \
+        acc->lo = lo;                                                                    \
+        acc->hi = hi;                                                                    \
     }
-    double sums[2], los[2], his[2];
-    _mm_storeu_pd(sums, s0);
-    _mm_storeu_pd(los, vlo);
-    _mm_storeu_pd(his, vhi);
-    acc->sum += sums[0] + sums[1];
-    for (int j = 0; j < 2; j++) {
-        if (los[j] < lo) lo = los[j];
-        if (his[j] > hi) hi = his[j];
-    }
+
+LA_SCAN_SCALAR(la_scan_f32_base, float)
+LA_SCAN_SCALAR(la_scan_f64_base, double)
 #endif
-    LA_SCALAR_BODY(double)
-    acc->lo = lo;
-    acc->hi = hi;
-}
 
 /* ---------------------------------------------------------------- dispatch */
 
@@ -230,20 +185,21 @@ static inline void la_cap_level(int level) {
 #endif
 }
 
+/* NAME_avx2 ARGS when the CPU has AVX2 (once la_use_avx2 has run), else NAME_base ARGS. */
+#if LA_X86
+#define LA_PICK(NAME, ARGS) (la_has_avx2 > 0 ? NAME##_avx2 ARGS : NAME##_base ARGS)
+#else
+#define LA_PICK(NAME, ARGS) (NAME##_base ARGS)
+#endif
+
 static inline void la_scan_f32(const float *row, ptrdiff_t k, ptrdiff_t stop,
                                const float *cut, la_scan *acc) {
-#if LA_X86
-    if (la_has_avx2 > 0) { la_scan_f32_avx2(row, k, stop, cut, acc); return; }
-#endif
-    la_scan_f32_base(row, k, stop, cut, acc);
+    LA_PICK(la_scan_f32, (row, k, stop, cut, acc));
 }
 
 static inline void la_scan_f64(const double *row, ptrdiff_t k, ptrdiff_t stop,
                                const double *cut, la_scan *acc) {
-#if LA_X86
-    if (la_has_avx2 > 0) { la_scan_f64_avx2(row, k, stop, cut, acc); return; }
-#endif
-    la_scan_f64_base(row, k, stop, cut, acc);
+    LA_PICK(la_scan_f64, (row, k, stop, cut, acc));
 }
 
 /* ---------------------------------------------------------------- prefetch
@@ -292,25 +248,32 @@ static inline void la_prefetch(const void *p) {
  */
 
 #if LA_X86
+/* The opening of both whole-row kernels: the accumulators, then two vectors
+ * of W lanes per step while they fit. */
+#define LA_WHOLE_PAIRS(V, W, SETZERO, SET1, LOAD, ADD, MIN, MAX, GE)                     \
+    V s0 = SETZERO(), s1 = SETZERO();                                                    \
+    V vlo = SET1((float)acc->lo), vhi = SET1((float)acc->hi);                            \
+    ptrdiff_t k = 0;                                                                     \
+    for (; k + 2 * (W) <= K; k += 2 * (W)) {                                             \
+        V a = LOAD(row + k);                                                             \
+        V b = LOAD(row + k + (W));                                                       \
+        s0 = ADD(s0, a);                                                                 \
+        s1 = ADD(s1, b);                                                                 \
+        vlo = MIN(vlo, MIN(a, b));                                                       \
+        vhi = MAX(vhi, MAX(a, b));                                                       \
+        if (cut) {                                                                       \
+            unsigned ma = (unsigned)GE(a, LOAD(cut + k));                                \
+            unsigned mb = (unsigned)GE(b, LOAD(cut + k + (W)));                          \
+            if (ma | mb) la_note_hits(acc, (int)(ma | (mb << (W))), k, 2 * (W));         \
+        }                                                                                \
+    }
+
+#define LA_GE_PS512(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GE_OQ)
+
 __attribute__((target("avx2")))
 static void la_whole_f32_avx2(const float *row, ptrdiff_t K, const float *cut, la_scan *acc) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 vlo = _mm256_set1_ps((float)acc->lo), vhi = _mm256_set1_ps((float)acc->hi);
-    ptrdiff_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-        __m256 a = _mm256_loadu_ps(row + k);
-        __m256 b = _mm256_loadu_ps(row + k + 8);
-        s0 = _mm256_add_ps(s0, a);
-        s1 = _mm256_add_ps(s1, b);
-        vlo = _mm256_min_ps(vlo, _mm256_min_ps(a, b));
-        vhi = _mm256_max_ps(vhi, _mm256_max_ps(a, b));
-        if (cut) {
-            int ma = _mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_loadu_ps(cut + k), _CMP_GE_OQ));
-            int mb = _mm256_movemask_ps(_mm256_cmp_ps(b, _mm256_loadu_ps(cut + k + 8),
-                                                      _CMP_GE_OQ));
-            if (ma | mb) la_note_hits(acc, ma | (mb << 8), k, 16);
-        }
-    }
+    LA_WHOLE_PAIRS(__m256, 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps,
+                   _mm256_add_ps, _mm256_min_ps, _mm256_max_ps, LA_GE_PS256)
     if (k + 8 <= K) {
         __m256 a = _mm256_loadu_ps(row + k);
         s0 = _mm256_add_ps(s0, a);
@@ -358,22 +321,8 @@ static void la_whole_f32_avx2(const float *row, ptrdiff_t K, const float *cut, l
 __attribute__((target("avx512f")))
 static void la_whole_f32_avx512(const float *row, ptrdiff_t K, const float *cut,
                                 la_scan *acc) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    __m512 vlo = _mm512_set1_ps((float)acc->lo), vhi = _mm512_set1_ps((float)acc->hi);
-    ptrdiff_t k = 0;
-    for (; k + 32 <= K; k += 32) {
-        __m512 a = _mm512_loadu_ps(row + k);
-        __m512 b = _mm512_loadu_ps(row + k + 16);
-        s0 = _mm512_add_ps(s0, a);
-        s1 = _mm512_add_ps(s1, b);
-        vlo = _mm512_min_ps(vlo, _mm512_min_ps(a, b));
-        vhi = _mm512_max_ps(vhi, _mm512_max_ps(a, b));
-        if (cut) {
-            unsigned ma = _mm512_cmp_ps_mask(a, _mm512_loadu_ps(cut + k), _CMP_GE_OQ);
-            unsigned mb = _mm512_cmp_ps_mask(b, _mm512_loadu_ps(cut + k + 16), _CMP_GE_OQ);
-            if (ma | mb) la_note_hits(acc, (int)(ma | (mb << 16)), k, 32);
-        }
-    }
+    LA_WHOLE_PAIRS(__m512, 16, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps,
+                   _mm512_add_ps, _mm512_min_ps, _mm512_max_ps, LA_GE_PS512)
     for (; k < K; k += 16) {
         ptrdiff_t left = K - k;
         __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
@@ -421,95 +370,54 @@ static inline void la_whole_f64(const double *row, ptrdiff_t K, const double *cu
     }
 
 #if LA_X86
-__attribute__((target("avx2")))
-static ptrdiff_t la_hits_f32_avx2(const float *row, ptrdiff_t K, float pk, const float *bar,
-                                  ptrdiff_t *out) {
-    ptrdiff_t j = 0, n = 0;
-    __m256 vpk = _mm256_set1_ps(pk);
-    for (; j + 8 <= K; j += 8) {
-        __m256 m = _mm256_sub_ps(_mm256_loadu_ps(row + j), vpk);
-        int bits = _mm256_movemask_ps(_mm256_cmp_ps(m, _mm256_loadu_ps(bar + j), _CMP_GE_OQ));
-        while (bits) {
-            int b = __builtin_ctz(bits);
-            out[n++] = j + b;
-            bits &= bits - 1;
-        }
+/* One body per (dtype, instruction set): V has W lanes; GE gives lane bits. */
+#define LA_HITS_KERNEL(ATTR, NAME, T, V, W, SET1, SUB, LOAD, GE)                         \
+    ATTR static ptrdiff_t NAME(const T *row, ptrdiff_t K, T pk, const T *bar,           \
+                               ptrdiff_t *out) {                                         \
+        ptrdiff_t j = 0, n = 0;                                                          \
+        V vpk = SET1(pk);                                                                \
+        for (; j + W <= K; j += W) {                                                     \
+            int bits = GE(SUB(LOAD(row + j), vpk), LOAD(bar + j));                       \
+            while (bits) {                                                               \
+                int b = __builtin_ctz(bits);                                             \
+                out[n++] = j + b;                                                        \
+                bits &= bits - 1;                                                        \
+            }                                                                            \
+        }                                                                                \
+        LA_HITS_SCALAR(T)                                                                \
+        return n;                                                                        \
     }
-    LA_HITS_SCALAR(float)
-    return n;
-}
 
-__attribute__((target("avx2")))
-static ptrdiff_t la_hits_f64_avx2(const double *row, ptrdiff_t K, double pk, const double *bar,
-                                  ptrdiff_t *out) {
-    ptrdiff_t j = 0, n = 0;
-    __m256d vpk = _mm256_set1_pd(pk);
-    for (; j + 4 <= K; j += 4) {
-        __m256d m = _mm256_sub_pd(_mm256_loadu_pd(row + j), vpk);
-        int bits = _mm256_movemask_pd(_mm256_cmp_pd(m, _mm256_loadu_pd(bar + j), _CMP_GE_OQ));
-        while (bits) {
-            int b = __builtin_ctz(bits);
-            out[n++] = j + b;
-            bits &= bits - 1;
-        }
-    }
-    LA_HITS_SCALAR(double)
-    return n;
-}
-#endif
+LA_HITS_KERNEL(__attribute__((target("avx2"))), la_hits_f32_avx2, float, __m256, 8,
+               _mm256_set1_ps, _mm256_sub_ps, _mm256_loadu_ps, LA_GE_PS256)
+LA_HITS_KERNEL(__attribute__((target("avx2"))), la_hits_f64_avx2, double, __m256d, 4,
+               _mm256_set1_pd, _mm256_sub_pd, _mm256_loadu_pd, LA_GE_PD256)
+LA_HITS_KERNEL(, la_hits_f32_base, float, __m128, 4,
+               _mm_set1_ps, _mm_sub_ps, _mm_loadu_ps, LA_GE_PS128)
+LA_HITS_KERNEL(, la_hits_f64_base, double, __m128d, 2,
+               _mm_set1_pd, _mm_sub_pd, _mm_loadu_pd, LA_GE_PD128)
 
-static ptrdiff_t la_hits_f32_base(const float *row, ptrdiff_t K, float pk, const float *bar,
-                                  ptrdiff_t *out) {
-    ptrdiff_t j = 0, n = 0;
-#if LA_X86
-    __m128 vpk = _mm_set1_ps(pk);
-    for (; j + 4 <= K; j += 4) {
-        __m128 m = _mm_sub_ps(_mm_loadu_ps(row + j), vpk);
-        int bits = _mm_movemask_ps(_mm_cmpge_ps(m, _mm_loadu_ps(bar + j)));
-        while (bits) {
-            int b = __builtin_ctz(bits);
-            out[n++] = j + b;
-            bits &= bits - 1;
-        }
-    }
-#endif
-    LA_HITS_SCALAR(float)
-    return n;
-}
+#else /* other architectures: the scalar loop */
 
-static ptrdiff_t la_hits_f64_base(const double *row, ptrdiff_t K, double pk, const double *bar,
-                                  ptrdiff_t *out) {
-    ptrdiff_t j = 0, n = 0;
-#if LA_X86
-    __m128d vpk = _mm_set1_pd(pk);
-    for (; j + 2 <= K; j += 2) {
-        __m128d m = _mm_sub_pd(_mm_loadu_pd(row + j), vpk);
-        int bits = _mm_movemask_pd(_mm_cmpge_pd(m, _mm_loadu_pd(bar + j)));
-        while (bits) {
-            int b = __builtin_ctz(bits);
-            out[n++] = j + b;
-            bits &= bits - 1;
-        }
+#define LA_HITS_PLAIN(NAME, T)                                                           \
+    static ptrdiff_t NAME(const T *row, ptrdiff_t K, T pk, const T *bar, ptrdiff_t *out) { \
+        ptrdiff_t j = 0, n = 0;                                                          \
+        LA_HITS_SCALAR(T)                                                                \
+        return n;                                                                        \
     }
+
+LA_HITS_PLAIN(la_hits_f32_base, float)
+LA_HITS_PLAIN(la_hits_f64_base, double)
 #endif
-    LA_HITS_SCALAR(double)
-    return n;
-}
 
 static inline ptrdiff_t la_hits_f32(const float *row, ptrdiff_t K, float pk, const float *bar,
                                     ptrdiff_t *out) {
-#if LA_X86
-    if (la_has_avx2 > 0) return la_hits_f32_avx2(row, K, pk, bar, out);
-#endif
-    return la_hits_f32_base(row, K, pk, bar, out);
+    return LA_PICK(la_hits_f32, (row, K, pk, bar, out));
 }
 
 static inline ptrdiff_t la_hits_f64(const double *row, ptrdiff_t K, double pk, const double *bar,
                                     ptrdiff_t *out) {
-#if LA_X86
-    if (la_has_avx2 > 0) return la_hits_f64_avx2(row, K, pk, bar, out);
-#endif
-    return la_hits_f64_base(row, K, pk, bar, out);
+    return LA_PICK(la_hits_f64, (row, K, pk, bar, out));
 }
 
 #endif /* LABELAUDIT_ROWSCAN_H */

@@ -42,13 +42,21 @@ def percent_agreement(counts: np.ndarray) -> float:
     float
         Mean agreement in [0, 1]; NaN if no item has two labels.
     """
+    pairable = _pairable(counts)
+    if pairable is None:
+        return float("nan")
+    c, n = pairable
+    return float(np.mean((c * (c - 1)).sum(axis=1) / (n * (n - 1))))
+
+
+def _pairable(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Count rows of the items with at least two labels and their label totals, or None."""
     counts = np.asarray(counts, dtype=np.float64)
     n = counts.sum(axis=1)
     keep = n >= 2
     if not keep.any():
-        return float("nan")
-    c, n = counts[keep], n[keep]
-    return float(np.mean((c * (c - 1)).sum(axis=1) / (n * (n - 1))))
+        return None
+    return counts[keep], n[keep]
 
 
 def _fleiss_rows(counts: np.ndarray, n_raters: int | None) -> tuple[np.ndarray, int]:
@@ -117,13 +125,11 @@ def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
         the pairable labels). The ``krippendorff`` package raises in the
         first case and returns NaN in the second.
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    m = counts.sum(axis=1)
-    keep = m >= 2
-    if not keep.any():
+    pairable = _pairable(counts)
+    if pairable is None:
         return float("nan")
-    c = counts[keep]
-    w = c / (m[keep] - 1.0)[:, None]
+    c, m = pairable
+    w = c / (m - 1.0)[:, None]
     coincidence = w.T @ c
     coincidence[np.diag_indices_from(coincidence)] -= w.sum(axis=0)
     n_c = coincidence.sum(axis=0)

@@ -138,9 +138,7 @@ class SliceReport:
             The rows of :attr:`table` with ``flagged`` true, sorted by ``effect``
             descending then ``p_value`` ascending.
         """
-        return self.table.filter(pl.col("flagged")).sort(
-            ["effect", "p_value"], descending=[True, False], maintain_order=True
-        )
+        return _flagged_first(self.table)
 
     @property
     def intersections(self) -> pl.DataFrame:
@@ -211,8 +209,8 @@ class SliceReport:
         float
             NaN when no group has a value.
         """
-        values = self._group_values(attribute, metric, min_size)[1]
-        return float(np.nanmax(values)) if np.isfinite(values).any() else math.nan
+        values = self._finite_values(attribute, metric, min_size)
+        return math.nan if values is None else float(np.nanmax(values))
 
     def group_min(
         self,
@@ -237,8 +235,8 @@ class SliceReport:
         float
             NaN when no group has a value.
         """
-        values = self._group_values(attribute, metric, min_size)[1]
-        return float(np.nanmin(values)) if np.isfinite(values).any() else math.nan
+        values = self._finite_values(attribute, metric, min_size)
+        return math.nan if values is None else float(np.nanmin(values))
 
     def difference(
         self,
@@ -267,8 +265,8 @@ class SliceReport:
         float
         """
         self._check_method(method)
-        _, values = self._group_values(attribute, metric, min_size)
-        if not np.isfinite(values).any():
+        values = self._finite_values(attribute, metric, min_size)
+        if values is None:
             return math.nan
         if method == "between_groups":
             return float(np.nanmax(values) - np.nanmin(values))
@@ -308,8 +306,8 @@ class SliceReport:
         disparity : the gate-oriented form, highest over lowest (at least 1).
         """
         self._check_method(method)
-        _, values = self._group_values(attribute, metric, min_size)
-        if not np.isfinite(values).any():
+        values = self._finite_values(attribute, metric, min_size)
+        if values is None:
             return math.nan
         with np.errstate(divide="ignore", invalid="ignore"):
             if method == "between_groups":
@@ -408,9 +406,7 @@ class SliceReport:
             400) as on other time values (9.0%) (q < 0.001)"``.
         """
         sentences = [_describe_slice(row) for row in self.flagged.iter_rows(named=True)]
-        flagged_annotators = self.annotator_by_attribute.filter(pl.col("flagged")).sort(
-            ["effect", "p_value"], descending=[True, False], maintain_order=True
-        )
+        flagged_annotators = _flagged_first(self.annotator_by_attribute)
         sentences += [_describe_annotator(row) for row in flagged_annotators.iter_rows(named=True)]
         return sentences
 
@@ -455,19 +451,27 @@ class SliceReport:
             return self.parameters[parameter]
         return self.parameters.get("metric_cols", {}).get(metric)
 
-    def _group_values(
+    def _finite_values(
         self, attribute: str | Sequence[str], metric: str, min_size: int | None
-    ) -> tuple[list[str], np.ndarray]:
+    ) -> np.ndarray | None:
+        """Per-group values (NaN for null), or None when none is finite (the figure is NaN)."""
         metric = self._check_metric(metric)
         rows = self.by_group(attribute)
         if min_size is not None:
             rows = rows.filter(pl.col("n") >= min_size)
         values = rows.get_column(metric).cast(pl.Float64).fill_null(np.nan).to_numpy()
-        return rows.get_column("group").to_list(), values
+        return values if np.isfinite(values).any() else None
 
     def _overall_value(self, metric: str) -> float:
         value = self.overall.item(0, metric)
         return math.nan if value is None else float(value)
+
+
+def _flagged_first(table: pl.DataFrame) -> pl.DataFrame:
+    """The flagged rows of a slice table, largest effect first, then smallest p-value."""
+    return table.filter(pl.col("flagged")).sort(
+        ["effect", "p_value"], descending=[True, False], maintain_order=True
+    )
 
 
 def _describe_slice(row: dict[str, Any]) -> str:

@@ -594,10 +594,19 @@ def test_writer_failure_mid_write_keeps_previous_file(tmp_path):
     before = path.read_bytes()
     with pytest.raises(TypeError):
         io.write_json(path, {"ok": 1, "bad": object()})
-    with pytest.raises(pl.exceptions.PolarsError):
-        io.write_csv(path, pl.DataFrame({"nested": [[1, 2]]}))
+    with pytest.raises(pl.exceptions.PolarsError):  # CSV cannot hold Python objects
+        io.write_csv(path, pl.DataFrame({"o": [object()]}, schema={"o": pl.Object}))
     assert path.read_bytes() == before
     assert _no_temp_files(tmp_path)
+
+
+def test_csv_writes_nested_columns_as_json_text(tmp_path):
+    path = tmp_path / "sample.csv"
+    io.write_csv(path, pl.DataFrame({"id": ["a", "b"], "pixels": [[1, 2], None],
+                                     "box": [{"x": 1}, {"x": 2}]}))
+    back = pl.read_csv(path)
+    assert back.get_column("pixels").to_list() == ["[1, 2]", None]
+    assert back.get_column("box").to_list() == ['{"x": 1}', '{"x": 2}']
 
 
 def test_atomic_write_new_file_and_permissions(tmp_path):

@@ -37,14 +37,8 @@ def read_toml(path: str | os.PathLike[str], *, what: str = "policy") -> dict[str
     PolicyError
         If the file does not exist or is not valid (UTF-8) TOML.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PolicyError(f"{what} file '{path}' does not exist")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{what} file '{path}' is not valid TOML: {exc}") from exc
+    return _parse(path, f"{what} file", tomllib.loads, "TOML", tomllib.TOMLDecodeError,
+                  PolicyError)
 
 
 def read_json(path: str | os.PathLike[str], *, what: str) -> Any:
@@ -67,10 +61,16 @@ def read_json(path: str | os.PathLike[str], *, what: str) -> Any:
     InputError
         If the file does not exist or is not valid (UTF-8) JSON.
     """
+    return _parse(path, what, json.loads, "JSON", json.JSONDecodeError, InputError)
+
+
+def _parse(path, what: str, loads, fmt: str, decode_error: type[Exception],
+           error: type[Exception]) -> Any:
+    """Read a UTF-8 text document and parse it; one-line errors name the file and the rule."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{what} '{path}' does not exist")
+        raise error(f"{what} '{path}' does not exist")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{what} '{path}' is not valid JSON: {exc}") from exc
+        return loads(path.read_bytes().decode("utf-8"))
+    except (decode_error, UnicodeDecodeError) as exc:
+        raise error(f"{what} '{path}' is not valid {fmt}: {exc}") from exc

@@ -6,28 +6,35 @@ noise rate is ``sum_h (N_h / N) x_h / n_h``. It is unbiased whatever the true
 per-stratum rates, so a model that anticipates them badly costs precision,
 never validity.
 
-The interval is a finite-population Bayesian one, built from per-stratum
-beta posteriors. Given a stratum's rate, the wrong labels among its
-``N_h - n_h`` unreviewed items are binomial, so the number of wrong labels in
-the stratum is ``x_h`` plus a beta-binomial count; this handles the
-finite-population correction exactly (a stratum reviewed in full contributes
-no uncertainty) and never puts mass below the wrong labels actually seen.
-Monte Carlo draws (fixed seed, so the interval is deterministic) of
-``sum_h D_h / N`` give each bound:
+The interval is a beta interval on the effective sample size (Korn and
+Graubard, 1998): the design variance of the estimate is turned into the
+number of simple-random reviews ``n* = p (1 - p) / v`` that would give the
+same variance, and the Jeffreys interval (Brown, Cai and DasGupta, 2001) of
+``x* = n* p_hat`` errors in ``n*`` reviews is reported, with the lower limit 0
+when no error was seen. Details:
 
-- the upper bound uses the Jeffreys posterior ``Beta(x_h + 1/2, n_h - x_h +
-  1/2)``, whose coverage Brown, Cai and DasGupta (2001) show stays close to
-  nominal for small ``n`` and rates near 0 or 1, where the Wald interval
-  collapses; a stratum where no error was seen still contributes its
-  right-skewed uncertainty instead of a zero variance (the reason Wald-type
-  stratified intervals under-cover at low rates);
-- the lower bound uses ``Beta(x_h, n_h - x_h + 1)`` (the posterior behind the
-  Clopper-Pearson lower limit; a point mass at 0 when ``x_h = 0``). With the
-  Jeffreys posterior on both sides, every thinly reviewed stratum's posterior
-  mean ``(x_h + 1/2) / (n_h + 1)`` pushes the lower bound up, and summed over
-  large strata with few reviews it lifts the bound above a low true rate
-  (simulated coverage fell to 56% at a 0.5% rate); the Clopper-Pearson-type
-  lower posterior removes that bias at little cost in width.
+- the variance ``v = sum_h W_h^2 p_h (1 - p_h) / n_h (N_h - n_h) / (N_h - 1)``
+  uses Jeffreys-smoothed stratum rates ``p_h = (x_h + 1/2) / (n_h + 1)``, so a
+  stratum where no error was seen still contributes variance (a zero
+  variance there is why Wald-type stratified intervals under-cover at low
+  rates), and a stratum reviewed in full contributes none (finite
+  population); ``p`` in ``n*`` is the same smoothed total;
+- ``n*`` is multiplied by ``(t_{n-1} / t_{n-H})^2`` for the ``n - H``
+  degrees of freedom of a stratified variance (1 for a single stratum, where
+  the interval is the plain Jeffreys one);
+- one prior for the total, not one per stratum: summing per-stratum
+  posteriors adds a pseudo-count of every thinly reviewed stratum to the
+  total, which at low rates pushes the lower bound above the truth (or, with
+  a Clopper-Pearson-type lower posterior that avoids this, makes the
+  interval needlessly wide at every rate, since the per-stratum shifts add
+  up linearly while the spread adds up in quadrature).
+
+The point estimate stays the unbiased stratified one. The detector's
+precision and recall, which are ratios, keep per-stratum beta posteriors
+with beta-binomial counts for the unreviewed items, by Monte Carlo (fixed
+seed): Jeffreys ``Beta(x_h + 1/2, n_h - x_h + 1/2)`` for upper and
+``Beta(x_h, n_h - x_h + 1)`` (a point mass at 0 when ``x_h = 0``) for lower
+bounds.
 
 The test suite checks its coverage by simulation (rates from 0.5% to 40%,
 strata without errors, small strata); ``benchmarks/bench_review.py`` checks
@@ -51,6 +58,7 @@ __all__ = [
     "VerifiedEstimate",
     "reviews_frame",
     "stratified_bounds",
+    "effective_sample_bounds",
     "stratified_draws",
     "stratified_interval",
     "verify_reviews",
@@ -128,31 +136,103 @@ def stratified_draws(
     return x + rest
 
 
+def effective_sample_bounds(
+    sizes: np.ndarray,
+    n: np.ndarray,
+    x: np.ndarray,
+    *,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified estimate and interval on the effective sample size (see the module notes).
+
+    Vectorised over reviewed samples of one design.
+
+    Parameters
+    ----------
+    sizes, n : arrays of int, shape (S,)
+        Stratum sizes ``N_h`` and reviewed items ``n_h``.
+    x : array of int, shape (R, S) or (S,)
+        Wrong labels found per stratum, one row per reviewed sample.
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    (estimate, low, high) : arrays of shape (R,) (or floats for a 1-d ``x``)
+
+    Examples
+    --------
+    >>> est, lo, hi = effective_sample_bounds(np.array([1000]), np.array([100]), np.array([10]))
+    >>> round(float(est), 3), bool(lo < 0.1 < hi)
+    (0.1, True)
+    """
+    from scipy import stats
+
+    _check_confidence(confidence)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64)
+    one = x.ndim == 1
+    x2 = x[None, :] if one else x
+    if (
+        x2.ndim != 2 or sizes.shape != n.shape or x2.shape[1] != sizes.size
+        or (x2 < 0).any() or (x2 > n).any() or (n > sizes).any()
+    ):
+        raise LabelAuditError(
+            "effective_sample_bounds: need 0 <= x_h <= n_h <= N_h in every stratum, got "
+            f"N={sizes.tolist()}, n={n.tolist()}, x shape {x.shape}"
+        )
+    total = sizes.sum()
+    w = sizes / total
+    seen = n > 0
+    rate = np.where(seen, x2 / np.maximum(n, 1), 0.5)
+    est = (w * rate).sum(axis=1)
+    # Jeffreys-smoothed stratum rates: a stratum where no error was seen still has variance.
+    smooth = (x2 + 0.5) / (n + 1)
+    fpc = np.where(sizes > 1, (sizes - n) / np.maximum(sizes - 1, 1), 0.0)
+    var_h = np.where(seen, smooth * (1 - smooth) / np.maximum(n, 1) * fpc, 0.125)
+    var = (w**2 * var_h).sum(axis=1)
+    centre = (w * np.where(seen, smooth, 0.5)).sum(axis=1)
+    tail = (1 - confidence) / 2
+    # Korn-Graubard degrees-of-freedom factor: (t_{n-1} / t_{n-H})^2, 1 for a single stratum.
+    reviewed = int(n.sum())
+    dof = max(reviewed - int(seen.sum()), 1)
+    shrink = (stats.t.ppf(1 - tail, max(reviewed - 1, 1)) / stats.t.ppf(1 - tail, dof)) ** 2
+    exact = var <= 0
+    n_eff = np.where(exact, 1.0, centre * (1 - centre) / np.where(exact, 1.0, var) * shrink)
+    x_eff = n_eff * est
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(x_eff > 0, stats.beta.ppf(tail, x_eff + 0.5, n_eff - x_eff + 0.5), 0.0)
+        hi = np.where(x_eff < n_eff, stats.beta.ppf(1 - tail, x_eff + 0.5,
+                                                    n_eff - x_eff + 0.5), 1.0)
+    lo = np.where(exact, est, np.minimum(lo, est))
+    hi = np.where(exact, est, np.maximum(hi, est))
+    if one:
+        return float(est[0]), float(lo[0]), float(hi[0])
+    return est, lo, hi
+
+
 def stratified_interval(
     sizes: np.ndarray,
     n: np.ndarray,
     x: np.ndarray,
     *,
     confidence: float = 0.95,
-    n_draws: int = N_DRAWS,
-    seed: int = 0,
 ) -> tuple[float, float, float]:
-    """Stratified noise-rate estimate and its interval (see the module notes).
+    """Stratified noise-rate estimate and its interval for one reviewed sample.
 
     Parameters
     ----------
     sizes, n, x : arrays of int, shape (S,)
         Items, reviewed items and wrong labels found per stratum. Strata
-        with ``n_h = 0`` get the Jeffreys prior alone (wide, honest).
+        with ``n_h = 0`` count at the prior mean 1/2 with the Jeffreys prior's
+        variance (wide, honest).
     confidence : float, default 0.95
-    n_draws : int, default 20000
-    seed : int, default 0
 
     Returns
     -------
     (estimate, low, high) : tuple of float
-        Estimate ``sum_h W_h x_h / n_h`` (strata without reviews count at the
-        prior mean 1/2) and the equal-tailed interval.
+        Estimate ``sum_h W_h x_h / n_h`` and the interval on the effective
+        sample size (see the module notes).
 
     Examples
     --------
@@ -160,16 +240,7 @@ def stratified_interval(
     >>> round(est, 3), lo < 0.1 < hi
     (0.1, True)
     """
-    _check_confidence(confidence)
-    sizes = np.asarray(sizes, dtype=np.int64)
-    upper = stratified_draws(sizes, n, x, n_draws=n_draws, seed=seed).sum(axis=1)
-    lower = stratified_draws(sizes, n, x, n_draws=n_draws, seed=seed + 1, side="lower")
-    total = int(sizes.sum())
-    est = _point(sizes, np.asarray(n), np.asarray(x)).sum() / total
-    tail = (1 - confidence) / 2
-    lo = np.quantile(lower.sum(axis=1), tail) / total
-    hi = np.quantile(upper, 1 - tail) / total
-    return float(est), float(min(lo, est)), float(max(hi, est))
+    return effective_sample_bounds(sizes, n, np.asarray(x).reshape(-1), confidence=confidence)
 
 
 def stratified_bounds(
@@ -178,8 +249,6 @@ def stratified_bounds(
     x: np.ndarray,
     *,
     confidence: float = 0.95,
-    n_draws: int = 4000,
-    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`stratified_interval` for many reviewed samples of one design at once.
 
@@ -189,8 +258,7 @@ def stratified_bounds(
         Stratum sizes and reviews per stratum.
     x : array of int, shape (R, S)
         Wrong labels found per stratum, one row per reviewed sample.
-    confidence, n_draws, seed
-        As in :func:`stratified_interval` (each row gets its own draws).
+    confidence : float, default 0.95
 
     Returns
     -------
@@ -203,26 +271,10 @@ def stratified_bounds(
     >>> bool((lo <= est).all() and (est <= hi).all())
     True
     """
-    _check_confidence(confidence)
-    sizes = np.asarray(sizes, dtype=np.int64)
-    n = np.asarray(n, dtype=np.int64)
     x = np.asarray(x, dtype=np.int64)
-    if x.ndim != 2 or x.shape[1] != sizes.size or (x > n).any() or (x < 0).any():
+    if x.ndim != 2:
         raise LabelAuditError("stratified_bounds: x must have shape (R, S) with 0 <= x <= n")
-    rng = np.random.default_rng(seed)
-    shape = (x.shape[0], n_draws, sizes.size)
-    xs = x[:, None, :]
-    unseen = np.broadcast_to(sizes - n, shape)
-    theta = rng.beta(xs + 0.5, n - xs + 0.5, size=shape)
-    upper = (xs + rng.binomial(unseen, theta)).sum(axis=2)
-    theta = np.where(xs > 0, rng.beta(np.maximum(xs, 1), n - xs + 1, size=shape), 0.0)
-    lower = (xs + rng.binomial(unseen, theta)).sum(axis=2)
-    tail = (1 - confidence) / 2
-    total = sizes.sum()
-    est = (sizes * x / n).sum(axis=1) / total
-    lo = np.minimum(np.quantile(lower, tail, axis=1) / total, est)
-    hi = np.maximum(np.quantile(upper, 1 - tail, axis=1) / total, est)
-    return est, lo, hi
+    return effective_sample_bounds(sizes, n, x, confidence=confidence)
 
 
 def _point(sizes: np.ndarray, n: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -599,10 +651,7 @@ def verify_reviews(
     up = stratified_draws(sizes, n_h, x_h, n_draws=n_draws, seed=seed)
     down = stratified_draws(sizes, n_h, x_h, n_draws=n_draws, seed=seed + 1, side="lower")
     point = _point(sizes, n_h, x_h)
-    est = float(point.sum() / N)
-    tail = (1 - confidence) / 2
-    lo = min(float(np.quantile(down.sum(axis=1), tail)) / N, est)
-    hi = max(float(np.quantile(up.sum(axis=1), 1 - tail)) / N, est)
+    est, lo, hi = effective_sample_bounds(sizes, n_h, x_h, confidence=confidence)
     flagged = strata.get_column("is_issue").to_numpy().astype(bool)
     n_flagged = sizes[flagged].sum()
     precision = _ratio_block(
@@ -638,9 +687,11 @@ def verify_reviews(
         decision["oc_curve"] = oc_curve(acceptance)
     params = {
         "estimator": "stratified (Horvitz-Thompson) over the sample's strata",
-        "interval": "per-stratum beta posteriors, Beta(x+1/2, n-x+1/2) for the upper bound "
-        "and Beta(x, n-x+1) for the lower, beta-binomial counts for the unreviewed items "
-        "(finite population), Monte Carlo",
+        "interval": "beta interval on the effective sample size (Korn-Graubard): design "
+        "variance from Jeffreys-smoothed stratum rates with finite-population correction, "
+        "Jeffreys Beta(x*+1/2, n*-x*+1/2) quantiles, 0 when no error was seen",
+        "detector_intervals": "per-stratum beta posteriors with beta-binomial counts for the "
+        "unreviewed items, Monte Carlo",
         "n_draws": n_draws,
         "seed": seed,
         "sample_seed": sample.seed,

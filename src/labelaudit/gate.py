@@ -87,6 +87,7 @@ class _Measure:
     figure: str
     groups: Mapping[str, float] | None = None
     group_noun: str = ""
+    note: str = ""
 
 
 def _number(figure: str, value: Any) -> float | int:
@@ -112,7 +113,12 @@ def _scalar(figure: str) -> Callable[[GatePolicy, Mapping[str, Any]], _Measure]:
 def _noise_rate(policy: GatePolicy, figures: Mapping[str, Any]) -> _Measure:
     """Overall noise rate: the estimate or a confidence bound, per the policy."""
     figure = NOISE_RATE_STATISTICS[policy.noise_rate_statistic]
-    return _Measure(_number(figure, figures.get(figure)), figure)
+    note = ""
+    if figures.get("noise_rate_source") == "model":
+        from .model_checks import MODEL_LABEL
+
+        note = f"the figure is {MODEL_LABEL}: no reviewed sample checked it"
+    return _Measure(_number(figure, figures.get(figure)), figure, note=note)
 
 
 def _worst(
@@ -300,7 +306,10 @@ class GatePolicy:
     warn : Mapping[str, float | int]
         Thresholds that only warn.
     noise_rate_statistic : {"estimate", "ci_low", "ci_high"}
-        Which noise-rate figure ``max_noise_rate`` compares.
+        Which noise-rate figure ``max_noise_rate`` compares: the point
+        estimate or an end of its interval (the audit's model-based
+        interval; the message says when the figure is model-based and
+        unverified).
     disparity_attribute : str or None
         Attribute ``max_disparity`` checks; None means the worst attribute.
     disparity_method : {"difference", "ratio"}
@@ -682,6 +691,8 @@ def _message(spec: CheckSpec, measure: _Measure, threshold: float, passed: bool)
         shown = ", ".join(repr(n) for n in beyond[:10]) + (" ..." if len(beyond) > 10 else "")
         plural = _PLURALS.get(measure.group_noun, measure.group_noun)
         text += f"; {len(beyond)} of {len(measure.groups)} {plural} beyond it: {shown}"
+    if measure.note:
+        text += f"; {measure.note}"
     return text
 
 

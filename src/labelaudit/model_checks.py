@@ -30,6 +30,7 @@ from .confident import get_confident_thresholds, noise_rate_intervals
 from .exceptions import LabelAuditError
 
 __all__ = [
+    "MODEL_LABEL",
     "ModelFinding",
     "ModelNoiseInterval",
     "calibrate_temperature",
@@ -37,6 +38,8 @@ __all__ = [
     "model_noise_interval",
 ]
 
+#: What every output calls a noise figure that rests on the model alone, checked by no review.
+MODEL_LABEL = "model-based, unverified"
 #: Smallest probability used inside a logarithm.
 _LOG_FLOOR = 1e-12
 #: Bootstrap replicates drawn at a time (bounds memory to ~chunk x n floats).

@@ -265,7 +265,6 @@ def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
     lower = np.empty(n)
     upper_doubt = np.empty(n)
     upper_unvouched = np.empty(n)
-    floor = dtype.type(_LOG_FLOOR)
     scale = dtype.type(t)
     # Every row's largest probability is at least 1/K, so p ** t never underflows
     # when t * log(K) is moderate; only then can the max-shift be left out.
@@ -278,8 +277,8 @@ def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
         rows = np.arange(stop - start)
         raw_given = chunk[rows, yy].astype(np.float64)
         z = buf[: stop - start]
-        np.maximum(chunk, floor, out=z)
-        np.log(z, out=z)
+        with np.errstate(divide="ignore"):
+            np.log(chunk, out=z)   # log(0) = -inf: exp gives back 0, as the floor would
         z *= scale
         if shift:
             z -= z.max(axis=1, keepdims=True)
@@ -312,7 +311,8 @@ def _resampled_means(columns: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
 def _bound_limits(columns: np.ndarray, n_bootstrap: int, confidence: float, seed: int):
     """Low end of the lower bound's interval and high end of the upper bound's, at a bounded cost.
 
-    ``columns`` holds the per-row terms (lower, doubt, unvouched). Up to
+    ``columns`` holds the per-row terms (lower, doubt, unvouched), three
+    vectors. Up to
     ``_BOOT_ROWS`` rows the interval is the percentile bootstrap of every
     row; beyond, the normal (central limit) interval of each mean, which the
     bootstrap of a mean of that many bounded terms agrees with. The upper
@@ -320,19 +320,21 @@ def _bound_limits(columns: np.ndarray, n_bootstrap: int, confidence: float, seed
     the two means' high ends, which is never below the high end of the
     minimum.
     """
-    n = columns.shape[0]
+    n = columns[0].shape[0]
     alpha = (1.0 - confidence) / 2.0
-    point = columns.mean(axis=0)
     if n <= _BOOT_ROWS:
-        reps = _resampled_means(columns, n_bootstrap, np.random.default_rng([seed, 1]))
+        reps = _resampled_means(np.column_stack(columns), n_bootstrap,
+                                np.random.default_rng([seed, 1]))
         low = float(np.quantile(reps[:, 0], alpha))
         high = float(np.quantile(np.minimum(reps[:, 1], reps[:, 2]), 1.0 - alpha))
     else:
         from statistics import NormalDist
 
-        half = NormalDist().inv_cdf(1.0 - alpha) * columns.std(axis=0, ddof=1) / np.sqrt(n)
-        low = float(point[0] - half[0])
-        high = float(min(point[1] + half[1], point[2] + half[2]))
+        z = NormalDist().inv_cdf(1.0 - alpha)
+        ends = [float(c.mean() + sign * z * c.std(ddof=1) / np.sqrt(n))
+                for c, sign in zip(columns, (-1.0, 1.0, 1.0), strict=True)]
+        low = ends[0]
+        high = min(ends[1], ends[2])
     return low, high
 
 
@@ -344,12 +346,10 @@ def _one_model(y, p, *, n_bootstrap, confidence, seed, noise=None):
     p = np.asarray(p)
     thresholds = np.asarray(noise.confident_joint.thresholds, dtype=np.float64)
     t = _fit_temperature(y, p, seed)
-    lower, doubt, unvouched = _row_terms(y, p, t, thresholds)
-    cols = np.column_stack([lower, doubt, unvouched])
-    point = cols.mean(axis=0)
+    cols = _row_terms(y, p, t, thresholds)
     low, high = _bound_limits(cols, n_bootstrap, confidence, seed)
-    lb = float(point[0])
-    ub = float(min(point[1], point[2]))
+    lb = float(cols[0].mean())
+    ub = float(min(cols[1].mean(), cols[2].mean()))
     lb_lo = min(low, lb)
     ub_hi = max(high, ub)
     lo = float(min(noise.ci_low, lb_lo))
@@ -574,7 +574,8 @@ def _weak_pairs(y: np.ndarray, p: np.ndarray, counts: np.ndarray, seed: int = 0)
     only the pairs left over are ranked.
     """
     k = p.shape[1]
-    order = np.argsort(y.astype(np.int32), kind="stable")
+    # Stable sort by label; 16-bit keys let numpy use a radix sort.
+    order = np.argsort(y.astype(np.uint16 if k <= 65535 else np.intp), kind="stable")
     offsets = np.zeros(k + 1, dtype=np.intp)
     np.cumsum(counts, out=offsets[1:])
     wins = np.zeros((k, k))   # wins[i, j]: share of the rows labelled i with p_i > p_j

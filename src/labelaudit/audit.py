@@ -931,6 +931,7 @@ def review_only_result(review: Any, *, parameters: Mapping[str, Any] | None = No
         confidence=float(1.0 - review.params.get("alpha", 0.05)),
         label_health_score=nan,
         parameters={"confident_learning": "not run", **(parameters or {})},
+        noise_rate_source=None,
     )
     return base.with_section("annotators", review, figures=annotator_gate_figures(review))
 

@@ -73,9 +73,10 @@ class AuditResult:
     sampling_ci_low, sampling_ci_high : float
         Row bootstrap interval of ``estimated_noise_rate``: sampling noise
         only, blind to the model's own errors.
-    noise_rate_source : str
+    noise_rate_source : str or None
         Where the noise figures come from: ``"model"`` (the model's
-        probabilities alone, unverified by any review).
+        probabilities alone, unverified by any review); None when no noise
+        figure was computed (an annotations-only review).
     noise_interval : ModelNoiseInterval or None
         The components of ``ci_low``/``ci_high`` (bounds, temperature, each
         model's estimate when several were given).
@@ -108,7 +109,7 @@ class AuditResult:
     extra_figures: Mapping[str, Any] = field(default_factory=dict)
     sampling_ci_low: float = float("nan")
     sampling_ci_high: float = float("nan")
-    noise_rate_source: str = "model"
+    noise_rate_source: str | None = "model"
     noise_interval: Any = None
     model_checks: tuple = ()
     model_names: tuple = ()

@@ -97,6 +97,7 @@ def test_bad_probabilities_are_named_in_every_output(capsys, tmp_path, files, na
     assert f"Model error: {checks[0]['message']}" in text
     summary_part = html[html.index('id="summary"'):html.index('id="noise"')]
     assert 'class="model-check model-check-error"' in summary_part
+    assert "Fix the model's probabilities first" in _report_text(summary_part)
 
 
 def test_a_good_model_gets_no_warning_and_says_model_based(capsys, tmp_path, files):
@@ -107,6 +108,7 @@ def test_a_good_model_gets_no_warning_and_says_model_based(capsys, tmp_path, fil
     assert fig["model_checks"] == []
     assert "Model error" not in stdout and "Model warning" not in stdout
     assert 'class="model-check' not in html
+    assert "Fix the model's probabilities first" not in html
     block = fig["noise_rate_interval"]
     assert block["label"] == MODEL_LABEL and block["n_models"] == 1 and "models" not in block
     assert (fig["ci_low"], fig["ci_high"]) == (block["ci_low"], block["ci_high"])

@@ -602,6 +602,10 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
     if gate is not None and not gate["passed"]:
         failed = ", ".join(c["name"] for c in gate["checks"] if c["status"] == "FAIL")
         steps.append(f"The quality gate failed ({failed}): do not ship these labels as they are.")
+    model = ctx.get("model") or {}
+    if any(w["severity"] == "error" for w in model.get("checks", ())):
+        steps.append("Fix the model's probabilities first (see the model errors above): every "
+                     "noise figure and issue in this report rests on them.")
     issues = ctx["issues"]
     if issues["n_total"]:
         where = (f"; the remaining {issues['n_more']:,} are in {issues['sidecar']}"

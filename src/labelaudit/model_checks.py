@@ -9,8 +9,10 @@ Two tools for an audit that has no reviewed labels:
   with them) or about the model's own mistakes (counted as label errors).
   The interval here brackets both with two bounds computed from the model's
   probabilities after calibrating them to the given labels, each with its own
-  row bootstrap, and, when several models' probabilities are given, spans all
-  of them.
+  interval (a row bootstrap, or a normal interval on large data), and, when
+  several models' probabilities are given, spans all of them. It costs a few
+  passes over the probabilities, so :func:`labelaudit.audit` runs it every
+  time.
 * :func:`check_model` looks for probabilities that should not be trusted at
   all: no better than the class prior, class columns in the wrong order,
   classes the model cannot separate, badly calibrated probabilities.
@@ -57,7 +59,7 @@ class ModelNoiseInterval:
         model (:func:`labelaudit.noise_rate_intervals`).
     ci_low, ci_high : float
         The interval: the widest of the row bootstrap interval and the
-        bootstrapped model bounds, over every model given.
+        intervals of the model bounds, over every model given.
     confidence : float
         Coverage asked of every bootstrap interval that goes into it.
     bootstrap_low, bootstrap_high : float
@@ -66,8 +68,9 @@ class ModelNoiseInterval:
         The main model's bounds on the noise rate (see
         :func:`model_noise_interval`), at the full data.
     lower_bound_ci_low, upper_bound_ci_high : float
-        The lower bound's bootstrap low end and the upper bound's bootstrap
-        high end (main model).
+        The low end of the lower bound's interval and the high end of the
+        upper bound's (main model): bootstrap percentiles up to 5,000 rows,
+        normal intervals beyond.
     temperature : float
         Sharpening factor that calibrates the main model to the given labels
         (``p ** t`` renormalised; above 1 the raw probabilities were too soft).

@@ -246,7 +246,10 @@ def test_noise_rate_interval_covers_the_true_rate():
         res = audit(s, np.ascontiguousarray(NOISE[:, y].T), seed=trial, n_bootstrap=500)
         # Consistency: the estimate is the sample share of wrong labels.
         assert res.estimated_noise_rate == pytest.approx(np.mean(s != y), abs=2e-3)
-        hits += res.ci_low <= true_rate <= res.ci_high
+        # The row bootstrap (sampling noise only) keeps its nominal coverage; the
+        # model-based interval contains it.
+        hits += res.sampling_ci_low <= true_rate <= res.sampling_ci_high
+        assert res.ci_low <= res.sampling_ci_low and res.ci_high >= res.sampling_ci_high
         lo = res.per_class.get_column("ci_low").to_numpy()
         hi = res.per_class.get_column("ci_high").to_numpy()
         class_hits += (lo <= true_class) & (true_class <= hi)
@@ -259,3 +262,91 @@ def test_noise_rate_interval_covers_the_true_rate():
     assert 0.91 <= coverage <= 0.99, coverage
     class_coverage = class_hits / N_TRIALS
     assert np.all((class_coverage >= 0.91) & (class_coverage <= 0.99)), class_coverage
+
+
+# --------------------------------------------------------------------------- the model-only figure
+
+
+def test_the_interval_is_the_model_based_one(noisy_probs):
+    from labelaudit import noise_rate_intervals
+    from labelaudit.model_checks import model_noise_interval
+
+    s, pp, _ = noisy_probs
+    res = audit(s, pp, seed=3, n_bootstrap=300)
+    # the audit reuses its own estimate: the same as computing everything afresh
+    assert res.noise_interval == model_noise_interval(s, pp, n_bootstrap=300, seed=3)
+    boot = noise_rate_intervals(s, pp, n_bootstrap=300, seed=3)
+    assert (res.sampling_ci_low, res.sampling_ci_high) == (boot.ci_low, boot.ci_high)
+    assert (res.ci_low, res.ci_high) == (res.noise_interval.ci_low, res.noise_interval.ci_high)
+    assert res.ci_low <= res.sampling_ci_low and res.ci_high >= res.sampling_ci_high
+    assert res.noise_rate_source == "model" and res.model_checks == () and res.model_names == ()
+    figs = res.figures()
+    assert figs["noise_rate_source"] == "model"
+    assert (figs["noise_rate_ci_low"], figs["noise_rate_ci_high"]) == (res.ci_low, res.ci_high)
+    summary = to_summary_dict(res)["figures"]
+    assert summary["noise_rate_source"] == "model"
+    assert summary["noise_rate_interval"]["lower_bound"] == res.noise_interval.lower_bound
+    assert summary["noise_rate_interval"]["upper_bound"] == res.noise_interval.upper_bound
+    assert summary["model_checks"] == []
+
+
+def test_model_checks_run_on_every_audit(noisy_probs):
+    from labelaudit.report.sections import section_lines
+
+    s, _, _ = noisy_probs
+    rng = np.random.default_rng(4)
+    res = audit(s, rng.dirichlet(np.ones(4), len(s)), class_names=["a", "b", "c", "d"])
+    assert [f.code for f in res.model_checks] == ["uninformative"]
+    lines = section_lines(res)
+    assert any(line == f"Model error: {res.model_checks[0].message}" for line in lines)
+    entry = to_summary_dict(res)["figures"]["model_checks"][0]
+    assert entry["code"] == "uninformative" and entry["message"] == res.model_checks[0].message
+    # through features (out-of-fold probabilities) too
+    X, y = load_wine(return_X_y=True)
+    assert audit(y, features=X, seed=0).model_checks == ()
+
+
+def test_several_models_are_audited_on_their_mean(noisy_probs):
+    from labelaudit.model_checks import model_noise_interval
+
+    s, pp, _ = noisy_probs
+    rng = np.random.default_rng(2)
+    other = pp * rng.uniform(0.3, 1.7, pp.shape)
+    other /= other.sum(axis=1, keepdims=True)
+    ids = _ids(len(s))
+    res = audit(s, pp, ids=ids, extra_pred_probs=[other], extra_pred_probs_sources=["other"],
+                pred_probs_source="main")
+    mean = audit(s, (pp + other) / 2, ids=ids)
+    assert_frame_equal(res.issues, mean.issues)
+    assert res.estimated_noise_rate == mean.estimated_noise_rate
+    assert res.model_names == ("main", "other")
+    assert res.parameters["n_models"] == 2 and res.parameters["pred_probs"] == "mean of given"
+    iv = res.noise_interval
+    assert iv == model_noise_interval(s, (pp + other) / 2, extra_pred_probs=[pp, other])
+    alone = [audit(s, m, ids=ids).estimated_noise_rate for m in (pp, other)]
+    assert list(iv.model_rates[1:]) == alone
+    block = to_summary_dict(res)["figures"]["noise_rate_interval"]
+    assert [m["name"] for m in block["models"]] == ["main", "other"]
+    assert (block["spread_low"], block["spread_high"]) == (min(alone), max(alone))
+    # shuffled rows give the same result
+    perm = np.random.default_rng(0).permutation(len(s))
+    shuffled = audit(s[perm], pp[perm], ids=[ids[i] for i in perm],
+                     extra_pred_probs=[other[perm]], extra_pred_probs_sources=["other"],
+                     pred_probs_source="main")
+    assert shuffled.noise_interval == iv
+    assert shuffled.figures() == res.figures()
+
+
+def test_extra_models_are_validated_like_the_first(noisy_probs):
+    s, pp, _ = noisy_probs
+    bad = pp.copy()
+    bad[7] = [0.9, 0.9, 0.1, 0.1]
+    with pytest.raises(InputError, match=r"^second: .*row 7"):
+        audit(s, pp, extra_pred_probs=[bad], extra_pred_probs_sources=["second"])
+    with pytest.raises(InputError, match=r"^extra_pred_probs\[0\]: has shape"):
+        audit(s, pp, extra_pred_probs=[pp[:, :3]])
+    X, _ = load_wine(return_X_y=True)
+    with pytest.raises(InputError, match="extra_pred_probs"):
+        audit(s[:178], features=X, extra_pred_probs=[pp[:178]])
+    with pytest.raises(LabelAuditError, match="extra_pred_probs_sources"):
+        audit(s, pp, extra_pred_probs=[pp], extra_pred_probs_sources=["a", "b"])

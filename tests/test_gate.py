@@ -255,6 +255,22 @@ def test_noise_rate_statistic_selects_the_figure(statistic, passes):
     assert gate.NOISE_RATE_STATISTICS[statistic] in check.message
 
 
+@pytest.mark.parametrize("statistic", ["estimate", "ci_low", "ci_high"])
+def test_a_model_based_noise_figure_says_so(statistic):
+    policy = gate.GatePolicy.from_dict({"max_noise_rate": 0.1, "noise_rate_statistic": statistic})
+    figures = {"estimated_noise_rate": 0.09, "noise_rate_ci_low": 0.07, "noise_rate_ci_high": 0.12}
+    (plain,) = gate.evaluate(policy, figures).checks
+    (model,) = gate.evaluate(policy, {**figures, "noise_rate_source": "model"}).checks
+    assert "model-based, unverified" not in plain.message
+    assert model.message == f"{plain.message}; the figure is model-based, unverified: no " \
+        "reviewed sample checked it"
+    assert (model.passed, model.value) == (plain.passed, plain.value)
+    # other checks do not carry the note
+    other = gate.GatePolicy.from_dict({"max_issues": 3})
+    (issues,) = gate.evaluate(other, {"n_issues": 2, "noise_rate_source": "model"}).checks
+    assert "model-based" not in issues.message
+
+
 def test_ci_bound_not_computed():
     policy = gate.GatePolicy.from_dict({"max_noise_rate": 0.1, "noise_rate_statistic": "ci_high"})
     result = gate.evaluate(policy, {"estimated_noise_rate": 0.01})

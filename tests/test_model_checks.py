@@ -151,6 +151,70 @@ def test_several_models_give_their_spread(strong):
     assert r.ci_low <= single.ci_low and r.ci_high >= single.ci_high
 
 
+def test_a_given_estimate_is_reused_not_recomputed(strong):
+    labels, _, probs = strong
+    est = labelaudit.noise_rate_intervals(labels, probs, n_bootstrap=150, seed=2)
+    assert model_noise_interval(labels, probs, n_bootstrap=150, seed=2, noise=est) == \
+        model_noise_interval(labels, probs, n_bootstrap=150, seed=2)
+    # the estimate given is the one used (its interval is the bootstrap part)
+    other = dataclasses.replace(est, ci_low=0.0, ci_high=0.99)
+    r = model_noise_interval(labels, probs, n_bootstrap=150, seed=2, noise=other)
+    assert (r.bootstrap_low, r.bootstrap_high, r.ci_low, r.ci_high) == (0.0, 0.99, 0.0, 0.99)
+
+
+@pytest.fixture(scope="module")
+def large():
+    """150,000 rows x 12 classes: every bounded-cost path (subsampled fit, normal intervals)."""
+    rng = np.random.default_rng(9)
+    n, k = 150_000, 12
+    truth = rng.integers(0, k, n)
+    z = rng.standard_normal((n, k)) * 1.5
+    z[np.arange(n), truth] += 3.0
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    labels = _noisy(truth, 0.1, 4)
+    return labels, truth, probs.astype(np.float32)
+
+
+def test_temperature_on_a_subsample_matches_the_full_fit(large):
+    from scipy.optimize import minimize_scalar
+
+    labels, _, probs = large
+    t, _ = calibrate_temperature(labels, probs)
+    log_p = np.log(np.clip(probs.astype(np.float64), 1e-12, None))
+    rows = np.arange(labels.shape[0])
+
+    def loss(u):
+        z = log_p * np.exp(u)
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, labels]))
+
+    full = float(np.exp(minimize_scalar(loss, bounds=(-4, 4), method="bounded",
+                                        options={"xatol": 1e-6}).x))
+    assert t == pytest.approx(full, rel=0.02)
+    assert calibrate_temperature(labels, probs, seed=0)[0] == t  # deterministic
+
+
+def test_large_data_intervals_agree_with_a_full_bootstrap(large):
+    labels, truth, probs = large
+    r = model_noise_interval(labels, probs, n_bootstrap=200, seed=1)
+    assert r == model_noise_interval(labels, probs, n_bootstrap=200, seed=1)
+    assert r.ci_low <= np.mean(labels != truth) <= r.ci_high
+    # the normal interval of the lower bound against a bootstrap of every row
+    from labelaudit.model_checks import _fit_temperature, _row_terms
+
+    est = labelaudit.noise_rate_intervals(labels, probs, n_bootstrap=10)
+    lower, _, _ = _row_terms(labels, probs, _fit_temperature(labels, probs, 1),
+                             est.confident_joint.thresholds)
+    assert lower.mean() == pytest.approx(r.lower_bound)
+    rng = np.random.default_rng(0)
+    reps = [lower[rng.integers(0, lower.shape[0], lower.shape[0])].mean() for _ in range(200)]
+    boot_low = np.quantile(reps, 0.025)
+    half = r.lower_bound - boot_low
+    assert r.lower_bound - r.lower_bound_ci_low == pytest.approx(half, rel=0.25)
+    assert check_model(labels, probs) == check_model(labels, probs, interval=r, seed=1)
+
+
 def test_extra_model_of_the_wrong_shape_is_refused(strong):
     labels, _, probs = strong
     with pytest.raises(labelaudit.LabelAuditError, match=r"extra_pred_probs\[0\]"):
@@ -280,3 +344,16 @@ def test_real_noise_is_covered_and_checks_are_silent(folder, model):
     rng = np.random.default_rng(0)
     noise = rng.dirichlet(np.ones(10), labels.shape[0])
     assert [f.code for f in check_model(labels, noise)] == ["uninformative"]
+
+
+def test_inseparable_classes_are_found_on_large_data(large):
+    labels, _, probs = large
+    blurred = probs.copy()
+    blurred[:, 0] = blurred[:, 1] = (probs[:, 0] + probs[:, 1]) / 2
+    findings = check_model(labels, blurred)
+    (f,) = [f for f in findings if f.code == "inseparable_classes"]
+    assert [p["classes"] for p in f.figures["pairs"]] == [["0", "1"]]
+    # the AUC comes from at most 2,000 rows of each class, within sampling error of all rows
+    mask = labels < 2
+    auc = roc_auc_score(labels[mask] == 0, blurred[mask, 0].astype(np.float64) - blurred[mask, 1])
+    assert f.figures["pairs"][0]["auc"] == pytest.approx(auc, abs=0.03)

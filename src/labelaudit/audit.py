@@ -110,6 +110,8 @@ def audit(
     confidence: float = 0.95,
     n_jobs: int | None = None,
     pred_probs_source: str = "pred_probs",
+    extra_pred_probs: Sequence[Any] = (),
+    extra_pred_probs_sources: Sequence[str] | None = None,
     progress: AuditProgress | None = None,
 ) -> AuditResult:
     """Audit a labeled dataset: find label issues and estimate how noisy it is.
@@ -156,12 +158,33 @@ def audit(
         Parallel folds and kernel threads; results do not depend on it.
     pred_probs_source : str, default "pred_probs"
         Name of the probabilities in error messages, e.g. the file name.
+    extra_pred_probs : sequence of array-like, default ()
+        Other models' out-of-sample probabilities for the same rows (each of
+        the shape of ``pred_probs``, validated like it). With them the
+        confident-learning analysis (issues, scores, noise matrix, the point
+        estimate) runs on the row-wise **mean** of all the models'
+        probabilities, and the interval also spans each model's own
+        estimate and bounds (see :func:`labelaudit.model_checks.model_noise_interval`);
+        every model is checked with :func:`labelaudit.model_checks.check_model`.
+        Not with ``features`` nor a dask array.
+    extra_pred_probs_sources : sequence of str, optional
+        Their names in messages and in the summary (default
+        ``extra_pred_probs[i]``).
     progress : callable, optional
         ``progress(step, done, total)`` for progress bars on long steps.
 
     Returns
     -------
     AuditResult
+        The point estimate ``estimated_noise_rate`` is confident learning's;
+        ``ci_low``/``ci_high`` is the model-based, unverified interval of
+        :func:`labelaudit.model_checks.model_noise_interval` (the row
+        bootstrap widened by what the model cannot tell apart), and
+        ``sampling_ci_low``/``sampling_ci_high`` the row bootstrap alone.
+        ``model_checks`` holds what :func:`labelaudit.model_checks.check_model`
+        found wrong with the probabilities. With a dask array both are
+        computed on a fixed-seed sample of at most 100,000 rows (the sampling
+        interval and the point estimate still use every row).
 
     Raises
     ------
@@ -197,13 +220,25 @@ def audit(
     if k < 2:
         raise InputError(f"labels: need at least 2 classes, got {k} ({', '.join(map(repr, names))})")
     lazy = pred_probs is not None and is_dask_array(pred_probs)
+    extras = list(extra_pred_probs or ())
+    extra_sources = (list(extra_pred_probs_sources) if extra_pred_probs_sources is not None
+                     else [f"extra_pred_probs[{i}]" for i in range(len(extras))])
+    if extras and (pred_probs is None or lazy):
+        raise InputError("extra_pred_probs: several models' probabilities need in-memory "
+                         "pred_probs (not features, not a dask array)")
+    if len(extra_sources) != len(extras):
+        raise LabelAuditError(
+            f"extra_pred_probs_sources: got {len(extra_sources)} names for {len(extras)} models"
+        )
     if pred_probs is not None:
-        shape = tuple(pred_probs.shape) if lazy else np.shape(pred_probs)
-        if len(shape) != 2 or shape[0] != n or shape[1] != k:
-            raise InputError(
-                f"{pred_probs_source}: has shape {shape} but there are {n} labels and {k} "
-                "classes; expected one row per label and one column per class"
-            )
+        models_in = [(pred_probs_source, pred_probs), *zip(extra_sources, extras, strict=True)]
+        for source, matrix in models_in:
+            shape = tuple(matrix.shape) if lazy else np.shape(matrix)
+            if len(shape) != 2 or shape[0] != n or shape[1] != k:
+                raise InputError(
+                    f"{source}: has shape {shape} but there are {n} labels and {k} "
+                    "classes; expected one row per label and one column per class"
+                )
         if lazy:
             # Validated chunk by chunk inside the kernels' passes, on the workers.
             probs = pred_probs
@@ -212,6 +247,8 @@ def audit(
             # caller's rows; the confident-learning calls below then trust it.
             probs = check_probabilities(pred_probs, ids=id_series, source=pred_probs_source,
                                         n_jobs=n_jobs)
+            extras = [check_probabilities(m, ids=id_series, source=src, n_jobs=n_jobs)
+                      for src, m in zip(extra_sources, extras, strict=True)]
     # A dask array is processed in its own row order: reordering it would move
     # every chunk across the cluster. Results differ from a reordered run only
     # in which of exactly tied rows is picked.
@@ -222,8 +259,12 @@ def audit(
     if pred_probs is not None:
         if order is not None:
             probs = np.ascontiguousarray(probs[order])
+            extras = [np.ascontiguousarray(m[order]) for m in extras]
+        models = [probs, *extras]
+        if extras:
+            probs = _mean_probabilities(models)
         oof = None
-        source_kind = "given"
+        source_kind = "given" if not extras else "mean of given"
     else:
         feats = _features_in_order(features, n, order)
         callback = None if progress is None else (lambda d, t: progress(_OOF_STEP, d, t))
@@ -254,6 +295,11 @@ def audit(
         quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
                                                      _validated=validated)
         suggested = np.argmax(probs, axis=1)
+    interval, findings = _model_figures(
+        codes, probs, noise, names, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        models=None if lazy or not extras else models,
+        sources=[pred_probs_source, *extra_sources], lazy=lazy,
+    )
     py, nm, inv = noise.confident_joint.latent()
     issues = _issues_table(id_series, codes, suggested, quality, mask, names)
     n_issues = int(mask.sum())
@@ -271,6 +317,7 @@ def audit(
         "confidence": confidence,
         "n_jobs": n_jobs,
         "row_order": "as given" if lazy else "by id",
+        "n_models": 1 + len(extras),
     }
     return AuditResult(
         issues=issues,
@@ -284,13 +331,63 @@ def audit(
         n_classes=k,
         n_issues=n_issues,
         estimated_noise_rate=float(noise.noise_rate),
-        ci_low=float(noise.ci_low),
-        ci_high=float(noise.ci_high),
+        ci_low=float(interval.ci_low),
+        ci_high=float(interval.ci_high),
         confidence=float(confidence),
         label_health_score=1.0 - n_issues / n,
         parameters=parameters,
         out_of_fold=oof,
+        sampling_ci_low=float(noise.ci_low),
+        sampling_ci_high=float(noise.ci_high),
+        noise_rate_source="model",
+        noise_interval=interval,
+        model_checks=tuple(findings),
+        model_names=tuple([pred_probs_source, *extra_sources]) if extras else (),
     )
+
+
+def _mean_probabilities(models: Sequence[np.ndarray]) -> np.ndarray:
+    """Row-wise mean of several models' probabilities, in the widest of their dtypes."""
+    dtype = np.result_type(*(m.dtype for m in models))
+    total = np.array(models[0], dtype=dtype, copy=True)
+    for m in models[1:]:
+        total += m
+    total /= dtype.type(len(models))
+    return total
+
+
+#: Rows of a dask array the model-only interval and the model checks read.
+_LAZY_MODEL_ROWS = 100_000
+
+
+def _model_figures(codes, probs, noise, names, *, n_bootstrap, confidence, seed, models,
+                   sources, lazy):
+    """The model-based interval and the model checks of one audit.
+
+    ``models`` (several models only) are each model's probabilities; ``probs``
+    is what confident learning ran on (their mean). Findings of several
+    models name the model in their message and figures.
+    """
+    from .model_checks import ModelFinding, check_model, model_noise_interval
+
+    if lazy:
+        n = codes.shape[0]
+        rows = np.arange(n) if n <= _LAZY_MODEL_ROWS else np.sort(
+            np.random.default_rng([seed, 5]).choice(n, _LAZY_MODEL_ROWS, replace=False))
+        codes = codes[rows]
+        probs = np.ascontiguousarray(np.asarray(probs[rows].compute()))
+    interval = model_noise_interval(
+        codes, probs, extra_pred_probs=models or (), n_bootstrap=n_bootstrap,
+        confidence=confidence, seed=seed, noise=noise,
+    )
+    if not models:
+        return interval, check_model(codes, probs, names, interval=interval, seed=seed)
+    findings = []
+    for source, matrix in zip(sources, models, strict=True):
+        for f in check_model(codes, matrix, names, seed=seed):
+            findings.append(ModelFinding(f.code, f.severity, f"{source}: {f.message}",
+                                         {"model": source, **f.figures}))
+    return interval, findings
 
 
 def _audit_chunked(codes, probs, *, filter_by, source, progress):
@@ -834,6 +931,7 @@ def review_only_result(review: Any, *, parameters: Mapping[str, Any] | None = No
         confidence=float(1.0 - review.params.get("alpha", 0.05)),
         label_health_score=nan,
         parameters={"confident_learning": "not run", **(parameters or {})},
+        noise_rate_source=None,
     )
     return base.with_section("annotators", review, figures=annotator_gate_figures(review))
 

@@ -159,6 +159,7 @@ class _Job:
     out: Path
     id_col: str | None = None
     pred_probs: Path | None = None
+    extra_pred_probs: list[Path] = field(default_factory=list)
     feature_cols: list[str] | None = None
     classes: list[str] | None = None
     policy: Path | None = None
@@ -200,6 +201,8 @@ class _Loaded:
     annotations: Any = None  # polars.DataFrame
     slice_attributes: list[str] | None = None
     slice_annotator_col: str | None = None
+    extra_pred_probs: list = field(default_factory=list)  # further models' numpy arrays
+    extra_sources: list = field(default_factory=list)  # their names in messages
 
 
 def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
@@ -217,6 +220,12 @@ def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
 def _check_options(job: _Job) -> None:
     if job.pred_probs is not None and job.feature_cols is not None:
         raise _Usage("give either --pred-probs or --feature-cols, not both")
+    if job.extra_pred_probs and _sharded(job):
+        raise _Usage("--pred-probs can be repeated only with whole files (.npy, .npz or a "
+                     "table), not with row shards or a dask cluster")
+    repeated = [str(p) for p in [job.pred_probs, *job.extra_pred_probs] if p is not None]
+    if len(set(repeated)) != len(repeated):
+        raise _Usage(f"--pred-probs names the same file twice: {repeated!r}")
     if job.renormalize and job.pred_probs is None:
         raise _Usage("--renormalize applies to --pred-probs only")
     if job.feature_cols is not None and not job.feature_cols:
@@ -376,6 +385,7 @@ def _load(job: _Job) -> _Loaded:
     )
     inputs = input_fingerprints("data", job.data, n_rows=df.height)
     probs = features = cols = None
+    extra: list[Any] = []
     if _sharded(job):
         probs = _load_shards(job, names, n_rows=df.height, inputs=inputs)
     elif job.pred_probs is not None:
@@ -392,6 +402,17 @@ def _load(job: _Job) -> _Loaded:
         inputs.append(
             {"role": "pred_probs", **file_fingerprint(job.pred_probs, n_rows=int(probs.shape[0]))}
         )
+        for path in job.extra_pred_probs:
+            more = load_pred_probs(path, class_names=names, ids=row_ids, id_col=job.id_col or "id")
+            if job.renormalize:
+                try:
+                    more = confident.renormalize(more)
+                except LabelAuditError as exc:
+                    raise InputError(f"probabilities file '{path}': {_one_line(exc)}") from exc
+            extra.append(more)
+            inputs.append(
+                {"role": "pred_probs", **file_fingerprint(path, n_rows=int(more.shape[0]))}
+            )
     else:
         features, cols = feature_matrix(
             df, feature_cols=job.feature_cols, source=source,
@@ -416,6 +437,8 @@ def _load(job: _Job) -> _Loaded:
         labels, names, ids, probs, features, cols, inputs, policy,
         frame=df if attributes is not None else None, annotations=annotations,
         slice_attributes=attributes, slice_annotator_col=annotator_col,
+        extra_pred_probs=extra,
+        extra_sources=[f"probabilities file '{p}'" for p in job.extra_pred_probs],
     )
 
 
@@ -527,6 +550,8 @@ def _run_job(
                 "pred_probs" if job.pred_probs is None
                 else f"probabilities {'shards' if _sharded(job) else 'file'} '{job.pred_probs}'"
             ),
+            extra_pred_probs=loaded.extra_pred_probs,
+            extra_pred_probs_sources=loaded.extra_sources,
             progress=progress,
         )
     finally:
@@ -678,11 +703,13 @@ def audit_command(
         str | None, typer.Option("--id-col", help="Column with unique item ids.")
     ] = None,
     pred_probs: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--pred-probs",
             help="Out-of-sample probabilities (.npy, .npz or a table), or row shards: a quoted "
-            "glob such as 'shards/part-*.npy' or a directory of Parquet files.",
+            "glob such as 'shards/part-*.npy' or a directory of Parquet files. Repeat it for "
+            "several models' probabilities (whole files): the audit runs on their mean and "
+            "reports each model's own estimate and their spread.",
         ),
     ] = None,
     feature_cols: Annotated[
@@ -799,7 +826,8 @@ def audit_command(
         label_col=label_col,
         out=out,
         id_col=id_col,
-        pred_probs=pred_probs,
+        pred_probs=pred_probs[0] if pred_probs else None,
+        extra_pred_probs=list(pred_probs[1:]) if pred_probs else [],
         feature_cols=_split_list(feature_cols),
         classes=_split_list(classes),
         policy=policy,

@@ -87,6 +87,7 @@ class _Measure:
     figure: str
     groups: Mapping[str, float] | None = None
     group_noun: str = ""
+    note: str = ""
 
 
 def _number(figure: str, value: Any) -> float | int:
@@ -124,7 +125,12 @@ def _noise_rate(policy: GatePolicy, figures: Mapping[str, Any]) -> _Measure:
         return _Measure(_number(VERIFIED_NOISE_RATE_BOUND, figures[VERIFIED_NOISE_RATE_BOUND]),
                         VERIFIED_NOISE_RATE_BOUND)
     figure = NOISE_RATE_STATISTICS[policy.noise_rate_statistic]
-    return _Measure(_number(figure, figures.get(figure)), figure)
+    note = ""
+    if figures.get("noise_rate_source") == "model":
+        from .model_checks import MODEL_LABEL
+
+        note = f"the figure is {MODEL_LABEL}: no reviewed sample checked it"
+    return _Measure(_number(figure, figures.get(figure)), figure, note=note)
 
 
 def _worst(
@@ -319,7 +325,9 @@ class GatePolicy:
         Thresholds that only warn.
     noise_rate_statistic : {"estimate", "ci_low", "ci_high"}
         Which model noise-rate figure ``max_noise_rate`` compares when no
-        review verified it (after a review it compares the verified upper bound).
+        review verified it: the point estimate or an end of the audit's
+        model-based interval (the message says the figure is model-based and
+        unverified). After a review it compares the verified upper bound.
     require_review : bool
         Fail unless the noise rate was verified by a review of a sample.
     disparity_attribute : str or None
@@ -750,6 +758,8 @@ def _message(spec: CheckSpec, measure: _Measure, threshold: float, passed: bool)
         shown = ", ".join(repr(n) for n in beyond[:10]) + (" ..." if len(beyond) > 10 else "")
         plural = _PLURALS.get(measure.group_noun, measure.group_noun)
         text += f"; {len(beyond)} of {len(measure.groups)} {plural} beyond it: {shown}"
+    if measure.note:
+        text += f"; {measure.note}"
     return text
 
 

@@ -9,8 +9,10 @@ Two tools for an audit that has no reviewed labels:
   with them) or about the model's own mistakes (counted as label errors).
   The interval here brackets both with two bounds computed from the model's
   probabilities after calibrating them to the given labels, each with its own
-  row bootstrap, and, when several models' probabilities are given, spans all
-  of them.
+  interval (a row bootstrap, or a normal interval on large data), and, when
+  several models' probabilities are given, spans all of them. It costs a few
+  passes over the probabilities, so :func:`labelaudit.audit` runs it every
+  time.
 * :func:`check_model` looks for probabilities that should not be trusted at
   all: no better than the class prior, class columns in the wrong order,
   classes the model cannot separate, badly calibrated probabilities.
@@ -25,10 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import check_labels, check_pred_probs
 from .confident import get_confident_thresholds, noise_rate_intervals
 from .exceptions import LabelAuditError
 
 __all__ = [
+    "MODEL_LABEL",
     "ModelFinding",
     "ModelNoiseInterval",
     "calibrate_temperature",
@@ -36,6 +40,8 @@ __all__ = [
     "model_noise_interval",
 ]
 
+#: What every output calls a noise figure that rests on the model alone, checked by no review.
+MODEL_LABEL = "model-based, unverified"
 #: Smallest probability used inside a logarithm.
 _LOG_FLOOR = 1e-12
 #: Bootstrap replicates drawn at a time (bounds memory to ~chunk x n floats).
@@ -53,7 +59,7 @@ class ModelNoiseInterval:
         model (:func:`labelaudit.noise_rate_intervals`).
     ci_low, ci_high : float
         The interval: the widest of the row bootstrap interval and the
-        bootstrapped model bounds, over every model given.
+        intervals of the model bounds, over every model given.
     confidence : float
         Coverage asked of every bootstrap interval that goes into it.
     bootstrap_low, bootstrap_high : float
@@ -62,8 +68,9 @@ class ModelNoiseInterval:
         The main model's bounds on the noise rate (see
         :func:`model_noise_interval`), at the full data.
     lower_bound_ci_low, upper_bound_ci_high : float
-        The lower bound's bootstrap low end and the upper bound's bootstrap
-        high end (main model).
+        The low end of the lower bound's interval and the high end of the
+        upper bound's (main model): bootstrap percentiles up to 5,000 rows,
+        normal intervals beyond.
     temperature : float
         Sharpening factor that calibrates the main model to the given labels
         (``p ** t`` renormalised; above 1 the raw probabilities were too soft).
@@ -131,6 +138,23 @@ class ModelFinding:
 # Calibration against the given labels
 # ---------------------------------------------------------------------------
 
+#: The temperature is fitted on at most this many rows (a fixed-seed subsample beyond) ...
+_FIT_ROWS = 100_000
+#: ... and at most this many probabilities (rows x classes), but never fewer than 10,000 rows.
+_FIT_CELLS = 1_000_000
+#: Up to this many rows the bounds are bootstrapped; beyond, their means get normal intervals.
+_BOOT_ROWS = 5_000
+#: Rows per chunk of the full passes over the probabilities (bounds memory).
+_CHUNK_ROWS = 16_384
+
+
+def _subsample(n: int, m: int, seed: int, stream: int) -> np.ndarray | None:
+    """Sorted fixed-seed sample of ``m`` of ``n`` rows, or None when ``n <= m`` (use them all)."""
+    if n <= m:
+        return None
+    rng = np.random.default_rng([seed, stream])
+    return np.sort(rng.choice(n, m, replace=False))
+
 
 def _tempered(log_p: np.ndarray, t: float) -> np.ndarray:
     z = log_p * t
@@ -140,14 +164,57 @@ def _tempered(log_p: np.ndarray, t: float) -> np.ndarray:
     return z
 
 
-def calibrate_temperature(labels, pred_probs) -> tuple[float, np.ndarray]:
+def _fit_temperature(y: np.ndarray, p: np.ndarray, seed: int = 0) -> float:
+    """The sharpening factor of :func:`calibrate_temperature` (on a bounded subsample)."""
+    n, k = p.shape
+    rows = _subsample(n, min(_FIT_ROWS, max(_FIT_CELLS // k, 10_000)), seed, 2)
+    if rows is not None:
+        y, p = y[rows], p[rows]
+    log_p = np.log(np.clip(np.asarray(p, dtype=np.float64), _LOG_FLOOR, None))
+    log_given = log_p[np.arange(y.shape[0]), y]
+
+    def slope_and_curvature(t: float) -> tuple[float, float]:
+        # loss(t) = mean(logsumexp(t l) - t l_y) is convex in t: its slope is
+        # mean(E_w[l] - l_y) and its curvature mean(Var_w[l]), w = softmax(t l).
+        w = _tempered(log_p, t)
+        mean_l = np.einsum("ij,ij->i", w, log_p)
+        dev = log_p - mean_l[:, None]
+        var_l = np.einsum("ij,ij,ij->i", w, dev, dev)
+        return float(np.mean(mean_l - log_given)), float(np.mean(var_l))
+
+    # Safeguarded Newton on the (increasing) slope within [exp(-4), exp(4)].
+    lo, hi = float(np.exp(-4.0)), float(np.exp(4.0))
+    t = 1.0
+    for _ in range(100):
+        g, h = slope_and_curvature(t)
+        if g == 0.0:
+            break
+        if g > 0.0:
+            hi = t
+        else:
+            lo = t
+        step = t - g / h if h > 0.0 else float("nan")
+        if not lo < step < hi:
+            step = float(np.sqrt(lo * hi))
+        done = abs(np.log(step) - np.log(t)) < 1e-7
+        t = step
+        if done:
+            break
+    return float(t)
+
+
+def calibrate_temperature(labels, pred_probs, *, seed: int = 0) -> tuple[float, np.ndarray]:
     """Fit one sharpening factor ``t`` so that ``p ** t`` (renormalised) best predicts the given labels.
 
     The factor minimises the mean log-loss on the given labels (temperature
-    scaling with the log-probabilities as logits, ``t = 1 / temperature``).
-    Fitted to noisy labels it calibrates the model to the *noisy* labels,
-    which makes the probabilities, if anything, flatter than the truth
-    warrants; the bounds that use it lean wide, never narrow.
+    scaling with the log-probabilities as logits, ``t = 1 / temperature``);
+    the loss is convex in ``t``, so a safeguarded Newton search finds it in a
+    few passes. Beyond 100,000 rows (or 1,000,000 probabilities, but never
+    fewer than 10,000 rows) it is fitted on a fixed-seed random subsample of
+    that size: one scalar needs no more, and the fit stays cheap on large
+    data. Fitted to noisy labels it calibrates the model to the *noisy*
+    labels, which makes the probabilities, if anything, flatter than the
+    truth warrants; the bounds that use it lean wide, never narrow.
 
     Parameters
     ----------
@@ -155,6 +222,8 @@ def calibrate_temperature(labels, pred_probs) -> tuple[float, np.ndarray]:
         Given labels ``0..K-1``.
     pred_probs : ndarray of shape (n_samples, K)
         Out-of-sample probabilities.
+    seed : int, default 0
+        Seed of the subsample on large data; the same seed gives the same factor.
 
     Returns
     -------
@@ -175,21 +244,10 @@ def calibrate_temperature(labels, pred_probs) -> tuple[float, np.ndarray]:
     >>> bool(t > 2)
     True
     """
-    from scipy.optimize import minimize_scalar
-
     y = np.asarray(labels, dtype=np.intp)
-    log_p = np.log(np.clip(np.asarray(pred_probs, dtype=np.float64), _LOG_FLOOR, None))
-    rows = np.arange(y.shape[0])
-
-    def loss(log_t: float) -> float:
-        z = log_p * np.exp(log_t)
-        z -= z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z).sum(axis=1))
-        return float(np.mean(lse - z[rows, y]))
-
-    res = minimize_scalar(loss, bounds=(-4.0, 4.0), method="bounded",
-                          options={"xatol": 1e-4})
-    t = float(np.exp(res.x))
+    p = np.asarray(pred_probs)
+    t = _fit_temperature(y, p, seed)
+    log_p = np.log(np.clip(np.asarray(p, dtype=np.float64), _LOG_FLOOR, None))
     return t, _tempered(log_p, t)
 
 
@@ -198,59 +256,118 @@ def calibrate_temperature(labels, pred_probs) -> tuple[float, np.ndarray]:
 # ---------------------------------------------------------------------------
 
 
-def _row_terms(y: np.ndarray, p: np.ndarray, cal: np.ndarray, thresholds: np.ndarray):
-    """Per-row contributions to the lower bound and the two upper bounds."""
-    rows = np.arange(y.shape[0])
-    p_given = cal[rows, y]
-    others = cal.copy()
-    others[rows, y] = -1.0
-    best_other = others.max(axis=1)
-    # Lower: the calibrated preference for another class over the given one, less the
-    # model's own calibrated doubt about that other class (its chance of being wrong).
-    lower = np.maximum(2.0 * best_other - 1.0 - p_given, 0.0)
-    # Upper 1: all of the calibrated doubt about the given label is noise.
-    upper_doubt = 1.0 - p_given
-    # Upper 2: every row the model does not confidently put in its given class.
-    upper_unvouched = (np.asarray(p, dtype=np.float64)[rows, y] < thresholds[y]).astype(np.float64)
+def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
+    """Per-row contributions to the lower bound and the two upper bounds.
+
+    One chunked pass over ``p`` (in its own float dtype): the probabilities
+    tempered by ``t`` are never held whole.
+    """
+    n = y.shape[0]
+    dtype = p.dtype if p.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    thr = np.asarray(thresholds, dtype=np.float64)
+    lower = np.empty(n)
+    upper_doubt = np.empty(n)
+    upper_unvouched = np.empty(n)
+    scale = dtype.type(t)
+    # Every row's largest probability is at least 1/K, so p ** t never underflows
+    # when t * log(K) is moderate; only then can the max-shift be left out.
+    shift = t * np.log(max(p.shape[1], 2)) > 30.0
+    buf = np.empty((min(_CHUNK_ROWS, n), p.shape[1]), dtype=dtype)
+    for start in range(0, n, _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        chunk = np.asarray(p[start:stop], dtype=dtype)
+        yy = y[start:stop]
+        rows = np.arange(stop - start)
+        raw_given = chunk[rows, yy].astype(np.float64)
+        z = buf[: stop - start]
+        with np.errstate(divide="ignore"):
+            np.log(chunk, out=z)   # log(0) = -inf: exp gives back 0, as the floor would
+        z *= scale
+        if shift:
+            z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        total = z.sum(axis=1).astype(np.float64)
+        given = z[rows, yy].astype(np.float64) / total
+        z[rows, yy] = -1.0
+        best_other = z.max(axis=1).astype(np.float64) / total
+        # Lower: the calibrated preference for another class over the given one, less the
+        # model's own calibrated doubt about that other class (its chance of being wrong).
+        lower[start:stop] = np.maximum(2.0 * best_other - 1.0 - given, 0.0)
+        # Upper 1: all of the calibrated doubt about the given label is noise.
+        upper_doubt[start:stop] = 1.0 - given
+        # Upper 2: every row the model does not confidently put in its given class.
+        upper_unvouched[start:stop] = raw_given < thr[yy]
     return lower, upper_doubt, upper_unvouched
 
 
-def _poisson_means(columns: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
-    """Poisson-bootstrap replicates of column means; ``columns`` is (n, m) -> (n_bootstrap, m)."""
+def _resampled_means(columns: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
+    """Bootstrap replicates of column means (rows drawn with replacement); (n, m) -> (n_bootstrap, m)."""
     n = columns.shape[0]
     out = np.empty((n_bootstrap, columns.shape[1]))
     for start in range(0, n_bootstrap, _BOOT_CHUNK):
         stop = min(start + _BOOT_CHUNK, n_bootstrap)
-        w = rng.poisson(1.0, size=(stop - start, n)).astype(np.float64)
-        tot = np.maximum(w.sum(axis=1, keepdims=True), 1.0)
-        out[start:stop] = (w @ columns) / tot
+        draw = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = columns[draw].mean(axis=1)
     return out
 
 
-def _one_model(y, p, *, n_bootstrap, confidence, seed):
-    est = noise_rate_intervals(y, p, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-    thresholds = get_confident_thresholds(y, p)
-    t, cal = calibrate_temperature(y, p)
-    lower, doubt, unvouched = _row_terms(y, p, cal, np.asarray(thresholds, dtype=np.float64))
-    cols = np.column_stack([lower, doubt, unvouched])
-    point = cols.mean(axis=0)
-    reps = _poisson_means(cols, n_bootstrap, np.random.default_rng([seed, 1]))
+def _bound_limits(columns: np.ndarray, n_bootstrap: int, confidence: float, seed: int):
+    """Low end of the lower bound's interval and high end of the upper bound's, at a bounded cost.
+
+    ``columns`` holds the per-row terms (lower, doubt, unvouched), three
+    vectors. Up to
+    ``_BOOT_ROWS`` rows the interval is the percentile bootstrap of every
+    row; beyond, the normal (central limit) interval of each mean, which the
+    bootstrap of a mean of that many bounded terms agrees with. The upper
+    bound is a minimum of two means; its high end is taken as the smaller of
+    the two means' high ends, which is never below the high end of the
+    minimum.
+    """
+    n = columns[0].shape[0]
     alpha = (1.0 - confidence) / 2.0
-    lb = float(point[0])
-    ub = float(min(point[1], point[2]))
-    lb_lo = float(min(np.quantile(reps[:, 0], alpha), lb))
-    ub_hi = float(max(np.quantile(np.minimum(reps[:, 1], reps[:, 2]), 1.0 - alpha), ub))
-    lo = float(min(est.ci_low, lb_lo))
-    hi = float(max(est.ci_high, ub_hi))
-    return est, t, lb, ub, lb_lo, ub_hi, lo, hi
+    if n <= _BOOT_ROWS:
+        reps = _resampled_means(np.column_stack(columns), n_bootstrap,
+                                np.random.default_rng([seed, 1]))
+        low = float(np.quantile(reps[:, 0], alpha))
+        high = float(np.quantile(np.minimum(reps[:, 1], reps[:, 2]), 1.0 - alpha))
+    else:
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(1.0 - alpha)
+        ends = [float(c.mean() + sign * z * c.std(ddof=1) / np.sqrt(n))
+                for c, sign in zip(columns, (-1.0, 1.0, 1.0), strict=True)]
+        low = ends[0]
+        high = min(ends[1], ends[2])
+    return low, high
+
+
+def _one_model(y, p, *, n_bootstrap, confidence, seed, noise=None):
+    if noise is None:
+        noise = noise_rate_intervals(y, p, n_bootstrap=n_bootstrap, confidence=confidence,
+                                     seed=seed)
+    y = np.asarray(y, dtype=np.intp)
+    p = np.asarray(p)
+    thresholds = np.asarray(noise.confident_joint.thresholds, dtype=np.float64)
+    t = _fit_temperature(y, p, seed)
+    cols = _row_terms(y, p, t, thresholds)
+    low, high = _bound_limits(cols, n_bootstrap, confidence, seed)
+    lb = float(cols[0].mean())
+    ub = float(min(cols[1].mean(), cols[2].mean()))
+    lb_lo = min(low, lb)
+    ub_hi = max(high, ub)
+    lo = float(min(noise.ci_low, lb_lo))
+    hi = float(max(noise.ci_high, ub_hi))
+    return noise, t, lb, ub, lb_lo, ub_hi, lo, hi
 
 
 def model_noise_interval(labels, pred_probs, *, extra_pred_probs=(), n_bootstrap: int = 1000,
-                         confidence: float = 0.95, seed: int = 0) -> ModelNoiseInterval:
+                         confidence: float = 0.95, seed: int = 0,
+                         noise=None) -> ModelNoiseInterval:
     """The noise rate from the model alone, with an interval honest about the model.
 
     The point is confident learning's estimate (unchanged). The interval is the
-    union of three intervals, each a ``confidence`` row bootstrap:
+    union of three intervals, each at ``confidence`` (row bootstraps; normal
+    intervals for the bounds beyond 5,000 rows, see below):
 
     1. the bootstrap of the point estimate itself (sampling noise);
     2. a **lower bound**, the mean over rows of
@@ -277,6 +394,13 @@ def model_noise_interval(labels, pred_probs, *, extra_pred_probs=(), n_bootstrap
        class is below that class's confident threshold (the rows confident
        learning does not vouch for: its own count of clean rows).
 
+    The cost is a few passes over the probabilities: the temperature is
+    fitted on a bounded subsample (:func:`calibrate_temperature`), the
+    per-row terms of the bounds take one chunked pass, and beyond 5,000 rows
+    the bounds' intervals are normal (central limit) intervals of their
+    means instead of a bootstrap (which they agree with at that size). Given ``noise``, the confident-learning estimate
+    already computed for ``pred_probs``, nothing of it is recomputed.
+
     Errors the model has learned so well that it confidently agrees with them
     are invisible to every model-only figure, this one included; only a
     reviewed sample can see them.
@@ -300,6 +424,11 @@ def model_noise_interval(labels, pred_probs, *, extra_pred_probs=(), n_bootstrap
         Coverage asked of each bootstrap interval.
     seed : int, default 0
         Seed; the same seed gives the same interval.
+    noise : NoiseEstimate, optional
+        :func:`labelaudit.noise_rate_intervals` of ``labels`` and
+        ``pred_probs`` with the same ``n_bootstrap``, ``confidence`` and
+        ``seed``, when already computed (the inputs are then trusted as
+        validated). Extra models' estimates are always computed.
 
     Returns
     -------
@@ -329,7 +458,8 @@ def model_noise_interval(labels, pred_probs, *, extra_pred_probs=(), n_bootstrap
     """
     extras = list(extra_pred_probs) if extra_pred_probs is not None else []
     y = np.asarray(labels)
-    main = _one_model(y, pred_probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+    main = _one_model(y, pred_probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+                      noise=noise)
     shape = np.shape(pred_probs)
     results = [main]
     for i, extra in enumerate(extras):
@@ -392,14 +522,33 @@ def _names(class_names, k):
     return names
 
 
-def _lift(y, p):
-    """Per-row ``p[i, y_i] - mean_j p[j, y_i]``: zero on average when ``p`` ignores the labels."""
+def _lift(y, p, assign):
+    """Per-row ``p[i, a(y_i)] - mean_j p[j, a(y_i)]``: zero on average when ``p`` ignores the labels.
+
+    ``assign[c]`` is the column read for label ``c`` (no copy of ``p``).
+    """
     rows = np.arange(y.shape[0])
-    col_means = p.mean(axis=0)
-    d = p[rows, y] - col_means[y]
+    sums = np.zeros(p.shape[1])
+    for start in range(0, p.shape[0], 4096):   # float32 within a block, float64 across
+        sums += p[start:start + 4096].sum(axis=0)
+    col_means = (sums / p.shape[0])[assign]
+    d = p[rows, assign[y]].astype(np.float64) - col_means[y]
     mean = float(d.mean())
     se = float(d.std(ddof=1) / np.sqrt(d.shape[0])) if d.shape[0] > 1 else float("inf")
     return mean, se
+
+
+def _top(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's most probable column and its probability (float64), chunk by chunk."""
+    n = p.shape[0]
+    top = np.empty(n, dtype=np.intp)
+    top_p = np.empty(n)
+    for start in range(0, n, _CHUNK_ROWS):
+        chunk = p[start:start + _CHUNK_ROWS]
+        arg = chunk.argmax(axis=1)
+        top[start:start + chunk.shape[0]] = arg
+        top_p[start:start + chunk.shape[0]] = chunk[np.arange(chunk.shape[0]), arg]
+    return top, top_p
 
 
 def _pair_auc(a: np.ndarray, b: np.ndarray) -> float:
@@ -411,7 +560,55 @@ def _pair_auc(a: np.ndarray, b: np.ndarray) -> float:
     return float((ranks[:na].sum() - na * (na + 1) / 2.0) / (na * nb))
 
 
-def check_model(labels, pred_probs, class_names=None) -> list[ModelFinding]:
+#: Rows of each class an exact pairwise AUC uses (a fixed-seed subsample beyond).
+_PAIR_AUC_ROWS = 2_000
+
+
+def _weak_pairs(y: np.ndarray, p: np.ndarray, counts: np.ndarray, seed: int = 0) -> list:
+    """``(auc, i, j)`` for every pair of classes whose pairwise AUC is below ``_PAIR_AUC``.
+
+    Each class contributes its rows, or a fixed-seed sample of
+    ``_PAIR_AUC_ROWS`` of them when it has more (an AUC on that many rows
+    per class is within about 0.01 of the full one). A pair is cleared
+    without ranking when ``a * b >= _PAIR_AUC``, with ``a`` the share of the
+    rows labelled ``i`` where ``p_i > p_j`` and ``b`` the share labelled
+    ``j`` where ``p_j > p_i``: those rows are ranked right against each
+    other, so the AUC is at least ``a * b``. One pass gives every ``a``;
+    only the pairs left over are ranked.
+    """
+    k = p.shape[1]
+    # Stable sort by label; 16-bit keys let numpy use a radix sort.
+    order = np.argsort(y.astype(np.uint16 if k <= 65535 else np.intp), kind="stable")
+    offsets = np.zeros(k + 1, dtype=np.intp)
+    np.cumsum(counts, out=offsets[1:])
+    wins = np.zeros((k, k))   # wins[i, j]: share of the rows labelled i with p_i > p_j
+    blocks = {}
+    for i in range(k):
+        if counts[i] < _PAIR_MIN_ROWS:
+            continue
+        idx = order[offsets[i]:offsets[i + 1]]
+        if idx.shape[0] > _PAIR_AUC_ROWS:
+            rng = np.random.default_rng([seed, 4, i])
+            idx = np.sort(rng.choice(idx, _PAIR_AUC_ROWS, replace=False))
+        blocks[i] = idx
+        sub = p[idx]
+        wins[i] = (sub[:, i:i + 1] > sub).sum(axis=0) / idx.shape[0]
+    weak = []
+    for i in blocks:
+        for j in blocks:
+            if j <= i or wins[i, j] * wins[j, i] >= _PAIR_AUC:
+                continue
+            rows_i, rows_j = blocks[i], blocks[j]
+            score_i = p[rows_i, i].astype(np.float64) - p[rows_i, j]
+            score_j = p[rows_j, i].astype(np.float64) - p[rows_j, j]
+            auc = _pair_auc(score_i, score_j)
+            if auc < _PAIR_AUC:
+                weak.append((auc, i, j))
+    return weak
+
+
+def check_model(labels, pred_probs, class_names=None, *, interval=None,
+                seed: int = 0) -> list[ModelFinding]:
     """Check that a model's probabilities can support a noise audit at all.
 
     Four checks, each judged against the given (noisy) labels with margins
@@ -451,6 +648,13 @@ def check_model(labels, pred_probs, class_names=None) -> list[ModelFinding]:
         Out-of-sample probabilities.
     class_names : sequence of str, optional
         Names used in messages (default: the class indices).
+    interval : ModelNoiseInterval, optional
+        :func:`model_noise_interval` of the same labels and probabilities,
+        when already computed: its lower bound is the noise credit of the
+        calibration check (otherwise it is computed here).
+    seed : int, default 0
+        Seed of the subsamples used on large data (the temperature fit, and
+        the rows of each class a pairwise AUC ranks beyond 2,000).
 
     Returns
     -------
@@ -476,30 +680,35 @@ def check_model(labels, pred_probs, class_names=None) -> list[ModelFinding]:
     >>> findings[0].code
     'permuted_columns'
     """
-    from scipy.optimize import linear_sum_assignment
-
-    thresholds = get_confident_thresholds(labels, pred_probs)  # validates both inputs
-    y = np.asarray(labels).astype(np.intp)
-    p = np.asarray(pred_probs, dtype=np.float64)
+    p = check_pred_probs(pred_probs)
+    y = check_labels(labels, p.shape[0], p.shape[1])
     n, k = p.shape
     names = _names(class_names, k)
     findings: list[ModelFinding] = []
-    prior = np.bincount(y, minlength=k) / n
+    counts = np.bincount(y, minlength=k)
+    prior = counts / n
 
     # (b) column order: label x argmax confusion, best one-to-one assignment.
-    top = p.argmax(axis=1)
-    confusion = np.zeros((k, k))
-    np.add.at(confusion, (y, top), 1.0)
-    lab_idx, col_idx = linear_sum_assignment(confusion, maximize=True)
-    assign = np.empty(k, dtype=np.intp)
-    assign[lab_idx] = col_idx          # label c is best predicted by column assign[c]
+    top, top_p = _top(p)
+    confusion = np.bincount(y * k + top, minlength=k * k).reshape(k, k).astype(np.float64)
     agree_identity = float(np.trace(confusion) / n)
-    agree_best = float(confusion[lab_idx, col_idx].sum() / n)
+    if confusion.max(axis=1).sum() / n - agree_identity < _PERMUTE_GAIN:
+        # No assignment can beat the identity by the margin (each label's best column
+        # at most): skip the assignment itself.
+        assign = np.arange(k)
+        agree_best = agree_identity
+    else:
+        from scipy.optimize import linear_sum_assignment
+
+        lab_idx, col_idx = linear_sum_assignment(confusion, maximize=True)
+        assign = np.empty(k, dtype=np.intp)
+        assign[lab_idx] = col_idx          # label c is best predicted by column assign[c]
+        agree_best = float(confusion[lab_idx, col_idx].sum() / n)
     permuted = agree_best - agree_identity >= _PERMUTE_GAIN and np.any(assign != np.arange(k))
 
     # (a) information: lift of the given class's probability over its column mean,
     # judged on the best column assignment so permuted columns are not called random.
-    lift, se = _lift(y, p[:, assign] if permuted else p)
+    lift, se = _lift(y, p, assign if permuted else np.arange(k))
     if lift < _MIN_LIFT or lift < _Z_MARGIN * se:
         findings.append(ModelFinding(
             "uninformative", "error",
@@ -524,20 +733,7 @@ def check_model(labels, pred_probs, class_names=None) -> list[ModelFinding]:
         return findings
 
     # (c) separability of each pair of classes.
-    counts = np.bincount(y, minlength=k)
-    members = [np.flatnonzero(y == c) if counts[c] >= _PAIR_MIN_ROWS else None for c in range(k)]
-    weak = []
-    for i in range(k):
-        if members[i] is None:
-            continue
-        for j in range(i + 1, k):
-            if members[j] is None:
-                continue
-            score_i = p[members[i], i] - p[members[i], j]
-            score_j = p[members[j], i] - p[members[j], j]
-            auc = _pair_auc(score_i, score_j)
-            if auc < _PAIR_AUC:
-                weak.append((auc, i, j))
+    weak = _weak_pairs(y, p, counts, seed)
     if weak:
         weak.sort()
         text = ", ".join(f"'{names[i]}' vs '{names[j]}' (AUC {auc:.2f})" for auc, i, j in weak[:8])
@@ -549,14 +745,17 @@ def check_model(labels, pred_probs, class_names=None) -> list[ModelFinding]:
             {"pairs": [{"classes": [names[i], names[j]], "auc": auc} for auc, i, j in weak]}))
 
     # (d) calibration, judged so that label noise alone cannot trigger it.
-    confidence_mean = float(p.max(axis=1).mean())
+    confidence_mean = float(top_p.mean())
     agreement = float(np.mean(top == y))
     gap = confidence_mean - agreement
     # Credit only the noise the model is sure of (the lower bound of model_noise_interval):
     # confident learning's own estimate would grant an overconfident model all its errors.
-    _, cal = calibrate_temperature(y, p)
-    lower, _, _ = _row_terms(y, p, cal, np.asarray(thresholds, dtype=np.float64))
-    noise_credit = float(lower.mean())
+    if interval is not None:
+        noise_credit = float(interval.lower_bound)
+    else:
+        thresholds = get_confident_thresholds(y, p)
+        lower, _, _ = _row_terms(y, p, _fit_temperature(y, p, seed), thresholds)
+        noise_credit = float(lower.mean())
     if -gap > _CALIBRATION_GAP:
         findings.append(ModelFinding(
             "underconfident", "warning",

@@ -47,9 +47,13 @@ class AuditResult:
     n_items, n_classes, n_issues : int
         Rows, classes and rows flagged as issues.
     estimated_noise_rate : float
-        Estimated share of rows whose given label is wrong.
+        Estimated share of rows whose given label is wrong (confident
+        learning's point estimate).
     ci_low, ci_high : float
-        Bootstrap interval of ``estimated_noise_rate`` at ``confidence``.
+        Its interval at ``confidence``: model-based and unverified (see
+        :attr:`noise_rate_source`), the row bootstrap widened by bounds on
+        what the model cannot tell apart
+        (:func:`labelaudit.model_checks.model_noise_interval`).
     confidence : float
         Coverage of the intervals.
     label_health_score : float
@@ -66,6 +70,24 @@ class AuditResult:
     extra_figures : Mapping
         Gate figures those analyses contribute (for example
         ``krippendorff_alpha``), merged into :meth:`figures`.
+    sampling_ci_low, sampling_ci_high : float
+        Row bootstrap interval of ``estimated_noise_rate``: sampling noise
+        only, blind to the model's own errors.
+    noise_rate_source : str or None
+        Where the noise figures come from: ``"model"`` (the model's
+        probabilities alone, unverified by any review), ``"review"`` after
+        :meth:`verify` (a reviewed sample measured it; see the ``"verified"``
+        section), or None when no noise figure was computed (an
+        annotations-only review).
+    noise_interval : ModelNoiseInterval or None
+        The components of ``ci_low``/``ci_high`` (bounds, temperature, each
+        model's estimate when several were given).
+    model_checks : tuple of ModelFinding
+        Problems :func:`labelaudit.model_checks.check_model` found in the
+        probabilities (empty when none).
+    model_names : tuple of str
+        Names of the models when several were given (first file first), else
+        empty.
     """
 
     issues: pl.DataFrame
@@ -87,6 +109,12 @@ class AuditResult:
     out_of_fold: Any = None
     extras: Mapping[str, Any] = field(default_factory=dict)
     extra_figures: Mapping[str, Any] = field(default_factory=dict)
+    sampling_ci_low: float = float("nan")
+    sampling_ci_high: float = float("nan")
+    noise_rate_source: str | None = "model"
+    noise_interval: Any = None
+    model_checks: tuple = ()
+    model_names: tuple = ()
 
     def __post_init__(self) -> None:
         for name in ("parameters", "extras", "extra_figures"):
@@ -135,7 +163,8 @@ class AuditResult:
         -------
         dict
             ``estimated_noise_rate``, ``noise_rate_ci_low``,
-            ``noise_rate_ci_high``, ``issue_fraction``, ``n_issues``,
+            ``noise_rate_ci_high`` (the model-based interval),
+            ``noise_rate_source``, ``issue_fraction``, ``n_issues``,
             ``label_health_score``, ``class_noise_rates``, plus
             :attr:`extra_figures`.
         """
@@ -143,6 +172,7 @@ class AuditResult:
             "estimated_noise_rate": self.estimated_noise_rate,
             "noise_rate_ci_low": self.ci_low,
             "noise_rate_ci_high": self.ci_high,
+            "noise_rate_source": self.noise_rate_source,
             "issue_fraction": self.issue_fraction,
             "n_issues": self.n_issues,
             "label_health_score": self.label_health_score,
@@ -241,7 +271,8 @@ class AuditResult:
 
         kwargs.setdefault("audit_ids", self.issues.get_column("id"))
         estimate = verify_reviews(sample, reviews, **kwargs)
-        return self.with_section("verified", estimate, figures=estimate.figures())
+        verified = self.with_section("verified", estimate, figures=estimate.figures())
+        return dataclasses.replace(verified, noise_rate_source="review")
 
     def to_summary_dict(self, **kwargs: Any) -> dict[str, Any]:
         """Same as :func:`labelaudit.summary.to_summary_dict` with this result."""

@@ -107,6 +107,49 @@ def _extras(result: AuditResult) -> dict[str, Any]:
     return extras
 
 
+def _model_figures(result: AuditResult) -> dict[str, Any]:
+    """``noise_rate_source``, the sampling interval, the interval's components and the model checks."""
+    from .model_checks import MODEL_LABEL
+
+    iv = result.noise_interval
+    block = None
+    if iv is not None:
+        block = {
+            "label": MODEL_LABEL,
+            "ci_low": iv.ci_low,
+            "ci_high": iv.ci_high,
+            "confidence": iv.confidence,
+            "bootstrap_low": iv.bootstrap_low,
+            "bootstrap_high": iv.bootstrap_high,
+            "lower_bound": iv.lower_bound,
+            "upper_bound": iv.upper_bound,
+            "lower_bound_ci_low": iv.lower_bound_ci_low,
+            "upper_bound_ci_high": iv.upper_bound_ci_high,
+            "temperature": iv.temperature,
+            "n_models": len(result.model_names) or 1,
+        }
+        if result.model_names:
+            # model_rates[0] is the mean of the models (the point); then each model.
+            own = list(zip(iv.model_rates[1:], iv.model_intervals[1:], strict=True))
+            block["models"] = [
+                {"name": name, "noise_rate": rate, "ci_low": lo, "ci_high": hi}
+                for name, (rate, (lo, hi)) in zip(result.model_names, own, strict=True)
+            ]
+            block["spread_low"] = min(rate for rate, _ in own)
+            block["spread_high"] = max(rate for rate, _ in own)
+    return {
+        "noise_rate_source": result.noise_rate_source,
+        "sampling_ci_low": result.sampling_ci_low,
+        "sampling_ci_high": result.sampling_ci_high,
+        "noise_rate_interval": block,
+        "model_checks": [
+            {"code": f.code, "severity": f.severity, "message": f.message,
+             "figures": dict(f.figures)}
+            for f in result.model_checks
+        ],
+    }
+
+
 def to_summary_dict(
     result: AuditResult,
     *,
@@ -142,7 +185,15 @@ def to_summary_dict(
         ``figures``, ``noise_rate_source`` (``"review"`` when a verified
         review is attached, else ``"model"``), ``verified`` (the review's
         block, or None), ``classes``, ``per_class``, ``noise_matrix``,
-        ``out_of_fold``, ``gate``, ``extras``, ``outputs``. ``figures`` also
+        ``out_of_fold``, ``gate``, ``extras``, ``outputs``. ``figures``
+        holds ``ci_low``/``ci_high``, the model-based, unverified interval,
+        with ``noise_rate_source`` (``"model"``), the row bootstrap alone
+        (``sampling_ci_low``/``sampling_ci_high``), the interval's components
+        (``noise_rate_interval``: bootstrap interval, lower and upper bounds,
+        temperature, and with several models each model's own estimate in
+        ``models`` and their ``spread_low``/``spread_high``) and
+        ``model_checks`` (``code``, ``severity``, ``message``, ``figures`` of
+        each problem found in the probabilities). ``figures`` also
         holds the gate figures of attached sections (``krippendorff_alpha``,
         ``annotator_accuracy``, ``disparity``, ``max_flagged_slice_effect``)
         and, with an annotator review or slice report attached, the
@@ -163,9 +214,11 @@ def to_summary_dict(
         "label_health_score": result.label_health_score,
         "class_noise_rates": result.class_noise_rates,
     }
+    figures.update(_model_figures(result))
     if not_run(result):
         for key in ("n_issues", "issue_fraction", "estimated_noise_rate", "ci_low", "ci_high",
-                    "label_health_score", "class_noise_rates"):
+                    "label_health_score", "class_noise_rates", "noise_rate_source",
+                    "sampling_ci_low", "sampling_ci_high", "noise_rate_interval"):
             figures[key] = None
     figures.update(_headline_figures(result))
     oof = result.out_of_fold
@@ -191,8 +244,7 @@ def to_summary_dict(
         "figures": figures,
         # Where the headline noise rate comes from: a human review of a sample
         # ("review", see the ``verified`` block) or the model alone ("model").
-        "noise_rate_source": "review" if figures.get("verified_noise_rate") is not None
-        else "model",
+        "noise_rate_source": result.noise_rate_source,
         "verified": None,
         **_top_level_blocks(result),
         "classes": list(result.class_names),

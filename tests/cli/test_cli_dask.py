@@ -166,6 +166,9 @@ def test_audit_reports_cluster_progress_and_matches(files, cluster):
     assert_frame_equal(result.issues, local.issues)
     assert result.estimated_noise_rate == local.estimated_noise_rate
     assert (result.ci_low, result.ci_high) == (local.ci_low, local.ci_high)
+    assert (result.sampling_ci_low, result.sampling_ci_high) == (
+        local.sampling_ci_low, local.sampling_ci_high)
+    assert result.model_checks == local.model_checks
     np.testing.assert_array_equal(result.confident_joint, local.confident_joint)
     assert {"class thresholds", "confident joint", "issues and scores"} <= set(seen)
     for step, calls in seen.items():

@@ -162,10 +162,11 @@ def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
         parts = ["labelaudit", str(cmd), q(str(data)), "--label-col", q(str(params.get("label_col")))]
         if params.get("id_col"):
             parts += ["--id-col", q(str(params["id_col"]))]
-        probs = next((i.get("path") for i in summary.get("inputs", [])
-                      if i.get("role") == "pred_probs"), None)
+        probs = [i.get("path") for i in summary.get("inputs", [])
+                 if i.get("role") == "pred_probs" and i.get("path")]
         if probs:
-            parts += ["--pred-probs", q(str(probs))]
+            for path in probs:
+                parts += ["--pred-probs", q(str(path))]
         elif params.get("feature_cols"):
             parts += ["--feature-cols", q(",".join(map(str, params["feature_cols"])))]
         if params.get("classes_given") and params.get("classes"):
@@ -601,6 +602,10 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
     if gate is not None and not gate["passed"]:
         failed = ", ".join(c["name"] for c in gate["checks"] if c["status"] == "FAIL")
         steps.append(f"The quality gate failed ({failed}): do not ship these labels as they are.")
+    model = ctx.get("model") or {}
+    if any(w["severity"] == "error" for w in model.get("checks", ())):
+        steps.append("Fix the model's probabilities first (see the model errors above): every "
+                     "noise figure and issue in this report rests on them.")
     issues = ctx["issues"]
     if issues["n_total"]:
         where = (f"; the remaining {issues['n_more']:,} are in {issues['sidecar']}"
@@ -627,9 +632,38 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- section contexts
 
 
+def _model_warnings(result: Any) -> dict[str, Any]:
+    """How the interval is labelled, each model's own estimate, and the model checks' findings."""
+    from ..model_checks import MODEL_LABEL
+
+    iv = getattr(result, "noise_interval", None)
+    names = getattr(result, "model_names", ())
+    models = []
+    if iv is not None and names:
+        for name, rate, (lo, hi) in zip(names, iv.model_rates[1:], iv.model_intervals[1:],
+                                        strict=True):
+            models.append({"name": str(name), "rate": fmt_pct(rate), "ci": _interval(lo, hi)})
+    model_based = getattr(result, "noise_rate_source", None) == "model"
+    return {
+        "noise_label": MODEL_LABEL if model_based else "",
+        "sampling_ci": _interval(getattr(result, "sampling_ci_low", float("nan")),
+                                 getattr(result, "sampling_ci_high", float("nan"))),
+        "bounds": None if iv is None else _interval(iv.lower_bound, iv.upper_bound),
+        "models": models,
+        "spread": (_interval(min(iv.model_rates[1:]), max(iv.model_rates[1:]))
+                   if models else None),
+        "checks": [
+            {"severity": f.severity, "title": "Model error" if f.severity == "error"
+             else "Model warning", "message": f.message}
+            for f in getattr(result, "model_checks", ())
+        ],
+    }
+
+
 def summary_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     """Headline cards of the summary section (its next steps are added last)."""
     return {
+        "model": _model_warnings(result),
         "cards": {
             "n_items": fmt_count(result.n_items),
             "classes": fmt_count(result.n_classes),
@@ -709,8 +743,8 @@ def verified_context(verified: Any, result: Any, options: Mapping[str, Any]) -> 
 
 
 def noise_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The noise picture: heat map, per-class rates and the most confused pairs."""
-    return {"noise": _noise(result)}
+    """The noise picture: heat map, per-class rates, the most confused pairs, the model's interval."""
+    return {"noise": _noise(result), "model": _model_warnings(result)}
 
 
 def issues_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -205,13 +205,37 @@ def _summary_lines(result: Any) -> list[str]:
     if not _cl_run(result):
         return []
     conf = f"{100 * result.confidence:g}%"
-    return [
+    from ..model_checks import MODEL_LABEL
+
+    source = getattr(result, "noise_rate_source", None)
+    label = f", {MODEL_LABEL}" if source == "model" else ""
+    lines = [
         f"Audited {result.n_items} items in {result.n_classes} classes: "
         f"{result.n_issues} label issues ({100 * result.issue_fraction:.1f}%). "
         f"Estimated noise rate {100 * result.estimated_noise_rate:.2f}% "
-        f"({conf} interval {100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%); "
+        f"({conf} interval {100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%{label}); "
         f"label health score {result.label_health_score:.3f}."
     ]
+    lines.extend(_model_lines(result))
+    return lines
+
+
+def _model_lines(result: Any) -> list[str]:
+    """Each model's own estimate (several models) and every model-check finding, in words."""
+    lines = []
+    iv = getattr(result, "noise_interval", None)
+    names = getattr(result, "model_names", ())
+    if iv is not None and names:
+        own = ", ".join(f"{name} {100 * rate:.2f}%"
+                        for name, rate in zip(names, iv.model_rates[1:], strict=True))
+        spread = iv.model_rates[1:]
+        lines.append(f"Models: {len(names)} models, audited on their mean; each model's own "
+                     f"estimate: {own} (spread {100 * min(spread):.2f}% to "
+                     f"{100 * max(spread):.2f}%).")
+    for f in getattr(result, "model_checks", ()):
+        word = "Model error" if f.severity == "error" else "Model warning"
+        lines.append(f"{word}: {f.message}")
+    return lines
 
 
 def _issue_files(result: Any, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -643,7 +643,8 @@ def _model_warnings(result: Any) -> dict[str, Any]:
         for name, rate, (lo, hi) in zip(names, iv.model_rates[1:], iv.model_intervals[1:],
                                         strict=True):
             models.append({"name": str(name), "rate": fmt_pct(rate), "ci": _interval(lo, hi)})
-    model_based = getattr(result, "noise_rate_source", None) == "model"
+    # The audit's own figures are the model's, also when a review verified the rate.
+    model_based = getattr(result, "noise_rate_source", None) is not None
     return {
         "noise_label": MODEL_LABEL if model_based else "",
         "sampling_ci": _interval(getattr(result, "sampling_ci_low", float("nan")),

@@ -207,8 +207,9 @@ def _summary_lines(result: Any) -> list[str]:
     conf = f"{100 * result.confidence:g}%"
     from ..model_checks import MODEL_LABEL
 
+    # The audit's own interval is the model's, also when a review verified the rate.
     source = getattr(result, "noise_rate_source", None)
-    label = f", {MODEL_LABEL}" if source == "model" else ""
+    label = f", {MODEL_LABEL}" if source is not None else ""
     lines = [
         f"Audited {result.n_items} items in {result.n_classes} classes: "
         f"{result.n_issues} label issues ({100 * result.issue_fraction:.1f}%). "

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -173,20 +173,19 @@ class AcceptancePlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for ``summary.json``)."""
-        return {
-            "kind": self.kind,
-            "lot_size": self.lot_size,
-            "n": self.n,
-            "c": self.c,
-            "aql": self.aql,
-            "lq": self.lq,
-            "defects_at_aql": self.defects_at_aql,
-            "defects_at_lq": self.defects_at_lq,
-            "producer_risk": self.producer_risk,
-            "consumer_risk": self.consumer_risk,
-            "producer_risk_target": self.producer_risk_target,
-            "consumer_risk_target": self.consumer_risk_target,
-        }
+        return _plan_dict(self)
+
+
+def _plan_dict(plan: Any, **extra: Any) -> dict[str, Any]:
+    """A plan's fields as plain data: its kind, every field (tuples as lists), ``parameters`` inlined."""
+    out: dict[str, Any] = {"kind": plan.kind, **extra}
+    for f in fields(plan):
+        value = getattr(plan, f.name)
+        if f.name == "parameters":
+            out.update(value)
+        else:
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _check_complete(partial: bool, reviewed: int, planned: int) -> None:
@@ -411,25 +410,7 @@ class StratifiedPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for ``summary.json``)."""
-        return {
-            "kind": self.kind,
-            "lot_size": self.lot_size,
-            "n": self.n,
-            "k": self.k,
-            "sizes": list(self.sizes),
-            "allocation": list(self.allocation),
-            "spread": list(self.spread),
-            "aql": self.aql,
-            "lq": self.lq,
-            "defects_at_aql": self.defects_at_aql,
-            "defects_at_lq": self.defects_at_lq,
-            "producer_risk": self.producer_risk,
-            "consumer_risk": self.consumer_risk,
-            "producer_risk_target": self.producer_risk_target,
-            "consumer_risk_target": self.consumer_risk_target,
-            "single_plan_n": self.single_plan_n,
-            **self.parameters,
-        }
+        return _plan_dict(self, n=self.n)
 
 
 def _apportion(total: int, share: np.ndarray, sizes: np.ndarray) -> np.ndarray:

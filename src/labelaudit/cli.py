@@ -1303,8 +1303,9 @@ def verify_command(
     ] = None,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="Decide ACCEPT or REJECT by the policy's "
-                     "[gate.acceptance] plan."),
+        typer.Option("--policy", help="Gate policy: its thresholds are judged on the review "
+                     "(max_noise_rate on the verified upper bound, require_review), and its "
+                     "[gate.acceptance] plan decides ACCEPT or REJECT."),
     ] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     allow_partial: Annotated[

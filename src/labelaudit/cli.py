@@ -1213,8 +1213,11 @@ def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
     junit: Path | None, allow_partial: bool, seed: int,
 ) -> int:
+    import dataclasses
+
     from .gate import GateResult, evaluate, figures_from_summary, load_policy
-    from .io import file_fingerprint, publish, read_table, write_json
+    from .io import file_fingerprint, publish, read_table, write_json, write_text
+    from .report import render_html
     from .verify import verify_reviews
     from .verify._audit_dir import load_audit_dir, load_sample
     from .verify.plans import acceptance_gate, load_acceptance, plan_from_policy
@@ -1267,14 +1270,19 @@ def _execute_verify(
     summary["verified"] = verified.to_dict()
     if verdict is not None:
         summary["gate"] = verdict.to_dict()
-    summary["outputs"] = {"directory": str(out), "files": ["summary.json"],
+    summary["outputs"] = {"directory": str(out), "files": ["summary.json", "report.html"],
                           "junit": None if junit is None else str(junit)}
+    # The audit's own figures, led by the review: the same report as 'audit --reviews'.
+    reviewed = audit.result().with_section("verified", verified, figures=verified.figures())
+    html = render_html(dataclasses.replace(reviewed, noise_rate_source="review"), gate=verdict,
+                       summary=summary)
     junit_text = None
     if verdict is not None and junit is not None:
         from .gate import to_junit_xml
 
         junit_text = to_junit_xml(verdict, suite_name="labelaudit.acceptance")
-    publish(out, [("summary.json", lambda p: write_json(p, summary))],
+    publish(out, [("report.html", lambda p: write_text(p, html)),
+                  ("summary.json", lambda p: write_json(p, summary))],
             extra=() if junit_text is None else [(junit, junit_text)])
     console = _stdout_console()
     for line in verified.summary_lines():
@@ -1282,7 +1290,8 @@ def _execute_verify(
     if verdict is not None:
         for check in verdict.checks:
             console.print(check.message)
-    console.print(f"Wrote {out / 'summary.json'}" + (f" and {junit}" if junit else "") + ".")
+    console.print(f"Wrote {out / 'summary.json'}, {out / 'report.html'}"
+                  + (f" and {junit}" if junit else "") + ".")
     return EXIT_OK if verdict is None else verdict.exit_code
 
 

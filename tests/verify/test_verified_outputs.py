@@ -183,6 +183,27 @@ def test_verify_command_judges_gate_thresholds_on_the_review(files, tmp_path, ca
     names = {c["name"] for c in verified["gate"]["checks"]}
     assert names == {"require_review", "max_noise_rate"}
     assert "require_review" in (tmp_path / "gate.xml").read_text()
+    # the report: the audit's figures, led by the review, with the gate's verdict
+    html = (tmp_path / "v" / "report.html").read_text()
+    assert html.index('id="verified"') < html.index('id="summary"') < html.index('id="issues"')
+    assert "verified_noise_rate_ci_high" in html and "report.html" in verified["outputs"]["files"]
+
+
+def test_verify_command_refuses_an_audit_summary_without_figures(files, tmp_path, capsys):
+    import shutil
+
+    root, _ = files
+    broken = tmp_path / "audit"
+    shutil.copytree(root / "audit", broken)
+    summary = json.loads((broken / "summary.json").read_text())
+    del summary["figures"]["n_items"]
+    (broken / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "v"
+    assert run(["verify", str(broken), str(root / "sample" / "done.csv"), "--out", str(out),
+                "--design", str(root / "sample")]) == 2
+    err = capsys.readouterr().err
+    assert "lacks the audit's figures" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_demo_ships_a_review_that_a_fresh_draw_reproduces(demo_audit):

@@ -53,6 +53,58 @@ class AuditDir:
     def label_col(self) -> str | None:
         return (self.summary.get("parameters") or {}).get("label_col")
 
+    def result(self) -> Any:
+        """The audit's core figures as an :class:`~labelaudit.result.AuditResult`, for a report.
+
+        Rebuilt from ``issues.parquet`` and ``summary.json``: the issues, the
+        per-class table, the noise matrices, the headline figures with their
+        model-based interval and the model checks. Attached analyses
+        (annotators, slices) and the per-fold details stay in the audit's
+        own report.
+
+        Returns
+        -------
+        AuditResult
+        """
+        import numpy as np
+
+        from ..io import read_table
+        from ..model_checks import ModelFinding
+        from ..result import AuditResult
+
+        issues = read_table(self.path / "issues.parquet", what="issues")
+        s = self.summary
+        figures = s.get("figures") or {}
+        matrices = s.get("noise_matrix") or {}
+        try:
+            return AuditResult(
+                issues=issues,
+                class_names=self.class_names,
+                per_class=pl.DataFrame(s["per_class"]),
+                noise_matrix=np.asarray(matrices["matrix"], dtype=np.float64),
+                inverse_noise_matrix=np.asarray(matrices["inverse"], dtype=np.float64),
+                confident_joint=np.asarray(matrices["confident_joint"], dtype=np.int64),
+                py=np.asarray(matrices["py"], dtype=np.float64),
+                n_items=int(figures["n_items"]),
+                n_classes=int(figures["n_classes"]),
+                n_issues=int(figures["n_issues"]),
+                estimated_noise_rate=float(figures["estimated_noise_rate"]),
+                ci_low=float(figures["ci_low"]),
+                ci_high=float(figures["ci_high"]),
+                confidence=float(figures["confidence"]),
+                label_health_score=float(figures["label_health_score"]),
+                parameters=dict(s.get("parameters") or {}),
+                sampling_ci_low=float(figures.get("sampling_ci_low") or float("nan")),
+                sampling_ci_high=float(figures.get("sampling_ci_high") or float("nan")),
+                noise_rate_source=figures.get("noise_rate_source") or "model",
+                model_checks=tuple(ModelFinding(**f) for f in figures.get("model_checks") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"audit summary '{self.path / 'summary.json'}' lacks the audit's figures "
+                f"({exc}); rerun 'labelaudit audit' to write a complete one"
+            ) from exc
+
 
 def load_audit_dir(path: str | Path) -> AuditDir:
     """Read ``issues.parquet`` and ``summary.json`` of a finished audit.

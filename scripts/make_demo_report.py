@@ -2,7 +2,8 @@
 
 Runs the audit of the shipped demo data the way ``labelaudit demo`` does
 (out-of-fold probabilities from the 64 pixel features, seed 0; the annotator
-review; slices by ``source`` and annotator; the ground-truth check) and
+review; slices by ``source`` and annotator; the shipped reviewed sample; the
+ground-truth check) and
 writes ``report.html``, ``issues.parquet`` and ``summary.json``. Unlike
 ``labelaudit demo --out DIR``, the committed copy names its inputs by
 package-relative paths and shows a fixed date, so regenerating it on any
@@ -23,8 +24,9 @@ import polars as pl
 from labelaudit.audit import add_annotator_review, add_slices, audit, to_summary_dict
 from labelaudit.cli import _truth_check
 from labelaudit.datasets import load_demo
-from labelaudit.io import file_fingerprint, write_json, write_parquet
+from labelaudit.io import file_fingerprint, read_table, write_json, write_parquet
 from labelaudit.report import write_html
+from labelaudit.verify._audit_dir import load_sample
 
 #: Date shown in the committed report (fixed, so regenerating changes nothing).
 REPORT_DATE = "2026-01-15"
@@ -53,6 +55,10 @@ def build_demo_result(n_bootstrap: int = 1000):
                                   annotator_col="annotator", label_col="label",
                                   time_col="timestamp")
     result = add_slices(result, items, attributes=["source"], ids=ids, annotator_col="annotator")
+    # The shipped reviewed sample, as ``labelaudit demo`` reads it with --reviews.
+    sample = load_sample(demo.path_reviews.parent, class_names=result.class_names)
+    result = result.verify(read_table(demo.path_reviews, what="reviews"), sample, seed=0,
+                           source=f"reviews file '{demo.path_reviews.name}'")
     return result.with_section("demo_truth_check", _truth_check(result, demo.truth)), demo
 
 
@@ -70,14 +76,16 @@ def main(argv: list[str] | None = None) -> None:
             {"role": "data", **file_fingerprint(demo.path_items, n_rows=demo.items.height)},
             {"role": "annotations",
              **file_fingerprint(demo.path_annotations, n_rows=demo.annotations.height)},
+            {"role": "reviews", **file_fingerprint(demo.path_reviews)},
         ],
         parameters={"command": "demo", "label_col": "label", "id_col": "id",
                     "attributes": ["source"], "annotator_col": "annotator"},
         outputs={"directory": str(out), "files": ["summary.json", "issues.parquet", "report.html"]},
     )
     # Repository-relative path, so the committed files do not depend on the checkout location.
+    data_dir = demo.path_items.parent
     for entry in summary["inputs"]:
-        entry["path"] = "labelaudit/data/" + Path(entry["path"]).name
+        entry["path"] = "labelaudit/data/" + Path(entry["path"]).relative_to(data_dir).as_posix()
     summary["date"] = REPORT_DATE
     write_parquet(out / "issues.parquet", result.issues)
     write_html(result, out / "report.html", summary=summary, items=demo.items,

@@ -581,24 +581,35 @@ def _run_job(
     )
 
 
-def _verified(result: Any, reviews: Path, design: Path | None, inputs: list) -> Any:
-    """The audit verified by a reviewed sample (``--reviews``): the review leads the outputs."""
+def _read_review(reviews: Path, designs: Sequence[Path], option: str,
+                 class_names: Sequence[str]) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """The reviewers' table, the sample design it answers (first of ``designs`` that has one)
+    and both files' provenance; ``option`` names the flag that points at the design."""
     from .io import file_fingerprint, read_table
     from .verify._audit_dir import load_sample
 
-    design = reviews.parent if design is None else design
-    if not (design / "sample_design.parquet").is_file():
+    design = next((d for d in designs if (d / "sample_design.parquet").is_file()), None)
+    if design is None:
+        places = " or ".join(f"'{d}'" for d in designs)
         raise InputError(
-            f"no sample_design.parquet in '{design}' for the reviews file '{reviews}'; pass "
-            "--review-design DIR (the --out of 'labelaudit sample')"
+            f"no sample_design.parquet in {places} for the reviews file '{reviews}'; pass "
+            f"{option} DIR (the --out of 'labelaudit sample')"
         )
-    sample = load_sample(design, class_names=result.class_names)
+    sample = load_sample(design, class_names=tuple(class_names))
     raw = read_table(reviews, what="reviews")
-    verified = result.verify(raw, sample, seed=0, source=f"reviews file '{reviews}'")
-    inputs.append({"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)})
-    inputs.append({"role": "sample_design",
-                   **file_fingerprint(design / "sample_design.parquet")})
-    return verified
+    inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
+              {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
+    return raw, sample, inputs
+
+
+def _verified(result: Any, reviews: Path, design: Path | None, inputs: list) -> Any:
+    """The audit verified by a reviewed sample (``--reviews``): the review leads the outputs."""
+    raw, sample, review_inputs = _read_review(
+        reviews, [reviews.parent if design is None else design], "--review-design",
+        result.class_names,
+    )
+    inputs.extend(review_inputs)
+    return result.verify(raw, sample, seed=0, source=f"reviews file '{reviews}'")
 
 
 def _finish(
@@ -1213,13 +1224,10 @@ def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
     junit: Path | None, allow_partial: bool, seed: int,
 ) -> int:
-    import dataclasses
-
     from .gate import GateResult, evaluate, figures_from_summary, load_policy
-    from .io import file_fingerprint, publish, read_table, write_json, write_text
+    from .io import publish, write_json, write_text
     from .report import render_html
-    from .verify import verify_reviews
-    from .verify._audit_dir import load_audit_dir, load_sample
+    from .verify._audit_dir import load_audit_dir
     from .verify.plans import acceptance_gate, load_acceptance, plan_from_policy
 
     if junit is not None and policy is None:
@@ -1228,15 +1236,10 @@ def _execute_verify(
         raise _Usage(f"--junit '{junit}' is a directory; give a file name")
     _check_out_dir(out)
     audit = load_audit_dir(audit_dir)
-    if design is None:
-        candidates = [reviews.parent, audit_dir]
-        design = next((d for d in candidates if (d / "sample_design.parquet").is_file()), None)
-        if design is None:
-            raise InputError(
-                f"no sample_design.parquet next to '{reviews}' or in '{audit_dir}'; pass "
-                "--design DIR (the --out of 'labelaudit sample')"
-            )
-    sample = load_sample(design, class_names=audit.class_names)
+    raw, sample, review_inputs = _read_review(
+        reviews, [reviews.parent, audit_dir] if design is None else [design], "--design",
+        audit.class_names,
+    )
     plan = gate_policy = None
     if policy is not None:
         gate_policy = load_policy(policy)
@@ -1247,11 +1250,10 @@ def _execute_verify(
                          "table to decide on")
         if acceptance is not None:
             plan = plan_from_policy(acceptance, audit.issues)
-    raw = read_table(reviews, what="reviews")
-    verified = verify_reviews(
-        sample, raw, audit_ids=audit.issues.get_column("id"), allow_partial=allow_partial,
-        seed=seed, acceptance=plan, source=f"reviews file '{reviews}'",
-    )
+    # The audit's own figures, verified by the review: the same result as 'audit --reviews'.
+    reviewed = audit.result().verify(raw, sample, allow_partial=allow_partial, seed=seed,
+                                     acceptance=plan, source=f"reviews file '{reviews}'")
+    verified = reviewed.extras["verified"]
     verdict = None
     if gate_policy is not None:
         # The review's figures override the model's: max_noise_rate is judged on the
@@ -1262,20 +1264,13 @@ def _execute_verify(
             checks = acceptance_gate(verified.acceptance, str(policy)).checks + checks
         verdict = GateResult(checks, str(policy))
     summary = dict(audit.summary)
-    summary["inputs"] = [
-        *(summary.get("inputs") or []),
-        {"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
-        {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")},
-    ]
+    summary["inputs"] = [*(summary.get("inputs") or []), *review_inputs]
     summary["verified"] = verified.to_dict()
     if verdict is not None:
         summary["gate"] = verdict.to_dict()
     summary["outputs"] = {"directory": str(out), "files": ["summary.json", "report.html"],
                           "junit": None if junit is None else str(junit)}
-    # The audit's own figures, led by the review: the same report as 'audit --reviews'.
-    reviewed = audit.result().with_section("verified", verified, figures=verified.figures())
-    html = render_html(dataclasses.replace(reviewed, noise_rate_source="review"), gate=verdict,
-                       summary=summary)
+    html = render_html(reviewed, gate=verdict, summary=summary)
     junit_text = None
     if verdict is not None and junit is not None:
         from .gate import to_junit_xml

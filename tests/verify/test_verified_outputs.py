@@ -189,6 +189,20 @@ def test_verify_command_judges_gate_thresholds_on_the_review(files, tmp_path, ca
     assert "verified_noise_rate_ci_high" in html and "report.html" in verified["outputs"]["files"]
 
 
+def test_verify_command_names_where_it_looked_for_the_design(files, tmp_path, capsys):
+    root, _ = files
+    lone = tmp_path / "lone.csv"
+    lone.write_text((root / "sample" / "done.csv").read_text())
+    out = tmp_path / "v"
+    assert run(["verify", str(root / "audit"), str(lone), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"no sample_design.parquet in '{tmp_path}' or '{root / 'audit'}'" in err
+    assert "pass --design DIR" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert run(["verify", str(root / "audit"), str(lone), "--out", str(out),
+                "--design", str(root / "sample")]) == 0
+
+
 def test_verify_command_refuses_an_audit_summary_without_figures(files, tmp_path, capsys):
     import shutil
 

@@ -164,6 +164,12 @@ def test_audit_with_bad_reviews_exits_2_and_writes_nothing(files, tmp_path, caps
     lone.write_text((root / "sample" / "done.csv").read_text())
     assert run([*base, "--out", str(out), "--reviews", str(lone)]) == 2
     assert "sample_design.parquet" in capsys.readouterr().err and not out.exists()
+    # --review-design points at the sample's folder when the reviews live elsewhere
+    assert run([*base, "--out", str(out), "--reviews", str(lone),
+                "--review-design", str(root / "sample")]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verified"]["n_reviewed"] == 200
+    assert summary["parameters"]["review_design"] == str(root / "sample")
 
 
 def test_verify_command_judges_gate_thresholds_on_the_review(files, tmp_path, capsys):

@@ -43,6 +43,8 @@ app = typer.Typer(
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # Subcommands inherit the help option names from the group's context.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -685,6 +687,27 @@ def _print_outcome(
 
 # --------------------------------------------------------------------------- commands
 
+def _show_version(value: bool) -> None:
+    """``--version``: print the program name and version, then stop (exit 0)."""
+    if value:
+        from ._version import __version__
+
+        print(f"{PROG} {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+# Every command takes it, so ``labelaudit CMD --version`` works like ``labelaudit --version``.
+_VERSION = typer.Option(
+    "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+)
+
+
+@app.callback()
+def _main_options(version: Annotated[bool, _VERSION] = False) -> None:
+    """Audit a labeled dataset for label noise: find the rows to send back, estimate the
+    noise rate with an interval, and gate a build on it."""
+
+
 _DEBUG = typer.Option("--debug", help="Show tracebacks on errors.")
 _CLASSES = typer.Option("--classes", help="Comma-separated class list, in order.")
 _POLICY = typer.Option("--policy", help="Gate policy (TOML or pyproject.toml).")
@@ -823,6 +846,7 @@ def audit_command(
         ),
     ] = None,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Audit DATA: label issues, noise rate with interval, annotators, slices, optional gate.
 
@@ -976,6 +1000,7 @@ def annotators_command(
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Kernel threads.")] = None,
     consensus: Annotated[str | None, _CONSENSUS] = None,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Review the annotators of ANNOTATIONS: consensus, agreement, per-annotator quality."""
     job = _AnnotatorsJob(
@@ -1006,6 +1031,7 @@ def demo_command(
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Run the whole audit on the shipped demo data: annotators and slices by source too."""
 
@@ -1212,6 +1238,7 @@ def sample_command(
                      help="Show reviewers the model's suggested label (primes them)."),
     ] = False,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Draw a stratified review sample from a finished audit (review_sample.csv and more)."""
     _guard(debug, lambda: _execute_sample(
@@ -1319,6 +1346,7 @@ def verify_command(
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the interval's draws.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Turn a reviewed sample into a verified noise rate with a design-based interval."""
     _guard(debug, lambda: _execute_verify(
@@ -1399,6 +1427,7 @@ def plan_command(
         typer.Option("--audit", help="Audit of the lot: adds the model-assisted stratified plan."),
     ] = None,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Print an acceptance-sampling plan and its operating-characteristic curve."""
     _guard(debug, lambda: _execute_plan(lot_size, aql, lq, producer_risk, consumer_risk,

@@ -75,3 +75,29 @@ def test_audit_stays_the_function_after_its_submodule_is_imported():
     from labelaudit import audit
 
     assert audit is module.audit
+
+
+def test_the_namespace_holds_only_the_public_api():
+    public = {n for n in dir(labelaudit) if not n.startswith("_")}
+    assert public == {n for n in labelaudit.__all__ if not n.startswith("_")}
+    assert len(labelaudit.__all__) == len(set(labelaudit.__all__))
+    # Nothing of the package's own machinery leaks: every other attribute is a submodule.
+    import types
+
+    leaked = [n for n, v in vars(labelaudit).items()
+              if not n.startswith("_") and n not in labelaudit.__all__
+              and not isinstance(v, types.ModuleType)]
+    assert leaked == []
+    assert not hasattr(labelaudit, "annotations")  # `from __future__ import annotations`
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("review_annotators", "labelaudit.annotators"), ("analyze_slices", "labelaudit.slices"),
+     ("evaluate_gate", "labelaudit.gate"), ("load_policy", "labelaudit.gate")],
+)
+def test_analyses_are_at_the_top_level(name, module):
+    import importlib
+
+    assert name in labelaudit.__all__
+    assert getattr(labelaudit, name) is getattr(importlib.import_module(module), name)

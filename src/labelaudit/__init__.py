@@ -9,12 +9,8 @@ The public names are loaded on first use: ``import labelaudit`` itself loads
 neither scikit-learn, SciPy, matplotlib, dask nor Jinja2.
 """
 
-from __future__ import annotations
-
-import importlib
-import sys
-import types
-from typing import Any
+import sys as _sys
+import types as _types
 
 from . import _check_build  # noqa: F401  (clear message when the core is not built)
 from ._version import __version__
@@ -34,25 +30,31 @@ _PUBLIC = {
     ),
     ".verify": ("review_sample", "verify_reviews", "single_sampling_plan", "stratified_plan"),
     ".model_checks": ("check_model", "model_noise_interval"),
+    ".annotators": ("review_annotators",),
+    ".slices": ("analyze_slices",),
+    ".gate": ("evaluate_gate", "load_policy"),
 }
 _LAZY = {name: module for module, names in _PUBLIC.items() for name in names}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """Import the submodule that defines a public name on first access."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'labelaudit' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value  # later lookups skip this hook
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"audit"})
+    """The public API (``__all__``); submodules stay importable by name."""
+    return sorted(__all__)
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """The package's module type: ``labelaudit.audit`` is always the function.
 
     The function shares its name with its submodule; importing the submodule
@@ -60,17 +62,17 @@ class _Package(types.ModuleType):
     """
 
     @property
-    def audit(self) -> Any:
+    def audit(self) -> object:
         from .audit import audit
 
         return audit
 
     @audit.setter
-    def audit(self, value: Any) -> None:
+    def audit(self, value: object) -> None:
         """Ignore the import system binding the submodule ``labelaudit.audit`` here."""
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -41,6 +41,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ._display import ResultTables, short_repr
 from .exceptions import LabelAuditError, PolicyError
 from .io.config import read_toml
 
@@ -51,6 +52,7 @@ __all__ = [
     "GatePolicy",
     "GateResult",
     "evaluate",
+    "evaluate_gate",
     "load_policy",
     "to_junit_xml",
     "write_junit",
@@ -582,9 +584,13 @@ class GateCheck:
         }
 
 
-@dataclass(frozen=True)
-class GateResult:
+@dataclass(frozen=True, repr=False)
+class GateResult(ResultTables):
     """The gate verdict: every check, at both levels.
+
+    ``repr()`` is one line (passed or not, and the failed checks),
+    :meth:`summary` a dict; :meth:`to_polars` / :meth:`to_pandas` return the
+    ``"checks"`` table; a notebook shows the verdict and every check.
 
     Attributes
     ----------
@@ -596,6 +602,39 @@ class GateResult:
 
     checks: tuple[GateCheck, ...]
     source: str = "<dict>"
+
+    _TABLES = ("checks",)
+
+    def _table(self, name: str) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in self.checks]
+
+    def __repr__(self) -> str:
+        return short_repr(self, {
+            "passed": self.passed,
+            "n_checks": len(self.checks),
+            "failures": [c.name for c in self.failures],
+            "warnings": [c.name for c in self.warnings],
+            "policy": self.source,
+        })
+
+    def summary(self) -> dict[str, Any]:
+        """The verdict in brief, as a dict of plain Python values.
+
+        Returns
+        -------
+        dict
+            ``passed``, ``exit_code``, ``policy``, ``n_checks``, and the names
+            of the failed fail-level checks (``failures``) and warn-level
+            checks (``warnings``).
+        """
+        return {
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "policy": self.source,
+            "n_checks": len(self.checks),
+            "failures": [c.name for c in self.failures],
+            "warnings": [c.name for c in self.warnings],
+        }
 
     @property
     def failures(self) -> list[GateCheck]:
@@ -673,6 +712,73 @@ def evaluate(policy: GatePolicy, figures: Mapping[str, Any]) -> GateResult:
     if policy.require_review:
         checks.insert(0, _review_check(figures))
     return GateResult(tuple(checks), policy.source)
+
+
+def evaluate_gate(result: Any, policy: GatePolicy | Mapping[str, Any] | str | Path) -> GateResult:
+    """Judge an audit against a gate policy, as ``labelaudit audit --policy`` does.
+
+    Parameters
+    ----------
+    result : AuditResult or Mapping
+        The audit (its :meth:`~labelaudit.result.AuditResult.figures` are
+        judged), the content of a finished run's ``summary.json``, or a
+        mapping of figures as :func:`evaluate` reads them.
+    policy : GatePolicy, Mapping, str or pathlib.Path
+        The policy: a :class:`GatePolicy`, the contents of a ``[gate]`` table
+        (fail-level keys, options and an optional ``"warn"`` table), or the
+        path of a TOML policy file or ``pyproject.toml``.
+
+    Returns
+    -------
+    GateResult
+        ``passed``, ``exit_code`` and one :class:`GateCheck` per threshold.
+
+    Raises
+    ------
+    PolicyError
+        On an unknown policy key or an invalid threshold.
+    LabelAuditError
+        When ``result`` is none of the accepted kinds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labelaudit import audit, evaluate_gate
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.integers(0, 3, 600)
+    >>> probs = rng.dirichlet(np.ones(3), 600) * 0.3
+    >>> probs[np.arange(600), truth] += 0.7
+    >>> given = np.where(rng.random(600) < 0.1, (truth + 1) % 3, truth)
+    >>> result = audit(given, probs, n_bootstrap=50)
+    >>> verdict = evaluate_gate(result, {"max_noise_rate": 0.05, "warn": {"max_issues": 100}})
+    >>> verdict.passed, verdict.exit_code, [c.name for c in verdict.failures]
+    (False, 1, ['max_noise_rate'])
+    >>> verdict.summary()["warnings"]
+    []
+    """
+    if isinstance(policy, GatePolicy):
+        gate_policy = policy
+    elif isinstance(policy, Mapping):
+        gate_policy = GatePolicy.from_dict(policy)
+    elif isinstance(policy, str | Path):
+        gate_policy = load_policy(policy)
+    else:
+        raise LabelAuditError(
+            "policy must be a GatePolicy, a mapping of [gate] keys or a policy file path, got "
+            f"{type(policy).__name__}"
+        )
+    if callable(getattr(result, "figures", None)):
+        figures = result.figures()
+    elif isinstance(result, Mapping) and isinstance(result.get("figures"), Mapping):
+        figures = figures_from_summary(result)
+    elif isinstance(result, Mapping):
+        figures = dict(result)
+    else:
+        raise LabelAuditError(
+            "result must be an AuditResult, the content of summary.json or a mapping of "
+            f"figures, got {type(result).__name__}"
+        )
+    return evaluate(gate_policy, figures)
 
 
 def figures_from_summary(summary: Mapping[str, Any]) -> dict[str, Any]:

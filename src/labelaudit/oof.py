@@ -40,6 +40,7 @@ from ._crossval import (
     _n_rows,
     cross_val_pred_probs,
 )
+from ._display import short_repr
 from ._threads import resolve_n_jobs
 from .exceptions import LabelAuditError, LabelAuditWarning
 
@@ -188,7 +189,7 @@ def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any
 # --------------------------------------------------------------------------- labelaudit path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OutOfFold:
     """Out-of-fold probabilities and what each fold says about label noise.
 
@@ -229,6 +230,16 @@ class OutOfFold:
     random_state: int | None
     rare_classes: tuple[int, ...] = ()
     n_pruned: int = 0
+
+    def __repr__(self) -> str:
+        return short_repr(self, {
+            "n_samples": int(self.pred_probs.shape[0]),
+            "n_classes": int(self.pred_probs.shape[1]),
+            "n_splits": self.n_splits,
+            "fold_noise_rates": [float(r) for r in self.fold_noise_rates],
+            "model": self.model,
+            "n_pruned": self.n_pruned,
+        })
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         arr = self.pred_probs if dtype is None else self.pred_probs.astype(dtype)

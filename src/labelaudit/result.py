@@ -11,14 +11,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ._display import ResultTables, short_repr
 from .exceptions import LabelAuditError
 
 __all__ = ["AuditResult"]
 
 
-@dataclass(frozen=True)
-class AuditResult:
+@dataclass(frozen=True, repr=False)
+class AuditResult(ResultTables):
     """Everything an audit found, as plain data.
+
+    In a notebook the result shows as a summary card with the top issues;
+    ``repr()`` is one line of headline figures. :meth:`summary` gives the
+    same figures as a dict, :meth:`to_polars` and :meth:`to_pandas` the
+    ``"issues"`` (default) and ``"per_class"`` tables.
 
     Attributes
     ----------
@@ -119,6 +125,62 @@ class AuditResult:
     def __post_init__(self) -> None:
         for name in ("parameters", "extras", "extra_figures"):
             object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
+
+    _TABLES = ("issues", "per_class")
+
+    def __repr__(self) -> str:
+        return short_repr(self, {
+            "n_items": self.n_items,
+            "n_classes": self.n_classes,
+            "n_issues": self.n_issues,
+            "estimated_noise_rate": self.estimated_noise_rate,
+            "ci": [self.ci_low, self.ci_high],
+            "noise_rate_source": self.noise_rate_source,
+            "sections": list(self.extras),
+        })
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures as a dict of plain Python values.
+
+        Returns
+        -------
+        dict
+            ``n_items``, ``n_classes``, ``n_issues``, ``issue_fraction``,
+            ``estimated_noise_rate`` with ``ci_low``/``ci_high`` at
+            ``confidence``, ``noise_rate_source``, ``label_health_score``,
+            ``sections`` (names of the attached analyses) and, after
+            :meth:`verify`, ``verified_noise_rate`` with its interval.
+            Figures that were not computed are NaN.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from labelaudit import audit
+        >>> rng = np.random.default_rng(0)
+        >>> probs = rng.dirichlet(np.ones(3), 300)
+        >>> result = audit(probs.argmax(axis=1), probs, n_bootstrap=20)
+        >>> s = result.summary()
+        >>> s["n_items"], s["n_issues"], s["noise_rate_source"]
+        (300, 0, 'model')
+        """
+        out: dict[str, Any] = {
+            "n_items": int(self.n_items),
+            "n_classes": int(self.n_classes),
+            "n_issues": int(self.n_issues),
+            "issue_fraction": float(self.issue_fraction) if self.n_items else float("nan"),
+            "estimated_noise_rate": float(self.estimated_noise_rate),
+            "ci_low": float(self.ci_low),
+            "ci_high": float(self.ci_high),
+            "confidence": float(self.confidence),
+            "noise_rate_source": self.noise_rate_source,
+            "label_health_score": float(self.label_health_score),
+            "sections": list(self.extras),
+        }
+        for key in ("verified_noise_rate", "verified_noise_rate_ci_low",
+                    "verified_noise_rate_ci_high"):
+            if key in self.extra_figures:
+                out[key] = float(self.extra_figures[key])
+        return out
 
     @property
     def issue_fraction(self) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit._display import short_repr
 from labelaudit._threads import effective_n_threads
 from labelaudit.annotators.encode import EncodedAnnotations, label_counts
 from labelaudit.exceptions import LabelAuditError
@@ -131,7 +132,7 @@ def majority_vote(counts: np.ndarray, *, tie_break: np.ndarray | None = None) ->
     return MajorityVote(labels=labels, share=share, tie=tie, n_annotations=n)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DawidSkeneResult:
     """Fitted Dawid-Skene model.
 
@@ -164,6 +165,16 @@ class DawidSkeneResult:
     history: tuple
     n_iter: int
     converged: bool
+
+    def __repr__(self) -> str:
+        return short_repr(self, {
+            "n_items": int(self.posterior.shape[0]),
+            "n_annotators": int(self.confusion.shape[0]),
+            "n_classes": int(self.priors.shape[0]),
+            "log_likelihood": float(self.log_likelihood),
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+        })
 
     @property
     def annotator_accuracy(self) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit._display import ResultTables, short_repr
 from labelaudit._validation import as_polars_frame
 from labelaudit.annotators.agreement import _grouped_kappa, agreement_summary, pairwise_agreement
 from labelaudit.annotators.consensus import (
@@ -44,9 +45,15 @@ from labelaudit.stats import (
 __all__ = ["AnnotatorReview", "review_annotators"]
 
 
-@dataclass(frozen=True)
-class AnnotatorReview:
+@dataclass(frozen=True, repr=False)
+class AnnotatorReview(ResultTables):
     """Everything :func:`review_annotators` computes. Plain data.
+
+    ``repr()`` is one line of headline figures, :meth:`summary` the same as a
+    dict; :meth:`to_polars` / :meth:`to_pandas` return the ``"annotators"``
+    (default), ``"consensus"``, ``"pairwise"``, ``"relabel_queue"``,
+    ``"confusions"`` and ``"time_windows"`` tables; a notebook shows a card
+    with the annotators to look at first.
 
     Attributes
     ----------
@@ -82,6 +89,66 @@ class AnnotatorReview:
     dawid_skene: DawidSkeneResult
     classes: tuple
     params: dict = field(default_factory=dict)
+
+    _TABLES = ("annotators", "consensus", "pairwise", "relabel_queue", "confusions",
+               "time_windows")
+
+    @property
+    def flagged_annotators(self) -> list[Any]:
+        """Annotators whose accuracy is significantly below their peers' (after FDR control)."""
+        table = self.annotators
+        return table.filter(table.get_column("flagged")).get_column(table.columns[0]).to_list()
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures as a dict of plain Python values (``summary.json``'s).
+
+        Returns
+        -------
+        dict
+            ``krippendorff_alpha``, ``fleiss_kappa``, ``cohen_kappa_mean``,
+            ``percent_agreement``, ``n_annotators``, ``n_annotations``,
+            ``n_flagged_annotators``, ``flagged_annotators`` (as text) and
+            ``consensus_method``.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from labelaudit import review_annotators
+        >>> table = pl.DataFrame({
+        ...     "item": [i for i in range(40) for _ in range(3)],
+        ...     "annotator": ["ann", "bob", "cy"] * 40,
+        ...     "label": [["cat", "dog"][i % 2] for i in range(40) for _ in range(3)],
+        ... })
+        >>> review = review_annotators(table, item_col="item", annotator_col="annotator",
+        ...                            label_col="label")
+        >>> s = review.summary()
+        >>> s["n_annotators"], s["krippendorff_alpha"], s["flagged_annotators"]
+        (3, 1.0, [])
+        """
+        agreement = self.agreement
+        flagged = self.flagged_annotators
+        return {
+            "krippendorff_alpha": agreement.get("krippendorff_alpha"),
+            "fleiss_kappa": agreement.get("fleiss_kappa"),
+            "cohen_kappa_mean": agreement.get("cohen_kappa_mean"),
+            "percent_agreement": agreement.get("percent_agreement"),
+            "n_annotators": agreement.get("n_annotators"),
+            "n_annotations": agreement.get("n_annotations"),
+            "n_flagged_annotators": len(flagged),
+            "flagged_annotators": [str(a) for a in flagged],
+            "consensus_method": self.params.get("consensus_method"),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return short_repr(self, {
+            "n_annotators": s["n_annotators"],
+            "n_items": self.consensus.height,
+            "n_annotations": s["n_annotations"],
+            "krippendorff_alpha": s["krippendorff_alpha"],
+            "flagged_annotators": s["flagged_annotators"],
+            "consensus_method": s["consensus_method"],
+        })
 
 
 def _per_item_array(value: Any, encoded: EncodedAnnotations, name: str, kind: str) -> np.ndarray:

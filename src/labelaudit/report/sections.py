@@ -264,25 +264,12 @@ def _is_annotator_review(obj: Any) -> bool:
 
 
 def _flagged_annotators(review: Any) -> list[Any]:
-    table = review.annotators
-    return table.filter(table.get_column("flagged")).get_column(table.columns[0]).to_list()
+    return review.flagged_annotators
 
 
 def _annotator_headline(review: Any) -> dict[str, Any]:
     """Headline figures of an annotator review for ``summary.json``."""
-    agreement = review.agreement
-    flagged = _flagged_annotators(review)
-    return {
-        "krippendorff_alpha": agreement.get("krippendorff_alpha"),
-        "fleiss_kappa": agreement.get("fleiss_kappa"),
-        "cohen_kappa_mean": agreement.get("cohen_kappa_mean"),
-        "percent_agreement": agreement.get("percent_agreement"),
-        "n_annotators": agreement.get("n_annotators"),
-        "n_annotations": agreement.get("n_annotations"),
-        "n_flagged_annotators": len(flagged),
-        "flagged_annotators": [str(a) for a in flagged],
-        "consensus_method": review.params.get("consensus_method"),
-    }
+    return review.summary()
 
 
 def _annotator_summary(review: Any) -> dict[str, Any]:
@@ -333,31 +320,7 @@ def _is_slice_report(obj: Any) -> bool:
 
 def _slice_headline(report: Any) -> dict[str, Any]:
     """Headline figures of a slice report for ``summary.json``."""
-    table = report.table
-    flagged = report.flagged
-    return {
-        "attributes": list(report.attributes),
-        "annotator_col": report.parameters.get("annotator_col"),
-        "n_slices": table.height,
-        "n_tested": int(table.get_column("tested").sum()),
-        "n_flagged_slices": flagged.height,
-        "flagged_slices": [
-            {
-                "attribute": row["attribute"],
-                "group": row["group"],
-                "n": row["n"],
-                "issue_rate": row["issue_rate"],
-                "ci_low": row["ci_low"],
-                "ci_high": row["ci_high"],
-                "effect": row["effect"],
-                "q_value": row["q_value"],
-            }
-            for row in flagged.head(20).iter_rows(named=True)
-        ],
-        "n_flagged_annotator_groups": int(
-            report.annotator_by_attribute.get_column("flagged").sum()
-        ),
-    }
+    return report.summary()
 
 
 def _slice_figures(report: Any) -> dict[str, Any]:

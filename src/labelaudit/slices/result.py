@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from labelaudit._display import ResultTables, short_repr
 from labelaudit.exceptions import LabelAuditError
 from labelaudit.slices.metrics import SLICE_METRICS, per_row_values
 
@@ -72,11 +73,15 @@ class Disparity:
     n_groups: int
 
 
-@dataclass(frozen=True, eq=False)
-class SliceReport:
+@dataclass(frozen=True, eq=False, repr=False)
+class SliceReport(ResultTables):
     """Per-slice label-noise metrics with intervals, tests and flags.
 
     Build it with :func:`analyze_slices`. All tables are polars DataFrames.
+    ``repr()`` is one line, :meth:`summary` a dict of the headline figures;
+    :meth:`to_polars` / :meth:`to_pandas` return ``"table"`` (default),
+    ``"flagged"``, ``"intersections"``, ``"overall"`` and
+    ``"annotator_by_attribute"``; a notebook shows the flagged slices first.
 
     Attributes
     ----------
@@ -125,6 +130,48 @@ class SliceReport:
     attributes: tuple[str, ...]
     parameters: dict[str, Any]
     _frame: pl.DataFrame = field(repr=False)
+
+    _TABLES = ("table", "flagged", "intersections", "overall", "annotator_by_attribute")
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return short_repr(self, {
+            "attributes": s["attributes"],
+            "annotator_col": s["annotator_col"],
+            "n_slices": s["n_slices"],
+            "n_tested": s["n_tested"],
+            "n_flagged_slices": s["n_flagged_slices"],
+        })
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures as a dict of plain Python values (``summary.json``'s).
+
+        Returns
+        -------
+        dict
+            ``attributes``, ``annotator_col``, ``n_slices``, ``n_tested``,
+            ``n_flagged_slices``, ``flagged_slices`` (the 20 largest effects:
+            ``attribute``, ``group``, ``n``, ``issue_rate`` with ``ci_low``/
+            ``ci_high``, ``effect``, ``q_value``) and
+            ``n_flagged_annotator_groups``.
+        """
+        table = self.table
+        flagged = self.flagged
+        return {
+            "attributes": list(self.attributes),
+            "annotator_col": self.parameters.get("annotator_col"),
+            "n_slices": table.height,
+            "n_tested": int(table.get_column("tested").sum()),
+            "n_flagged_slices": flagged.height,
+            "flagged_slices": [
+                {key: row[key] for key in ("attribute", "group", "n", "issue_rate", "ci_low",
+                                           "ci_high", "effect", "q_value")}
+                for row in flagged.head(20).iter_rows(named=True)
+            ],
+            "n_flagged_annotator_groups": int(
+                self.annotator_by_attribute.get_column("flagged").sum()
+            ),
+        }
 
     # -- views ---------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .._display import ResultTables, short_repr
 from ..exceptions import InputError, LabelAuditError
 
 __all__ = [
@@ -424,9 +425,13 @@ def _correctness(raw: pl.DataFrame, source: str) -> pl.Series:
 # --------------------------------------------------------------------------- the verdict
 
 
-@dataclass(frozen=True)
-class VerifiedEstimate:
+@dataclass(frozen=True, repr=False)
+class VerifiedEstimate(ResultTables):
     """The noise rate measured by review, with the detector's measured quality.
+
+    ``repr()`` is one line, :meth:`summary` a dict of the headline figures;
+    :meth:`to_polars` / :meth:`to_pandas` return the ``"per_class"`` (default)
+    and ``"strata"`` tables.
 
     Attributes
     ----------
@@ -473,6 +478,48 @@ class VerifiedEstimate:
     strata: list[dict[str, Any]]
     acceptance: dict[str, Any] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    _TABLES = ("per_class", "strata")
+
+    def __repr__(self) -> str:
+        return short_repr(self, {
+            "noise_rate": self.noise_rate,
+            "ci": [self.ci_low, self.ci_high],
+            "n_reviewed": self.n_reviewed,
+            "n_wrong_reviewed": self.n_wrong_reviewed,
+            "n_items": self.n_items,
+            "partial": self.partial,
+            "decision": None if self.acceptance is None else self.acceptance.get("decision"),
+        })
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures as a dict of plain Python values.
+
+        Returns
+        -------
+        dict
+            ``noise_rate`` with ``ci_low``/``ci_high`` at ``confidence``,
+            ``n_items``, ``n_sampled``, ``n_reviewed``, ``n_wrong_reviewed``,
+            ``partial``, ``wrong_labels`` (estimate of the count in the whole
+            data), ``precision`` and ``recall`` of the detector (None when
+            undefined) and ``decision`` (ACCEPT/REJECT under an acceptance
+            plan, else None).
+        """
+        return {
+            "noise_rate": float(self.noise_rate),
+            "ci_low": float(self.ci_low),
+            "ci_high": float(self.ci_high),
+            "confidence": float(self.confidence),
+            "n_items": int(self.n_items),
+            "n_sampled": int(self.n_sampled),
+            "n_reviewed": int(self.n_reviewed),
+            "n_wrong_reviewed": int(self.n_wrong_reviewed),
+            "partial": bool(self.partial),
+            "wrong_labels": self.wrong_labels.get("estimate"),
+            "precision": self.precision.get("estimate"),
+            "recall": self.recall.get("estimate"),
+            "decision": None if self.acceptance is None else self.acceptance.get("decision"),
+        }
 
     def figures(self) -> dict[str, Any]:
         """Gate figures of the review (see :func:`labelaudit.gate.evaluate`).

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .._display import ResultTables, short_repr
 from ..exceptions import InputError, LabelAuditError
 
 __all__ = [
@@ -48,9 +49,13 @@ _Z95 = 1.959963984540054
 DEFAULT_STRATA = (2, 2, 3)
 
 
-@dataclass(frozen=True)
-class ReviewSample:
+@dataclass(frozen=True, repr=False)
+class ReviewSample(ResultTables):
     """A drawn review sample and the design that produced it.
+
+    ``repr()`` is one line; :meth:`summary` a dict; :meth:`to_polars` /
+    :meth:`to_pandas` return the ``"design"`` (default), ``"strata"`` and
+    ``"class_counts"`` tables.
 
     Attributes
     ----------
@@ -78,6 +83,35 @@ class ReviewSample:
     class_names: tuple[str, ...]
     seed: int
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    _TABLES = ("design", "strata", "class_counts")
+
+    def __repr__(self) -> str:
+        return short_repr(self, {
+            "size": self.size,
+            "n_items": self.n_items,
+            "n_strata": self.strata.height,
+            "seed": self.seed,
+            "anticipated_half_width": self.parameters.get("anticipated_half_width"),
+        })
+
+    def summary(self) -> dict[str, Any]:
+        """The sample in brief, as a dict of plain Python values.
+
+        Returns
+        -------
+        dict
+            ``size``, ``n_items``, ``n_strata``, ``seed`` and
+            ``anticipated_half_width`` (of the 95% interval, None when not
+            computed).
+        """
+        return {
+            "size": int(self.size),
+            "n_items": int(self.n_items),
+            "n_strata": int(self.strata.height),
+            "seed": int(self.seed),
+            "anticipated_half_width": self.parameters.get("anticipated_half_width"),
+        }
 
     @property
     def n_items(self) -> int:

@@ -7,8 +7,9 @@ with a bootstrap interval, and collects everything in a plain-data
 :class:`~labelaudit.result.AuditResult` (``summary.json`` is built by
 :mod:`labelaudit.summary`). :func:`add_annotator_review` and
 :func:`add_slices` attach an annotator review and a slice report to a result
-(with the figures a gate reads); :func:`review_only_result` wraps a review
-from annotations alone.
+(with the figures a gate reads) and carry the columns they used into the
+issue table, as :func:`add_item_columns` does for any other column;
+:func:`review_only_result` wraps a review from annotations alone.
 
 Row order never matters: when item ids are given, rows are processed in id
 order, so a shuffled copy of the same data gives the same result.
@@ -16,6 +17,7 @@ order, so a shuffled copy of the same data gives the same result.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,8 +29,11 @@ from .exceptions import InputError, LabelAuditError
 from .result import AuditResult
 
 __all__ = [
+    "ANNOTATION_ISSUE_COLUMNS",
+    "CORE_ISSUE_COLUMNS",
     "AuditResult",
     "add_annotator_review",
+    "add_item_columns",
     "add_slices",
     "annotator_gate_figures",
     "audit",
@@ -566,6 +571,135 @@ def _per_class_table(codes, mask, quality, noise, names) -> pl.DataFrame:
 #: Prefix of the helper columns :func:`add_slices` adds (never clashes with user columns).
 _TMP = "__labelaudit_"
 
+#: Columns :func:`add_annotator_review` adds to the issue table, one value per item.
+ANNOTATION_ISSUE_COLUMNS = (
+    "n_annotations", "annotators", "consensus_label", "consensus_quality", "annotator_agreement",
+)
+
+#: Columns of the issue table that come from the audit itself.
+CORE_ISSUE_COLUMNS = ("id", "given_label", "suggested_label", "label_quality", "is_issue",
+                      "issue_rank")
+
+
+def _join_item_columns(result: AuditResult, per_item: pl.DataFrame, key: str) -> AuditResult:
+    """Copy of ``result`` whose issue table carries the columns of ``per_item`` (by item id).
+
+    ``per_item`` holds one row per item: the id in column ``key`` and the
+    columns to add. Items it lacks get nulls; the issue table's row order stays.
+    """
+    issues = result.issues
+    left_key = pl.col("id")
+    if per_item.schema[key] != issues.schema["id"]:
+        left_key = left_key.cast(pl.String)
+        per_item = per_item.with_columns(pl.col(key).cast(pl.String))
+    joined = (
+        issues.with_columns(left_key.alias(key))
+        .join(per_item, on=key, how="left", maintain_order="left")
+        .drop(key)
+    )
+    return dataclasses.replace(result, issues=joined)
+
+
+def add_item_columns(
+    result: AuditResult,
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    ids: pl.Series | None = None,
+    source: str = "data",
+) -> AuditResult:
+    """Carry columns of the audited table into the issue table (``issues.parquet``).
+
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    frame : polars.DataFrame
+        The audited table, one row per item.
+    columns : sequence of str
+        Columns of ``frame`` to add, in order. Columns the issue table
+        already carries from the same data (an attribute added by
+        :func:`add_slices`) are left as they are.
+    ids : polars.Series, optional
+        Item id of each row of ``frame`` (the ids given to :func:`audit`);
+        default row numbers, as :func:`audit` uses without ids.
+    source : str, default "data"
+        Name of the table in messages.
+
+    Returns
+    -------
+    AuditResult
+        With the columns after the issue table's own.
+
+    Raises
+    ------
+    InputError
+        When a column is missing from ``frame``, is named like a column the
+        audit writes (``id``, ``given_label``, ..., or an annotation column),
+        or ``ids`` does not have one entry per row.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> from labelaudit.audit import add_item_columns, audit
+    >>> rng = np.random.default_rng(0)
+    >>> probs = rng.dirichlet(np.ones(2), 100)
+    >>> data = pl.DataFrame({"label": probs.argmax(axis=1), "site": ["a", "b"] * 50})
+    >>> result = add_item_columns(audit(data["label"], probs, n_bootstrap=10), data, ["site"])
+    >>> result.issues.columns[-1], result.issues.height
+    ('site', 100)
+    """
+    from .io import require_columns
+
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    if len(set(columns)) != len(columns):
+        raise InputError(f"{source}: columns to keep repeat a column: {columns}")
+    require_columns(frame, columns, source=source)
+    reserved = set(CORE_ISSUE_COLUMNS) | set(ANNOTATION_ISSUE_COLUMNS)
+    for col in columns:
+        if col in reserved:
+            raise InputError(
+                f"{source}: column {col!r} is named like a column of the issue table "
+                f"({', '.join(sorted(reserved))}); rename it to keep it"
+            )
+    new = [c for c in columns if c not in result.issues.columns]
+    if not new:
+        return result
+    if ids is None:
+        ids = pl.Series("id", np.arange(frame.height, dtype=np.int64))
+    if ids.len() != frame.height:
+        raise InputError(f"{source}: {frame.height} rows but {ids.len()} ids")
+    key = f"{_TMP}id"
+    return _join_item_columns(result, frame.select(new).with_columns(ids.alias(key)), key)
+
+
+def _annotation_columns(
+    result: AuditResult, review: Any, annotations: pl.DataFrame, *, item_col: str,
+    annotator_col: str,
+) -> AuditResult:
+    """The issue table with each item's annotators and consensus (:data:`ANNOTATION_ISSUE_COLUMNS`)."""
+    key = f"{_TMP}id"
+    consensus = review.consensus
+    who = (
+        annotations.group_by(item_col)
+        .agg(pl.col(annotator_col).cast(pl.String).sort().str.join(", ").alias("annotators"))
+        .rename({item_col: key})
+    )
+    per_item = consensus.select(
+        pl.col(consensus.columns[0]).alias(key),
+        pl.col("n_annotations").cast(pl.Int64),
+        pl.col("consensus_class").alias("consensus_label"),
+        pl.col("consensus_quality").cast(pl.Float64).fill_nan(None),
+        pl.col("majority_share").cast(pl.Float64).fill_nan(None).alias("annotator_agreement"),
+    )
+    if who.schema[key] != per_item.schema[key]:
+        who = who.with_columns(pl.col(key).cast(per_item.schema[key]))
+    per_item = per_item.join(who, on=key, how="left", maintain_order="left").select(
+        key, *ANNOTATION_ISSUE_COLUMNS
+    )
+    kept = result.issues.drop([c for c in ANNOTATION_ISSUE_COLUMNS if c in result.issues.columns])
+    return _join_item_columns(dataclasses.replace(result, issues=kept), per_item, key)
+
 
 def prepare_annotations(
     annotations: pl.DataFrame,
@@ -721,8 +855,11 @@ def add_annotator_review(
     -------
     AuditResult
         With the :class:`~labelaudit.annotators.AnnotatorReview` as section
-        ``"annotators"`` and the gate figures of
-        :func:`annotator_gate_figures`.
+        ``"annotators"``, the gate figures of :func:`annotator_gate_figures`,
+        and per item in the issue table: ``n_annotations``, ``annotators``
+        (who labelled it, comma-separated), ``consensus_label`` (class
+        name), ``consensus_quality`` and ``annotator_agreement`` (share of
+        its annotations that give the majority label).
 
     Raises
     ------
@@ -746,6 +883,8 @@ def add_annotator_review(
         seed=int(result.parameters.get("seed", 0) or 0), n_jobs=n_jobs, source=source,
         **options,
     )
+    result = _annotation_columns(result, review, frame, item_col=item_col,
+                                 annotator_col=annotator_col)
     return result.with_section("annotators", review, figures=annotator_gate_figures(review))
 
 
@@ -794,7 +933,8 @@ def add_slices(
         ``"slices"`` and the gate figures of
         :func:`labelaudit.slices.gate_figures` (disparities of every
         attribute and of the annotator column, and the largest flagged
-        effect).
+        effect). The issue table carries the attribute and annotator
+        columns (except one named like a column the audit writes).
 
     Raises
     ------
@@ -861,6 +1001,10 @@ def add_slices(
         disagreement_col=disagreement, **options,
     )
     figures = gate_figures(report, attributes=wanted)
+    reserved = set(CORE_ISSUE_COLUMNS) | set(ANNOTATION_ISSUE_COLUMNS)
+    carried = [c for c in wanted if c not in reserved]
+    if carried:
+        result = add_item_columns(result, frame, carried, ids=ids, source=source)
     return result.with_section("slices", report, figures=figures)
 
 

@@ -185,6 +185,7 @@ class _Job:
     workers: int | None = None
     reviews: Path | None = None
     review_design: Path | None = None
+    keep_cols: list[str] | None = None
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
 
@@ -230,6 +231,8 @@ def _check_options(job: _Job) -> None:
         raise _Usage(f"--pred-probs names the same file twice: {repeated!r}")
     if job.renormalize and job.pred_probs is None:
         raise _Usage("--renormalize applies to --pred-probs only")
+    if job.keep_cols is not None and not job.keep_cols:
+        raise _Usage("--keep-cols is empty; give comma-separated column names")
     if job.feature_cols is not None and not job.feature_cols:
         raise _Usage("--feature-cols is empty; give comma-separated column names")
     if job.cv < 2:
@@ -422,6 +425,8 @@ def _load(job: _Job) -> _Loaded:
             metadata=(*(job.attributes or []), job.annotator_col),
         )
     attributes, annotator_col = _slicing(job, df, source)
+    if job.keep_cols:
+        _check_keep_cols(job.keep_cols, df, source)
     annotations = None
     if job.annotations is not None:
         row_ids = ids if ids is not None else item_ids(df, None, source=source)
@@ -437,11 +442,26 @@ def _load(job: _Job) -> _Loaded:
         inputs.append({"role": "policy", **file_fingerprint(job.policy)})
     return _Loaded(
         labels, names, ids, probs, features, cols, inputs, policy,
-        frame=df if attributes is not None else None, annotations=annotations,
+        frame=df if (attributes is not None or job.keep_cols) else None,
+        annotations=annotations,
         slice_attributes=attributes, slice_annotator_col=annotator_col,
         extra_pred_probs=extra,
         extra_sources=[f"probabilities file '{p}'" for p in job.extra_pred_probs],
     )
+
+
+def _check_keep_cols(columns: list[str], df: pl.DataFrame, source: str) -> None:
+    """``--keep-cols``: every name a column of DATA, none repeated or named like an issue column."""
+    from .audit import ANNOTATION_ISSUE_COLUMNS, CORE_ISSUE_COLUMNS
+    from .io import require_columns
+
+    if len(set(columns)) != len(columns):
+        raise _Usage(f"--keep-cols repeats a column: {columns!r}")
+    require_columns(df, columns, source=source)
+    for col in columns:
+        if col in CORE_ISSUE_COLUMNS or col in ANNOTATION_ISSUE_COLUMNS:
+            raise _Usage(f"--keep-cols: column {col!r} of DATA is named like a column "
+                         "labelaudit writes to issues.parquet; rename it to keep it")
 
 
 def _needed_columns(job: _Job) -> list[str] | None:
@@ -450,7 +470,8 @@ def _needed_columns(job: _Job) -> list[str] | None:
         return None  # default features: every numeric column
     if job.annotator_col is None and (job.attributes or job.annotations is not None):
         return None  # an optional 'annotator' column is used when present (see _slicing)
-    cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col]
+    cols = [job.label_col, job.id_col, *(job.attributes or []), job.annotator_col,
+            *(job.keep_cols or [])]
     return list(dict.fromkeys(c for c in cols if c is not None))
 
 
@@ -509,6 +530,7 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "reviews": None if job.reviews is None else str(job.reviews),
         "review_design": (None if job.reviews is None
                           else str(job.review_design or job.reviews.parent)),
+        "keep_cols": job.keep_cols,
         **job.extra_params,
     }
 
@@ -572,6 +594,11 @@ def _run_job(
             annotator_col=loaded.slice_annotator_col, source=f"data file '{job.data}'",
             min_size=job.min_slice_size,
         )
+    if job.keep_cols:
+        from .audit import add_item_columns
+
+        result = add_item_columns(result, loaded.frame, job.keep_cols, ids=loaded.ids,
+                                  source=f"data file '{job.data}'")
     if job.reviews is not None:
         result = _verified(result, job.reviews, job.review_design, loaded.inputs)
     if attach is not None:
@@ -845,6 +872,14 @@ def audit_command(
             "directory).",
         ),
     ] = None,
+    keep_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-cols",
+            help="Comma-separated columns of DATA to carry into issues.parquet (next to the "
+            "--attribute and annotator columns it always carries).",
+        ),
+    ] = None,
     debug: Annotated[bool, _DEBUG] = False,
     version: Annotated[bool, _VERSION] = False,
 ) -> None:
@@ -886,6 +921,7 @@ def audit_command(
         workers=workers,
         reviews=reviews,
         review_design=review_design,
+        keep_cols=_split_list(keep_cols),
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
 

@@ -35,6 +35,11 @@ class AuditResult(ResultTables):
         ``is_issue`` and ``issue_rank`` (1 for the least trustworthy issue,
         null for rows that are not issues). Issues come first, by rank; the
         other rows follow by increasing label quality.
+        :func:`~labelaudit.audit.add_annotator_review`,
+        :func:`~labelaudit.audit.add_slices` and
+        :func:`~labelaudit.audit.add_item_columns` add columns after these:
+        each item's annotators and consensus, the attributes sliced by, and
+        any other data column.
     class_names : tuple of str
         Class names in code order.
     per_class : polars.DataFrame

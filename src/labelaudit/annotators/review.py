@@ -93,6 +93,10 @@ class AnnotatorReview(ResultTables):
     _TABLES = ("annotators", "consensus", "pairwise", "relabel_queue", "confusions",
                "time_windows")
 
+    def _table(self, name: str) -> pl.DataFrame | None:
+        """The table ``name`` with class names in its label columns (the attribute has codes)."""
+        return with_class_names(getattr(self, name), self.classes)
+
     @property
     def flagged_annotators(self) -> list[Any]:
         """Annotators whose accuracy is significantly below their peers' (after FDR control)."""
@@ -149,6 +153,41 @@ class AnnotatorReview(ResultTables):
             "flagged_annotators": s["flagged_annotators"],
             "consensus_method": s["consensus_method"],
         })
+
+
+#: Columns of the review's tables that hold class codes.
+LABEL_CODE_COLUMNS = ("majority_label", "ds_label", "crowdlab_label", "consensus_label",
+                      "true_label", "given_label")
+
+
+def with_class_names(table: pl.DataFrame | None, classes: Sequence[Any]) -> pl.DataFrame | None:
+    """``table`` with the class codes of its :data:`LABEL_CODE_COLUMNS` replaced by class names.
+
+    The review computes with codes; the files it is written to and
+    ``to_polars()`` show names, as ``issues.parquet`` does.
+
+    Parameters
+    ----------
+    table : polars.DataFrame or None
+        A table of :class:`AnnotatorReview`.
+    classes : sequence
+        Class names (or values) indexed by code; written as text.
+
+    Returns
+    -------
+    polars.DataFrame or None
+        The same columns in the same order; label columns as text (null stays null).
+    """
+    if table is None:
+        return None
+    names = [str(c) for c in classes]
+    codes = [c for c in LABEL_CODE_COLUMNS
+             if c in table.columns and table.schema[c].is_integer()]
+    return table.with_columns(
+        pl.col(c).replace_strict(old=list(range(len(names))), new=names, default=None,
+                                 return_dtype=pl.String)
+        for c in codes
+    )
 
 
 def _per_item_array(value: Any, encoded: EncodedAnnotations, name: str, kind: str) -> np.ndarray:

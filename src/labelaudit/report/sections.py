@@ -290,11 +290,12 @@ def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
         "consensus_method": review.params.get("consensus_method"),
         "pairwise": review.pairwise.to_dicts(),
     }
+    # Class names, not codes, wherever a label appears (as in issues.parquet).
     return {
-        "annotators.parquet": review.annotators,
-        "consensus.parquet": review.consensus,
+        "annotators.parquet": review.to_polars("annotators"),
+        "consensus.parquet": review.to_polars("consensus"),
         "agreement.json": agreement,
-        "relabel_queue.parquet": review.relabel_queue,
+        "relabel_queue.parquet": review.to_polars("relabel_queue"),
     }
 
 

@@ -17,7 +17,38 @@ import polars as pl
 
 from .result import AuditResult
 
-__all__ = ["not_run", "to_summary_dict"]
+__all__ = ["SCHEMA_FILE", "not_run", "summary_schema", "to_summary_dict"]
+
+#: The JSON Schema of ``summary.json``, shipped in the package's ``data`` directory.
+SCHEMA_FILE = "summary.schema.json"
+
+
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every ``summary.json`` follows.
+
+    Every command that writes ``summary.json`` (``audit``, ``annotators``,
+    ``demo``, ``verify``) writes a document valid under it. Blocks it does
+    not list may be added by further analyses; the listed ones keep their
+    meaning.
+
+    Returns
+    -------
+    dict
+        The schema, as read from ``labelaudit/data/summary.schema.json``.
+
+    Examples
+    --------
+    >>> from labelaudit.summary import summary_schema
+    >>> schema = summary_schema()
+    >>> schema["$schema"], schema["properties"]["tool"]
+    ('https://json-schema.org/draft/2020-12/schema', {'const': 'labelaudit'})
+    """
+    from importlib import resources
+
+    from .io import read_json
+
+    with resources.as_file(resources.files("labelaudit").joinpath("data", SCHEMA_FILE)) as path:
+        return read_json(path, what="summary.json schema")
 
 
 def not_run(result: AuditResult) -> bool:
@@ -181,7 +212,7 @@ def to_summary_dict(
     Returns
     -------
     dict
-        Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
+        Valid under :func:`summary_schema`. Keys ``tool``, ``versions``, ``parameters``, ``seeds``, ``inputs``,
         ``figures``, ``noise_rate_source`` (``"review"`` when a verified
         review is attached, else ``"model"``), ``verified`` (the review's
         block, or None), ``classes``, ``per_class``, ``noise_matrix``,

@@ -270,6 +270,7 @@ def analyze_slices(
     Examples
     --------
     >>> import polars as pl
+    >>> from labelaudit import analyze_slices
     >>> frame = pl.DataFrame({
     ...     "source": ["web"] * 60 + ["phone"] * 60,
     ...     "is_issue": [i % 20 == 0 for i in range(60)] + [i % 3 == 0 for i in range(60)],
@@ -279,6 +280,9 @@ def analyze_slices(
     [0.3333333333333333, 0.05]
     >>> report.describe_flagged()[0]
     'source = phone: 33.3% of labels look wrong vs 5.0% elsewhere (n = 60, q < 0.001)'
+    >>> report
+    SliceReport(attributes=['source'], annotator_col=None, n_slices=2, n_tested=2, \
+n_flagged_slices=1)
     """
     frame = as_polars_frame(frame, name="`frame`")
     columns = _metric_columns(quality_col, error_prob_col, disagreement_col, metric_cols)

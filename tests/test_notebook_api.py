@@ -217,3 +217,21 @@ def test_evaluate_gate_accepts_a_policy_file_a_table_and_summary_json(results, t
         evaluate_gate(result, 0.05)
     with pytest.raises(LabelAuditError, match="result must be"):
         evaluate_gate(object(), policy)
+
+
+def test_card_numbers_are_for_people(results):
+    import re
+
+    for kind in ("audit", "annotators", "slices"):
+        text = "".join(_parse(results[kind]._repr_html_()).itertext())
+        assert not re.search(r"\d[eE][-+]?\d", text), kind  # no scientific notation
+    assert "< 0.001" in "".join(_parse(results["audit"]._repr_html_()).itertext())
+
+
+def test_annotations_only_result_shows_the_review_card(results):
+    from labelaudit.audit import review_only_result
+
+    result = review_only_result(results["annotators"])
+    fragment = result._repr_html_()
+    assert fragment == results["annotators"]._repr_html_()
+    assert "Annotator review" in fragment

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._format import DASH, fmt_num, fmt_pct
+from ._format import DASH, fmt_num, fmt_pct, fmt_q
 
 __all__ = ["TOP_ROWS", "notebook_html"]
 
@@ -36,9 +36,25 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _cell(value: Any) -> str:
+def _number(value: float) -> str:
+    """3 significant digits, never in scientific notation (tiny values as ``< 0.001``)."""
+    if math.isnan(value):
+        return DASH
+    if math.isinf(value):
+        return "\u221e" if value > 0 else "-\u221e"
+    if value != 0 and abs(value) < 0.001:
+        return "< 0.001" if value > 0 else "> -0.001"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    digits = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{value:.{digits}f}"
+
+
+def _cell(value: Any, column: str = "") -> str:
+    if column in ("p_value", "q_value"):
+        return fmt_q(value)
     if isinstance(value, float):
-        return fmt_num(value, 3)
+        return _number(value)
     if value is None:
         return DASH
     if isinstance(value, bool):
@@ -55,7 +71,7 @@ def _table(frame: Any, columns: Sequence[str], title: str, n_total: int | None =
     shown = frame.head(TOP_ROWS)
     head = "".join(f'<th style="{_CELL}">{_esc(c)}</th>' for c in cols)
     body = "".join(
-        "<tr>" + "".join(f'<td style="{_CELL}">{_esc(_cell(row[c]))}</td>' for c in cols)
+        "<tr>" + "".join(f'<td style="{_CELL}">{_esc(_cell(row[c], c))}</td>' for c in cols)
         + "</tr>"
         for row in shown.select(cols).iter_rows(named=True)
     )
@@ -63,7 +79,7 @@ def _table(frame: Any, columns: Sequence[str], title: str, n_total: int | None =
     more = (f'<p style="margin:4px 0;color:#555">{_esc(f"{total - shown.height:,}")} more rows '
             f"(use to_polars() or to_pandas()).</p>" if total > shown.height else "")
     return (f'<p style="margin:8px 0 2px"><strong>{_esc(title)}</strong></p>'
-            f'<table style="border-collapse:collapse">'
+            f'<table style="border-collapse:collapse;font-size:inherit">'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
 
 
@@ -93,6 +109,8 @@ def _audit(result: Any) -> str:
         facts.append(f"{s['n_issues']:,} label issues among {s['n_items']:,} items in "
                      f"{s['n_classes']} classes ({fmt_pct(s['issue_fraction'])}); label "
                      f"health score {fmt_num(s['label_health_score'])}")
+    elif "annotators" in result.extras:  # an annotations-only review
+        return _annotators(result.extras["annotators"])
     else:
         facts.append(f"{s['n_items']:,} items in {s['n_classes']} classes; confident learning "
                      "did not run")

@@ -235,3 +235,12 @@ def test_annotations_only_result_shows_the_review_card(results):
     fragment = result._repr_html_()
     assert fragment == results["annotators"]._repr_html_()
     assert "Annotator review" in fragment
+
+
+def test_to_pandas_without_pandas_says_what_to_install(results, monkeypatch):
+    def missing(self, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+
+    monkeypatch.setattr(pl.DataFrame, "to_pandas", missing)
+    with pytest.raises(LabelAuditError, match=r"to_pandas\(\) needs pandas: pip install"):
+        results["gate"].to_pandas()

@@ -61,7 +61,7 @@ class ResultTables:
         return pl.DataFrame(list(value)) if len(value) else pl.DataFrame()
 
     def to_pandas(self, table: str | None = None) -> Any:
-        """One of the result's tables as a pandas DataFrame (needs pandas and pyarrow).
+        """One of the result's tables as a pandas DataFrame (``pip install 'labelaudit[pandas]'``).
 
         Parameters
         ----------
@@ -82,7 +82,7 @@ class ResultTables:
             return frame.to_pandas()
         except ModuleNotFoundError as exc:
             raise LabelAuditError(
-                f"to_pandas() needs {exc.name}: pip install pandas pyarrow"
+                f"to_pandas() needs {exc.name}: pip install 'labelaudit[pandas]'"
             ) from None
 
     @property

@@ -422,7 +422,7 @@ def _load(job: _Job) -> _Loaded:
         features, cols = feature_matrix(
             df, feature_cols=job.feature_cols, source=source,
             reserved=(job.label_col, job.id_col),
-            metadata=(*(job.attributes or []), job.annotator_col),
+            metadata=(*(job.attributes or []), job.annotator_col, *(job.keep_cols or [])),
         )
     attributes, annotator_col = _slicing(job, df, source)
     if job.keep_cols:
@@ -877,7 +877,8 @@ def audit_command(
         typer.Option(
             "--keep-cols",
             help="Comma-separated columns of DATA to carry into issues.parquet (next to the "
-            "--attribute and annotator columns it always carries).",
+            "--attribute and annotator columns it always carries); like those, never a "
+            "default feature.",
         ),
     ] = None,
     debug: Annotated[bool, _DEBUG] = False,

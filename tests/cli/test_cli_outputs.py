@@ -184,3 +184,22 @@ def test_add_item_columns_rejects_a_reserved_name(dataset):
     assert kept.issues.select("id", "note").sort("id")["note"].to_list() == \
         data.sort("item")["note"].to_list()
     assert result.issues.columns == kept.issues.columns[:-1]  # the original is unchanged
+
+
+def test_kept_numeric_column_is_not_a_default_feature(capsys, tmp_path):
+    import json
+
+    rng = np.random.default_rng(2)
+    n = 90
+    y = rng.integers(0, 2, n)
+    data = tmp_path / "data.csv"
+    pl.DataFrame({"label": y, "f1": y + rng.normal(0, 1, n), "f2": rng.normal(0, 1, n),
+                  "batch": rng.integers(0, 3, n)}).write_csv(data)
+    out = tmp_path / "out"
+    code = run(["audit", str(data), "--label-col", "label", "--keep-cols", "batch", "--cv", "3",
+                "--n-bootstrap", "20", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["parameters"]["feature_cols"] == \
+        ["f1", "f2"]
+    issues = pl.read_parquet(out / "issues.parquet").sort("id")
+    assert issues["batch"].to_list() == pl.read_csv(data)["batch"].to_list()

@@ -342,10 +342,10 @@ def _read_annotations(
     the class names and the name of the file for messages.
     """
     from .audit import prepare_annotations
-    from .io import read_table
+    from .io import read_annotation_table
 
     source = f"annotations file '{path}'"
-    raw = read_table(path, what="annotations")
+    raw = read_annotation_table(path, what="annotations")
     frame, names, _ = prepare_annotations(
         raw, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=classes, item_ids=item_ids, source=source,
@@ -585,7 +585,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
                  class_names: Sequence[str]) -> tuple[Any, Any, list[dict[str, Any]]]:
     """The reviewers' table, the sample design it answers (first of ``designs`` that has one)
     and both files' provenance; ``option`` names the flag that points at the design."""
-    from .io import file_fingerprint, read_table
+    from .io import file_fingerprint, read_annotation_table
     from .verify._audit_dir import load_sample
 
     design = next((d for d in designs if (d / "sample_design.parquet").is_file()), None)
@@ -596,7 +596,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
             f"{option} DIR (the --out of 'labelaudit sample')"
         )
     sample = load_sample(design, class_names=tuple(class_names))
-    raw = read_table(reviews, what="reviews")
+    raw = read_annotation_table(reviews, what="reviews")
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
               {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
     return raw, sample, inputs
@@ -749,8 +749,8 @@ def audit_command(
         Path | None,
         typer.Option(
             "--annotations",
-            help="Long table of annotations (CSV, Parquet, JSONL or a Label Studio JSON "
-            "export) whose items are ids of DATA: adds the annotator review.",
+            help="Long table of annotations (CSV, Parquet, JSONL or a Label Studio JSON, "
+            "JSON_MIN or CSV export) whose items are ids of DATA: adds the annotator review.",
         ),
     ] = None,
     annotation_item_col: Annotated[
@@ -946,7 +946,7 @@ def annotators_command(
         Path,
         typer.Argument(
             help="Long table, one row per annotation: CSV, TSV, Parquet, JSONL or a Label "
-            "Studio JSON export."
+            "Studio JSON, JSON_MIN or CSV export."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")],
@@ -1297,7 +1297,7 @@ def verify_command(
         Path,
         typer.Argument(help="The reviewed sample: review_sample.csv/.parquet with "
                        "reviewed_label filled, a table with id and is_correct, or a Label "
-                       "Studio JSON export of review_tasks.json."),
+                       "Studio JSON, JSON_MIN or CSV export of review_tasks.json."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for summary.json.")],
     design: Annotated[

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from labelaudit import io
-from labelaudit.exceptions import InputError
 from labelaudit.cli import run
+from labelaudit.exceptions import InputError
 
 NAMES = np.array(["cat", "dog", "fox"])
 USERS = {1: "ana@example.org", 2: "ben@example.org", 3: "cho@example.org"}

@@ -266,8 +266,9 @@ COLUMN_DOCS = {
     "n_issue_items": "Items the annotator labeled that confident learning flagged.",
     "issue_rate": "Share of the rows flagged as label issues.",
     "issue_share": "The annotator's share of all flagged annotated items.",
-    "p_value": "One-sided test that the rate is worse than the rest (annotators: pooled "
-    "two-proportion z-test; slices: chi-square, or Fisher's exact test for small counts).",
+    "p_value": "Annotators: one-sided pooled two-proportion z-test that the accuracy is below "
+    "the other annotators'. Slices: two-sided test of the issue rate against the rest "
+    "(chi-square with Yates' correction, or Fisher's exact test for small counts).",
     "q_value": "Benjamini-Hochberg adjusted p-value (false discovery rate).",
     "flagged": "Worse than the rest after FDR control (and, for slices, by at least the "
     "minimum effect).",

@@ -244,8 +244,8 @@ COLUMN_DOCS = {
     "item_id": "The annotated item's id (`--annotation-item-col` / `--item-col`).",
     "given_label": "The label in the data.",
     "suggested_label": "The class the model finds most likely for the item.",
-    "label_quality": "Label quality score of the given label in [0, 1] (`--rank-by`, "
-    "self-confidence by default): low means likely wrong.",
+    "label_quality": "Label quality score of the given label in [0, 1] (self-confidence: the "
+    "out-of-sample probability of the given class): low means likely wrong.",
     "is_issue": "Flagged as a likely label error by confident learning.",
     "issue_rank": "Rank among all items, issues first, least trustworthy first.",
     "annotator": "The annotator (email or user name from a Label Studio export, else its id).",
@@ -506,3 +506,11 @@ def render_markers(markdown: str) -> str:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """MkDocs hook: fill the generated reference sections."""
     return render_markers(markdown)
+
+
+_ROLE = re.compile(r":(?:func|class|meth|data|mod|attr|exc):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """MkDocs hook: drop the Sphinx role prefixes (``:func:``) docstrings carry."""
+    return _ROLE.sub("", html)

@@ -7,24 +7,22 @@ So the reference cannot drift from the code: a new option appears by itself,
 and a new policy key, output column or summary key without a description
 here stops the (strict) build with a message saying what to describe.
 
-The functions are importable (``tests/test_docs.py`` calls them) and the
-module runs with ``PYTHONPATH=src``.
+The functions are importable (``tests/test_docs.py`` calls them). They
+describe the ``labelaudit`` that Python imports: the installed package, or
+the source tree with ``PYTHONPATH=src`` after an in-place build.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import re
-import sys
+import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:  # the docs describe this tree's code
-    sys.path.insert(0, str(ROOT / "src"))
 
 MARKER = re.compile(r"<!--\s*labelaudit:([a-z-]+)\s*-->")
 
@@ -185,6 +183,7 @@ def example_run() -> Path:
     from labelaudit.cli import run
 
     root = Path(tempfile.mkdtemp(prefix="labelaudit-docs-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     rng = np.random.default_rng(0)
     n, names = 240, np.array(["cat", "dog", "fox"])
     true = rng.integers(0, 3, n)
@@ -319,7 +318,7 @@ COLUMN_DOCS = {
 #: The files the example run writes, what each holds, and columns copied from the user's data.
 FILE_DOCS = {
     "issues.parquet": ("Every item, issues first, least trustworthy first "
-                             "(`--csv` also writes `issues.csv`).", ()),
+                             "(`--csv` also writes `issues.csv`).", ("source", "text")),
     "annotators.parquet": ("One row per annotator (with `--annotations`, or "
                                  "`labelaudit annotators`).", ()),
     "consensus.parquet": ("One row per annotated item: the consensus labels.", ()),

@@ -1303,10 +1303,14 @@ def _execute_export_tasks(
                  "given_label", "suggested_label", "score"]
         table = table.select(order)
     tasks = label_studio_tasks(table, suggested_col="suggested_label", score_col="score")
+    config = None if label_config is None else label_studio_config(classes, tasks)
+    for path in (out, label_config):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, tasks)
     written = [str(out)]
     if label_config is not None:
-        write_text(label_config, label_studio_config(classes, tasks))
+        write_text(label_config, config)
         written.append(str(label_config))
     console = _stdout_console()
     what = {"issues": "flagged items", "queue": "relabel queue items", "all": "items"}[include]

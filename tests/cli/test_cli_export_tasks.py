@@ -12,7 +12,7 @@ import pytest
 
 from labelaudit import io
 from labelaudit.cli import run
-from labelaudit.exceptions import InputError
+from labelaudit.exceptions import InputError, LabelAuditWarning
 
 NAMES = np.array(["cat", "dog", "fox"])
 USERS = {1: "ana@example.org", 2: "ben@example.org", 3: "cho@example.org"}
@@ -47,6 +47,11 @@ def audited(tmp_path_factory):
                 "--n-bootstrap", "10"]) == 0
     truth = dict(zip(ids, NAMES[true].tolist(), strict=True))
     return root, truth
+
+
+def tasks_default(root, tmp_path):
+    assert _export(root, tmp_path / "default.json") == 0
+    return json.loads((tmp_path / "default.json").read_text())
 
 
 def _export(root, out, *extra):
@@ -171,8 +176,9 @@ def test_export_tasks_options_change_the_file(audited, tmp_path):
     assert set(tasks[0]["data"]) == {"id", "caption", "given_label", "labelaudit_id"}
     assert all(t["data"]["caption"] == f"c-{t['data']['id']}" for t in tasks)
     # --label-config writes the labeling interface the tasks need
-    cfg = tmp_path / "config.xml"
-    assert _export(root, tmp_path / "c.json", "--label-config", cfg) == 0
+    cfg = tmp_path / "ls" / "config.xml"
+    assert _export(root, tmp_path / "new" / "c.json", "--label-config", cfg) == 0
+    assert json.loads((tmp_path / "new" / "c.json").read_text()) == tasks_default(root, tmp_path)
     view = ET.fromstring(cfg.read_text())
     choices = view.find("Choices")
     assert choices.get("name") == "label" and choices.get("toName") == "item"
@@ -309,3 +315,23 @@ def test_flat_export_of_another_project_keeps_its_control_field(tmp_path):
     path.write_text(json.dumps(records))
     with pytest.raises(InputError, match=r"min.json': task 1 annotation 2 has 2 choices"):
         io.read_table(path)
+
+
+def test_flat_export_skips_annotations_without_a_choice(tmp_path):
+    """JSON_MIN leaves out the field of an empty annotation, CSV leaves the cell empty."""
+    records = [
+        {"id": 1, "labelaudit_id": "a", "label": "cat", "annotator": "x@y.org",
+         "annotation_id": 1, "lead_time": 1.0},
+        {"id": 2, "labelaudit_id": "b", "annotator": "x@y.org", "annotation_id": 2,
+         "lead_time": 1.0},
+    ]
+    path = tmp_path / "min.json"
+    path.write_text(json.dumps(records))
+    with pytest.warns(LabelAuditWarning, match="skipped 1 annotation"):
+        df = io.read_table(path)
+    assert df.select("item_id", "label").rows() == [("a", "cat")]
+    records[1]["label"] = ""
+    csv_path = write_ls_csv(records, tmp_path / "export.csv")
+    with pytest.warns(LabelAuditWarning, match="skipped 1 annotation"):
+        df = io.read_annotation_table(csv_path)
+    assert df.select("item_id", "label").rows() == [("a", "cat")]

@@ -286,13 +286,15 @@ def _flat_export_frame(records: list[dict[str, Any]], source: str, kind: str) ->
     """
     rows: list[dict[str, Any]] = []
     n_empty = 0
+    # an annotation without a choice has no field (JSON_MIN) or an empty cell (CSV)
+    labelled = any(record.get(CHOICES_NAME) is not None for record in records)
     for index, record in enumerate(records):
         if "id" not in record:
             raise InputError(f"{source}: {kind} record at position {index} has no 'id'")
         where = (f"{source}: task {record['id']!r} annotation "
                  f"{record.get('annotation_id')!r}")
         label = _unwrap_choice(record.get(CHOICES_NAME), where)
-        if CHOICES_NAME in record and (label is None or label == ""):
+        if labelled and (label is None or label == ""):
             n_empty += 1
             continue
         item_id = record.get(ITEM_ID_FIELD)
@@ -301,7 +303,7 @@ def _flat_export_frame(records: list[dict[str, Any]], source: str, kind: str) ->
             "item_id": record["id"] if item_id is None else item_id,
             "annotator": None if annotator is None else str(annotator),
         }
-        if CHOICES_NAME in record:
+        if labelled:
             row["label"] = label
         if record.get("created_at") is not None:
             row["created_at"] = record["created_at"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 from ._common import file_fingerprint
 from .config import read_json, read_toml
 from .images import read_image_bytes
-from .label_studio import label_studio_config, label_studio_tasks, read_annotation_table
+from .label_studio import label_studio_config, label_studio_tasks
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
     READERS,
@@ -42,6 +42,7 @@ from .tables import (
     input_fingerprints,
     item_ids,
     parquet_dataset_files,
+    read_annotation_table,
     read_table,
     register_reader,
     require_columns,

@@ -1,6 +1,7 @@
 """Label Studio both ways: classification exports in, import tasks out.
 
-Exports read (see :func:`read_label_studio` and :func:`read_annotation_table`):
+Exports read (see :func:`read_label_studio` and
+:func:`labelaudit.io.read_annotation_table`):
 
 - **JSON**: a list of tasks, each with ``data`` and ``annotations``;
 - **JSON_MIN**: a list of flat records, one per annotation, holding the task
@@ -39,7 +40,8 @@ __all__ = [
     "OBJECT_NAME",
     "label_studio_config",
     "label_studio_tasks",
-    "read_annotation_table",
+    "flat_export_frame",
+    "is_flat_export",
     "read_label_studio",
 ]
 
@@ -84,7 +86,7 @@ def read_label_studio(path: Path, what: str, columns: Any = None) -> pl.DataFram
             "task objects"
         )
     if tasks and all(_is_flat_record(t) for t in tasks):
-        return _flat_export_frame(tasks, f"{what} file '{path}'", "JSON_MIN")
+        return flat_export_frame(tasks, f"{what} file '{path}'", "JSON_MIN")
     rows: list[dict[str, Any]] = []
     n_empty = 0
     for index, task in enumerate(tasks):
@@ -250,7 +252,7 @@ def _is_flat_record(record: dict[str, Any]) -> bool:
     )
 
 
-def _is_flat_table(columns: Sequence[str]) -> bool:
+def is_flat_export(columns: Sequence[str]) -> bool:
     """True for the columns of a Label Studio CSV export (not yet normalised)."""
     cols = set(columns)
     return {"id", "annotator", "annotation_id"} <= cols and "item_id" not in cols
@@ -277,7 +279,7 @@ def _unwrap_choice(value: Any, where: str) -> Any:
     return parsed
 
 
-def _flat_export_frame(records: list[dict[str, Any]], source: str, kind: str) -> pl.DataFrame:
+def flat_export_frame(records: list[dict[str, Any]], source: str, kind: str) -> pl.DataFrame:
     """Turn JSON_MIN / CSV records (one per annotation) into the long annotation table.
 
     ``label`` is the :data:`CHOICES_NAME` field when present; an export of
@@ -336,48 +338,6 @@ def _flat_export_frame(records: list[dict[str, Any]], source: str, kind: str) ->
                 pl.col("created_at").str.to_datetime(time_unit="us", time_zone="UTC")
             )
     return df
-
-
-def read_annotation_table(path: str | Path, what: str = "annotations") -> pl.DataFrame:
-    """Read an annotation table; a Label Studio export in any format becomes the long table.
-
-    Label Studio JSON and JSON_MIN exports are recognised by
-    :func:`labelaudit.io.read_table`; a CSV (or Parquet) whose columns are
-    those of a Label Studio export (``id``, ``annotator``,
-    ``annotation_id``, ...) is turned into the same long table here. Any
-    other table is returned as read.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The file.
-    what : str, default "annotations"
-        What the file is, for messages.
-
-    Returns
-    -------
-    polars.DataFrame
-        For a Label Studio export: ``item_id``, ``annotator``, ``label``
-        (when the export's choices field is :data:`CHOICES_NAME`),
-        ``created_at`` and the task data fields.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "export.csv").write_text(
-    ...     "annotation_id,annotator,created_at,id,label,labelaudit_id,lead_time,text\\n"
-    ...     "7,ann@example.org,2024-03-01T10:00:00Z,51,cat,item-1,3.5,a cat\\n")
-    >>> read_annotation_table(d / "export.csv").select("item_id", "annotator", "label").row(0)
-    ('item-1', 'ann@example.org', 'cat')
-    """
-    from .tables import read_table
-
-    path = Path(path)
-    frame = read_table(path, what=what)
-    if _is_flat_table(frame.columns):
-        frame = _flat_export_frame(frame.to_dicts(), f"{what} file '{path}'", "CSV")
-    return frame
 
 
 # --------------------------------------------------------------------------- tasks out

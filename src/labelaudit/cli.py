@@ -1,4 +1,4 @@
-"""Command-line interface: ``labelaudit audit``, ``labelaudit annotators`` and ``labelaudit demo``.
+"""Command-line interface: ``labelaudit audit``, ``annotators``, ``demo``, ``sample``, ``verify``, ``export-tasks``.
 
 Exit codes
     0  the audit ran and the gate passed (or no gate was given);
@@ -347,10 +347,10 @@ def _read_annotations(
     the class names and the name of the file for messages.
     """
     from .audit import prepare_annotations
-    from .io import read_table
+    from .io import read_annotation_table
 
     source = f"annotations file '{path}'"
-    raw = read_table(path, what="annotations")
+    raw = read_annotation_table(path, what="annotations")
     frame, names, _ = prepare_annotations(
         raw, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=classes, item_ids=item_ids, source=source,
@@ -614,7 +614,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
                  class_names: Sequence[str]) -> tuple[Any, Any, list[dict[str, Any]]]:
     """The reviewers' table, the sample design it answers (first of ``designs`` that has one)
     and both files' provenance; ``option`` names the flag that points at the design."""
-    from .io import file_fingerprint, read_table
+    from .io import file_fingerprint, read_annotation_table
     from .verify._audit_dir import load_sample
 
     design = next((d for d in designs if (d / "sample_design.parquet").is_file()), None)
@@ -625,7 +625,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
             f"{option} DIR (the --out of 'labelaudit sample')"
         )
     sample = load_sample(design, class_names=tuple(class_names))
-    raw = read_table(reviews, what="reviews")
+    raw = read_annotation_table(reviews, what="reviews")
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
               {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
     return raw, sample, inputs
@@ -799,8 +799,8 @@ def audit_command(
         Path | None,
         typer.Option(
             "--annotations",
-            help="Long table of annotations (CSV, Parquet, JSONL or a Label Studio JSON "
-            "export) whose items are ids of DATA: adds the annotator review.",
+            help="Long table of annotations (CSV, Parquet, JSONL or a Label Studio JSON, "
+            "JSON_MIN or CSV export) whose items are ids of DATA: adds the annotator review.",
         ),
     ] = None,
     annotation_item_col: Annotated[
@@ -1007,7 +1007,7 @@ def annotators_command(
         Path,
         typer.Argument(
             help="Long table, one row per annotation: CSV, TSV, Parquet, JSONL or a Label "
-            "Studio JSON export."
+            "Studio JSON, JSON_MIN or CSV export."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")],
@@ -1284,6 +1284,142 @@ def sample_command(
     ))
 
 
+_TASK_SOURCES = ("issues", "queue", "all")
+
+
+def _export_table(audit_dir: Path, include: str) -> tuple[Any, tuple[str, ...]]:
+    """The items to export (``id``, ``given_label``, ``suggested_label``, ``score``) in order."""
+    import polars as pl
+
+    from .io import read_table
+    from .verify._audit_dir import load_audit_dir
+
+    audit = load_audit_dir(audit_dir)
+    issues = audit.issues
+    if include == "queue":
+        path = audit_dir / "relabel_queue.parquet"
+        if not path.is_file():
+            raise InputError(
+                f"no relabel_queue.parquet in '{audit_dir}'; the relabel queue comes from an "
+                "audit run with --annotations"
+            )
+        queue = read_table(path, what="relabel queue")
+        if queue.width < 2 or "reason" not in queue.columns:
+            raise InputError(f"relabel queue '{path}' lacks its item id or 'reason' column")
+        item_col = queue.columns[1]
+        suggested = "consensus_class" if "consensus_class" in queue.columns else "consensus_label"
+        score = next((c for c in ("consensus_quality", "ds_posterior") if c in queue.columns),
+                     None)
+        queue = queue.filter(pl.col("reason").fill_null("") != "").select(
+            pl.col(item_col).cast(pl.String).alias("_key"),
+            pl.col(suggested).cast(pl.String).alias("suggested_label"),
+            (pl.col(score).cast(pl.Float64) if score else pl.lit(None, pl.Float64)).alias("score"),
+        )
+        given = issues.select(pl.col("id"), pl.col("id").cast(pl.String).alias("_key"),
+                              pl.col("given_label").cast(pl.String))
+        table = queue.join(given, on="_key", how="left", maintain_order="left")
+        missing = table.filter(pl.col("id").is_null())
+        if missing.height:
+            raise InputError(
+                f"relabel queue '{path}': item {missing.get_column('_key')[0]!r} is not in the "
+                "audit's issues.parquet"
+            )
+        return table.select("id", "given_label", "suggested_label", "score"), audit.class_names
+    if include == "issues":
+        issues = issues.filter(pl.col("is_issue"))
+    table = issues.sort("label_quality", maintain_order=True).select(
+        "id", pl.col("given_label").cast(pl.String), pl.col("suggested_label").cast(pl.String),
+        (1.0 - pl.col("label_quality")).alias("score"),
+    )
+    return table, audit.class_names
+
+
+def _execute_export_tasks(
+    audit_dir: Path, out: Path, *, include: str, limit: int | None, data: Path | None,
+    id_col: str | None, label_config: Path | None,
+) -> int:
+    import polars as pl
+
+    from .io import label_studio_config, label_studio_tasks, write_json, write_text
+    from .verify._audit_dir import load_audit_dir, load_item_data
+
+    if include not in _TASK_SOURCES:
+        raise _Usage(f"--include must be one of {', '.join(_TASK_SOURCES)}; got {include!r}")
+    if limit is not None and limit < 1:
+        raise _Usage(f"--limit must be at least 1; got {limit}")
+    if id_col is not None and data is None:
+        raise _Usage("--id-col applies to --data only")
+    if out.is_dir():
+        raise _Usage(f"--out '{out}' is a directory; give the tasks file, e.g. tasks.json")
+    table, classes = _export_table(audit_dir, include)
+    if limit is not None:
+        table = table.head(limit)
+    frame, _ = load_item_data(load_audit_dir(audit_dir), data, id_col)
+    if frame is not None:
+        keep = [c for c in frame.columns if c not in table.columns or c == "id"]
+        frame = frame.select(keep).with_columns(pl.col("id").cast(pl.String).alias("_key"))
+        table = (
+            table.with_columns(pl.col("id").cast(pl.String).alias("_key"))
+            .join(frame.drop("id"), on="_key", how="left", maintain_order="left")
+            .drop("_key")
+        )
+        order = ["id", *[c for c in frame.columns if c not in ("id", "_key")],
+                 "given_label", "suggested_label", "score"]
+        table = table.select(order)
+    tasks = label_studio_tasks(table, suggested_col="suggested_label", score_col="score")
+    config = None if label_config is None else label_studio_config(classes, tasks)
+    for path in (out, label_config):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, tasks)
+    written = [str(out)]
+    if label_config is not None:
+        write_text(label_config, config)
+        written.append(str(label_config))
+    console = _stdout_console()
+    what = {"issues": "flagged items", "queue": "relabel queue items", "all": "items"}[include]
+    console.print(f"Wrote {len(tasks)} Label Studio task(s) for {what}, the suggested label "
+                  f"as a prediction: {', '.join(written)}.")
+    return EXIT_OK
+
+
+@app.command("export-tasks", epilog=(
+    "Exit codes: 0 written; 2 bad input or usage (one-line reason on stderr, nothing written)."))
+def export_tasks_command(
+    audit_dir: Annotated[Path, typer.Argument(help="Output directory of a finished audit.")],
+    out: Annotated[Path, typer.Option("--out", help="The Label Studio import file to write "
+                                      "(JSON).")],
+    include: Annotated[
+        str,
+        typer.Option("--include", help="Which items: 'issues' (flagged items, lowest label "
+                     "quality first), 'queue' (the relabel queue's items with a reason, in "
+                     "its order) or 'all' (every item, lowest label quality first)."),
+    ] = "issues",
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Export at most this many items.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Item data whose columns go into each task (default: the "
+                     "audit's data file when it still exists)."),
+    ] = None,
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="Item id column of --data.")
+    ] = None,
+    label_config: Annotated[
+        Path | None,
+        typer.Option("--label-config", help="Also write the labeling interface (XML) for the "
+                     "tasks: the item, its given label and one choice per class."),
+    ] = None,
+    debug: Annotated[bool, _DEBUG] = False,
+) -> None:
+    """Write Label Studio import tasks for the items to fix: data, given label, suggestion."""
+    _guard(debug, lambda: _execute_export_tasks(
+        audit_dir, out, include=include, limit=limit, data=data, id_col=id_col,
+        label_config=label_config,
+    ))
+
+
 def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
     junit: Path | None, allow_partial: bool, seed: int,
@@ -1361,7 +1497,7 @@ def verify_command(
         Path,
         typer.Argument(help="The reviewed sample: review_sample.csv/.parquet with "
                        "reviewed_label filled, a table with id and is_correct, or a Label "
-                       "Studio JSON export of review_tasks.json."),
+                       "Studio JSON, JSON_MIN or CSV export of review_tasks.json."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for summary.json.")],
     design: Annotated[

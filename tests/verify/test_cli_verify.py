@@ -68,7 +68,8 @@ def test_sample_writes_unprimed_files_deterministically(audited, tmp_path, capsy
     assert table.height == 120 and table.get_column("reviewed_label").null_count() == 120
     assert pl.read_parquet(tmp_path / "a" / "review_sample.parquet").columns == table.columns
     tasks = json.loads((tmp_path / "a" / "review_tasks.json").read_text())
-    assert len(tasks) == 120 and set(tasks[0]["data"]) == {"id", "text", "given_label"}
+    assert len(tasks) == 120
+    assert set(tasks[0]["data"]) == {"id", "text", "given_label", "labelaudit_id"}
     design = pl.read_parquet(tmp_path / "a" / "sample_design.parquet")
     assert {"stratum", "inclusion_probability", "label_quality", "suggested_label",
             "stratum_size"} <= set(design.columns)

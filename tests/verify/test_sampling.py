@@ -131,8 +131,11 @@ def test_reviewer_table_does_not_prime():
     shown = s.reviewer_table(show_suggestion=True)
     assert shown.columns == ["id", "given_label", "suggested_label", "reviewed_label"]
     tasks = s.label_studio_tasks(data)
-    assert set(tasks[0]["data"]) == {"id", "text", "given_label"}
+    # the id is repeated under a field no Label Studio export format overwrites
+    assert set(tasks[0]["data"]) == {"id", "text", "given_label", "labelaudit_id"}
     assert [t["data"]["id"] for t in tasks] == table.get_column("id").to_list()
+    assert [t["data"]["labelaudit_id"] for t in tasks] == table.get_column("id").to_list()
+    assert all("predictions" not in t for t in tasks)  # no suggestion unless asked for
 
 
 def test_bad_options():

@@ -6,7 +6,11 @@ polars DataFrames or NumPy arrays.
 Tables (:mod:`.tables`, :mod:`.label_studio`)
     :func:`read_table` picks a reader from :data:`READERS` by suffix (CSV,
     TSV, Parquet, Parquet dataset directories, JSON Lines, Label Studio
-    JSON); :func:`register_reader` adds a format.
+    JSON and JSON_MIN); :func:`register_reader` adds a format.
+    :func:`read_annotation_table` also reads Label Studio CSV exports.
+Label Studio tasks (:mod:`.label_studio`)
+    :func:`label_studio_tasks` (import tasks with the suggested label as a
+    prediction), :func:`label_studio_config` (the labeling interface).
 Schema and identity helpers (:mod:`.tables`)
     :func:`require_columns`, :func:`encode_labels`, :func:`item_ids`,
     :func:`align_by_id`.
@@ -28,6 +32,7 @@ from __future__ import annotations
 from ._common import file_fingerprint
 from .config import read_json, read_toml
 from .images import read_image_bytes
+from .label_studio import label_studio_config, label_studio_tasks
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
     READERS,
@@ -37,6 +42,7 @@ from .tables import (
     input_fingerprints,
     item_ids,
     parquet_dataset_files,
+    read_annotation_table,
     read_table,
     register_reader,
     require_columns,
@@ -60,11 +66,14 @@ __all__ = [
     "file_fingerprint",
     "input_fingerprints",
     "item_ids",
+    "label_studio_config",
+    "label_studio_tasks",
     "load_pred_probs",
     "load_pred_probs_shards",
     "open_npy_shard",
     "parquet_dataset_files",
     "publish",
+    "read_annotation_table",
     "read_image_bytes",
     "read_table",
     "read_json",

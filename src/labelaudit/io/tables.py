@@ -19,7 +19,7 @@ import polars as pl
 
 from ..exceptions import InputError
 from ._common import _check_file, _first_invalid_utf8, _quote, file_fingerprint
-from .label_studio import read_label_studio
+from .label_studio import flat_export_frame, is_flat_export, read_label_studio
 
 __all__ = [
     "DIRECTORY",
@@ -30,6 +30,7 @@ __all__ = [
     "input_fingerprints",
     "item_ids",
     "parquet_dataset_files",
+    "read_annotation_table",
     "read_rows",
     "read_table",
     "register_reader",
@@ -310,6 +311,48 @@ register_reader(Reader("JSON Lines", (".jsonl", ".ndjson"), _read_ndjson, text=T
 register_reader(Reader("Label Studio JSON", (".json",), read_label_studio, text=True,
                        note="Label Studio export"))
 register_reader(Reader("Parquet dataset", (DIRECTORY,), _read_parquet_dataset))
+
+
+def read_annotation_table(path: str | Path, what: str = "annotations") -> pl.DataFrame:
+    """Read an annotation table; a Label Studio export in any format becomes the long table.
+
+    Label Studio JSON and JSON_MIN exports are recognised by
+    :func:`labelaudit.io.read_table`; a CSV (or Parquet) whose columns are
+    those of a Label Studio export (``id``, ``annotator``,
+    ``annotation_id``, ...) is turned into the same long table here. Any
+    other table is returned as read.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+    what : str, default "annotations"
+        What the file is, for messages.
+
+    Returns
+    -------
+    polars.DataFrame
+        For a Label Studio export: ``item_id``, ``annotator``, ``label``
+        (when the export's choices field is
+        :data:`~labelaudit.io.label_studio.CHOICES_NAME`),
+        ``created_at`` and the task data fields.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "export.csv").write_text(
+    ...     "annotation_id,annotator,created_at,id,label,labelaudit_id,lead_time,text\\n"
+    ...     "7,ann@example.org,2024-03-01T10:00:00Z,51,cat,item-1,3.5,a cat\\n")
+    >>> read_annotation_table(d / "export.csv").select("item_id", "annotator", "label").row(0)
+    ('item-1', 'ann@example.org', 'cat')
+    """
+    path = Path(path)
+    frame = read_table(path, what=what)
+    if is_flat_export(frame.columns):
+        frame = flat_export_frame(frame.to_dicts(), f"{what} file '{path}'", "CSV")
+    return frame
+
 
 
 def input_fingerprints(

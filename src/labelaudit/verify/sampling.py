@@ -168,8 +168,12 @@ class ReviewSample(ResultTables):
         """A Label Studio import of the same items (one task per item).
 
         Each task's ``data`` holds the item ``id``, its data columns and
-        ``given_label`` (plus ``suggested_label`` when asked for), so an
-        export of the reviewed tasks carries the id back to :func:`verify_reviews`.
+        ``given_label``, and the id again under
+        :data:`labelaudit.io.label_studio.ITEM_ID_FIELD`, so an export of the
+        reviewed tasks (JSON, JSON_MIN or CSV) carries the id back to
+        :func:`verify_reviews`. With ``show_suggestion`` the model's
+        suggested label is a pre-annotation (``predictions``) scored by one
+        minus the given label's quality.
 
         Parameters
         ----------
@@ -181,8 +185,16 @@ class ReviewSample(ResultTables):
         list of dict
             ``[{"data": {...}}, ...]`` in the reviewers' order.
         """
-        table = self.reviewer_table(data, show_suggestion=show_suggestion).drop("reviewed_label")
-        return [{"data": row} for row in table.to_dicts()]
+        from ..io import label_studio_tasks
+
+        table = self.reviewer_table(data).drop("reviewed_label")
+        if not show_suggestion:
+            return label_studio_tasks(table)
+        table = table.with_columns(
+            self.design.get_column("suggested_label").alias("_suggested"),
+            (1.0 - self.design.get_column("label_quality")).alias("_score"),
+        )
+        return label_studio_tasks(table, suggested_col="_suggested", score_col="_score")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data description of the design (for summaries).

@@ -1412,6 +1412,7 @@ def export_tasks_command(
                      "tasks: the item, its given label and one choice per class."),
     ] = None,
     debug: Annotated[bool, _DEBUG] = False,
+    version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Write Label Studio import tasks for the items to fix: data, given label, suggestion."""
     _guard(debug, lambda: _execute_export_tasks(

@@ -367,6 +367,7 @@ class _OutputLock:
         self.path = _sibling(self.target, _LOCK)
         self.fd = -1
         self.depth = 0
+        self.pending = False  # the journal records a run the next one may have to finish
         self.created: list[Path] = []
 
     def acquire(self) -> None:
@@ -377,9 +378,10 @@ class _OutputLock:
                 break
             missing.append(p)
         try:
-            _step("create parent")
-            parent.mkdir(parents=True, exist_ok=True)
-            self.created = missing
+            if missing:
+                _step("create parent")
+                parent.mkdir(parents=True, exist_ok=True)
+                self.created = missing
             while True:
                 _step("open lock")
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -427,13 +429,15 @@ class _OutputLock:
         """Record what the run is about to do, so the next run can finish or undo it."""
         _step("write journal")
         data = json.dumps(journal).encode()
+        self.pending = "run_id" in journal
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, data, 0)
         os.fsync(self.fd)
 
     def release(self, *, published: bool) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)  # while still locked: no other run can hold this file
+        if not self.pending:  # a journal to act on stays for the next run
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # while still locked: no other run can hold this file
         with contextlib.suppress(OSError):
             os.close(self.fd)
         self.fd = -1
@@ -627,7 +631,8 @@ def publish(
 
     A reader that opens the files one by one by path while a new set is
     swapped in can still get one file of each; to read one set, open the
-    folder once and read its files relative to that descriptor.
+    folder once and read its files relative to that descriptor (a file can
+    then vanish, as the previous set is deleted, but not come from another run).
 
     Parameters
     ----------
@@ -719,23 +724,39 @@ def _publish_locked(lock: _OutputLock, shown: str, target: Path,
             previous = _swap(run, target, token)
             committed = True
             PUBLISHED.append(target)
-            for final, tmp, _, given in staged:
-                current = os.fspath(given)
-                _step(f"rename {final.name}")
-                os.replace(tmp, final)
-                _fsync_directory(final.parent)
-        lock.write_journal({"pid": os.getpid()})
-        if previous is not None:
-            _discard_previous(previous, own, target)
+            _replace_staged(shown, staged)
     except BaseException as exc:
         if not committed:
             _remove(run)
             for _, tmp, _, _ in staged:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-        if isinstance(exc, Exception) and not isinstance(exc, OutputError) and _is_os_failure(exc):
+            with contextlib.suppress(OSError):
+                lock.write_journal({"pid": os.getpid()})  # nothing left to finish
+        if (not committed and isinstance(exc, Exception) and not isinstance(exc, OutputError)
+                and _is_os_failure(exc)):
             raise _output_error(exc, current) from exc
         raise
+    # Published. What is left is tidying up; a failure there leaves leftovers the next
+    # run removes, never a wrong set.
+    with contextlib.suppress(OSError):
+        lock.write_journal({"pid": os.getpid()})
+        if previous is not None:
+            _discard_previous(previous, own, target)
+
+
+def _replace_staged(shown: str, staged: list) -> None:
+    """Rename the staged files beside the set (JUnit) over their targets, just after the swap."""
+    for final, tmp, _, given in staged:
+        try:
+            _step(f"rename {final.name}")
+            os.replace(tmp, final)
+            _fsync_directory(final.parent)
+        except OSError as exc:  # the set is published; the next run completes this rename
+            raise OutputError(
+                f"published '{shown}', but cannot replace '{given}': {exc.strerror or exc}; "
+                "the next labelaudit run on this folder replaces it"
+            ) from exc
 
 
 def _write_staged(tmp: Path, text: str) -> None:

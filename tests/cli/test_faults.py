@@ -526,3 +526,31 @@ def test_a_symlinked_output_folder_is_published_where_it_points(inputs, refs, tm
     assert (work / "out").is_symlink()
     assert _state(work)["out"] == refs["B"]["out"]
     assert os.listdir(work / "real") == ["out"]
+
+
+@pytest.mark.parametrize("command", ["sample", "verify"])
+def test_review_commands_refuse_to_replace_the_audit_they_read(refs, tmp_path, capsys, command):
+    work = _prepare(tmp_path / "w", refs["A"])
+    audit_dir = work / "out"
+    args = ([command, audit_dir, "--out", audit_dir, "--size", "5"] if command == "sample" else
+            [command, audit_dir, work / "reviews.csv", "--out", audit_dir])
+    code, err = _run_cli(capsys, [str(a) for a in args])
+    assert code == 2
+    assert err == (f"labelaudit: error: --out '{audit_dir}' is the audit directory, whose "
+                   "outputs it would replace; give another folder\n")
+    assert _state(work) == {**_state(refs["A"]["dir"]), "others": []}
+
+
+def test_leftovers_of_the_previous_file_by_file_publishing_are_removed(inputs, refs, tmp_path,
+                                                                       capsys):
+    work = _prepare(tmp_path / "w", refs["A"])
+    (work / "out" / ".labelaudit-staging-k3j2").mkdir()
+    (work / "out" / ".labelaudit-staging-k3j2" / "issues.parquet").write_bytes(b"PAR1")
+    (work / "out" / ".summary.json.0123456789ab.tmp").write_text("{")
+    with contextlib.chdir(work):
+        assert _run_cli(capsys, _args(inputs, "B"))[0] == 0
+    assert _state(work) == {**_state(refs["B"]["dir"]), "others": []}
+
+
+def test_the_fault_hook_is_unset_in_normal_use():
+    assert writers_module._FAULT_HOOK is None

@@ -384,7 +384,8 @@ class _OutputLock:
                 self.created = missing
             while True:
                 _step("open lock")
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                             0o666)
                 try:
                     if fcntl is not None:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -498,7 +499,7 @@ def output_lock(out: str | os.PathLike[str]) -> Iterator[None]:
     beside ``out`` (see :func:`publish`). It is re-entrant within a process, so
     a command holds it for its whole run and :func:`publish` inside reuses it.
     Missing parent folders are created, and removed again if nothing was
-    published.
+    published. Where the system has no ``fcntl`` (Windows) nothing is locked.
 
     Parameters
     ----------
@@ -659,10 +660,17 @@ def publish(
     --------
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "audit"
-    >>> publish(out, {"summary.json": {"n": 1}, "issues.csv": "id\\n1\\n"})
-    >>> publish(out, {"summary.json": {"n": 2}})
-    >>> sorted(p.name for p in out.iterdir())
+    >>> first = {"outputs": {"files": ["summary.json", "notes.txt"]}}
+    >>> publish(out, {"notes.txt": "run 1", "summary.json": first})
+    >>> publish(out, {"summary.json": {"outputs": {"files": ["summary.json"]}}})
+    >>> sorted(p.name for p in out.iterdir())  # notes.txt went with the previous set
     ['summary.json']
+    >>> (out / "mine.txt").write_text("not labelaudit's")
+    16
+    >>> publish(out, {"summary.json": {}})
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.OutputError: output folder '...' holds 'mine.txt', which is ...
     """
     shown = os.fspath(out)
     target = _resolve(out)

@@ -554,3 +554,19 @@ def test_leftovers_of_the_previous_file_by_file_publishing_are_removed(inputs, r
 
 def test_the_fault_hook_is_unset_in_normal_use():
     assert writers_module._FAULT_HOOK is None
+
+
+def test_a_folder_named_like_an_output_is_refused_and_kept(inputs, refs, tmp_path, capsys):
+    work = _prepare(tmp_path / "w", refs["A"])
+    (work / "out" / "issues.parquet").unlink()
+    (work / "out" / "issues.parquet").mkdir()
+    (work / "out" / "issues.parquet" / "part-0.parquet").write_bytes(b"PAR1")
+    with contextlib.chdir(work):
+        code, err = _run_cli(capsys, _args(inputs, "B"))
+    assert code == 2
+    assert err == ("labelaudit: error: output folder 'out' holds a folder 'issues.parquet' where "
+                   "labelaudit writes a file; move it, or give a new or empty folder\n")
+    assert (work / "out" / "issues.parquet" / "part-0.parquet").read_bytes() == b"PAR1"
+    assert sorted(os.listdir(work / "out")) == sorted(refs["A"]["out"])
+    assert (work / "gate.xml").read_bytes() == refs["A"]["junit"]
+    assert sorted(os.listdir(work)) == ["gate.xml", "out"]

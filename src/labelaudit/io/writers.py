@@ -566,13 +566,33 @@ def _own_names(target: Path, new_names: Sequence[str]) -> set[str]:
 
 
 def _check_target(shown: str, target: Path, new_names: Sequence[str]) -> set[str]:
-    """Refuse a target that is not a folder or holds files labelaudit did not write."""
+    """Refuse a target that is not a folder or holds what labelaudit did not write.
+
+    Returns the entries of ``target`` that belong to the previous set (the only ones
+    deleted with it).
+    """
     if not target.exists():
         return set()
     if not target.is_dir():
         raise OutputError(f"output folder '{shown}' exists and is not a folder")
     own = _own_names(target, new_names)
-    foreign = sorted(e for e in os.listdir(target) if e not in own and not _LEGACY_TEMP.fullmatch(e))
+    nested = {n.split("/")[0] for n in new_names if "/" in n}
+    owned, foreign, folders = set(), [], []
+    for entry in sorted(os.listdir(target)):
+        path = target / entry
+        if _LEGACY_TEMP.fullmatch(entry):
+            owned.add(entry)
+        elif entry not in own:
+            foreign.append(entry)
+        elif path.is_dir() and not path.is_symlink() and entry not in nested:
+            folders.append(entry)  # labelaudit writes a file by that name, never a folder
+        else:
+            owned.add(entry)
+    if folders:
+        raise OutputError(
+            f"output folder '{shown}' holds a folder '{folders[0]}' where labelaudit writes a "
+            "file; move it, or give a new or empty folder"
+        )
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise OutputError(
@@ -580,7 +600,7 @@ def _check_target(shown: str, target: Path, new_names: Sequence[str]) -> set[str
             "labelaudit output set there (its summary.json does not list it); labelaudit "
             "replaces the whole folder, so give a new or empty folder"
         )
-    return own
+    return owned
 
 
 @contextlib.contextmanager
@@ -800,7 +820,7 @@ def _discard_previous(previous: Path, own: set[str], target: Path) -> None:
     _step("remove previous")
     kept = []
     for entry in os.listdir(previous):
-        if entry in own or _LEGACY_TEMP.fullmatch(entry):
+        if entry in own:
             _remove(previous / entry)
         else:
             kept.append(entry)

@@ -273,6 +273,9 @@ def test_kill_9_at_random_instants_never_leaves_a_mixed_or_partial_set(faults, r
 
 def test_two_hundred_kill_points_over_runs(faults):
     kills = [c for c in faults if c["fault"] in ("kill_at", "kill_after")]
+    by_kind = {k: sum(c["fault"] == k for c in faults) for k in
+               ("kill_at", "kill_after", "interrupt_at", "cli_interrupt")}
+    print(f"fault cases: {by_kind}")
     assert len(kills) >= 200
     assert {c["scenario"] for c in kills} == {s[0] for s in SCENARIOS}
 

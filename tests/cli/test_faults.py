@@ -573,3 +573,17 @@ def test_a_folder_named_like_an_output_is_refused_and_kept(inputs, refs, tmp_pat
     assert sorted(os.listdir(work / "out")) == sorted(refs["A"]["out"])
     assert (work / "gate.xml").read_bytes() == refs["A"]["junit"]
     assert sorted(os.listdir(work)) == ["gate.xml", "out"]
+
+
+def test_a_failed_run_into_a_new_nested_folder_leaves_no_folder_behind(refs, tmp_path):
+    def fail(label):
+        if label == "create run folder":
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with _hook(fail), contextlib.chdir(tmp_path), pytest.raises(
+            OutputError, match=r"^cannot write 'a/b/out': No space left on device$"):
+        publish("a/b/out", {"notes.txt": "x"})
+    assert os.listdir(tmp_path) == []
+    with contextlib.chdir(tmp_path):
+        publish("a/b/out", {"notes.txt": "x"})
+    assert os.listdir(tmp_path / "a" / "b") == ["out"]

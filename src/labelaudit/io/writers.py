@@ -409,6 +409,7 @@ class _OutputLock:
                 os.close(fd)
             self.fd = fd
             journal = _journal_of(os.pread(fd, 1 << 16, 0))
+            self.write_journal({**journal, "pid": os.getpid()})  # name the holder at once
             _recover(self.target, journal)
             self.write_journal({"pid": os.getpid()})
         except OSError as exc:

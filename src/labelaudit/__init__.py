@@ -14,7 +14,7 @@ import types as _types
 
 from . import _check_build  # noqa: F401  (clear message when the core is not built)
 from ._version import __version__
-from .exceptions import InputError, LabelAuditError, LabelAuditWarning, PolicyError
+from .exceptions import InputError, LabelAuditError, LabelAuditWarning, OutputError, PolicyError
 
 # The public names by the submodule that defines them (imported when a name is first used).
 _PUBLIC = {
@@ -79,6 +79,7 @@ __all__ = [
     "InputError",
     "LabelAuditError",
     "LabelAuditWarning",
+    "OutputError",
     "PolicyError",
     "__version__",
     "audit",

@@ -4,11 +4,13 @@ Exit codes
     0  the audit ran and the gate passed (or no gate was given);
     1  the gate failed;
     2  bad input or usage (one-line reason on stderr, nothing written);
-    130 interrupted (nothing half-written).
+    130 interrupted (the previous outputs are kept, or this run's are complete).
 
-Every input is validated before anything is written; outputs are written
-atomically (a temporary file renamed over the target), ``summary.json`` last.
-This is the only module that ends the process.
+Every input is validated before anything is written. A command that writes
+holds the lock of its output folder for the whole run and publishes the whole
+set at once (:func:`labelaudit.io.writers.publish`): readers see every file of
+the previous run or every file of this one. This is the only module that ends
+the process.
 """
 
 from __future__ import annotations
@@ -71,22 +73,29 @@ def _stdout_console():
     return Console(file=sys.stdout, soft_wrap=True, highlight=False)
 
 
-def _guard(debug: bool, body: Callable[[], int]) -> None:
+def _guard(debug: bool, body: Callable[[], int], out: Path | None = None) -> None:
     """Run a command body and turn its outcome into an exit code.
 
     Bad input raises :class:`LabelAuditError`: one line on stderr, exit 2.
     Anything else is unexpected: one line (or the traceback with ``--debug``),
     also exit 2, never 1, which is reserved for a failed gate. Warnings of a
     successful run are printed on stderr, one line each (other libraries'
-    warnings are passed on unchanged).
+    warnings are passed on unchanged). A command that writes the folder ``out``
+    holds its lock for the whole run, so a second run into the same folder
+    stops at once with one line (exit 2).
     """
     import warnings
 
     from .exceptions import LabelAuditWarning
 
+    published = _published_count()
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, contextlib.ExitStack() as stack:
             warnings.simplefilter("always", LabelAuditWarning)
+            if out is not None:
+                from .io import output_lock
+
+                stack.enter_context(output_lock(out))
             code = body()
         for w in caught:
             if issubclass(w.category, LabelAuditWarning):
@@ -94,7 +103,11 @@ def _guard(debug: bool, body: Callable[[], int]) -> None:
             else:  # other libraries' warnings go back to the normal machinery
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no output was half-written", file=sys.stderr)
+        if _published_count() > published:
+            print(f"{PROG}: interrupted after the new outputs were published in full",
+                  file=sys.stderr)
+        else:
+            print(f"{PROG}: interrupted; no output was replaced", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except LabelAuditError as exc:
         if debug:
@@ -117,6 +130,12 @@ def _guard(debug: bool, body: Callable[[], int]) -> None:
         )
         raise typer.Exit(EXIT_BAD_INPUT) from None
     raise typer.Exit(code)
+
+
+def _published_count() -> int:
+    """How many output sets this process has published (to report an interrupt truthfully)."""
+    writers = sys.modules.get("labelaudit.io.writers")
+    return 0 if writers is None else len(writers.PUBLISHED)
 
 
 def _progress_factory(enabled: bool):
@@ -924,7 +943,7 @@ def audit_command(
         review_design=review_design,
         keep_cols=_split_list(keep_cols),
     )
-    _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
+    _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()), out=job.out)
 
 
 @dataclass
@@ -1055,7 +1074,7 @@ def annotators_command(
         n_jobs=n_jobs,
         consensus=consensus,
     )
-    _guard(debug, lambda: _execute_annotators(job))
+    _guard(debug, lambda: _execute_annotators(job), out=job.out)
 
 
 @app.command("demo", epilog=_EXIT_CODES)
@@ -1103,7 +1122,7 @@ def demo_command(
         _print_truth_check(checks[-1])
         return code
 
-    _guard(debug, body)
+    _guard(debug, body, out=out)
 
 
 def _truth_check(result: Any, truth: Any) -> dict[str, Any]:
@@ -1191,9 +1210,12 @@ _REVIEW_EXIT_CODES = (
 )
 
 
-def _check_out_dir(out: Path, option: str = "--out") -> None:
+def _check_out_dir(out: Path, audit_dir: Path, option: str = "--out") -> None:
     if out.exists() and not out.is_dir():
         raise _Usage(f"{option} '{out}' exists and is not a directory")
+    if out.resolve() == audit_dir.resolve():
+        raise _Usage(f"{option} '{out}' is the audit directory, whose outputs it would replace; "
+                     "give another folder")
 
 
 def _execute_sample(
@@ -1210,7 +1232,7 @@ def _execute_sample(
         raise _Usage("give exactly one of --size, --half-width and --policy")
     if id_col is not None and data is None:
         raise _Usage("--id-col applies to --data only")
-    _check_out_dir(out)
+    _check_out_dir(out, audit_dir)
     audit = load_audit_dir(audit_dir)
     plan = None
     if policy is not None:
@@ -1281,7 +1303,7 @@ def sample_command(
     _guard(debug, lambda: _execute_sample(
         audit_dir, out, size=size, half_width=half_width, policy=policy, seed=seed, data=data,
         id_col=id_col, show_suggestion=show_suggestion,
-    ))
+    ), out=out)
 
 
 _TASK_SOURCES = ("issues", "queue", "all")
@@ -1435,7 +1457,7 @@ def _execute_verify(
         raise _Usage("--junit needs an acceptance plan: pass --policy FILE")
     if junit is not None and junit.is_dir():
         raise _Usage(f"--junit '{junit}' is a directory; give a file name")
-    _check_out_dir(out)
+    _check_out_dir(out, audit_dir)
     audit = load_audit_dir(audit_dir)
     raw, sample, review_inputs = _read_review(
         reviews, [reviews.parent, audit_dir] if design is None else [design], "--design",
@@ -1526,7 +1548,7 @@ def verify_command(
     _guard(debug, lambda: _execute_verify(
         audit_dir, reviews, out, design=design, policy=policy, junit=junit,
         allow_partial=allow_partial, seed=seed,
-    ))
+    ), out=out)
 
 
 def _execute_plan(

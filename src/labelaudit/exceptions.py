@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "LabelAuditError", "LabelAuditWarning", "PolicyError"]
+__all__ = ["InputError", "LabelAuditError", "LabelAuditWarning", "OutputError", "PolicyError"]
 
 
 class LabelAuditError(ValueError):
@@ -16,6 +16,12 @@ class LabelAuditError(ValueError):
 
 class InputError(LabelAuditError):
     """A data file, column or row cannot be used as given."""
+
+
+class OutputError(LabelAuditError):
+    """An output cannot be published where asked: the folder is busy (another run holds
+    its lock), holds files labelaudit did not write, or a file cannot be written (full
+    disk, no permission); the message names the path, and the previous outputs are kept."""
 
 
 class PolicyError(LabelAuditError):

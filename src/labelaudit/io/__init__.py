@@ -20,7 +20,8 @@ Probabilities (:mod:`.probs`)
 Writers (:mod:`.writers`; atomic: a reader never sees a half-written file)
     :func:`atomic_write`, :func:`write_text`, :func:`write_json`,
     :func:`write_parquet`, :func:`write_csv`, :func:`write_output`, and
-    :func:`publish` for a whole output set.
+    :func:`publish` for a whole output set (swapped in at once, under
+    :func:`output_lock`).
 Configuration (:mod:`.config`)
     :func:`read_toml`.
 Provenance
@@ -49,6 +50,7 @@ from .tables import (
 )
 from .writers import (
     atomic_write,
+    output_lock,
     publish,
     write_csv,
     write_json,
@@ -71,6 +73,7 @@ __all__ = [
     "load_pred_probs",
     "load_pred_probs_shards",
     "open_npy_shard",
+    "output_lock",
     "parquet_dataset_files",
     "publish",
     "read_annotation_table",

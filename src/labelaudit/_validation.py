@@ -17,6 +17,8 @@ __all__ = [
     "check_matrix_layout",
     "check_pred_probs",
     "check_probabilities",
+    "check_scalar_column",
+    "integers_if_canonical",
     "raise_for_bad_rows",
 ]
 
@@ -402,6 +404,8 @@ def check_annotations(
             )
     if annotations.height == 0:
         raise InputError(f"{source}: the table has no rows; need at least one annotation")
+    for role, col in (("item", item_col), ("annotator", annotator_col), ("label", label_col)):
+        check_scalar_column(annotations.get_column(col), source=source, role=role)
     for col in (item_col, annotator_col, label_col):
         nulls = annotations.get_column(col).is_null()
         if nulls.any():
@@ -516,3 +520,106 @@ def as_polars_frame(frame, *, name: str):
     raise InputError(
         f"{name} must be a polars or pandas DataFrame; got {type(frame).__name__}"
     )
+
+
+# --------------------------------------------------------------------------- table columns
+
+#: Decimal integers exactly as ``str(int)`` writes them: no sign "+", no leading zeros, no spaces.
+_CANONICAL_INTEGER = r"^-?(0|[1-9][0-9]{0,17})$"
+
+
+def check_scalar_column(series, *, source: str, role: str | None = None):
+    """Refuse a label, id or annotator column whose values are not single scalars.
+
+    Parameters
+    ----------
+    series : polars.Series
+        The column as read.
+    source : str
+        The table, for messages (``"data file 'd.parquet'"``).
+    role : str, optional
+        What the column holds (``"label"``, ``"id"``, ``"annotator"``).
+
+    Returns
+    -------
+    polars.Series
+        ``series`` unchanged.
+
+    Raises
+    ------
+    InputError
+        When the column holds lists, arrays, structs, binary blobs or Python
+        objects, naming the column, the first row and its value.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> check_scalar_column(pl.Series("label", [[1], [2]]), source="data file 'd.parquet'",
+    ...                     role="label")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: data file 'd.parquet': label column 'label' holds list values (row 0 is [1]); labels must be single strings or integers
+    """
+    import polars as pl
+
+    dtype = series.dtype
+    nested = isinstance(dtype, (pl.List, pl.Array, pl.Struct)) or dtype in (pl.Binary, pl.Object)
+    if not nested:
+        return series
+    kind = {pl.List: "list", pl.Array: "array", pl.Struct: "struct"}.get(type(dtype),
+                                                                         str(dtype).lower())
+    present = series.is_not_null()
+    row = int(present.arg_true()[0]) if present.any() else 0
+    value = _short(series[row] if series.len() else None)
+    what = f"{role} column" if role else "column"
+    rule = f"{role}s" if role else "labels, ids and annotators"
+    raise InputError(
+        f"{source}: {what} {series.name!r} holds {kind} values (row {row} is {value}); "
+        f"{rule} must be single strings or integers"
+    )
+
+
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line messages."""
+    if hasattr(value, "to_list"):  # a polars Series (one row of a list column)
+        value = value.to_list()
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def integers_if_canonical(series):
+    """Text read from a CSV column as integers when that loses nothing.
+
+    A column of decimal integers written the way ``str(int)`` writes them
+    (``"0"``, ``"17"``, ``"-3"``) becomes ``Int64``, so ids sort and labels
+    order numerically as before; any other text (``"01"``, ``"1.0"``,
+    ``" 2"``, ``"cat"``) is kept as written, so ``"01"`` and ``"1"`` stay
+    two values.
+
+    Parameters
+    ----------
+    series : polars.Series
+        A column read as text.
+
+    Returns
+    -------
+    polars.Series
+        ``Int64`` when every non-null value is a canonical decimal integer that
+        fits in 64 bits, else ``series`` unchanged.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> integers_if_canonical(pl.Series(["2", "10", None])).to_list()
+    [2, 10, None]
+    >>> integers_if_canonical(pl.Series(["01", "1", "02"])).to_list()
+    ['01', '1', '02']
+    """
+    import polars as pl
+
+    if series.dtype != pl.String:
+        return series
+    present = series.drop_nulls()
+    if present.len() == 0 or not present.str.contains(_CANONICAL_INTEGER).all():
+        return series
+    return series.cast(pl.Int64)

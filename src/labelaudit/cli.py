@@ -345,7 +345,7 @@ def _read_annotations(
     from .io import read_table
 
     source = f"annotations file '{path}'"
-    raw = read_table(path, what="annotations")
+    raw = read_table(path, what="annotations", text_columns=(item_col, annotator_col, label_col))
     frame, names, _ = prepare_annotations(
         raw, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=classes, item_ids=item_ids, source=source,
@@ -374,7 +374,8 @@ def _load(job: _Job) -> _Loaded:
 
     _check_options(job)
     policy = load_policy(job.policy) if job.policy is not None else None
-    df = read_table(job.data, what="data", columns=_needed_columns(job))
+    df = read_table(job.data, what="data", columns=_needed_columns(job),
+                    text_columns=(job.label_col, job.id_col, job.annotator_col or "annotator"))
     source = f"data {'directory' if job.data.is_dir() else 'file'} '{job.data}'"
     require_columns(df, [job.label_col] + ([job.id_col] if job.id_col else []), source=source)
     if job.id_col is not None and job.id_col == job.label_col:
@@ -383,6 +384,11 @@ def _load(job: _Job) -> _Loaded:
     labels, names = encode_labels(
         df.get_column(job.label_col), classes=job.classes, source=source, column=job.label_col
     )
+    if len(names) < 2:
+        raise InputError(
+            f"{source}: column {job.label_col!r} holds a single class {names[0]!r}; an audit "
+            "needs at least 2 classes (pass --classes to name the others)"
+        )
     inputs = input_fingerprints("data", job.data, n_rows=df.height)
     probs = features = cols = None
     extra: list[Any] = []
@@ -596,7 +602,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
             f"{option} DIR (the --out of 'labelaudit sample')"
         )
     sample = load_sample(design, class_names=tuple(class_names))
-    raw = read_table(reviews, what="reviews")
+    raw = read_table(reviews, what="reviews", text_columns=("id", "reviewed_label"))
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
               {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
     return raw, sample, inputs

@@ -7,18 +7,23 @@ is refused. Messages name the parameter, the rule and the offending value.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from .exceptions import InputError, LabelAuditError
+from .exceptions import InputError, LabelAuditError, LabelAuditWarning
 
 __all__ = [
     "ROW_SUM_TOLERANCE",
+    "Float16Probabilities",
     "check_labels",
     "check_matrix_layout",
     "check_pred_probs",
     "check_probabilities",
     "check_scalar_column",
+    "check_seed",
     "integers_if_canonical",
+    "is_float16",
     "raise_for_bad_rows",
 ]
 
@@ -38,6 +43,21 @@ _CLI_RENORMALIZE_HINT = (
 #: Rows per kernel call when a whole matrix is only validated (bounds the
 #: placeholder labels the row pass reads; a memory map stays on disk).
 _SCAN_ROWS = 1 << 20
+
+
+class Float16Probabilities(np.ndarray):
+    """A float32 copy of float16 probabilities (exact: every float16 is a float32).
+
+    The kernels read it as float32; the steps whose result depends on the
+    precision of the arithmetic (the per-class thresholds, the ``1e-6`` bump
+    of the given label, the scores) recognise this type and round as numpy
+    does on float16, so the drop-in functions give cleanlab's float16 answer.
+    """
+
+
+def is_float16(pred_probs) -> bool:
+    """Whether ``pred_probs`` came from a float16 matrix (see :class:`Float16Probabilities`)."""
+    return isinstance(pred_probs, Float16Probabilities)
 
 
 def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
@@ -76,8 +96,16 @@ def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
             raise LabelAuditError(
                 f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
             )
-        if pred_probs.dtype.kind == "f" and pred_probs.dtype.itemsize < 4:
-            pred_probs = pred_probs.astype(np.float32)
+    if pred_probs.dtype == np.float16 and not is_float16(pred_probs):
+        warnings.warn(
+            f"`{name}` is float16: computed on an exact float32 copy with float16 rounding "
+            "where cleanlab rounds, which gives cleanlab's answer; pass float32 (e.g. "
+            f"`{name}.astype(np.float32)`) to skip the copy.",
+            LabelAuditWarning, stacklevel=4,
+        )
+        if pred_probs.ndim == 2:
+            pred_probs = np.ascontiguousarray(pred_probs, dtype=np.float32).view(
+                Float16Probabilities)
     check_matrix_layout(pred_probs.shape, pred_probs.dtype, name=name)
     if not pred_probs.flags.c_contiguous:
         pred_probs = np.ascontiguousarray(pred_probs)
@@ -297,11 +325,15 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
             f"`{name}` must lie in [0, 1] exactly for this score: row {i + row_offset}, column {j} is {row[j].item()!r}."
         )
     if check_sums and first[3] < n:
+        # cleanlab computes on such rows as given; so do the drop-in functions, and say so.
         i = int(first[3])
         total = float(np.asarray(pred_probs[i], dtype=np.float64).sum())
-        raise LabelAuditError(
-            f"`{name}` rows must sum to 1: row {i + row_offset} sums to {total:.6g} "
-            f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); {_RENORMALIZE_HINT}."
+        warnings.warn(
+            f"`{name}` rows should sum to 1: row {i + row_offset} sums to {total:.6g} "
+            f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); computed on the rows "
+            f"as given, as cleanlab does; {_RENORMALIZE_HINT}. labelaudit.audit() and the "
+            "command line refuse such rows.",
+            LabelAuditWarning, stacklevel=5,
         )
 
 
@@ -520,6 +552,47 @@ def as_polars_frame(frame, *, name: str):
     raise InputError(
         f"{name} must be a polars or pandas DataFrame; got {type(frame).__name__}"
     )
+
+
+# --------------------------------------------------------------------------- options
+
+#: Largest seed: numpy's legacy seeding and scikit-learn take 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, *, name: str = "seed") -> int:
+    """Return ``seed`` when it is an integer in ``0 .. 2**32 - 1``.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+    name : str, default "seed"
+        Parameter name for the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    LabelAuditError
+        Otherwise, naming the parameter, the range and the value.
+
+    Examples
+    --------
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.LabelAuditError: `seed` must be an integer from 0 to 4294967295, got -1.
+    """
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
+        0 <= seed <= MAX_SEED
+    ):
+        raise LabelAuditError(f"`{name}` must be an integer from 0 to {MAX_SEED}, got {seed!r}.")
+    return int(seed)
 
 
 # --------------------------------------------------------------------------- table columns

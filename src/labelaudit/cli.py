@@ -53,6 +53,22 @@ class _Usage(LabelAuditError):
     """Options that cannot be used together (reported like bad input, exit 2)."""
 
 
+#: Largest ``--seed`` (``labelaudit._validation.MAX_SEED``, repeated so that parsing the
+#: command line does not import numpy).
+MAX_SEED = 2**32 - 1
+
+
+def _check_n_jobs(n_jobs: int | None) -> None:
+    """``--n-jobs`` under the one n_jobs rule, named as the option."""
+    from ._threads import resolve_n_jobs
+
+    try:
+        resolve_n_jobs(n_jobs)
+    except LabelAuditError as exc:
+        rule = _one_line(exc).replace("`n_jobs`", "--n-jobs").replace("use None, ", "omit it, give ")
+        raise _Usage(rule) from exc
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -215,6 +231,7 @@ def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
         raise _Usage(f"--out '{job.out}' exists and is not a directory")
     if job.junit is not None and job.junit.is_dir():
         raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+    _check_n_jobs(job.n_jobs)
 
 
 def _check_options(job: _Job) -> None:
@@ -420,6 +437,14 @@ def _load(job: _Job) -> _Loaded:
                 {"role": "pred_probs", **file_fingerprint(path, n_rows=int(more.shape[0]))}
             )
     else:
+        import numpy as np
+
+        largest = int(np.bincount(labels, minlength=len(names)).max())
+        if job.cv > largest:
+            raise _Usage(
+                f"--cv {job.cv} asks for more folds than the {largest} rows of the largest class "
+                f"in {source}; the largest --cv allowed here is {largest}"
+            )
         features, cols = feature_matrix(
             df, feature_cols=job.feature_cols, source=source,
             reserved=(job.label_col, job.id_col),
@@ -740,7 +765,7 @@ def audit_command(
     policy: Annotated[Path | None, _POLICY] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of folds, model and bootstrap.")] = 0,
     cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds.")] = 5,
     n_bootstrap: Annotated[
         int, typer.Option("--n-bootstrap", help="Bootstrap replicates for the intervals.")
@@ -977,7 +1002,7 @@ def annotators_command(
     policy: Annotated[Path | None, _POLICY] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed (recorded; the review is deterministic).")
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed (recorded; the review is deterministic).")
     ] = 0,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Kernel threads.")] = None,
     consensus: Annotated[str | None, _CONSENSUS] = None,
@@ -1010,7 +1035,7 @@ def demo_command(
     policy: Annotated[Path | None, _POLICY] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of folds, model and bootstrap.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
     """Run the whole audit on the shipped demo data: annotators and slices by source too."""
@@ -1203,7 +1228,7 @@ def sample_command(
         Path | None,
         typer.Option("--policy", help="Size the sample by the policy's [gate.acceptance] plan."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the draw.")] = 0,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="Item data whose columns reviewers see (default: the "
@@ -1323,7 +1348,7 @@ def verify_command(
         typer.Option("--allow-partial", help="Accept sampled items left unreviewed (said in "
                      "the output)."),
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the interval's draws.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the interval's draws.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
     """Turn a reviewed sample into a verified noise rate with a design-based interval."""

@@ -29,6 +29,7 @@ from .._validation import (
     ROW_SUM_TOLERANCE,
     check_labels,
     check_pred_probs,
+    is_float16,
     raise_for_bad_rows,
 )
 from ..exceptions import LabelAuditError
@@ -214,6 +215,8 @@ def thresholds_from_counts(labels, pred_probs, counts) -> np.ndarray:
     np.cumsum(counts, out=offsets[1:])
     grouped = np.empty(pred_probs.shape[0], dtype=pred_probs.dtype)
     gather_by_label(pred_probs, labels, offsets, grouped)
+    if is_float16(pred_probs):
+        grouped = grouped.astype(np.float16)  # exact; the means round as cleanlab's do
     values = [
         np.mean(grouped[offsets[k]:offsets[k + 1]]) if counts[k] > 0 else BIG_THRESHOLD
         for k in range(n_classes)
@@ -315,12 +318,41 @@ def row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
         out.extra["selfc"] = selfc
     if score is not None:
         out.score = score64 if score64.size else scores
+    if is_float16(pred_probs):
+        _float16_rounding(out, labels, pred_probs, score, adjust)
     return out
+
+
+def _float16_rounding(out: PassResult, labels, pred_probs, score, adjust) -> None:
+    """Redo, in float16 arithmetic, the row results whose value depends on the precision."""
+    if out.keep is not None:
+        out.keep = _given_label_wins_float16(labels, pred_probs, np.arange(labels.shape[0]))
+    if score is not None and adjust is None and score.name in ("self_confidence",
+                                                               "normalized_margin"):
+        p16 = np.asarray(pred_probs).astype(np.float16)
+        rows = np.arange(labels.shape[0])
+        given = p16[rows, labels]
+        if score.name == "self_confidence":
+            out.score = given
+        else:
+            others = p16.copy()
+            others[rows, labels] = -np.inf
+            out.score = (given - others.max(axis=1) + 1) / 2
+
+
+def _given_label_wins_float16(labels, pred_probs, rows: np.ndarray) -> np.ndarray:
+    """:func:`given_label_wins` with the ``1e-6`` bump added in float16, as numpy does there."""
+    block = np.asarray(pred_probs)[rows].astype(np.float16)
+    given = labels[rows]
+    block[np.arange(rows.shape[0]), given] += 1e-6
+    return block.argmax(axis=1) == given
 
 
 def given_label_wins(labels, pred_probs, rows: np.ndarray) -> np.ndarray:
     """For the given rows, whether the given label wins ``argmax(p + 1e-6 * onehot(label))``."""
     rows = np.ascontiguousarray(rows, dtype=np.intp)
+    if is_float16(pred_probs):
+        return _given_label_wins_float16(labels, pred_probs, rows)
     out = np.empty(rows.shape[0], dtype=np.uint8)
     if rows.size:
         _given_label_wins_kernel(pred_probs, labels, rows, out)
@@ -486,21 +518,39 @@ def masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> n
     return masks
 
 def counts_for_fixed_removal(prune_counts, label_counts, num_to_remove_per_class):
-    """Rescale the prune matrix so class k loses exactly ``num_to_remove_per_class[k]`` items."""
+    """Rescale the prune matrix so class k loses ``num_to_remove_per_class[k]`` items.
+
+    ``num_to_remove_per_class`` is one count per class, or one integer for
+    every class (as in cleanlab). Each row of the prune matrix is spread over
+    its off-diagonal entries in proportion to the estimated noise; a class
+    with no estimated noise has nothing to spread, so its off-diagonal entries
+    prune nothing (cleanlab's division by zero gives the same), while its
+    diagonal still leaves ``n_k - num_to_remove_per_class[k]`` items, which is
+    what ``prune_by_class`` removes.
+    """
     remove = np.asarray(num_to_remove_per_class)
+    if remove.ndim == 0:
+        remove = np.full(label_counts.shape, remove)
     if remove.shape != label_counts.shape:
         raise LabelAuditError(
-            f"`num_to_remove_per_class` must have one entry per class ({label_counts.shape[0]}), "
-            f"got shape {remove.shape}."
+            f"`num_to_remove_per_class` must be one integer or one per class "
+            f"({label_counts.shape[0]}), got shape {remove.shape}."
+        )
+    if remove.dtype.kind not in "iuf" or not np.all(np.isfinite(remove)):
+        raise LabelAuditError(
+            f"`num_to_remove_per_class` must hold counts, got {remove.tolist()!r}."
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         psy = prune_counts / np.sum(prune_counts, axis=1)
         noise_per_s = psy.sum(axis=1) - psy.diagonal()
         tmp = (psy.T * remove / noise_per_s).T
     np.fill_diagonal(tmp, label_counts - remove)
-    if not np.all(np.isfinite(tmp)):
-        raise LabelAuditError(
-            "`num_to_remove_per_class` cannot be honoured: some class has no estimated noise."
-        )
-    return round_preserving_row_totals(tmp)
-
+    finite = np.isfinite(tmp).all(axis=1)
+    out = np.zeros(tmp.shape, dtype=int)
+    if finite.any():
+        out[finite] = round_preserving_row_totals(tmp[finite])
+    for row in np.flatnonzero(~finite):
+        # No total to preserve: round what is finite, prune nothing for the rest.
+        values = tmp[row]
+        out[row] = np.where(np.isfinite(values), np.round(np.nan_to_num(values)), 0).astype(int)
+    return out

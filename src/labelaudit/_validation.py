@@ -333,7 +333,7 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
             f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); computed on the rows "
             f"as given, as cleanlab does; {_RENORMALIZE_HINT}. labelaudit.audit() and the "
             "command line refuse such rows.",
-            LabelAuditWarning, stacklevel=5,
+            LabelAuditWarning, stacklevel=4,
         )
 
 

@@ -570,7 +570,7 @@ def _labels_as_strings(values: pl.Series, source: str, column: str) -> pl.Series
     dtype = values.dtype
     if dtype.is_float():
         finite = values.drop_nulls()
-        bad = finite.filter(finite != finite.round(0))
+        bad = finite.filter((finite != finite.round(0)) | (finite.abs() >= 2.0**63))
         if bad.len():
             raise InputError(
                 f"{source}: column {column!r} has non-integer label {bad[0]!r}; labels must "

@@ -141,13 +141,58 @@ def check_adjustable(spec: ScoreSpec, adjust_pred_probs: bool) -> None:
 
 
 def adjust_vector(thresholds) -> np.ndarray:
-    """``max(t) - t_k``: the per-class shift of the threshold-adjusted scores."""
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    return np.ascontiguousarray(thresholds.max() - thresholds)
+    """The thresholds ``t`` of the threshold-adjusted scores, in their own dtype.
+
+    The adjusted probabilities are ``(p - t) + max(t)``, row-normalised,
+    computed by :func:`adjusted_scores` in the dtype numpy gives ``p - t``
+    (float32 when ``p`` and ``t`` are float32, float64 when a class nobody is
+    labelled with made ``t`` float64), in that order of operations, so the
+    scores are cleanlab's bit for bit.
+    """
+    return np.ascontiguousarray(np.asarray(thresholds))
+
+
+#: Rows per block of :func:`adjusted_scores` times K (bounds its temporaries to a few MiB).
+_ADJUST_BLOCK = 1 << 19
+
+
+def adjusted_scores(labels, pred_probs, spec: ScoreSpec, thresholds) -> np.ndarray:
+    """Threshold-adjusted scores, block by block, with cleanlab's operations in its order.
+
+    Per row: ``a = p - t; a += max(t); a /= a.sum()``; then the score
+    (``self_confidence``: ``a[label]``; ``normalized_margin``:
+    ``(a[label] - max_other(a) + 1) / 2``). Each row's arithmetic depends on
+    that row only, so blocks (and dask chunks) give the same values.
+    """
+    thresholds = np.asarray(thresholds)
+    n, k = pred_probs.shape
+    rows_per_block = max(1, _ADJUST_BLOCK // max(k, 1))
+    top = thresholds.max()
+    parts = []
+    for start in range(0, n, rows_per_block):
+        block = np.asarray(pred_probs[start:start + rows_per_block])
+        if is_float16(pred_probs):
+            block = block.astype(np.float16)
+        lab = labels[start:start + block.shape[0]]
+        idx = np.arange(block.shape[0])
+        adj = block - thresholds
+        adj += top
+        adj /= adj.sum(axis=1, keepdims=True)
+        given = adj[idx, lab]
+        if spec.name == "self_confidence":
+            parts.append(given)
+            continue
+        adj[idx, lab] = -np.inf
+        parts.append((given - adj.max(axis=1) + 1) / 2)
+    if not parts:
+        return np.empty(0, dtype=np.result_type(pred_probs.dtype, thresholds.dtype))
+    return np.concatenate(parts)
 
 
 def keep_float32_adjusted(scores, dtype, counts):
     """cleanlab keeps adjusted scores in float32 when every class has items (float32 thresholds)."""
+    if scores.dtype == np.float16:  # float16 input: cleanlab's float16 arithmetic, kept
+        return scores
     if dtype == np.float32 and np.all(counts > 0):
         return scores.astype(np.float32)
     return scores
@@ -287,9 +332,7 @@ def row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
     adjust_arr = empty_d
     if score is not None:
         if adjust is not None:
-            score_kind = score.adjusted_kind
-            adjust_arr = adjust
-            score64 = np.empty(n, dtype=np.float64)
+            pass  # computed after the pass, by adjusted_scores
         else:
             score_kind = score.kind
             if score.strict_unit_interval:
@@ -316,7 +359,9 @@ def row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
     if want_other:
         out.extra["other"] = other
         out.extra["selfc"] = selfc
-    if score is not None:
+    if score is not None and adjust is not None:
+        out.score = adjusted_scores(labels, pred_probs, score, adjust)
+    elif score is not None:
         out.score = score64 if score64.size else scores
     if is_float16(pred_probs):
         _float16_rounding(out, labels, pred_probs, score, adjust)
@@ -509,6 +554,26 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
     first = np.cumsum(sizes) - sizes
     pos = plan["slot_off"][slot] + (np.arange(slot.shape[0]) - first[slot])
     return slot, heap_val[0, pos], heap_idx[0, pos]
+
+
+def noise_rate_rows_float16(labels, pred_probs, plan) -> np.ndarray:
+    """Prune-by-noise-rate rows of float16 probabilities, with float16 margins.
+
+    cleanlab's margins ``p_j - p_k`` are float16 differences, rounded: rows
+    whose float32 margins differ can tie there. Each pair ``(k, j)`` keeps its
+    ``m`` largest float16 margins, ties to the smaller row, as the kernel's
+    selection does on float32 and float64.
+    """
+    p16 = np.asarray(pred_probs).astype(np.float16)
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    ptr = plan["pair_ptr"]
+    for k in np.flatnonzero(np.diff(ptr)):
+        rows = np.flatnonzero(labels == k)
+        for t in range(ptr[k], ptr[k + 1]):
+            j, m = plan["pair_j"][t], int(plan["slot_cap"][t])
+            margin = p16[rows, j] - p16[rows, k]
+            mask[rows[np.argsort(-margin, kind="stable")[:m]]] = True
+    return mask
 
 
 def masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> np.ndarray:

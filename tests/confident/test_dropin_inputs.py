@@ -152,7 +152,7 @@ def test_the_audit_stays_strict_and_says_so():
 # --------------------------------------------------------------------------- float16
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_float16_gives_cleanlabs_answer(seed):
     labels, probs = _softmax_case(seed)
     p16 = probs.astype(np.float16)
@@ -173,11 +173,14 @@ def test_float16_gives_cleanlabs_answer(seed):
         assert la.num_label_issues(labels, p16) == _quiet_cleanlab(
             cl_count.num_label_issues, labels, p16)
     for method in ("self_confidence", "normalized_margin"):
-        with pytest.warns(la.LabelAuditWarning):
-            ours = la.get_label_quality_scores(labels, p16, method=method)
-        ref = _quiet_cleanlab(cl_rank.get_label_quality_scores, labels, p16, method=method)
-        assert ours.dtype == ref.dtype == np.float16
-        np.testing.assert_array_equal(ours, ref)
+        for adjust in (False, True):
+            with pytest.warns(la.LabelAuditWarning):
+                ours = la.get_label_quality_scores(labels, p16, method=method,
+                                                   adjust_pred_probs=adjust)
+            ref = _quiet_cleanlab(cl_rank.get_label_quality_scores, labels, p16, method=method,
+                                  adjust_pred_probs=adjust)
+            assert ours.dtype == ref.dtype == np.float16
+            np.testing.assert_array_equal(ours, ref)
 
 
 def test_float16_thresholds_round_as_cleanlabs():
@@ -192,3 +195,25 @@ def test_float16_thresholds_round_as_cleanlabs():
     widened = _quiet_cleanlab(cl_count.get_confident_thresholds, labels,
                               p16.astype(np.float32))
     assert not np.array_equal(ref.astype(np.float32), widened)  # the rounding matters here
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [2, 3, 9, 130])
+def test_adjusted_scores_are_bit_equal(dtype, k):
+    """adjust_pred_probs=True: cleanlab's value bit for bit, also when a class is unused."""
+    rng = np.random.default_rng(k)
+    labels = rng.integers(0, k, 3000)
+    labels[labels == 1] = 0  # class 1 unused: float64 thresholds, as in cleanlab
+    probs = rng.dirichlet(np.ones(k), 3000).astype(dtype)
+    for method in ("self_confidence", "normalized_margin"):
+        ours = la.get_label_quality_scores(labels, probs, method=method, adjust_pred_probs=True)
+        ref = _quiet_cleanlab(cl_rank.get_label_quality_scores, labels, probs, method=method,
+                              adjust_pred_probs=True)
+        assert ours.dtype == ref.dtype
+        np.testing.assert_array_equal(ours, ref)
+        ranked = la.find_label_issues(labels, probs, return_indices_ranked_by=method,
+                                      rank_by_kwargs={"adjust_pred_probs": True})
+        ref_ranked = _quiet_cleanlab(cl_filter.find_label_issues, labels, probs,
+                                     return_indices_ranked_by=method,
+                                     rank_by_kwargs={"adjust_pred_probs": True}, n_jobs=1)
+        np.testing.assert_array_equal(ranked, ref_ranked)

@@ -147,3 +147,28 @@ def test_leading_zeros_keep_three_classes(capsys, tmp_path):
     issues = pl.read_parquet(out / "issues.parquet")
     assert issues.get_column("id").dtype == pl.String
     assert issues.get_column("id").str.starts_with("0").all()  # ids keep their zeros
+
+
+def test_zero_padded_ids_survive_audit_sample_and_verify(capsys, tmp_path):
+    """Ids such as 00161 are read as written by every command that reads a CSV of them."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 200)
+    features = rng.normal(size=(200, 2)) + labels[:, None]
+    data = tmp_path / "zp.csv"
+    pl.DataFrame({"id": [f"{i:05d}" for i in range(200)], "label": labels,
+                  "note": [f"n{i}" for i in range(200)], "f1": features[:, 0],
+                  "f2": features[:, 1]}).write_csv(data)
+    audit, sample, verified = tmp_path / "audit", tmp_path / "sample", tmp_path / "verified"
+    assert run(["audit", str(data), "--label-col", "label", "--id-col", "id", "--feature-cols",
+                "f1,f2", "--n-bootstrap", "10", "--out", str(audit)]) == 0
+    assert run(["sample", str(audit), "--size", "20", "--out", str(sample)]) == 0
+    drawn = pl.read_csv(sample / "review_sample.csv", infer_schema_length=0)
+    assert drawn.get_column("id").str.len_chars().eq(5).all()
+    # The data columns were found for every drawn id.
+    assert drawn.get_column("note").to_list() == [f"n{int(i)}" for i in drawn["id"]]
+    reviews = sample / "reviews.csv"
+    drawn.with_columns(pl.col("given_label").alias("reviewed_label")).write_csv(reviews)
+    code = run(["verify", str(audit), str(reviews), "--out", str(verified)])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((verified / "summary.json").read_text())
+    assert summary["verified"]["n_reviewed"] == 20

@@ -482,7 +482,7 @@ def read_rows(
         return pl.scan_parquet(path).filter(
             pl.col(id_col).cast(pl.String).is_in(ids.cast(pl.String).implode())
         ).collect()
-    return read_table(path, what="data")
+    return read_table(path, what="data", text_columns=(id_col,))
 
 
 # --------------------------------------------------------------------------- schema helpers

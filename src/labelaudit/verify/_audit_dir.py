@@ -176,7 +176,8 @@ def load_item_data(
         if data is None or not data.exists():
             return None, None
     id_col = id_col if id_col is not None else audit.id_col
-    frame = read_table(data, what="data")
+    # The columns that name things are read as the audit read them (as text in a CSV).
+    frame = read_table(data, what="data", text_columns=(id_col, audit.label_col, "annotator"))
     source = f"data file '{data}'"
     if id_col is not None:
         if id_col not in frame.columns:

@@ -48,3 +48,31 @@ def test_label_messages_name_the_global_position_of_a_chunk():
         check_labels(np.array([0, 1, 5]), 3, 3, offset=1000)
     with pytest.raises(LabelAuditError, match="one entry per row of `X`"):
         check_labels(np.array([0, 1]), 3, None, rows_of="X")
+
+
+def test_seed_range_is_named():
+    import labelaudit as la
+    from labelaudit._validation import MAX_SEED, check_seed
+    from labelaudit.cli import MAX_SEED as CLI_MAX_SEED
+
+    assert CLI_MAX_SEED == MAX_SEED == 2**32 - 1
+    assert check_seed(MAX_SEED) == MAX_SEED
+    for bad in (-1, MAX_SEED + 1, 1.5, True):
+        with pytest.raises(la.LabelAuditError, match=r"`seed` must be an integer from 0 to "):
+            check_seed(bad)
+    labels = np.array([0, 1, 0, 1])
+    with pytest.raises(la.LabelAuditError, match="`seed` must be"):
+        la.audit(labels, np.full((4, 2), 0.5), seed=-1)
+
+
+def test_n_jobs_below_minus_the_cores_is_refused(monkeypatch):
+    from labelaudit import LabelAuditError, _threads
+
+    monkeypatch.setattr(_threads, "_available_cores", lambda: 4)
+    assert _threads.resolve_n_jobs(-1) == 4
+    assert _threads.resolve_n_jobs(-4) == 1
+    assert _threads.resolve_n_jobs(9) == 9
+    with pytest.raises(LabelAuditError, match=r"at least -4 .* got -5"):
+        _threads.resolve_n_jobs(-5)
+    with pytest.raises(LabelAuditError, match="must not be 0"):
+        _threads.resolve_n_jobs(0)

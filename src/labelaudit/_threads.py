@@ -28,7 +28,9 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     n_jobs : int or None
         ``None`` uses ``OMP_NUM_THREADS`` when set, else every available core;
         a positive value is used as given (more workers than cores is allowed);
-        ``-1`` means all cores and ``-k`` all but ``k - 1``. ``0`` is an error.
+        ``-1`` means all cores and ``-k`` all but ``k - 1``. ``0`` is an error,
+        and so is ``-k`` below minus the number of cores (it asks for fewer
+        than one worker).
 
     Returns
     -------
@@ -45,8 +47,13 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
         raise LabelAuditError(f"`n_jobs` must be an integer or None, got {n_jobs!r}.")
     if n_jobs == 0:
         raise LabelAuditError("`n_jobs` must not be 0: use None, a positive count or -1.")
+    if n_jobs < -cores:
+        raise LabelAuditError(
+            f"`n_jobs` must be at least -{cores} (all {cores} cores but {cores - 1}), got "
+            f"{n_jobs}: -k means every core but k - 1."
+        )
     if n_jobs < 0:
-        return max(1, cores + 1 + n_jobs)
+        return cores + 1 + n_jobs
     return n_jobs
 
 

@@ -7,16 +7,23 @@ is refused. Messages name the parameter, the rule and the offending value.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from .exceptions import InputError, LabelAuditError
+from .exceptions import InputError, LabelAuditError, LabelAuditWarning
 
 __all__ = [
     "ROW_SUM_TOLERANCE",
+    "Float16Probabilities",
     "check_labels",
     "check_matrix_layout",
     "check_pred_probs",
     "check_probabilities",
+    "check_scalar_column",
+    "check_seed",
+    "integers_if_canonical",
+    "is_float16",
     "raise_for_bad_rows",
 ]
 
@@ -36,6 +43,21 @@ _CLI_RENORMALIZE_HINT = (
 #: Rows per kernel call when a whole matrix is only validated (bounds the
 #: placeholder labels the row pass reads; a memory map stays on disk).
 _SCAN_ROWS = 1 << 20
+
+
+class Float16Probabilities(np.ndarray):
+    """A float32 copy of float16 probabilities (exact: every float16 is a float32).
+
+    The kernels read it as float32; the steps whose result depends on the
+    precision of the arithmetic (the per-class thresholds, the ``1e-6`` bump
+    of the given label, the scores) recognise this type and round as numpy
+    does on float16, so the drop-in functions give cleanlab's float16 answer.
+    """
+
+
+def is_float16(pred_probs) -> bool:
+    """Whether ``pred_probs`` came from a float16 matrix (see :class:`Float16Probabilities`)."""
+    return isinstance(pred_probs, Float16Probabilities)
 
 
 def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
@@ -74,8 +96,16 @@ def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
             raise LabelAuditError(
                 f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
             )
-        if pred_probs.dtype.kind == "f" and pred_probs.dtype.itemsize < 4:
-            pred_probs = pred_probs.astype(np.float32)
+    if pred_probs.dtype == np.float16 and not is_float16(pred_probs):
+        warnings.warn(
+            f"`{name}` is float16: computed on an exact float32 copy with float16 rounding "
+            "where cleanlab rounds, which gives cleanlab's answer; pass float32 (e.g. "
+            f"`{name}.astype(np.float32)`) to skip the copy.",
+            LabelAuditWarning, stacklevel=4,
+        )
+        if pred_probs.ndim == 2:
+            pred_probs = np.ascontiguousarray(pred_probs, dtype=np.float32).view(
+                Float16Probabilities)
     check_matrix_layout(pred_probs.shape, pred_probs.dtype, name=name)
     if not pred_probs.flags.c_contiguous:
         pred_probs = np.ascontiguousarray(pred_probs)
@@ -295,11 +325,15 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
             f"`{name}` must lie in [0, 1] exactly for this score: row {i + row_offset}, column {j} is {row[j].item()!r}."
         )
     if check_sums and first[3] < n:
+        # cleanlab computes on such rows as given; so do the drop-in functions, and say so.
         i = int(first[3])
         total = float(np.asarray(pred_probs[i], dtype=np.float64).sum())
-        raise LabelAuditError(
-            f"`{name}` rows must sum to 1: row {i + row_offset} sums to {total:.6g} "
-            f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); {_RENORMALIZE_HINT}."
+        warnings.warn(
+            f"`{name}` rows should sum to 1: row {i + row_offset} sums to {total:.6g} "
+            f"(off by {total - 1:+.3g}, tolerance {ROW_SUM_TOLERANCE:g}); computed on the rows "
+            f"as given, as cleanlab does; {_RENORMALIZE_HINT}. labelaudit.audit() and the "
+            "command line refuse such rows.",
+            LabelAuditWarning, stacklevel=4,
         )
 
 
@@ -402,6 +436,8 @@ def check_annotations(
             )
     if annotations.height == 0:
         raise InputError(f"{source}: the table has no rows; need at least one annotation")
+    for role, col in (("item", item_col), ("annotator", annotator_col), ("label", label_col)):
+        check_scalar_column(annotations.get_column(col), source=source, role=role)
     for col in (item_col, annotator_col, label_col):
         nulls = annotations.get_column(col).is_null()
         if nulls.any():
@@ -516,3 +552,147 @@ def as_polars_frame(frame, *, name: str):
     raise InputError(
         f"{name} must be a polars or pandas DataFrame; got {type(frame).__name__}"
     )
+
+
+# --------------------------------------------------------------------------- options
+
+#: Largest seed: numpy's legacy seeding and scikit-learn take 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, *, name: str = "seed") -> int:
+    """Return ``seed`` when it is an integer in ``0 .. 2**32 - 1``.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+    name : str, default "seed"
+        Parameter name for the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    LabelAuditError
+        Otherwise, naming the parameter, the range and the value.
+
+    Examples
+    --------
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.LabelAuditError: `seed` must be an integer from 0 to 4294967295, got -1.
+    """
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
+        0 <= seed <= MAX_SEED
+    ):
+        raise LabelAuditError(f"`{name}` must be an integer from 0 to {MAX_SEED}, got {seed!r}.")
+    return int(seed)
+
+
+# --------------------------------------------------------------------------- table columns
+
+#: Decimal integers exactly as ``str(int)`` writes them: no sign "+", no leading zeros, no spaces.
+_CANONICAL_INTEGER = r"^-?(0|[1-9][0-9]{0,17})$"
+
+
+def check_scalar_column(series, *, source: str, role: str | None = None):
+    """Refuse a label, id or annotator column whose values are not single scalars.
+
+    Parameters
+    ----------
+    series : polars.Series
+        The column as read.
+    source : str
+        The table, for messages (``"data file 'd.parquet'"``).
+    role : str, optional
+        What the column holds (``"label"``, ``"id"``, ``"annotator"``).
+
+    Returns
+    -------
+    polars.Series
+        ``series`` unchanged.
+
+    Raises
+    ------
+    InputError
+        When the column holds lists, arrays, structs, binary blobs or Python
+        objects, naming the column, the first row and its value.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> check_scalar_column(pl.Series("label", [[1], [2]]), source="data file 'd.parquet'",
+    ...                     role="label")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: data file 'd.parquet': label column 'label' holds list values (row 0 is [1]); labels must be single strings or integers
+    """
+    import polars as pl
+
+    dtype = series.dtype
+    nested = isinstance(dtype, (pl.List, pl.Array, pl.Struct)) or dtype in (pl.Binary, pl.Object)
+    if not nested:
+        return series
+    kind = {pl.List: "list", pl.Array: "array", pl.Struct: "struct"}.get(type(dtype),
+                                                                         str(dtype).lower())
+    present = series.is_not_null()
+    row = int(present.arg_true()[0]) if present.any() else 0
+    value = _short(series[row] if series.len() else None)
+    what = f"{role} column" if role else "column"
+    rule = f"{role}s" if role else "labels, ids and annotators"
+    raise InputError(
+        f"{source}: {what} {series.name!r} holds {kind} values (row {row} is {value}); "
+        f"{rule} must be single strings or integers"
+    )
+
+
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line messages."""
+    if hasattr(value, "to_list"):  # a polars Series (one row of a list column)
+        value = value.to_list()
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def integers_if_canonical(series):
+    """Text read from a CSV column as integers when that loses nothing.
+
+    A column of decimal integers written the way ``str(int)`` writes them
+    (``"0"``, ``"17"``, ``"-3"``) becomes ``Int64``, so ids sort and labels
+    order numerically as before; any other text (``"01"``, ``"1.0"``,
+    ``" 2"``, ``"cat"``) is kept as written, so ``"01"`` and ``"1"`` stay
+    two values.
+
+    Parameters
+    ----------
+    series : polars.Series
+        A column read as text.
+
+    Returns
+    -------
+    polars.Series
+        ``Int64`` when every non-null value is a canonical decimal integer that
+        fits in 64 bits, else ``series`` unchanged.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> integers_if_canonical(pl.Series(["2", "10", None])).to_list()
+    [2, 10, None]
+    >>> integers_if_canonical(pl.Series(["01", "1", "02"])).to_list()
+    ['01', '1', '02']
+    """
+    import polars as pl
+
+    if series.dtype != pl.String:
+        return series
+    present = series.drop_nulls()
+    if present.len() == 0 or not present.str.contains(_CANONICAL_INTEGER).all():
+        return series
+    return series.cast(pl.Int64)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._validation import check_probabilities
+from ._validation import check_probabilities, check_seed
 from .exceptions import InputError, LabelAuditError
 from .result import AuditResult
 
@@ -214,6 +214,7 @@ def audit(
     from .oof import out_of_fold_probabilities
 
     confident.check_filter_by(filter_by)  # before any expensive step
+    check_seed(seed)
     if (pred_probs is None) == (features is None):
         raise InputError("give exactly one of pred_probs (model outputs) and features")
     codes, names = _encode(labels, class_names)

@@ -57,6 +57,22 @@ class _Usage(LabelAuditError):
     """Options that cannot be used together (reported like bad input, exit 2)."""
 
 
+#: Largest ``--seed`` (``labelaudit._validation.MAX_SEED``, repeated so that parsing the
+#: command line does not import numpy).
+MAX_SEED = 2**32 - 1
+
+
+def _check_n_jobs(n_jobs: int | None) -> None:
+    """``--n-jobs`` under the one n_jobs rule, named as the option."""
+    from ._threads import resolve_n_jobs
+
+    try:
+        resolve_n_jobs(n_jobs)
+    except LabelAuditError as exc:
+        rule = _one_line(exc).replace("`n_jobs`", "--n-jobs").replace("use None, ", "omit it, give ")
+        raise _Usage(rule) from exc
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -237,6 +253,7 @@ def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
         raise _Usage(f"--out '{job.out}' exists and is not a directory")
     if job.junit is not None and job.junit.is_dir():
         raise _Usage(f"--junit '{job.junit}' is a directory; give a file name")
+    _check_n_jobs(job.n_jobs)
 
 
 def _check_options(job: _Job) -> None:
@@ -369,7 +386,8 @@ def _read_annotations(
     from .io import read_annotation_table
 
     source = f"annotations file '{path}'"
-    raw = read_annotation_table(path, what="annotations")
+    raw = read_annotation_table(path, what="annotations",
+                                text_columns=(item_col, annotator_col, label_col))
     frame, names, _ = prepare_annotations(
         raw, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=classes, item_ids=item_ids, source=source,
@@ -398,7 +416,8 @@ def _load(job: _Job) -> _Loaded:
 
     _check_options(job)
     policy = load_policy(job.policy) if job.policy is not None else None
-    df = read_table(job.data, what="data", columns=_needed_columns(job))
+    df = read_table(job.data, what="data", columns=_needed_columns(job),
+                    text_columns=(job.label_col, job.id_col, job.annotator_col or "annotator"))
     source = f"data {'directory' if job.data.is_dir() else 'file'} '{job.data}'"
     require_columns(df, [job.label_col] + ([job.id_col] if job.id_col else []), source=source)
     if job.id_col is not None and job.id_col == job.label_col:
@@ -407,6 +426,11 @@ def _load(job: _Job) -> _Loaded:
     labels, names = encode_labels(
         df.get_column(job.label_col), classes=job.classes, source=source, column=job.label_col
     )
+    if len(names) < 2:
+        raise InputError(
+            f"{source}: column {job.label_col!r} holds a single class {names[0]!r}; an audit "
+            "needs at least 2 classes (pass --classes to name the others)"
+        )
     inputs = input_fingerprints("data", job.data, n_rows=df.height)
     probs = features = cols = None
     extra: list[Any] = []
@@ -438,6 +462,14 @@ def _load(job: _Job) -> _Loaded:
                 {"role": "pred_probs", **file_fingerprint(path, n_rows=int(more.shape[0]))}
             )
     else:
+        import numpy as np
+
+        largest = int(np.bincount(labels, minlength=len(names)).max())
+        if job.cv > largest:
+            raise _Usage(
+                f"--cv {job.cv} asks for more folds than the {largest} rows of the largest class "
+                f"in {source}; the largest --cv allowed here is {largest}"
+            )
         features, cols = feature_matrix(
             df, feature_cols=job.feature_cols, source=source,
             reserved=(job.label_col, job.id_col),
@@ -644,7 +676,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
             f"{option} DIR (the --out of 'labelaudit sample')"
         )
     sample = load_sample(design, class_names=tuple(class_names))
-    raw = read_annotation_table(reviews, what="reviews")
+    raw = read_annotation_table(reviews, what="reviews", text_columns=("id", "reviewed_label"))
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
               {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
     return raw, sample, inputs
@@ -803,7 +835,7 @@ def audit_command(
     policy: Annotated[Path | None, _POLICY] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of folds, model and bootstrap.")] = 0,
     cv: Annotated[int, typer.Option("--cv", help="Cross-validation folds.")] = 5,
     n_bootstrap: Annotated[
         int, typer.Option("--n-bootstrap", help="Bootstrap replicates for the intervals.")
@@ -1051,7 +1083,7 @@ def annotators_command(
     policy: Annotated[Path | None, _POLICY] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed (recorded; the review is deterministic).")
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed (recorded; the review is deterministic).")
     ] = 0,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Kernel threads.")] = None,
     consensus: Annotated[str | None, _CONSENSUS] = None,
@@ -1085,7 +1117,7 @@ def demo_command(
     policy: Annotated[Path | None, _POLICY] = None,
     junit: Annotated[Path | None, _JUNIT] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Also write issues.csv.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of folds, model and bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of folds, model and bootstrap.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
     version: Annotated[bool, _VERSION] = False,
 ) -> None:
@@ -1282,7 +1314,7 @@ def sample_command(
         Path | None,
         typer.Option("--policy", help="Size the sample by the policy's [gate.acceptance] plan."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the draw.")] = 0,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="Item data whose columns reviewers see (default: the "
@@ -1540,7 +1572,7 @@ def verify_command(
         typer.Option("--allow-partial", help="Accept sampled items left unreviewed (said in "
                      "the output)."),
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the interval's draws.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the interval's draws.")] = 0,
     debug: Annotated[bool, _DEBUG] = False,
     version: Annotated[bool, _VERSION] = False,
 ) -> None:

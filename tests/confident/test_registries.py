@@ -69,7 +69,10 @@ def test_a_registered_score_is_used_everywhere_a_method_is_named(toy_score):
 def test_a_registered_score_still_validates_the_rows(toy_score):
     labels, probs = _data(2)
     probs[5] *= 0.5
-    with pytest.raises(LabelAuditError, match="row 5 sums to"):
+    with pytest.warns(la.LabelAuditWarning, match="row 5 sums to"):
+        la.get_label_quality_scores(labels, probs, method=toy_score)
+    probs[6, 0] = np.nan
+    with pytest.raises(LabelAuditError, match="row 6, column 0 is nan"):
         la.get_label_quality_scores(labels, probs, method=toy_score)
 
 

@@ -29,6 +29,7 @@ from .._validation import (
     ROW_SUM_TOLERANCE,
     check_labels,
     check_pred_probs,
+    is_float16,
     raise_for_bad_rows,
 )
 from ..exceptions import LabelAuditError
@@ -140,13 +141,58 @@ def check_adjustable(spec: ScoreSpec, adjust_pred_probs: bool) -> None:
 
 
 def adjust_vector(thresholds) -> np.ndarray:
-    """``max(t) - t_k``: the per-class shift of the threshold-adjusted scores."""
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    return np.ascontiguousarray(thresholds.max() - thresholds)
+    """The thresholds ``t`` of the threshold-adjusted scores, in their own dtype.
+
+    The adjusted probabilities are ``(p - t) + max(t)``, row-normalised,
+    computed by :func:`adjusted_scores` in the dtype numpy gives ``p - t``
+    (float32 when ``p`` and ``t`` are float32, float64 when a class nobody is
+    labelled with made ``t`` float64), in that order of operations, so the
+    scores are cleanlab's bit for bit.
+    """
+    return np.ascontiguousarray(np.asarray(thresholds))
+
+
+#: Rows per block of :func:`adjusted_scores` times K (bounds its temporaries to a few MiB).
+_ADJUST_BLOCK = 1 << 19
+
+
+def adjusted_scores(labels, pred_probs, spec: ScoreSpec, thresholds) -> np.ndarray:
+    """Threshold-adjusted scores, block by block, with cleanlab's operations in its order.
+
+    Per row: ``a = p - t; a += max(t); a /= a.sum()``; then the score
+    (``self_confidence``: ``a[label]``; ``normalized_margin``:
+    ``(a[label] - max_other(a) + 1) / 2``). Each row's arithmetic depends on
+    that row only, so blocks (and dask chunks) give the same values.
+    """
+    thresholds = np.asarray(thresholds)
+    n, k = pred_probs.shape
+    rows_per_block = max(1, _ADJUST_BLOCK // max(k, 1))
+    top = thresholds.max()
+    parts = []
+    for start in range(0, n, rows_per_block):
+        block = np.asarray(pred_probs[start:start + rows_per_block])
+        if is_float16(pred_probs):
+            block = block.astype(np.float16)
+        lab = labels[start:start + block.shape[0]]
+        idx = np.arange(block.shape[0])
+        adj = block - thresholds
+        adj += top
+        adj /= adj.sum(axis=1, keepdims=True)
+        given = adj[idx, lab]
+        if spec.name == "self_confidence":
+            parts.append(given)
+            continue
+        adj[idx, lab] = -np.inf
+        parts.append((given - adj.max(axis=1) + 1) / 2)
+    if not parts:
+        return np.empty(0, dtype=np.result_type(pred_probs.dtype, thresholds.dtype))
+    return np.concatenate(parts)
 
 
 def keep_float32_adjusted(scores, dtype, counts):
     """cleanlab keeps adjusted scores in float32 when every class has items (float32 thresholds)."""
+    if scores.dtype == np.float16:  # float16 input: cleanlab's float16 arithmetic, kept
+        return scores
     if dtype == np.float32 and np.all(counts > 0):
         return scores.astype(np.float32)
     return scores
@@ -214,6 +260,8 @@ def thresholds_from_counts(labels, pred_probs, counts) -> np.ndarray:
     np.cumsum(counts, out=offsets[1:])
     grouped = np.empty(pred_probs.shape[0], dtype=pred_probs.dtype)
     gather_by_label(pred_probs, labels, offsets, grouped)
+    if is_float16(pred_probs):
+        grouped = grouped.astype(np.float16)  # exact; the means round as cleanlab's do
     values = [
         np.mean(grouped[offsets[k]:offsets[k + 1]]) if counts[k] > 0 else BIG_THRESHOLD
         for k in range(n_classes)
@@ -284,9 +332,7 @@ def row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
     adjust_arr = empty_d
     if score is not None:
         if adjust is not None:
-            score_kind = score.adjusted_kind
-            adjust_arr = adjust
-            score64 = np.empty(n, dtype=np.float64)
+            pass  # computed after the pass, by adjusted_scores
         else:
             score_kind = score.kind
             if score.strict_unit_interval:
@@ -313,14 +359,45 @@ def row_pass(labels, pred_probs, *, cut=None, want_guess=False, want_keep=False,
     if want_other:
         out.extra["other"] = other
         out.extra["selfc"] = selfc
-    if score is not None:
+    if score is not None and adjust is not None:
+        out.score = adjusted_scores(labels, pred_probs, score, adjust)
+    elif score is not None:
         out.score = score64 if score64.size else scores
+    if is_float16(pred_probs):
+        _float16_rounding(out, labels, pred_probs, score, adjust)
     return out
+
+
+def _float16_rounding(out: PassResult, labels, pred_probs, score, adjust) -> None:
+    """Redo, in float16 arithmetic, the row results whose value depends on the precision."""
+    if out.keep is not None:
+        out.keep = _given_label_wins_float16(labels, pred_probs, np.arange(labels.shape[0]))
+    if score is not None and adjust is None and score.name in ("self_confidence",
+                                                               "normalized_margin"):
+        p16 = np.asarray(pred_probs).astype(np.float16)
+        rows = np.arange(labels.shape[0])
+        given = p16[rows, labels]
+        if score.name == "self_confidence":
+            out.score = given
+        else:
+            others = p16.copy()
+            others[rows, labels] = -np.inf
+            out.score = (given - others.max(axis=1) + 1) / 2
+
+
+def _given_label_wins_float16(labels, pred_probs, rows: np.ndarray) -> np.ndarray:
+    """:func:`given_label_wins` with the ``1e-6`` bump added in float16, as numpy does there."""
+    block = np.asarray(pred_probs)[rows].astype(np.float16)
+    given = labels[rows]
+    block[np.arange(rows.shape[0]), given] += 1e-6
+    return block.argmax(axis=1) == given
 
 
 def given_label_wins(labels, pred_probs, rows: np.ndarray) -> np.ndarray:
     """For the given rows, whether the given label wins ``argmax(p + 1e-6 * onehot(label))``."""
     rows = np.ascontiguousarray(rows, dtype=np.intp)
+    if is_float16(pred_probs):
+        return _given_label_wins_float16(labels, pred_probs, rows)
     out = np.empty(rows.shape[0], dtype=np.uint8)
     if rows.size:
         _given_label_wins_kernel(pred_probs, labels, rows, out)
@@ -479,6 +556,26 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
     return slot, heap_val[0, pos], heap_idx[0, pos]
 
 
+def noise_rate_rows_float16(labels, pred_probs, plan) -> np.ndarray:
+    """Prune-by-noise-rate rows of float16 probabilities, with float16 margins.
+
+    cleanlab's margins ``p_j - p_k`` are float16 differences, rounded: rows
+    whose float32 margins differ can tie there. Each pair ``(k, j)`` keeps its
+    ``m`` largest float16 margins, ties to the smaller row, as the kernel's
+    selection does on float32 and float64.
+    """
+    p16 = np.asarray(pred_probs).astype(np.float16)
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    ptr = plan["pair_ptr"]
+    for k in np.flatnonzero(np.diff(ptr)):
+        rows = np.flatnonzero(labels == k)
+        for t in range(ptr[k], ptr[k + 1]):
+            j, m = plan["pair_j"][t], int(plan["slot_cap"][t])
+            margin = p16[rows, j] - p16[rows, k]
+            mask[rows[np.argsort(-margin, kind="stable")[:m]]] = True
+    return mask
+
+
 def masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """masks[0]: prune-by-noise-rate rows, masks[1]: prune-by-class rows."""
     masks = np.zeros((2, n), dtype=bool)
@@ -486,21 +583,39 @@ def masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> n
     return masks
 
 def counts_for_fixed_removal(prune_counts, label_counts, num_to_remove_per_class):
-    """Rescale the prune matrix so class k loses exactly ``num_to_remove_per_class[k]`` items."""
+    """Rescale the prune matrix so class k loses ``num_to_remove_per_class[k]`` items.
+
+    ``num_to_remove_per_class`` is one count per class, or one integer for
+    every class (as in cleanlab). Each row of the prune matrix is spread over
+    its off-diagonal entries in proportion to the estimated noise; a class
+    with no estimated noise has nothing to spread, so its off-diagonal entries
+    prune nothing (cleanlab's division by zero gives the same), while its
+    diagonal still leaves ``n_k - num_to_remove_per_class[k]`` items, which is
+    what ``prune_by_class`` removes.
+    """
     remove = np.asarray(num_to_remove_per_class)
+    if remove.ndim == 0:
+        remove = np.full(label_counts.shape, remove)
     if remove.shape != label_counts.shape:
         raise LabelAuditError(
-            f"`num_to_remove_per_class` must have one entry per class ({label_counts.shape[0]}), "
-            f"got shape {remove.shape}."
+            f"`num_to_remove_per_class` must be one integer or one per class "
+            f"({label_counts.shape[0]}), got shape {remove.shape}."
+        )
+    if remove.dtype.kind not in "iuf" or not np.all(np.isfinite(remove)):
+        raise LabelAuditError(
+            f"`num_to_remove_per_class` must hold counts, got {remove.tolist()!r}."
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         psy = prune_counts / np.sum(prune_counts, axis=1)
         noise_per_s = psy.sum(axis=1) - psy.diagonal()
         tmp = (psy.T * remove / noise_per_s).T
     np.fill_diagonal(tmp, label_counts - remove)
-    if not np.all(np.isfinite(tmp)):
-        raise LabelAuditError(
-            "`num_to_remove_per_class` cannot be honoured: some class has no estimated noise."
-        )
-    return round_preserving_row_totals(tmp)
-
+    finite = np.isfinite(tmp).all(axis=1)
+    out = np.zeros(tmp.shape, dtype=int)
+    if finite.any():
+        out[finite] = round_preserving_row_totals(tmp[finite])
+    for row in np.flatnonzero(~finite):
+        # No total to preserve: round what is finite, prune nothing for the rest.
+        values = tmp[row]
+        out[row] = np.where(np.isfinite(values), np.round(np.nan_to_num(values)), 0).astype(int)
+    return out

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import is_float16
 from ..exceptions import LabelAuditError, LabelAuditWarning
 from . import _dask
 from ._latent import calibrate_counts, keep_at_least_n_per_class
@@ -41,6 +42,7 @@ from ._passes import (
     fill_diagonal_min_one,
     is_dask_array,
     masks_from_candidates,
+    noise_rate_rows_float16,
     prepare,
     prune_plan,
     reject_multi_label,
@@ -237,7 +239,10 @@ def _prune(inputs: FilterInputs, filter_by: str) -> np.ndarray:
                                       inputs.selfc, n_jobs=inputs.n_jobs,
                                       chunk_size=inputs.chunk_size,
                                       first=np.flatnonzero(~inputs.keep))
-    return masks_from_candidates(inputs.labels.shape[0], plan, slot, rows)
+    masks = masks_from_candidates(inputs.labels.shape[0], plan, slot, rows)
+    if is_float16(inputs.pred_probs) and filter_by != "prune_by_class":
+        masks[0] = noise_rate_rows_float16(inputs.labels, inputs.pred_probs, plan)
+    return masks
 
 
 def _prune_by_noise_rate(inputs: FilterInputs) -> np.ndarray:

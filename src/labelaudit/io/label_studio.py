@@ -112,34 +112,32 @@ def _label_studio_task_rows(
     task: dict[str, Any], index: int, path: Path, what: str
 ) -> tuple[list[dict[str, Any]], int]:
     """Return the rows of one task and the number of annotations without a choice."""
+    where = f"{what} file '{path}': task at position {index}"
     if "id" not in task:
-        raise InputError(
-            f"{what} file '{path}': task at position {index} has no 'id'; is this a "
-            "Label Studio JSON export?"
-        )
+        raise InputError(f"{where} has no 'id'; is this a Label Studio JSON export?")
     task_id = task["id"]
-    data = task.get("data") or {}
-    if isinstance(data, dict) and data.get(ITEM_ID_FIELD) is not None:
+    if isinstance(task_id, bool) or not isinstance(task_id, str | int):
+        raise InputError(f"{where} has id {_short(task_id)}; expected a string or an integer")
+    where = f"{what} file '{path}': task {task_id!r}"
+    data = _expect(task.get("data"), dict, f"{where}: 'data'", "an object of fields")
+    if data.get(ITEM_ID_FIELD) is not None:
         task_id = data[ITEM_ID_FIELD]
     extra = {(f"data_{k}" if k in _LS_RESERVED else str(k)): v for k, v in data.items()}
+    annotations = _expect(task.get("annotations"), list, f"{where}: 'annotations'", "a list")
     rows, n_empty = [], 0
-    for ann in task.get("annotations") or []:
+    for position, ann in enumerate(annotations):
+        ann = _expect(ann, dict, f"{where}: annotation at position {position}", "an object",
+                      missing_ok=False)
         if ann.get("was_cancelled"):
             continue
-        choices = [
-            choice
-            for result in ann.get("result") or []
-            for choice in (result.get("value") or {}).get("choices") or []
-        ]
+        at = f"{where} annotation {ann.get('id', position)!r}"
+        choices = _choices(ann, at)
         if not choices:
             n_empty += 1
             continue
         if len(choices) > 1:
-            raise InputError(
-                f"{what} file '{path}': task {task_id!r} annotation {ann.get('id')!r} has "
-                f"{len(choices)} choices {choices!r}; expected exactly one"
-            )
-        uid, name = _annotator_of(ann)
+            raise InputError(f"{at} has {len(choices)} choices {choices!r}; expected exactly one")
+        uid, name = _annotator_of(ann, at)
         row = {
             "item_id": task_id,
             "annotator": name if name is not None else uid,
@@ -153,11 +151,67 @@ def _label_studio_task_rows(
     return rows, n_empty
 
 
-def _annotator_id(completed_by: Any) -> str | None:
-    """Return an annotator id string from an int, a string or a user dict."""
+def _expect(value: Any, kind: type, what: str, expected: str, *, missing_ok: bool = True) -> Any:
+    """``value`` when it has the JSON type ``kind`` (null gives an empty one), else an error."""
+    if value is None and missing_ok:
+        return kind()
+    if not isinstance(value, kind):
+        raise InputError(f"{what} is {_json_kind(value)} {_short(value)}; expected {expected}")
+    return value
+
+
+def _choices(ann: dict[str, Any], at: str) -> list[Any]:
+    """The choices of every result of one annotation, each checked to be one string."""
+    choices = []
+    results = _expect(ann.get("result"), list, f"{at}: 'result'", "a list of result objects")
+    for position, result in enumerate(results):
+        here = f"{at}: result at position {position}"
+        result = _expect(result, dict, here, "an object", missing_ok=False)
+        value = _expect(result.get("value"), dict, f"{here}: 'value'", "an object")
+        picked = value.get("choices")
+        if isinstance(picked, str):
+            raise InputError(
+                f"{here}: 'choices' is the string {_short(picked)}; expected a list of choices "
+                f"such as [{picked!r}]"
+            )
+        picked = _expect(picked, list, f"{here}: 'choices'", "a list of choices")
+        for choice in picked:
+            if isinstance(choice, bool) or not isinstance(choice, str | int | float):
+                raise InputError(
+                    f"{here}: choice {_short(choice)} is {_json_kind(choice)}; expected a string"
+                )
+        choices.extend(picked)
+    return choices
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a parsed value's type, with its article."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "a string", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _annotator_id(completed_by: Any, at: str) -> str | None:
+    """Return an annotator id string from an int, a string or a user object."""
     if isinstance(completed_by, dict):
         completed_by = completed_by.get("id", completed_by.get("email"))
-    return None if completed_by is None else str(completed_by)
+    if completed_by is None:
+        return None
+    if isinstance(completed_by, bool) or not isinstance(completed_by, str | int | float):
+        raise InputError(
+            f"{at}: 'completed_by' is {_json_kind(completed_by)} {_short(completed_by)}; "
+            "expected a user id, an email or a user object"
+        )
+    return str(completed_by)
 
 
 def _label_studio_frame(rows: list[dict[str, Any]], path: Path, what: str) -> pl.DataFrame:
@@ -180,7 +234,7 @@ def _label_studio_frame(rows: list[dict[str, Any]], path: Path, what: str) -> pl
 # --------------------------------------------------------------------------- annotator names
 
 
-def _annotator_of(ann: dict[str, Any]) -> tuple[str | None, str | None]:
+def _annotator_of(ann: dict[str, Any], at: str) -> tuple[str | None, str | None]:
     """Return the annotator's user id and, when the export carries one, their email or name.
 
     Label Studio writes ``completed_by`` as a user id, or as a user object
@@ -196,9 +250,9 @@ def _annotator_of(ann: dict[str, Any]) -> tuple[str | None, str | None]:
                 name = value.strip()
                 break
         uid = completed_by.get("id")
-        uid = None if uid is None else str(uid)
+        uid = None if uid is None else _annotator_id(uid, at)
     else:
-        uid = _annotator_id(completed_by)
+        uid = _annotator_id(completed_by, at)
     if name is None:
         name = _created_username(ann.get("created_username"), uid)
     if uid is None and name is None:

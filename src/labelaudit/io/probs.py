@@ -110,7 +110,7 @@ def _load_prob_table(
     id_col: str,
 ) -> np.ndarray:
     """Read a probability table, check its header, and align it to ``ids`` by id."""
-    df = read_table(path, what="probabilities")
+    df = read_table(path, what="probabilities", text_columns=(id_col,))
     source = f"probabilities file '{path}'"
     for col in df.columns:
         if col != id_col and col not in class_names:

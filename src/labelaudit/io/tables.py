@@ -17,9 +17,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .._validation import check_scalar_column, integers_if_canonical
 from ..exceptions import InputError
 from ._common import _check_file, _first_invalid_utf8, _quote, file_fingerprint
-from .label_studio import flat_export_frame, is_flat_export, read_label_studio
+from .label_studio import (
+    CHOICES_NAME,
+    ITEM_ID_FIELD,
+    flat_export_frame,
+    is_flat_export,
+    read_label_studio,
+)
 
 __all__ = [
     "DIRECTORY",
@@ -63,6 +70,10 @@ class Reader:
         that is not UTF-8.
     note : str, optional
         Shown after the last suffix in the list of supported formats.
+    infers_types : bool, default False
+        Whether the format guesses column types from text (CSV): ``read``
+        then takes a keyword ``text_columns``, the columns to read as text
+        instead (see :func:`read_table`).
     """
 
     name: str
@@ -70,6 +81,7 @@ class Reader:
     read: ReadFunction
     text: bool = False
     note: str | None = None
+    infers_types: bool = False
 
 
 #: File suffix -> reader, in registration order. Extend with :func:`register_reader`.
@@ -109,7 +121,11 @@ def _supported() -> str:
 
 
 def read_table(
-    path: str | os.PathLike[str], *, what: str = "data", columns: Sequence[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    what: str = "data",
+    columns: Sequence[str] | None = None,
+    text_columns: Sequence[str | None] = (),
 ) -> pl.DataFrame:
     """Read a table from CSV, TSV, Parquet, JSON Lines or a Label Studio export.
 
@@ -133,6 +149,14 @@ def read_table(
     columns : sequence of str, optional
         Keep only these columns (an error names any that is missing). Parquet
         files and datasets read only these columns from storage.
+    text_columns : sequence of str, optional
+        Columns that name things (labels, ids, annotators): formats that guess
+        types from text (CSV, TSV) read them as text, so ``01``, ``1`` and
+        ``02`` stay three values; a column of plain decimal integers (written
+        as ``str(int)`` writes them) becomes integers, which loses nothing.
+        In every format they must hold single values (not lists or structs),
+        and in JSON Lines not a mix of numbers and strings. Names absent from
+        the file (or None) are ignored here.
 
     Returns
     -------
@@ -143,8 +167,10 @@ def read_table(
     ------
     InputError
         If the file is missing, empty, not UTF-8 (for text formats; the message
-        gives the byte offset and line), not readable as its format, or a CSV
-        whose single column header suggests another delimiter.
+        gives the byte offset and line), not readable as its format, a CSV
+        whose header names a column twice or whose single column header
+        suggests another delimiter, or when a text column holds nested values
+        or (JSON Lines) mixes numbers and strings.
 
     Notes
     -----
@@ -157,11 +183,16 @@ def read_table(
     choice are skipped with a :class:`~labelaudit.exceptions.LabelAuditWarning`;
     annotations with more than one choice are an error.
 
-    CSV column types are inferred from the first 10 000 rows.
+    CSV column types are inferred from the first 10 000 rows, except for
+    ``text_columns``. Labels are class names: ``1.0`` and ``1`` in a CSV
+    label column are two classes; write each label the same way.
     """
     path = Path(path)
+    text = [c for c in dict.fromkeys(text_columns) if c is not None]
     if path.is_dir() and DIRECTORY in READERS:
-        return READERS[DIRECTORY].read(path, what, columns)
+        df = READERS[DIRECTORY].read(path, what, columns)
+        _check_text_columns(df, text, f"{what} directory '{path}'")
+        return df
     _check_file(path, what)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
@@ -171,13 +202,24 @@ def read_table(
         )
     if reader.text:
         _reject_utf16(path, what)
-    df = reader.read(path, what, columns)
+    if reader.infers_types:
+        df = reader.read(path, what, columns, text_columns=text)
+    else:
+        df = reader.read(path, what, columns)
     if df.height == 0:
         raise InputError(f"{what} file '{path}' has no data rows")
     if columns is not None:
         require_columns(df, columns, source=f"{what} file '{path}'")
         df = df.select(columns)
+    _check_text_columns(df, text, f"{what} file '{path}'")
     return df
+
+
+def _check_text_columns(df: pl.DataFrame, text: Sequence[str], source: str) -> None:
+    """Refuse nested values in the columns that name things."""
+    for col in text:
+        if col in df.columns:
+            check_scalar_column(df.get_column(col), source=source)
 
 
 def parquet_dataset_files(path: str | os.PathLike[str], *, what: str = "data") -> list[Path]:
@@ -264,16 +306,27 @@ def _read_error(path: Path, what: str, fmt: str, exc: BaseException) -> InputErr
     return InputError(f"{what} file '{path}' is not a readable {fmt} file: {detail}")
 
 
-def _read_csv(path: Path, what: str, separator: str) -> pl.DataFrame:
-    """Read delimited text and reject tables that were split on the wrong delimiter."""
+def _read_csv(path: Path, what: str, separator: str,
+              text_columns: Sequence[str] = ()) -> pl.DataFrame:
+    """Read delimited text and reject tables that were split on the wrong delimiter.
+
+    ``text_columns`` are read as text, then as integers when every value is a
+    plain decimal integer (:func:`~labelaudit._validation.integers_if_canonical`).
+    """
+    fmt = "TSV" if separator == "\t" else "CSV"
     df = _read_with(
         pl.read_csv,
         path,
         what,
-        "TSV" if separator == "\t" else "CSV",
+        fmt,
         separator=separator,
         infer_schema_length=10_000,
+        schema_overrides={c: pl.String for c in text_columns} or None,
     )
+    _reject_repeated_header(path, what, fmt, separator, df.width)
+    present = [c for c in text_columns if c in df.columns]
+    if present:
+        df = df.with_columns(integers_if_canonical(df.get_column(c)) for c in present)
     if df.width == 1:
         header = df.columns[0]
         for cand in _DELIMITER_CANDIDATES:
@@ -286,9 +339,30 @@ def _read_csv(path: Path, what: str, separator: str) -> pl.DataFrame:
     return df
 
 
+def _reject_repeated_header(path: Path, what: str, fmt: str, separator: str,
+                            width: int) -> None:
+    """Refuse a header that names a column twice (polars would rename the second copy)."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh, delimiter=separator), [])
+    if len(header) != width:
+        return  # quoting polars reads differently: its own column names stand
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header):
+        if name in seen:
+            raise InputError(
+                f"{what} file '{path}': the {fmt} header names column {name!r} twice "
+                f"(columns {seen[name]} and {position}, 0-based); every column needs its "
+                "own name"
+            )
+        seen[name] = position
+
+
 def _read_delimited(separator: str) -> ReadFunction:
-    def read(path: Path, what: str, columns: Sequence[str] | None) -> pl.DataFrame:
-        return _read_csv(path, what, separator)
+    def read(path: Path, what: str, columns: Sequence[str] | None,
+             text_columns: Sequence[str] = ()) -> pl.DataFrame:
+        return _read_csv(path, what, separator, text_columns)
 
     return read
 
@@ -300,20 +374,66 @@ def _read_parquet(path: Path, what: str, columns: Sequence[str] | None) -> pl.Da
     return _read_with(pl.read_parquet, path, what, "Parquet", columns=columns)
 
 
-def _read_ndjson(path: Path, what: str, columns: Sequence[str] | None) -> pl.DataFrame:
-    return _read_with(pl.read_ndjson, path, what, "JSON Lines")
+def _read_ndjson(path: Path, what: str, columns: Sequence[str] | None,
+                 text_columns: Sequence[str] = ()) -> pl.DataFrame:
+    """JSON Lines; a text column whose lines mix JSON numbers and strings is refused.
+
+    polars would turn the numbers into text (``1`` and ``"1"`` the same value,
+    ``2.0`` read as ``"2"``), so those columns are checked line by line.
+    """
+    df = _read_with(pl.read_ndjson, path, what, "JSON Lines")
+    mixed = [c for c in text_columns if c in df.columns and df.schema[c] == pl.String]
+    if mixed:
+        _reject_mixed_json_types(path, what, mixed)
+    return df
 
 
-register_reader(Reader("CSV", (".csv",), _read_delimited(","), text=True))
-register_reader(Reader("TSV", (".tsv",), _read_delimited("\t"), text=True))
+def _reject_mixed_json_types(path: Path, what: str, columns: Sequence[str]) -> None:
+    """Raise for the first column whose values are JSON numbers on some lines, strings on others."""
+    import json
+
+    first: dict[str, tuple[str, int, Any]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # polars read it; its reading stands
+            if not isinstance(record, dict):
+                continue
+            for col in columns:
+                value = record.get(col)
+                if value is None or isinstance(value, bool):
+                    continue
+                kind = ("string" if isinstance(value, str)
+                        else "number" if isinstance(value, int | float) else None)
+                if kind is None:
+                    continue
+                seen = first.setdefault(col, (kind, line_no, value))
+                if seen[0] != kind:
+                    raise InputError(
+                        f"{what} file '{path}': column {col!r} mixes JSON numbers and strings "
+                        f"(line {seen[1]} has the {seen[0]} {seen[2]!r}, line {line_no} the "
+                        f"{kind} {value!r}); write every value of the column the same way, "
+                        "e.g. all as strings"
+                    )
+
+
+register_reader(Reader("CSV", (".csv",), _read_delimited(","), text=True, infers_types=True))
+register_reader(Reader("TSV", (".tsv",), _read_delimited("\t"), text=True, infers_types=True))
 register_reader(Reader("Parquet", (".parquet", ".pq"), _read_parquet))
-register_reader(Reader("JSON Lines", (".jsonl", ".ndjson"), _read_ndjson, text=True))
+register_reader(Reader("JSON Lines", (".jsonl", ".ndjson"), _read_ndjson, text=True,
+                       infers_types=True))
 register_reader(Reader("Label Studio JSON", (".json",), read_label_studio, text=True,
                        note="Label Studio export"))
 register_reader(Reader("Parquet dataset", (DIRECTORY,), _read_parquet_dataset))
 
 
-def read_annotation_table(path: str | Path, what: str = "annotations") -> pl.DataFrame:
+def read_annotation_table(
+    path: str | Path, what: str = "annotations", text_columns: Sequence[str | None] = ()
+) -> pl.DataFrame:
     """Read an annotation table; a Label Studio export in any format becomes the long table.
 
     Label Studio JSON and JSON_MIN exports are recognised by
@@ -328,6 +448,9 @@ def read_annotation_table(path: str | Path, what: str = "annotations") -> pl.Dat
         The file.
     what : str, default "annotations"
         What the file is, for messages.
+    text_columns : sequence of str, optional
+        Columns read as text (see :func:`read_table`); a Label Studio CSV
+        export's id, annotator and label columns always are.
 
     Returns
     -------
@@ -348,7 +471,8 @@ def read_annotation_table(path: str | Path, what: str = "annotations") -> pl.Dat
     ('item-1', 'ann@example.org', 'cat')
     """
     path = Path(path)
-    frame = read_table(path, what=what)
+    text = (*text_columns, "id", ITEM_ID_FIELD, "annotator", "annotation_id", CHOICES_NAME)
+    frame = read_table(path, what=what, text_columns=text)
     if is_flat_export(frame.columns):
         frame = flat_export_frame(frame.to_dicts(), f"{what} file '{path}'", "CSV")
     return frame
@@ -413,7 +537,7 @@ def read_rows(
         return pl.scan_parquet(path).filter(
             pl.col(id_col).cast(pl.String).is_in(ids.cast(pl.String).implode())
         ).collect()
-    return read_table(path, what="data")
+    return read_table(path, what="data", text_columns=(id_col,))
 
 
 # --------------------------------------------------------------------------- schema helpers
@@ -482,6 +606,7 @@ def encode_labels(
         or a label not in ``classes`` (naming the first offending row, 0-based,
         and value).
     """
+    check_scalar_column(values, source=source, role="label")
     names = _labels_as_strings(values, source, column)
     nulls = names.is_null()
     if nulls.any():
@@ -500,7 +625,7 @@ def _labels_as_strings(values: pl.Series, source: str, column: str) -> pl.Series
     dtype = values.dtype
     if dtype.is_float():
         finite = values.drop_nulls()
-        bad = finite.filter(finite != finite.round(0))
+        bad = finite.filter((finite != finite.round(0)) | (finite.abs() >= 2.0**63))
         if bad.len():
             raise InputError(
                 f"{source}: column {column!r} has non-integer label {bad[0]!r}; labels must "
@@ -568,7 +693,7 @@ def item_ids(df: pl.DataFrame, id_col: str | None = None, *, source: str) -> pl.
     if id_col is None:
         return pl.Series("id", np.arange(df.height, dtype=np.int64))
     require_columns(df, [id_col], source=source)
-    ids = df.get_column(id_col)
+    ids = check_scalar_column(df.get_column(id_col), source=source, role="id")
     _check_unique_ids(ids, source)
     return ids
 

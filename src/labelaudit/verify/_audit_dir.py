@@ -106,6 +106,31 @@ class AuditDir:
             ) from exc
 
 
+def _check_summary_shape(summary: Any, where: Path) -> None:
+    """Refuse a summary.json without the parts the review commands read, in their JSON types."""
+    source = f"audit summary '{where}'"
+    if not isinstance(summary, dict) or not summary.get("classes"):
+        raise InputError(f"{source} has no 'classes' list")
+    classes = summary["classes"]
+    if not isinstance(classes, list) or not all(
+        isinstance(c, str | int) and not isinstance(c, bool) for c in classes
+    ):
+        raise InputError(f"{source}: 'classes' must be a list of class names, got {classes!r:.60}")
+    for key, kind, expected in (("parameters", dict, "an object"), ("inputs", list, "a list")):
+        value = summary.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise InputError(f"{source}: '{key}' must be {expected}, got {value!r:.60}")
+    for position, entry in enumerate(summary.get("inputs") or ()):
+        if not isinstance(entry, dict):
+            raise InputError(f"{source}: inputs[{position}] must be an object, got {entry!r:.60}")
+        for key in ("role", "path", "dataset"):
+            value = entry.get(key)
+            if value is not None and not isinstance(value, str):
+                raise InputError(
+                    f"{source}: inputs[{position}].{key} must be a string, got {value!r:.60}"
+                )
+
+
 def load_audit_dir(path: str | Path) -> AuditDir:
     """Read ``issues.parquet`` and ``summary.json`` of a finished audit.
 
@@ -129,8 +154,7 @@ def load_audit_dir(path: str | Path) -> AuditDir:
     if not path.is_dir():
         raise InputError(f"audit directory '{path}' does not exist or is not a directory")
     summary = read_json(path / "summary.json", what="audit summary")
-    if not isinstance(summary, dict) or not summary.get("classes"):
-        raise InputError(f"audit summary '{path / 'summary.json'}' has no 'classes' list")
+    _check_summary_shape(summary, path / "summary.json")
     issues = read_table(path / "issues.parquet", what="issues", columns=list(ISSUES_COLUMNS))
     return AuditDir(path, issues, summary)
 
@@ -152,7 +176,8 @@ def load_item_data(
         if data is None or not data.exists():
             return None, None
     id_col = id_col if id_col is not None else audit.id_col
-    frame = read_table(data, what="data")
+    # The columns that name things are read as the audit read them (as text in a CSV).
+    frame = read_table(data, what="data", text_columns=(id_col, audit.label_col, "annotator"))
     source = f"data file '{data}'"
     if id_col is not None:
         if id_col not in frame.columns:

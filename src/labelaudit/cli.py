@@ -140,6 +140,69 @@ def _progress_factory(enabled: bool):
     return bars, progress
 
 
+#: Options that change nothing in the outputs, left out of the reproducing command.
+_NOT_REPRODUCED = frozenset({"debug"})
+
+
+def _reproduce_command(ctx: typer.Context) -> str:
+    """The command line that reruns this invocation, built from what the parser parsed.
+
+    Every argument and every option given on the command line (or through the
+    environment) is repeated with the value it was parsed to, paths as given,
+    in the command's own order; options left at their default are omitted
+    (they are the same in the rerun). ``--debug`` changes no output and is
+    left out. Values are quoted for a POSIX shell.
+    """
+    import shlex
+
+    parts = [PROG, str(ctx.info_name)]
+    for param in ctx.command.params:
+        name = param.name
+        if name is None or name in _NOT_REPRODUCED:
+            continue
+        value = ctx.params.get(name)
+        if param.param_type_name == "argument":
+            values = value if isinstance(value, list | tuple) else [value]
+            parts.extend(str(v) for v in values if v is not None)
+            continue
+        source = ctx.get_parameter_source(name)
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP") or value is None:
+            continue
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False):
+            if value:
+                parts.append(flag)
+            elif param.secondary_opts:
+                parts.append(param.secondary_opts[0])
+            continue
+        values = value if getattr(param, "multiple", False) else [value]
+        for v in values:
+            parts += [flag, str(v)]
+    return shlex.join(parts)
+
+
+def _run_date() -> str:
+    """When this run happened, as ISO 8601 UTC to the second.
+
+    ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds
+    convention) replaces the clock, so a rerun can give byte-identical files.
+    """
+    import os
+    from datetime import datetime, timezone
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and epoch.strip():
+        try:
+            when = datetime.fromtimestamp(int(epoch.strip()), tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise _Usage(
+                f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, got {epoch!r}"
+            ) from None
+    else:
+        when = datetime.now(tz=timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _split_list(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -183,8 +246,10 @@ class _Job:
     workers: int | None = None
     reviews: Path | None = None
     review_design: Path | None = None
+    annotation_time_window: str = "1w"
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
+    reproduce: str | None = None
 
 
 @dataclass
@@ -244,6 +309,8 @@ def _check_options(job: _Job) -> None:
         )
     if job.annotations is None and job.annotation_time_col is not None:
         raise _Usage("--annotation-time-col applies to --annotations only")
+    if job.annotation_time_window != "1w" and job.annotation_time_col is None:
+        raise _Usage("--annotation-time-window applies to --annotation-time-col only")
     if job.annotations is None and job.consensus is not None:
         raise _Usage("--consensus applies to --annotations only")
     if job.min_slice_size < 1:
@@ -498,6 +565,8 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "annotation_annotator_col": job.annotation_annotator_col if job.annotations else None,
         "annotation_label_col": job.annotation_label_col if job.annotations else None,
         "annotation_time_col": job.annotation_time_col,
+        "annotation_time_window": (job.annotation_time_window
+                                   if job.annotation_time_col is not None else None),
         "attributes": loaded.slice_attributes,
         "slice_annotator_col": loaded.slice_annotator_col,
         "min_slice_size": job.min_slice_size if loaded.slice_attributes is not None else None,
@@ -563,6 +632,7 @@ def _run_job(
             annotator_col=job.annotation_annotator_col, label_col=job.annotation_label_col,
             time_col=job.annotation_time_col, source=f"annotations file '{job.annotations}'",
             n_jobs=job.n_jobs, consensus_method=job.consensus,
+            time_window=job.annotation_time_window,
         )
     if loaded.slice_attributes is not None:
         result = add_slices(
@@ -577,7 +647,7 @@ def _run_job(
     return _finish(
         result, out=job.out, junit=job.junit, policy=loaded.policy,
         inputs=loaded.inputs, parameters=_parameters(job, loaded),
-        figures=result.figures(), csv=job.csv,
+        figures=result.figures(), csv=job.csv, reproduce=job.reproduce,
     )
 
 
@@ -622,6 +692,7 @@ def _finish(
     parameters: dict[str, Any],
     figures: dict[str, Any],
     csv: bool = False,
+    reproduce: str | None = None,
 ) -> int:
     """Gate, summarise, render, then publish every output; returns the exit code.
 
@@ -645,7 +716,9 @@ def _finish(
         outputs={"directory": str(out), "files": names,
                  "junit": None if junit is None else str(junit)},
     )
-    html = render_html(result, gate=verdict, summary=summary)
+    summary["date"] = _run_date()
+    summary["reproduce"] = reproduce
+    html = render_html(result, gate=verdict, summary=summary, command=reproduce)
     junit_xml = to_junit_xml(verdict) if (verdict is not None and junit is not None) else None
 
     # Everything is computed and rendered: only now touch the file system.
@@ -704,6 +777,7 @@ _EXIT_CODES = (
 
 @app.command("audit", epilog=_EXIT_CODES)
 def audit_command(
+    ctx: typer.Context,
     data: Annotated[
         Path,
         typer.Argument(help="Table of items: CSV, TSV, Parquet, JSONL, or a Parquet directory."),
@@ -765,8 +839,20 @@ def audit_command(
     ] = "label",
     annotation_time_col: Annotated[
         str | None,
-        typer.Option("--annotation-time-col", help="Timestamp column of --annotations."),
+        typer.Option(
+            "--annotation-time-col",
+            help="Timestamp column of --annotations: adds each annotator's accuracy per time "
+            "window with intervals, a drift test (annotators_by_window.parquet).",
+        ),
     ] = None,
+    annotation_time_window: Annotated[
+        str,
+        typer.Option(
+            "--annotation-time-window",
+            help="Length of the windows of --annotation-time-col: 1d, 1w, 2w, 1mo, ... "
+            "(a polars duration).",
+        ),
+    ] = "1w",
     consensus: Annotated[str | None, _CONSENSUS] = None,
     attribute: Annotated[
         list[str] | None,
@@ -854,6 +940,7 @@ def audit_command(
         annotation_annotator_col=annotation_annotator_col,
         annotation_label_col=annotation_label_col,
         annotation_time_col=annotation_time_col,
+        annotation_time_window=annotation_time_window,
         consensus=consensus,
         attributes=list(attribute) if attribute else None,
         annotator_col=annotator_col,
@@ -862,6 +949,7 @@ def audit_command(
         workers=workers,
         reviews=reviews,
         review_design=review_design,
+        reproduce=_reproduce_command(ctx),
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
 
@@ -883,6 +971,8 @@ class _AnnotatorsJob:
     seed: int = 0
     n_jobs: int | None = None
     consensus: str | None = None
+    time_window: str = "1w"
+    reproduce: str | None = None
 
 
 def _execute_annotators(job: _AnnotatorsJob) -> int:
@@ -893,6 +983,8 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     from .io import file_fingerprint, load_pred_probs
 
     _check_common_options(job)
+    if job.time_window != "1w" and job.time_col is None:
+        raise _Usage("--time-window applies to --time-col only")
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(
         job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,
@@ -918,7 +1010,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         frame, item_col=job.item_col, annotator_col=job.annotator_col,
         label_col=job.label_col, time_col=job.time_col, classes=names, pred_probs=probs,
         item_ids=ids, seed=job.seed, n_jobs=job.n_jobs, consensus_method=job.consensus,
-        source=source,
+        time_window=job.time_window, source=source,
     )
     parameters = {
         "command": "annotators",
@@ -926,6 +1018,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         "annotator_col": job.annotator_col,
         "label_col": job.label_col,
         "time_col": job.time_col,
+        "time_window": job.time_window if job.time_col is not None else None,
         "classes": names,
         "classes_given": job.classes is not None,
         "pred_probs": None if job.pred_probs is None else str(job.pred_probs),
@@ -937,11 +1030,13 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     return _finish(
         result, out=job.out, junit=job.junit, policy=policy,
         inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
+        reproduce=job.reproduce,
     )
 
 
 @app.command("annotators", epilog=_EXIT_CODES)
 def annotators_command(
+    ctx: typer.Context,
     annotations: Annotated[
         Path,
         typer.Argument(
@@ -957,8 +1052,20 @@ def annotators_command(
     label_col: Annotated[str, typer.Option("--label-col", help="Label column.")] = "label",
     time_col: Annotated[
         str | None,
-        typer.Option("--time-col", help="Timestamp column: adds quality per week."),
+        typer.Option(
+            "--time-col",
+            help="Timestamp column: adds each annotator's accuracy per time window (a week "
+            "unless --time-window says otherwise) with intervals, a drift test across windows "
+            "and annotators_by_window.parquet.",
+        ),
     ] = None,
+    time_window: Annotated[
+        str,
+        typer.Option(
+            "--time-window",
+            help="Length of the windows of --time-col: 1d, 1w, 2w, 1mo, ... (a polars duration).",
+        ),
+    ] = "1w",
     pred_probs: Annotated[
         Path | None,
         typer.Option(
@@ -992,12 +1099,15 @@ def annotators_command(
         seed=seed,
         n_jobs=n_jobs,
         consensus=consensus,
+        time_window=time_window,
+        reproduce=_reproduce_command(ctx),
     )
     _guard(debug, lambda: _execute_annotators(job))
 
 
 @app.command("demo", epilog=_EXIT_CODES)
 def demo_command(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")] = Path(
         "labelaudit-demo"
     ),
@@ -1008,6 +1118,8 @@ def demo_command(
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
     """Run the whole audit on the shipped demo data: annotators and slices by source too."""
+
+    reproduce = _reproduce_command(ctx)
 
     def body() -> int:
         from .datasets import load_demo
@@ -1028,6 +1140,7 @@ def demo_command(
             annotator_col="annotator",
             reviews=demo.path_reviews,
             command="demo",
+            reproduce=reproduce,
         )
         truth = demo.truth
         checks: list[dict[str, Any]] = []
@@ -1222,7 +1335,7 @@ def sample_command(
 
 def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
-    junit: Path | None, allow_partial: bool, seed: int,
+    junit: Path | None, allow_partial: bool, seed: int, reproduce: str | None = None,
 ) -> int:
     from .gate import GateResult, evaluate, figures_from_summary, load_policy
     from .io import publish, write_json, write_text
@@ -1270,7 +1383,9 @@ def _execute_verify(
         summary["gate"] = verdict.to_dict()
     summary["outputs"] = {"directory": str(out), "files": ["summary.json", "report.html"],
                           "junit": None if junit is None else str(junit)}
-    html = render_html(reviewed, gate=verdict, summary=summary)
+    summary["date"] = _run_date()
+    summary["reproduce"] = reproduce
+    html = render_html(reviewed, gate=verdict, summary=summary, command=reproduce)
     junit_text = None
     if verdict is not None and junit is not None:
         from .gate import to_junit_xml
@@ -1292,6 +1407,7 @@ def _execute_verify(
 
 @app.command("verify", epilog=_REVIEW_EXIT_CODES)
 def verify_command(
+    ctx: typer.Context,
     audit_dir: Annotated[Path, typer.Argument(help="Output directory of a finished audit.")],
     reviews: Annotated[
         Path,
@@ -1323,7 +1439,7 @@ def verify_command(
     """Turn a reviewed sample into a verified noise rate with a design-based interval."""
     _guard(debug, lambda: _execute_verify(
         audit_dir, reviews, out, design=design, policy=policy, junit=junit,
-        allow_partial=allow_partial, seed=seed,
+        allow_partial=allow_partial, seed=seed, reproduce=_reproduce_command(ctx),
     ))
 
 

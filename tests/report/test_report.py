@@ -233,7 +233,10 @@ def test_sections_are_absent_without_extras():
 def test_other_sections_render_as_key_value_tables():
     result = _synthetic(300).with_section("demo_truth_check", {"precision": 0.5, "n_flagged": 7})
     text = text_of(parse(render_html(result)))
-    assert "demo_truth_check" in text and "50.0%" in text and "7" in text
+    # Keys are shown as words, never as the raw snake_case keys.
+    assert "Demo truth check" in text and "50.0%" in text and "7" in text
+    assert "N flagged" in text
+    assert "demo_truth_check" not in text and "n_flagged" not in text
 
 
 # --------------------------------------------------------------------------- safety

@@ -250,6 +250,7 @@ class _Job:
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
     reproduce: str | None = None
+    date: str | None = None
 
 
 @dataclass
@@ -587,6 +588,7 @@ def _execute(
     attach: Callable[[Any], Any] | None = None,
 ) -> int:
     """Validate, audit, gate, write, report. Returns the exit code."""
+    job.date = job.date or _run_date()  # when the run started; a bad SOURCE_DATE_EPOCH stops it
     _check_options(job)  # before a cluster is started or reached
     with _cluster(job):
         return _run_job(job, show_progress=show_progress, attach=attach)
@@ -647,7 +649,7 @@ def _run_job(
     return _finish(
         result, out=job.out, junit=job.junit, policy=loaded.policy,
         inputs=loaded.inputs, parameters=_parameters(job, loaded),
-        figures=result.figures(), csv=job.csv, reproduce=job.reproduce,
+        figures=result.figures(), csv=job.csv, reproduce=job.reproduce, date=job.date,
     )
 
 
@@ -693,6 +695,7 @@ def _finish(
     figures: dict[str, Any],
     csv: bool = False,
     reproduce: str | None = None,
+    date: str | None = None,
 ) -> int:
     """Gate, summarise, render, then publish every output; returns the exit code.
 
@@ -716,7 +719,7 @@ def _finish(
         outputs={"directory": str(out), "files": names,
                  "junit": None if junit is None else str(junit)},
     )
-    summary["date"] = _run_date()
+    summary["date"] = date or _run_date()
     summary["reproduce"] = reproduce
     html = render_html(result, gate=verdict, summary=summary, command=reproduce)
     junit_xml = to_junit_xml(verdict) if (verdict is not None and junit is not None) else None
@@ -973,10 +976,12 @@ class _AnnotatorsJob:
     consensus: str | None = None
     time_window: str = "1w"
     reproduce: str | None = None
+    date: str | None = None
 
 
 def _execute_annotators(job: _AnnotatorsJob) -> int:
     """Validate, review, gate, write, report. Returns the exit code."""
+    job.date = job.date or _run_date()
     from .annotators import review_annotators
     from .audit import check_probabilities, review_only_result
     from .gate import load_policy
@@ -1030,7 +1035,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     return _finish(
         result, out=job.out, junit=job.junit, policy=policy,
         inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
-        reproduce=job.reproduce,
+        reproduce=job.reproduce, date=job.date,
     )
 
 
@@ -1343,6 +1348,7 @@ def _execute_verify(
     from .verify._audit_dir import load_audit_dir
     from .verify.plans import acceptance_gate, load_acceptance, plan_from_policy
 
+    date = _run_date()
     if junit is not None and policy is None:
         raise _Usage("--junit needs an acceptance plan: pass --policy FILE")
     if junit is not None and junit.is_dir():
@@ -1383,7 +1389,7 @@ def _execute_verify(
         summary["gate"] = verdict.to_dict()
     summary["outputs"] = {"directory": str(out), "files": ["summary.json", "report.html"],
                           "junit": None if junit is None else str(junit)}
-    summary["date"] = _run_date()
+    summary["date"] = date
     summary["reproduce"] = reproduce
     html = render_html(reviewed, gate=verdict, summary=summary, command=reproduce)
     junit_text = None

@@ -670,7 +670,8 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
     sample = load_sample(design, class_names=tuple(class_names))
     raw = read_table(reviews, what="reviews")
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
-              {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
+              {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet",
+                                                           n_rows=sample.design.height)}]
     return raw, sample, inputs
 
 

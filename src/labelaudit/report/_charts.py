@@ -372,7 +372,8 @@ def window_small_multiples(
     n = len(panels)
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig = _new_figure(2.4 * cols + 0.5, 1.9 * rows + 0.5)
+    fig = _new_figure(2.4 * cols + 0.5, 2.1 * rows + 0.6)
+    fig.set_layout_engine("constrained")  # titles never run into the row above
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)

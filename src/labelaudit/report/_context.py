@@ -129,9 +129,10 @@ def _inputs(summary: Mapping[str, Any] | None) -> list[dict[str, str]]:
         return []
     return [
         {
-            "role": str(i.get("role", "")),
+            "role": str(i.get("role", "")).replace("_", " "),
             "path": str(i.get("path", "")),
-            "rows": fmt_count(i.get("n_rows")) if i.get("n_rows") is not None else "\u2013",
+            # A policy or a design file has no rows to count.
+            "rows": fmt_count(i.get("n_rows")) if i.get("n_rows") is not None else "n/a",
             "sha256": str(i.get("sha256", "")),
         }
         for i in summary.get("inputs", [])
@@ -470,9 +471,11 @@ QUEUE_ROWS = 50
 
 
 def _window_label(value: Any) -> str:
-    """A window start as a date (time of day only when it is not midnight)."""
-    text = str(value)
-    return text[:10] if text[10:].strip(" 0:.") == "" else text[:16]
+    """A window start as a date (with the time of day only when it is not midnight)."""
+    if hasattr(value, "strftime"):
+        midnight = (getattr(value, "hour", 0), getattr(value, "minute", 0)) == (0, 0)
+        return value.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M")
+    return str(value)
 
 
 def _windows(review: Any) -> dict[str, Any] | None:
@@ -583,7 +586,7 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
             "q": fmt_q(row.get("q_value")),
             "q_key": _sort_key(row.get("q_value")),
             "flagged": bool(flag),
-            "confusions": str(row.get("top_confusions") or ""),
+            "confusions": str(row.get("top_confusions") or "none"),
         })
         if flag:
             words.append(
@@ -868,9 +871,11 @@ def verified_context(verified: Any, result: Any, options: Mapping[str, Any]) -> 
                     "name": str(row["class"]),
                     "n_items": fmt_count(row["n_items"]),
                     "n_reviewed": fmt_count(row["n_reviewed"]),
-                    "rate": fmt_pct(row.get("noise_rate")),
+                    "rate": ("n/a" if row.get("noise_rate") is None
+                             else fmt_pct(row.get("noise_rate"))),
                     "interval": (_interval(row["ci_low"], row["ci_high"])
-                                 if row.get("noise_rate") is not None else "\u2013"),
+                                 if row.get("noise_rate") is not None
+                                 else "too few reviewed items to estimate"),
                 }
                 for row in verified.per_class
             ],
@@ -945,7 +950,7 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
         "n_bootstrap": fmt_count(params_src.get("n_bootstrap")),
         "probs_source": str(params_src.get("pred_probs", "")),
         "command": command if command is not None else _command(summary, result),
-        "params": [(str(k), "" if v is None else str(v)) for k, v in sorted(params_src.items())],
+        "params": [(str(k), "none" if v is None else str(v)) for k, v in sorted(params_src.items())],
     }
 
 

@@ -181,7 +181,13 @@ def _date_words(when: Any) -> str | None:
 
 
 def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
-    """The command line (or Python call) that reproduces the audit."""
+    """The command line (or Python call) that reproduces the audit.
+
+    The command line records the command it parsed (``summary["reproduce"]``);
+    for a summary built elsewhere it is reconstructed from the parameters.
+    """
+    if summary is not None and summary.get("reproduce"):
+        return str(summary["reproduce"])
     params = dict(result.parameters)
     if summary is not None:
         params.update(summary.get("parameters", {}) or {})
@@ -200,7 +206,24 @@ def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
             parts.append("--csv")
         parts += ["--seed", str(params.get("seed", 0))]
         return " ".join(parts)
-    if cmd in ("audit", "annotators") and summary is not None:
+    if cmd == "annotators" and summary is not None:
+        data = next((i.get("path") for i in summary.get("inputs", [])
+                     if i.get("role") == "annotations"), "ANNOTATIONS")
+        parts = ["labelaudit", "annotators", q(str(data))]
+        for key, flag, default in (("item_col", "--item-col", "item_id"),
+                                   ("annotator_col", "--annotator-col", "annotator"),
+                                   ("label_col", "--label-col", "label"),
+                                   ("time_col", "--time-col", None),
+                                   ("time_window", "--time-window", "1w"),
+                                   ("pred_probs", "--pred-probs", None),
+                                   ("policy", "--policy", None)):
+            if params.get(key) not in (None, default):
+                parts += [flag, q(str(params[key]))]
+        if params.get("classes_given") and params.get("classes"):
+            parts += ["--classes", q(",".join(map(str, params["classes"])))]
+        parts += ["--seed", str(params.get("seed", 0)), "--out", q(str(out or "OUT"))]
+        return " ".join(parts)
+    if cmd == "audit" and summary is not None:
         data = next((i.get("path") for i in summary.get("inputs", []) if i.get("role") == "data"),
                     "DATA")
         parts = ["labelaudit", str(cmd), q(str(data)), "--label-col", q(str(params.get("label_col")))]

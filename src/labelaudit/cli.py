@@ -177,6 +177,69 @@ def _progress_factory(enabled: bool):
     return bars, progress
 
 
+#: Options that change nothing in the outputs, left out of the reproducing command.
+_NOT_REPRODUCED = frozenset({"debug"})
+
+
+def _reproduce_command(ctx: typer.Context) -> str:
+    """The command line that reruns this invocation, built from what the parser parsed.
+
+    Every argument and every option given on the command line (or through the
+    environment) is repeated with the value it was parsed to, paths as given,
+    in the command's own order; options left at their default are omitted
+    (they are the same in the rerun). ``--debug`` changes no output and is
+    left out. Values are quoted for a POSIX shell.
+    """
+    import shlex
+
+    parts = [PROG, str(ctx.info_name)]
+    for param in ctx.command.params:
+        name = param.name
+        if name is None or name in _NOT_REPRODUCED:
+            continue
+        value = ctx.params.get(name)
+        if param.param_type_name == "argument":
+            values = value if isinstance(value, list | tuple) else [value]
+            parts.extend(str(v) for v in values if v is not None)
+            continue
+        source = ctx.get_parameter_source(name)
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP") or value is None:
+            continue
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False):
+            if value:
+                parts.append(flag)
+            elif param.secondary_opts:
+                parts.append(param.secondary_opts[0])
+            continue
+        values = value if getattr(param, "multiple", False) else [value]
+        for v in values:
+            parts += [flag, str(v)]
+    return shlex.join(parts)
+
+
+def _run_date() -> str:
+    """When this run happened, as ISO 8601 UTC to the second.
+
+    ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds
+    convention) replaces the clock, so a rerun can give byte-identical files.
+    """
+    import os
+    from datetime import datetime, timezone
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and epoch.strip():
+        try:
+            when = datetime.fromtimestamp(int(epoch.strip()), tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise _Usage(
+                f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, got {epoch!r}"
+            ) from None
+    else:
+        when = datetime.now(tz=timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _split_list(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -221,8 +284,11 @@ class _Job:
     reviews: Path | None = None
     review_design: Path | None = None
     keep_cols: list[str] | None = None
+    annotation_time_window: str = "1w"
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
+    reproduce: str | None = None
+    date: str | None = None
 
 
 @dataclass
@@ -285,6 +351,8 @@ def _check_options(job: _Job) -> None:
         )
     if job.annotations is None and job.annotation_time_col is not None:
         raise _Usage("--annotation-time-col applies to --annotations only")
+    if job.annotation_time_window != "1w" and job.annotation_time_col is None:
+        raise _Usage("--annotation-time-window applies to --annotation-time-col only")
     if job.annotations is None and job.consensus is not None:
         raise _Usage("--consensus applies to --annotations only")
     if job.min_slice_size < 1:
@@ -572,6 +640,8 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "annotation_annotator_col": job.annotation_annotator_col if job.annotations else None,
         "annotation_label_col": job.annotation_label_col if job.annotations else None,
         "annotation_time_col": job.annotation_time_col,
+        "annotation_time_window": (job.annotation_time_window
+                                   if job.annotation_time_col is not None else None),
         "attributes": loaded.slice_attributes,
         "slice_annotator_col": loaded.slice_annotator_col,
         "min_slice_size": job.min_slice_size if loaded.slice_attributes is not None else None,
@@ -593,6 +663,7 @@ def _execute(
     attach: Callable[[Any], Any] | None = None,
 ) -> int:
     """Validate, audit, gate, write, report. Returns the exit code."""
+    job.date = job.date or _run_date()  # when the run started; a bad SOURCE_DATE_EPOCH stops it
     _check_options(job)  # before a cluster is started or reached
     with _cluster(job):
         return _run_job(job, show_progress=show_progress, attach=attach)
@@ -638,6 +709,7 @@ def _run_job(
             annotator_col=job.annotation_annotator_col, label_col=job.annotation_label_col,
             time_col=job.annotation_time_col, source=f"annotations file '{job.annotations}'",
             n_jobs=job.n_jobs, consensus_method=job.consensus,
+            time_window=job.annotation_time_window,
         )
     if loaded.slice_attributes is not None:
         result = add_slices(
@@ -657,7 +729,7 @@ def _run_job(
     return _finish(
         result, out=job.out, junit=job.junit, policy=loaded.policy,
         inputs=loaded.inputs, parameters=_parameters(job, loaded),
-        figures=result.figures(), csv=job.csv,
+        figures=result.figures(), csv=job.csv, reproduce=job.reproduce, date=job.date,
     )
 
 
@@ -678,7 +750,8 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
     sample = load_sample(design, class_names=tuple(class_names))
     raw = read_annotation_table(reviews, what="reviews", text_columns=("id", "reviewed_label"))
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
-              {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet")}]
+              {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet",
+                                                           n_rows=sample.design.height)}]
     return raw, sample, inputs
 
 
@@ -702,6 +775,8 @@ def _finish(
     parameters: dict[str, Any],
     figures: dict[str, Any],
     csv: bool = False,
+    reproduce: str | None = None,
+    date: str | None = None,
 ) -> int:
     """Gate, summarise, render, then publish every output; returns the exit code.
 
@@ -725,7 +800,9 @@ def _finish(
         outputs={"directory": str(out), "files": names,
                  "junit": None if junit is None else str(junit)},
     )
-    html = render_html(result, gate=verdict, summary=summary)
+    summary["date"] = date or _run_date()
+    summary["reproduce"] = reproduce
+    html = render_html(result, gate=verdict, summary=summary, command=reproduce)
     junit_xml = to_junit_xml(verdict) if (verdict is not None and junit is not None) else None
 
     # Everything is computed and rendered: only now touch the file system.
@@ -805,6 +882,7 @@ _EXIT_CODES = (
 
 @app.command("audit", epilog=_EXIT_CODES)
 def audit_command(
+    ctx: typer.Context,
     data: Annotated[
         Path,
         typer.Argument(help="Table of items: CSV, TSV, Parquet, JSONL, or a Parquet directory."),
@@ -866,8 +944,20 @@ def audit_command(
     ] = "label",
     annotation_time_col: Annotated[
         str | None,
-        typer.Option("--annotation-time-col", help="Timestamp column of --annotations."),
+        typer.Option(
+            "--annotation-time-col",
+            help="Timestamp column of --annotations: adds each annotator's accuracy per time "
+            "window with intervals, a drift test (annotators_by_window.parquet).",
+        ),
     ] = None,
+    annotation_time_window: Annotated[
+        str,
+        typer.Option(
+            "--annotation-time-window",
+            help="Length of the windows of --annotation-time-col: 1d, 1w, 2w, 1mo, ... "
+            "(a polars duration).",
+        ),
+    ] = "1w",
     consensus: Annotated[str | None, _CONSENSUS] = None,
     attribute: Annotated[
         list[str] | None,
@@ -965,6 +1055,7 @@ def audit_command(
         annotation_annotator_col=annotation_annotator_col,
         annotation_label_col=annotation_label_col,
         annotation_time_col=annotation_time_col,
+        annotation_time_window=annotation_time_window,
         consensus=consensus,
         attributes=list(attribute) if attribute else None,
         annotator_col=annotator_col,
@@ -974,6 +1065,7 @@ def audit_command(
         reviews=reviews,
         review_design=review_design,
         keep_cols=_split_list(keep_cols),
+        reproduce=_reproduce_command(ctx),
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()), out=job.out)
 
@@ -995,16 +1087,22 @@ class _AnnotatorsJob:
     seed: int = 0
     n_jobs: int | None = None
     consensus: str | None = None
+    time_window: str = "1w"
+    reproduce: str | None = None
+    date: str | None = None
 
 
 def _execute_annotators(job: _AnnotatorsJob) -> int:
     """Validate, review, gate, write, report. Returns the exit code."""
+    job.date = job.date or _run_date()
     from .annotators import review_annotators
     from .audit import check_probabilities, review_only_result
     from .gate import load_policy
     from .io import file_fingerprint, load_pred_probs
 
     _check_common_options(job)
+    if job.time_window != "1w" and job.time_col is None:
+        raise _Usage("--time-window applies to --time-col only")
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(
         job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,
@@ -1030,7 +1128,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         frame, item_col=job.item_col, annotator_col=job.annotator_col,
         label_col=job.label_col, time_col=job.time_col, classes=names, pred_probs=probs,
         item_ids=ids, seed=job.seed, n_jobs=job.n_jobs, consensus_method=job.consensus,
-        source=source,
+        time_window=job.time_window, source=source,
     )
     parameters = {
         "command": "annotators",
@@ -1038,6 +1136,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         "annotator_col": job.annotator_col,
         "label_col": job.label_col,
         "time_col": job.time_col,
+        "time_window": job.time_window if job.time_col is not None else None,
         "classes": names,
         "classes_given": job.classes is not None,
         "pred_probs": None if job.pred_probs is None else str(job.pred_probs),
@@ -1049,11 +1148,13 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     return _finish(
         result, out=job.out, junit=job.junit, policy=policy,
         inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
+        reproduce=job.reproduce, date=job.date,
     )
 
 
 @app.command("annotators", epilog=_EXIT_CODES)
 def annotators_command(
+    ctx: typer.Context,
     annotations: Annotated[
         Path,
         typer.Argument(
@@ -1069,8 +1170,20 @@ def annotators_command(
     label_col: Annotated[str, typer.Option("--label-col", help="Label column.")] = "label",
     time_col: Annotated[
         str | None,
-        typer.Option("--time-col", help="Timestamp column: adds quality per week."),
+        typer.Option(
+            "--time-col",
+            help="Timestamp column: adds each annotator's accuracy per time window (a week "
+            "unless --time-window says otherwise) with intervals, a drift test across windows "
+            "and annotators_by_window.parquet.",
+        ),
     ] = None,
+    time_window: Annotated[
+        str,
+        typer.Option(
+            "--time-window",
+            help="Length of the windows of --time-col: 1d, 1w, 2w, 1mo, ... (a polars duration).",
+        ),
+    ] = "1w",
     pred_probs: Annotated[
         Path | None,
         typer.Option(
@@ -1105,12 +1218,15 @@ def annotators_command(
         seed=seed,
         n_jobs=n_jobs,
         consensus=consensus,
+        time_window=time_window,
+        reproduce=_reproduce_command(ctx),
     )
     _guard(debug, lambda: _execute_annotators(job), out=job.out)
 
 
 @app.command("demo", epilog=_EXIT_CODES)
 def demo_command(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")] = Path(
         "labelaudit-demo"
     ),
@@ -1122,6 +1238,8 @@ def demo_command(
     version: Annotated[bool, _VERSION] = False,
 ) -> None:
     """Run the whole audit on the shipped demo data: annotators and slices by source too."""
+
+    reproduce = _reproduce_command(ctx)
 
     def body() -> int:
         from .datasets import load_demo
@@ -1142,6 +1260,7 @@ def demo_command(
             annotator_col="annotator",
             reviews=demo.path_reviews,
             command="demo",
+            reproduce=reproduce,
         )
         truth = demo.truth
         checks: list[dict[str, Any]] = []
@@ -1477,7 +1596,7 @@ def export_tasks_command(
 
 def _execute_verify(
     audit_dir: Path, reviews: Path, out: Path, *, design: Path | None, policy: Path | None,
-    junit: Path | None, allow_partial: bool, seed: int,
+    junit: Path | None, allow_partial: bool, seed: int, reproduce: str | None = None,
 ) -> int:
     from .gate import GateResult, evaluate, figures_from_summary, load_policy
     from .io import publish, write_json, write_text
@@ -1485,6 +1604,7 @@ def _execute_verify(
     from .verify._audit_dir import load_audit_dir
     from .verify.plans import acceptance_gate, load_acceptance, plan_from_policy
 
+    date = _run_date()
     if junit is not None and policy is None:
         raise _Usage("--junit needs an acceptance plan: pass --policy FILE")
     if junit is not None and junit.is_dir():
@@ -1525,7 +1645,9 @@ def _execute_verify(
         summary["gate"] = verdict.to_dict()
     summary["outputs"] = {"directory": str(out), "files": ["summary.json", "report.html"],
                           "junit": None if junit is None else str(junit)}
-    html = render_html(reviewed, gate=verdict, summary=summary)
+    summary["date"] = date
+    summary["reproduce"] = reproduce
+    html = render_html(reviewed, gate=verdict, summary=summary, command=reproduce)
     junit_text = None
     if verdict is not None and junit is not None:
         from .gate import to_junit_xml
@@ -1547,6 +1669,7 @@ def _execute_verify(
 
 @app.command("verify", epilog=_REVIEW_EXIT_CODES)
 def verify_command(
+    ctx: typer.Context,
     audit_dir: Annotated[Path, typer.Argument(help="Output directory of a finished audit.")],
     reviews: Annotated[
         Path,
@@ -1579,7 +1702,7 @@ def verify_command(
     """Turn a reviewed sample into a verified noise rate with a design-based interval."""
     _guard(debug, lambda: _execute_verify(
         audit_dir, reviews, out, design=design, policy=policy, junit=junit,
-        allow_partial=allow_partial, seed=seed,
+        allow_partial=allow_partial, seed=seed, reproduce=_reproduce_command(ctx),
     ), out=out)
 
 

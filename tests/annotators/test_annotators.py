@@ -590,9 +590,11 @@ def test_consensus_table_and_relabel_queue():
     assert cons["majority_label"][4] is None and cons["consensus_label"][4] is None
     assert cons["consensus_class"].to_list()[:3] == ["neg", "pos", "pos"]
     queue = review.relabel_queue
-    assert queue["rank"].to_list() == [1, 2, 3, 4, 5]
+    # u1 (three annotators agree, confident consensus) has no reason to be relabeled:
+    # the queue holds the other four items only.
+    assert queue["rank"].to_list() == [1, 2, 3, 4]
     assert queue["item"][0] == "none" and "no annotations" in queue["reason"][0]
-    assert queue["item"][-1] == "u1"
+    assert set(queue["item"].to_list()) == {"none", "d1", "s1", "t1"}
     assert (queue["priority"].diff().drop_nulls() <= 0).all()
     assert "single annotation" in queue.filter(pl.col("item") == "s1")["reason"][0]
 
@@ -664,3 +666,52 @@ def test_crowdlab_matches_cleanlab_and_is_capped():
         annotators.crowdlab_consensus(enc, probs, max_annotators=2)
     with pytest.raises(LabelAuditError, match=r"pred_probs must have shape \(n_items, n_classes\)"):
         annotators.crowdlab_consensus(enc, probs[:, :2])
+
+
+@needs_kernels
+def test_relabel_queue_holds_only_items_with_a_reason():
+    rng = np.random.default_rng(21)
+    frame, _ = simulate_crowd(rng, 300, [0.97, 0.97, 0.95, 0.95, 0.6], 3, 3)
+    enc = encode(frame)
+    issue = rng.random(enc.n_items) < 0.05
+    review = annotators.review_annotators(frame, item_col="item", annotator_col="worker",
+                                          label_col="label", issue_mask=issue)
+    queue, cons = review.relabel_queue, review.consensus
+    assert 0 < queue.height < cons.height
+    assert queue["rank"].to_list() == list(range(1, queue.height + 1))
+    assert (queue["reason"].str.len_chars() > 0).all()
+    queued = set(queue["item"].to_list())
+    # A confident-learning flag is a reason on its own.
+    flagged = set(cons.filter(pl.col("is_issue"))["item"].to_list())
+    assert flagged and flagged <= queued
+    assert queue.filter(pl.col("is_issue"))["reason"].str.contains("flagged as a label issue").all()
+    # Unanimous, confident, unflagged items are not queued; every other item is.
+    calm = cons.filter((pl.col("majority_share") == 1) & (pl.col("n_annotations") > 1)
+                       & (pl.col("ds_posterior") >= 0.9) & ~pl.col("is_issue"))
+    assert calm.height and not set(calm["item"].to_list()) & queued
+    assert queued | set(calm["item"].to_list()) == set(cons["item"].to_list())
+
+
+@needs_kernels
+def test_drift_table_is_deterministic_and_flags_a_planted_drift():
+    import datetime as dt
+
+    rng = np.random.default_rng(22)
+    frame, _ = simulate_crowd(rng, 400, [0.9, 0.9, 0.9, 0.9], 3, 3)
+    days = rng.integers(0, 42, frame.height)
+    late = (days >= 21) & (frame["worker"] == "ann002").to_numpy()
+    wrong = rng.random(frame.height) < 0.7
+    labels = frame["label"].to_numpy().copy()
+    labels[late & wrong] = (labels[late & wrong] + 1) % 3
+    frame = frame.with_columns(
+        label=pl.Series(labels),
+        ts=pl.Series([dt.datetime(2024, 1, 1) + dt.timedelta(days=int(d)) for d in days]))
+    kw = {"item_col": "item", "annotator_col": "worker", "label_col": "label", "time_col": "ts"}
+    one = annotators.review_annotators(frame, n_jobs=1, **kw)
+    two = annotators.review_annotators(frame.reverse(), n_jobs=2, **kw)
+    assert one.drift.equals(two.drift) and one.time_windows.equals(two.time_windows)
+    assert one.drift.filter(pl.col("drifted"))["worker"].to_list() == ["ann002"]
+    assert one.drift["n_windows"].to_list() == [6, 6, 6, 6]
+    none = annotators.review_annotators(frame, item_col="item", annotator_col="worker",
+                                        label_col="label")
+    assert none.drift is None and none.time_windows is None

@@ -324,12 +324,18 @@ def test_debug_shows_the_traceback(capsys, tmp_path, data_csv):
     assert err.strip().splitlines()[-1].startswith("labelaudit: error: ")
 
 
-def test_outputs_are_deterministic(capsys, tmp_path, data_csv):
+def test_outputs_are_deterministic(capsys, tmp_path, data_csv, monkeypatch):
+    # The run's date is the only clock reading; SOURCE_DATE_EPOCH fixes it for reruns.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
         assert _run(capsys, *_audit_args(data_csv, out))[0] == 0
     a, b = (json.loads((o / "summary.json").read_text()) for o in outs)
     a.pop("outputs"), b.pop("outputs")
+    assert a["date"] == b["date"] == "2026-01-01T00:00:00Z"
+    # The reproducing commands differ only by the output directory they name.
+    a["reproduce"] = a["reproduce"].replace(str(outs[0]), "OUT")
+    b["reproduce"] = b["reproduce"].replace(str(outs[1]), "OUT")
     assert a == b
     assert (outs[0] / "report.html").read_text().replace(str(outs[0]), "") == (
         outs[1] / "report.html"

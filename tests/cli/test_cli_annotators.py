@@ -89,7 +89,8 @@ def test_annotators_command_writes_every_output(capsys, tmp_path, ann_csv, crowd
     out = tmp_path / "out"
     code, stdout, err = _run(capsys, "annotators", ann_csv, "--time-col", "when", "--out", out)
     assert code == 0, err
-    assert {p.name for p in out.iterdir()} == REVIEW_FILES | {"report.html", "summary.json"}
+    assert {p.name for p in out.iterdir()} == REVIEW_FILES | {
+        "report.html", "summary.json", "annotators_by_window.parquet"}
     annotators = pl.read_parquet(out / "annotators.parquet")
     assert annotators["annotator"].to_list() == ANNOTATORS
     for col in ("n_labels", "accuracy", "accuracy_low", "accuracy_high", "kappa_vs_consensus",
@@ -100,8 +101,18 @@ def test_annotators_command_writes_every_output(capsys, tmp_path, ann_csv, crowd
     assert consensus.height == 120 and consensus["item_id"].n_unique() == 120
     assert {"consensus_label", "consensus_class", "consensus_quality"} <= set(consensus.columns)
     queue = pl.read_parquet(out / "relabel_queue.parquet")
-    assert queue["rank"].to_list() == list(range(1, 121))
+    # Only items with a reason to look again are queued, ranked without gaps.
+    assert 0 < queue.height < 120
+    assert queue["rank"].to_list() == list(range(1, queue.height + 1))
     assert {"priority", "reason"} <= set(queue.columns)
+    assert queue["reason"].null_count() == 0 and (queue["reason"].str.len_chars() > 0).all()
+    assert queue["priority"].is_sorted(descending=True)
+    # Every item whose annotators disagree is in it; unanimous confident items are not.
+    disagree = consensus.filter(pl.col("majority_share") < 1)["item_id"].to_list()
+    assert set(disagree) <= set(queue["item_id"].to_list())
+    calm = consensus.filter((pl.col("majority_share") == 1) & (pl.col("n_annotations") > 1)
+                            & (pl.col("ds_posterior") >= 0.9))["item_id"].to_list()
+    assert calm and not set(calm) & set(queue["item_id"].to_list())
     agreement = json.loads((out / "agreement.json").read_text())
     alpha = _alpha_oracle(crowd[0])
     assert agreement["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-9)
@@ -402,3 +413,166 @@ def test_unknown_consensus_or_consensus_without_annotations_exit_2(
     assert code == 2
     assert "--annotations" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# --------------------------------------------------------------------------- time windows
+
+
+@pytest.fixture(scope="module")
+def drifting_crowd():
+    """240 items over eight weeks, 3 labels each; 'a3' is good for four weeks, then poor."""
+    rng = np.random.default_rng(5)
+    rows = []
+    start = np.datetime64("2024-01-01T09:00")
+    for i in range(240):
+        truth = int(rng.integers(0, 3))
+        day = int(rng.integers(0, 56))
+        for a in rng.choice(len(ANNOTATORS), 3, replace=False):
+            acc = 0.92 if ANNOTATORS[a] != "a3" else (0.95 if day < 28 else 0.3)
+            label = truth if rng.random() < acc else (truth + int(rng.integers(1, 3))) % 3
+            rows.append({"item_id": f"it{i:03d}", "annotator": ANNOTATORS[a],
+                         "label": CLASSES[label],
+                         "when": str(start + np.timedelta64(day * 24 + int(a), "h"))})
+    return pl.DataFrame(rows)
+
+
+def test_time_col_adds_accuracy_per_window_and_a_drift_test(capsys, tmp_path, drifting_crowd):
+    from scipy.stats import chi2_contingency
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportion_confint
+
+    path = tmp_path / "ann.csv"
+    drifting_crowd.write_csv(path)
+    plain, timed = tmp_path / "plain", tmp_path / "timed"
+    assert _run(capsys, "annotators", path, "--out", plain)[0] == 0
+    code, stdout, err = _run(capsys, "annotators", path, "--time-col", "when", "--out", timed)
+    assert code == 0, err
+    # Without --time-col: no per-window figures anywhere.
+    assert not (plain / "annotators_by_window.parquet").exists()
+    plain_summary = json.loads((plain / "summary.json").read_text())
+    assert plain_summary["extras"]["annotators"]["time_windows"] is None
+    assert "Accuracy over time" not in (plain / "report.html").read_text()
+
+    windows = pl.read_parquet(timed / "annotators_by_window.parquet")
+    annotators = pl.read_parquet(timed / "annotators.parquet")
+    totals = windows.group_by("annotator").agg(pl.col("n_labels", "n_graded").sum()).sort("annotator")
+    assert totals["n_labels"].to_list() == annotators.sort("annotator")["n_labels"].to_list()
+    assert totals["n_graded"].to_list() == annotators.sort("annotator")["n_graded"].to_list()
+    assert windows["window_start"].dt.weekday().unique().to_list() == [1]  # weeks start Monday
+    assert windows["window_start"].n_unique() == 8
+    graded = windows.filter(pl.col("n_graded") > 0)
+    low, high = proportion_confint(graded["n_agree"].to_numpy(), graded["n_graded"].to_numpy(),
+                                   alpha=0.05, method="wilson")
+    np.testing.assert_allclose(graded["accuracy_low"].to_numpy(), low, atol=1e-12)
+    np.testing.assert_allclose(graded["accuracy_high"].to_numpy(), high, atol=1e-12)
+
+    # The drift test: chi-square homogeneity per annotator (scipy), BH across them (statsmodels).
+    summary = json.loads((timed / "summary.json").read_text())
+    block = summary["extras"]["annotators"]["time_windows"]
+    assert block["window"] == "1w" and block["time_col"] == "when" and block["n_windows"] == 8
+    tests = {row["annotator"]: row for row in block["annotators"]}
+    p_oracle = []
+    for who in ANNOTATORS:
+        mine = graded.filter(pl.col("annotator") == who)
+        table = np.vstack([mine["n_agree"].to_numpy(),
+                           (mine["n_graded"] - mine["n_agree"]).to_numpy()])
+        p_oracle.append(chi2_contingency(table, correction=False).pvalue)
+        assert tests[who]["drift_p_value"] == pytest.approx(p_oracle[-1], rel=1e-9)
+    q_oracle = multipletests(p_oracle, method="fdr_bh")[1]
+    for who, q in zip(ANNOTATORS, q_oracle, strict=True):
+        assert tests[who]["drift_q_value"] == pytest.approx(q, rel=1e-9)
+    assert block["drifting_annotators"] == ["a3"]
+    assert summary["figures"]["annotators"]["drifting_annotators"] == ["a3"]
+    assert tests["a3"]["first_accuracy"] > 0.8 > 0.5 > tests["a3"]["last_accuracy"]
+    assert windows.filter(pl.col("drifted"))["annotator"].unique().to_list() == ["a3"]
+    assert "1 drifting (a3)" in stdout
+
+    page = (timed / "report.html").read_text()
+    assert "Accuracy over time" in page and 'aria-label="Accuracy of each annotator in each time' in page
+    assert "a3&#39;s accuracy changes between windows" in page
+
+
+def test_time_window_sets_the_window_length(capsys, tmp_path, drifting_crowd):
+    path = tmp_path / "ann.csv"
+    drifting_crowd.write_csv(path)
+    counts = {}
+    for every in ("1w", "1d", "1mo"):
+        out = tmp_path / every
+        args = ["annotators", path, "--time-col", "when", "--out", out]
+        if every != "1w":
+            args += ["--time-window", every]
+        assert _run(capsys, *args)[0] == 0
+        windows = pl.read_parquet(out / "annotators_by_window.parquet")
+        counts[every] = windows["window_start"].n_unique()
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["parameters"]["time_window"] == every
+        assert summary["extras"]["annotators"]["time_windows"]["window"] == every
+    days = drifting_crowd["when"].str.slice(0, 10).n_unique()
+    assert counts == {"1w": 8, "1d": days, "1mo": 2} and days > 40
+    code, _, err = _run(capsys, "annotators", path, "--time-window", "1d", "--out", tmp_path / "x")
+    assert code == 2 and "--time-col" in err
+    code, _, err = _run(capsys, "annotators", path, "--time-col", "when", "--time-window",
+                        "weekly", "--out", tmp_path / "y")
+    assert code == 2 and "time_window" in err and not (tmp_path / "y").exists()
+
+
+def test_audit_annotation_time_options_add_per_window_figures(capsys, tmp_path, items_csv,
+                                                               ann_csv):
+    base = ["audit", items_csv, "--label-col", "label", "--id-col", "item", "--annotations",
+            ann_csv, "--cv", "3", "--n-bootstrap", "20"]
+    assert _run(capsys, *base, "--out", tmp_path / "none")[0] == 0
+    assert not (tmp_path / "none" / "annotators_by_window.parquet").exists()
+    sizes = {}
+    for every in ("1w", "1d"):
+        out = tmp_path / every
+        extra = [] if every == "1w" else ["--annotation-time-window", every]
+        code, _, err = _run(capsys, *base, "--annotation-time-col", "when", *extra, "--out", out)
+        assert code == 0, err
+        windows = pl.read_parquet(out / "annotators_by_window.parquet")
+        sizes[every] = windows["window_start"].n_unique()
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["parameters"]["annotation_time_window"] == every
+        assert summary["extras"]["annotators"]["time_windows"]["window"] == every
+    assert sizes["1d"] == 28 and sizes["1w"] < sizes["1d"]
+    code, _, err = _run(capsys, *base, "--annotation-time-window", "1d", "--out", tmp_path / "z")
+    assert code == 2 and "--annotation-time-col" in err
+
+
+def test_annotator_only_report_is_about_the_review(capsys, tmp_path, ann_csv):
+    from html.parser import HTMLParser
+
+    out = tmp_path / "out"
+    assert _run(capsys, "annotators", ann_csv, "--out", out)[0] == 0
+    page = (out / "report.html").read_text()
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts, self.skip = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("script", "style", "svg")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("script", "style", "svg")
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(page)
+    text = " ".join(" ".join(parser.parts).split())
+    assert "<title>Annotator review: annotations.csv</title>" in page
+    assert "Label audit: dataset" not in text
+    # No methodology of an analysis that did not run, and no blanks where it would be.
+    assert "confident learning" not in text.lower().replace("not confident-learning", "")
+    assert "bootstrap" not in text and "filter:" not in text and "Items flagged by the" not in text
+    assert "How the annotators are reviewed" in text
+    # The relabel queue has its own section, listing exactly the queued items.
+    queue = pl.read_parquet(out / "relabel_queue.parquet")
+    assert 'id="relabel-queue"' in page and 'href="#relabel-queue"' in page
+    assert f"{queue.height} items deserve another label" in text
+    first = queue.row(0, named=True)
+    assert f"{first['item_id']} {first['n_annotations']} {first['consensus_class']}" in text
+    assert "Reproduce this review" in text

@@ -186,8 +186,11 @@ def test_demo_writes_every_section(capsys, tmp_path):
     assert {p.name for p in out.iterdir()} == {
         "summary.json", "report.html", "issues.parquet", "annotators.parquet",
         "consensus.parquet", "agreement.json", "relabel_queue.parquet", "slices.parquet",
+        "annotators_by_window.parquet",  # the demo's annotations carry timestamps
     }
     summary = json.loads((out / "summary.json").read_text())
+    windows = pl.read_parquet(out / "annotators_by_window.parquet")
+    assert windows["annotator"].n_unique() == 8 and windows["window_start"].n_unique() >= 2
     figures = summary["figures"]
     assert 0.5 < figures["krippendorff_alpha"] < 0.99
     assert set(figures["disparity"]) == {"source", "annotator"}

@@ -233,7 +233,10 @@ def test_sections_are_absent_without_extras():
 def test_other_sections_render_as_key_value_tables():
     result = _synthetic(300).with_section("demo_truth_check", {"precision": 0.5, "n_flagged": 7})
     text = text_of(parse(render_html(result)))
-    assert "demo_truth_check" in text and "50.0%" in text and "7" in text
+    # Keys are shown as words, never as the raw snake_case keys.
+    assert "Demo truth check" in text and "50.0%" in text and "7" in text
+    assert "N flagged" in text
+    assert "demo_truth_check" not in text and "n_flagged" not in text
 
 
 # --------------------------------------------------------------------------- safety
@@ -426,3 +429,103 @@ def test_reproducing_command_is_built_from_the_summary():
     pre = next(doc.iter(f"{NS}pre"))
     assert text_of(pre) == ("labelaudit audit data/items.csv --label-col 'my label' --id-col id "
                             "--pred-probs probs.npy --seed 3 --n-bootstrap 50 --out 'out dir'")
+
+
+# --------------------------------------------------------------------------- polish
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "shown"),
+    [(1.27e-05, 3, "0.0000127"), (0.000123456, 3, "0.000123"), (0.5, 3, "0.5"),
+     (0.12345, 3, "0.123"), (1234567.0, 3, "1,230,000"), (99.95, 3, "100"), (3e-9, 3, "< 0.000001"),
+     (0.0, 3, "0"), (-0.0123, 3, "-0.0123"), (0.98765, 4, "0.9877"), (2, 3, "2")],
+)
+def test_numbers_are_fixed_notation_with_significant_digits(value, digits, shown):
+    from labelaudit.report._format import fmt_num
+
+    assert fmt_num(value, digits) == shown
+
+
+def test_tiny_label_quality_is_shown_without_scientific_notation():
+    n, k = 300, 3
+    labels = np.arange(n) % k
+    probs = np.full((n, k), 0.05)
+    probs[np.arange(n), labels] = 0.9
+    probs[:5] = [0.99998, 0.0000127, 0.0000073]  # five items given class 1 or 2 that are 0s
+    labels[:5] = [1, 2, 1, 2, 1]
+    result = audit(labels, probs / probs.sum(axis=1, keepdims=True), n_bootstrap=20)
+    doc = parse(render_html(result))
+    cells = [text_of(r[4]) for r in issue_rows(doc)]
+    assert "0.0000127" in cells and "0.0000073" in cells
+    for table in doc.iter(f"{NS}table"):
+        assert not re.search(r"\d[eE][-+]?\d", text_of(table)), text_of(table)[:200]
+
+
+def test_counts_and_confusions_read_as_sentences(demo_html):
+    html, _, _ = demo_html
+    text = " ".join(text_of(parse(html)).split())
+    assert "they labels" not in text
+    assert re.search(r"Most often they label '\d' as '\d' \d+% of the time", text)
+    assert "8 annotators gave 5,391 labels on 1,797 items" in text
+
+
+def test_a_single_annotator_item_or_window_is_singular():
+    import datetime as dt
+
+    from labelaudit.audit import review_only_result
+
+    frame = pl.DataFrame({"item": ["x", "x"], "who": ["a", "b"], "label": [0, 1],
+                          "when": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2)]})
+    review = review_annotators(frame, item_col="item", annotator_col="who", label_col="label",
+                               time_col="when", classes=["p", "q"])
+    text = " ".join(text_of(parse(render_html(review_only_result(review)))).split())
+    assert "2 annotators gave 2 labels on 1 item." in text
+    assert "(1 window)" in text
+    assert "1 item deserves another label" in text
+
+
+def test_the_first_rows_thumbnails_are_decoded_eagerly(demo_html):
+    from labelaudit.report._context import EAGER_THUMBNAILS
+
+    html, _, _ = demo_html
+    rows = issue_rows(parse(html))
+    imgs = [r.find(f".//{NS}img") for r in rows]
+    imgs = [i for i in imgs if i is not None]
+    assert len(imgs) >= 20
+    top = imgs[:EAGER_THUMBNAILS]
+    assert all(i.get("loading") is None and i.get("decoding") == "sync" for i in top)
+    assert all(i.get("loading") == "lazy" for i in imgs[EAGER_THUMBNAILS:])
+
+
+def test_the_issue_table_uses_the_page_width():
+    from labelaudit.report import _static
+
+    css = _static("report.css")
+    assert re.search(r"table\.issues[^{]*\{[^}]*width:\s*100%", css)
+
+
+def test_the_header_shows_the_run_date_as_people_read_it():
+    result = _synthetic(200)
+    for stamp, shown in (("2026-12-02T00:09:20Z", "2026-12-02 00:09 UTC"),
+                         ("2026-01-15", "2026-01-15")):
+        summary = to_summary_dict(result, parameters={"command": "audit"})
+        summary["date"] = stamp
+        doc = parse(render_html(result, summary=summary))
+        meta = next(d for d in doc.iter(f"{NS}dl") if d.get("class") == "meta")
+        assert f"Date{shown}" in "".join(text_of(meta).split("\n"))
+
+
+def test_annotator_summary_without_a_recorded_command_names_the_annotations_file():
+    from labelaudit.audit import review_only_result
+
+    frame = pl.DataFrame({"item": [1, 1, 2, 2], "who": ["a", "b", "a", "b"],
+                          "label": [0, 1, 1, 1]})
+    review = review_annotators(frame, item_col="item", annotator_col="who", label_col="label")
+    result = review_only_result(review)
+    summary = to_summary_dict(result, parameters={"command": "annotators", "item_col": "item",
+                                                  "annotator_col": "who", "label_col": "label"},
+                              inputs=[{"role": "annotations", "path": "labels/ann.csv"}],
+                              outputs={"directory": "out"})
+    pre = next(parse(render_html(result, summary=summary)).iter(f"{NS}pre"))
+    assert text_of(pre) == ("labelaudit annotators labels/ann.csv --item-col item "
+                            "--annotator-col who --seed 0 --out out")

@@ -70,13 +70,17 @@ class AnnotatorReview(ResultTables):
     confusions : polars.DataFrame
         Systematic confusions per annotator against the leave-one-out consensus.
     time_windows : polars.DataFrame or None
-        Quality per annotator and time window; None without a time column.
+        Quality per annotator and time window, with each annotator's drift
+        test joined on; None without a time column.
     dawid_skene : DawidSkeneResult
         The fitted Dawid-Skene model.
     classes : tuple
         Class names or values, indexed by class code.
     params : dict
         Parameters used, for the record.
+    drift : polars.DataFrame or None
+        One row per annotator: does their accuracy change across time
+        windows? None without a time column.
     """
 
     annotators: pl.DataFrame
@@ -89,6 +93,7 @@ class AnnotatorReview(ResultTables):
     dawid_skene: DawidSkeneResult
     classes: tuple
     params: dict = field(default_factory=dict)
+    drift: pl.DataFrame | None = None
 
     _TABLES = ("annotators", "consensus", "pairwise", "relabel_queue", "confusions",
                "time_windows")
@@ -456,10 +461,13 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
     confusions = _confusion_table(enc, loo, min_count=min_confusion_count, top=3)
     annotators = _annotator_table(enc, counts, ds, loo, confusions, issues, mv.n_annotations,
                                   alpha=alpha)
-    windows = None
+    windows = drift = None
     if enc.time is not None:
         windows = _time_windows(enc, loo["graded"].to_numpy(), loo["correct"].to_numpy(),
                                 every=time_window, alpha=alpha)
+        drift = _drift_table(windows, enc.annotator_col, alpha=alpha)
+        windows = windows.join(drift.select(enc.annotator_col, "drift_q_value", "drifted"),
+                               on=enc.annotator_col, how="left", maintain_order="left")
     queue = _relabel_queue(consensus, enc, quality_in, crowd is not None)
 
     params = {
@@ -473,7 +481,7 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
     return AnnotatorReview(
         annotators=annotators, consensus=consensus, agreement=agreement, pairwise=pairwise,
         relabel_queue=queue, confusions=confusions, time_windows=windows, dawid_skene=ds,
-        classes=enc.classes, params=params,
+        classes=enc.classes, params=params, drift=drift,
     )
 
 
@@ -680,6 +688,48 @@ def _time_windows(
     })
 
 
+def _drift_table(windows: pl.DataFrame, annotator_col: str, *, alpha: float) -> pl.DataFrame:
+    """Per annotator: does the leave-one-out accuracy differ between time windows?
+
+    Each annotator's graded labels form a 2 x W table (agreeing and
+    disagreeing labels in each of their W windows); a chi-square test of
+    homogeneity (no continuity correction) asks whether the accuracy is the
+    same in every window. The p-values are adjusted with Benjamini-Hochberg
+    across the annotators tested, and an annotator has ``drifted`` when the
+    q-value is at most ``alpha``. Fewer than two windows with graded labels,
+    or no disagreement (or no agreement) at all: not tested (NaN).
+    """
+    graded = windows.filter(pl.col("n_graded") > 0)
+    who = windows.get_column(annotator_col).unique(maintain_order=True)
+    starts = graded.get_column("window_start").unique().sort()
+    col = {v: j for j, v in enumerate(starts.to_list())}
+    row = {v: i for i, v in enumerate(who.to_list())}
+    agree = np.zeros((len(row), len(col)))
+    wrong = np.zeros((len(row), len(col)))
+    for r in graded.iter_rows(named=True):
+        i, j = row[r[annotator_col]], col[r["window_start"]]
+        agree[i, j] = r["n_agree"]
+        wrong[i, j] = r["n_graded"] - r["n_agree"]
+    p = chi_square_homogeneity(agree, wrong) if len(col) else np.full(len(row), np.nan)
+    q = benjamini_hochberg(p)
+    acc = graded.with_columns(acc=pl.col("n_agree") / pl.col("n_graded"))
+    per = acc.group_by(annotator_col, maintain_order=True).agg(
+        n_windows=pl.len(),
+        first_accuracy=pl.col("acc").sort_by("window_start").first(),
+        last_accuracy=pl.col("acc").sort_by("window_start").last(),
+        min_accuracy=pl.col("acc").min(),
+        max_accuracy=pl.col("acc").max(),
+    )
+    table = pl.DataFrame({annotator_col: who}).join(per, on=annotator_col, how="left",
+                                                    maintain_order="left")
+    return table.with_columns(
+        pl.col("n_windows").fill_null(0).cast(pl.Int64),
+        drift_p_value=pl.Series(p, dtype=pl.Float64),
+        drift_q_value=pl.Series(q, dtype=pl.Float64),
+        drifted=pl.Series(np.nan_to_num(q, nan=1.0) <= alpha),
+    )
+
+
 def _relabel_queue(
     consensus: pl.DataFrame, enc: EncodedAnnotations, quality_in: np.ndarray | None, has_crowdlab: bool
 ) -> pl.DataFrame:
@@ -690,7 +740,9 @@ def _relabel_queue(
     is wrong), ``1 - majority_share`` (disagreement; 0 for single labels) and
     ``1 - label_quality`` (given, else CROWDLAB's quality when it ran).
     Unannotated items get priority 1. Ties go to fewer annotations, then
-    item order.
+    item order. Only items with a reason to look again are queued: no
+    annotation, a single one, a tie, disagreement, an uncertain consensus,
+    low label quality, or a confident-learning flag.
     """
     terms = [1.0 - pl.col("ds_posterior"), 1.0 - pl.col("majority_share")]
     lq = None
@@ -706,12 +758,15 @@ def _relabel_queue(
         pl.when(pl.col("n_annotations") == 1).then(pl.lit("single annotation")),
         pl.when(pl.col("tie")).then(pl.lit("tied vote")),
         pl.when((pl.col("majority_share") < 1.0) & ~pl.col("tie"))
-        .then(pl.format("annotators disagree ({}% agree)", (pl.col("majority_share") * 100).round(0))),
+        .then(pl.format("annotators disagree ({}% agree)",
+                          (pl.col("majority_share") * 100).round(0).cast(pl.Int64))),
         pl.when(pl.col("ds_posterior") < 0.9)
         .then(pl.format("uncertain consensus (p={})", pl.col("ds_posterior").round(2))),
     ]
     if lq is not None:
         reasons.append(pl.when(lq < 0.5).then(pl.lit("low label quality")))
+    if "is_issue" in consensus.columns:
+        reasons.append(pl.when(pl.col("is_issue")).then(pl.lit("flagged as a label issue")))
     cols = [enc.item_col, "n_annotations", "consensus_label", "consensus_class",
             "consensus_quality", "ds_posterior", "majority_share", "tie"]
     if quality_in is not None:
@@ -723,6 +778,7 @@ def _relabel_queue(
     queue = (
         consensus.with_row_index("__order")
         .with_columns(priority=priority, reason=pl.concat_str(reasons, separator="; ", ignore_nulls=True))
+        .filter(pl.col("reason").fill_null("") != "")
         .sort(["priority", "n_annotations", "__order"], descending=[True, False, False])
         .with_row_index("rank", offset=1)
         .select(["rank", *cols, "priority", "reason"])

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "accuracy_chart",
     "confusion_small_multiples",
+    "window_small_multiples",
     "interval_chart",
     "noise_heatmap",
     "oc_chart",
@@ -342,6 +343,63 @@ def confusion_small_multiples(
     alt = ("Confusion matrices of selected annotators: share of items of each true class (rows) "
            "they labeled as each class (columns); darker is more confusion")
     return to_svg(fig, "annotator-confusions", alt)
+
+
+#: Most annotators drawn as per-window small multiples.
+MAX_WINDOW_PANELS = 12
+
+
+def window_small_multiples(
+    panels: Sequence[tuple[str, Sequence[str], np.ndarray, np.ndarray, np.ndarray, bool]],
+    *,
+    window: str,
+) -> Markup:
+    """One panel per annotator: accuracy in each time window with its Wilson interval.
+
+    Parameters
+    ----------
+    panels : sequence of (str, sequence of str, ndarray, ndarray, ndarray, bool)
+        Annotator id, window labels (start dates), accuracy, interval low and
+        high (proportions, NaN for a window without graded labels) and whether
+        the annotator's accuracy drifted (drawn in the alert colour).
+    window : str
+        Window length, for the axis label (e.g. ``"1w"``).
+
+    Returns
+    -------
+    markupsafe.Markup
+    """
+    n = len(panels)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = _new_figure(2.4 * cols + 0.5, 2.1 * rows + 0.6)
+    fig.set_layout_engine("constrained")  # titles never run into the row above
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, (who, labels, acc, lo, hi, drifted) in zip(axes.ravel(), panels, strict=False):
+        acc = 100 * np.asarray(acc, dtype=float)
+        lo = 100 * np.asarray(lo, dtype=float)
+        hi = 100 * np.asarray(hi, dtype=float)
+        x = np.arange(acc.size)
+        color = _ALERT if drifted else _ACCENT
+        ax.fill_between(x, np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=100.0),
+                        where=np.isfinite(acc), color=color, alpha=0.18, linewidth=0)
+        ax.plot(x, acc, marker="o", markersize=3, color=color, linewidth=1.2)
+        ax.set_ylim(0, 102)
+        ax.set_title(_short(who, 22) + (" (drift)" if drifted else ""), fontsize=9,
+                     color=_ALERT if drifted else _INK)
+        step = max(1, -(-len(labels) // 4))
+        ax.set_xticks(x[::step], labels=[str(t) for t in list(labels)[::step]], fontsize=6.5,
+                      rotation=30, ha="right")
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", color="#d0d7de", linewidth=0.6)
+        ax.set_axisbelow(True)
+    fig.supxlabel(f"start of each {window} window", fontsize=8)
+    fig.supylabel("agreement with the others' majority (%)", fontsize=8)
+    alt = ("Accuracy of each annotator in each time window with its 95% Wilson interval; "
+           "annotators whose accuracy drifted in red")
+    return to_svg(fig, "annotator-windows", alt)
 
 
 def pairwise_heatmap(names: Sequence[str], kappa: np.ndarray) -> Markup:

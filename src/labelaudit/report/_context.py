@@ -34,6 +34,8 @@ MAX_ATTRIBUTE_COLUMNS = 6
 MAX_ATTRIBUTE_LEVELS = 100
 #: Most confused class pairs described in words.
 TOP_PAIRS = 6
+#: Issue rows whose thumbnails are decoded eagerly (the others load lazily).
+EAGER_THUMBNAILS = 200
 #: Most annotators drawn as confusion small multiples.
 MAX_CONFUSION_PANELS = 4
 
@@ -57,6 +59,18 @@ def _finite(x: Any) -> float:
 def _q_words(value: Any) -> str:
     text = fmt_q(value)
     return f"q {text}" if text.startswith("<") else f"q = {text}"
+
+
+def _they_label(confusions: str) -> str:
+    """``"labels 'a' as 'b' ..."`` descriptions read after "they": "label 'a' as 'b' ..."."""
+    return "; ".join("label " + part[len("labels "):] if part.startswith("labels ") else part
+                     for part in (p.strip() for p in confusions.split(";")))
+
+
+def _words(key: Any) -> str:
+    """A machine key as words: ``interval_covers_true_rate`` -> "Interval covers true rate"."""
+    text = " ".join(str(key).replace("_", " ").split())
+    return text[:1].upper() + text[1:]
 
 
 def _sort_key(value: Any) -> str:
@@ -115,9 +129,10 @@ def _inputs(summary: Mapping[str, Any] | None) -> list[dict[str, str]]:
         return []
     return [
         {
-            "role": str(i.get("role", "")),
+            "role": str(i.get("role", "")).replace("_", " "),
             "path": str(i.get("path", "")),
-            "rows": fmt_count(i.get("n_rows")) if i.get("n_rows") is not None else "\u2013",
+            # A policy or a design file has no rows to count.
+            "rows": fmt_count(i.get("n_rows")) if i.get("n_rows") is not None else "n/a",
             "sha256": str(i.get("sha256", "")),
         }
         for i in summary.get("inputs", [])
@@ -125,19 +140,54 @@ def _inputs(summary: Mapping[str, Any] | None) -> list[dict[str, str]]:
 
 
 def _dataset_name(summary: Mapping[str, Any] | None) -> str:
+    """What the report is about: the demo, the data file or (annotator review) the annotations."""
     if summary is None:
         return "dataset"
     params = summary.get("parameters", {}) or {}
     if params.get("command") == "demo":
         return "labelaudit demo (8x8 handwritten digits)"
-    for i in summary.get("inputs", []):
-        if i.get("role") == "data" and i.get("path"):
-            return Path(str(i["path"])).name
+    for role in ("data", "annotations"):
+        for i in summary.get("inputs", []):
+            if i.get("role") == role and i.get("path"):
+                return Path(str(i["path"])).name
     return "dataset"
 
 
+def _title(cl_run: bool, result: Any) -> str:
+    """The kind of report, from the analyses that ran."""
+    if cl_run:
+        return "Label audit"
+    if result.extras.get("annotators") is not None:
+        return "Annotator review"
+    return "Label report"
+
+
+def _date_words(when: Any) -> str | None:
+    """An ISO 8601 date or timestamp as people read it (other text is shown unchanged)."""
+    if when is None:
+        return None
+    from datetime import datetime
+
+    text = str(when)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if len(text) <= 10:
+        return parsed.strftime("%Y-%m-%d")
+    offset = parsed.utcoffset()
+    zone = "" if offset is None else (" UTC" if not offset else parsed.strftime(" %z"))
+    return parsed.strftime("%Y-%m-%d %H:%M") + zone
+
+
 def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
-    """The command line (or Python call) that reproduces the audit."""
+    """The command line (or Python call) that reproduces the audit.
+
+    The command line records the command it parsed (``summary["reproduce"]``);
+    for a summary built elsewhere it is reconstructed from the parameters.
+    """
+    if summary is not None and summary.get("reproduce"):
+        return str(summary["reproduce"])
     params = dict(result.parameters)
     if summary is not None:
         params.update(summary.get("parameters", {}) or {})
@@ -156,7 +206,24 @@ def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
             parts.append("--csv")
         parts += ["--seed", str(params.get("seed", 0))]
         return " ".join(parts)
-    if cmd in ("audit", "annotators") and summary is not None:
+    if cmd == "annotators" and summary is not None:
+        data = next((i.get("path") for i in summary.get("inputs", [])
+                     if i.get("role") == "annotations"), "ANNOTATIONS")
+        parts = ["labelaudit", "annotators", q(str(data))]
+        for key, flag, default in (("item_col", "--item-col", "item_id"),
+                                   ("annotator_col", "--annotator-col", "annotator"),
+                                   ("label_col", "--label-col", "label"),
+                                   ("time_col", "--time-col", None),
+                                   ("time_window", "--time-window", "1w"),
+                                   ("pred_probs", "--pred-probs", None),
+                                   ("policy", "--policy", None)):
+            if params.get(key) not in (None, default):
+                parts += [flag, q(str(params[key]))]
+        if params.get("classes_given") and params.get("classes"):
+            parts += ["--classes", q(",".join(map(str, params["classes"])))]
+        parts += ["--seed", str(params.get("seed", 0)), "--out", q(str(out or "OUT"))]
+        return " ".join(parts)
+    if cmd == "audit" and summary is not None:
         data = next((i.get("path") for i in summary.get("inputs", []) if i.get("role") == "data"),
                     "DATA")
         parts = ["labelaudit", str(cmd), q(str(data)), "--label-col", q(str(params.get("label_col")))]
@@ -414,10 +481,100 @@ def _issues(
         "attr_cols": attrs,
         "given_classes": sorted({r["given"] for r in rows}),
         "page_size": 50,
+        # The first rows' thumbnails are decoded with the page, so a screenshot or a
+        # print shows them; the rest load as they scroll into view.
+        "eager_rows": EAGER_THUMBNAILS,
     }
 
 
 # --------------------------------------------------------------------------- annotators
+
+#: Rows of the relabel queue shown in the report (the full queue is the sidecar file).
+QUEUE_ROWS = 50
+
+
+def _window_label(value: Any) -> str:
+    """A window start as a date (with the time of day only when it is not midnight)."""
+    if hasattr(value, "strftime"):
+        midnight = (getattr(value, "hour", 0), getattr(value, "minute", 0)) == (0, 0)
+        return value.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _windows(review: Any) -> dict[str, Any] | None:
+    """Accuracy per annotator and time window, the drift tests and their small multiples."""
+    windows = getattr(review, "time_windows", None)
+    drift = getattr(review, "drift", None)
+    if windows is None or drift is None:
+        return None
+    who_col = drift.columns[0]
+    every = str(review.params.get("time_window") or "1w")
+    alpha = float(review.params.get("alpha", 0.05))
+    starts = windows.get_column("window_start").unique().sort().to_list()
+    labels = [_window_label(t) for t in starts]
+    pos = {t: j for j, t in enumerate(starts)}
+    order = drift.sort(["drifted", "drift_q_value", who_col], descending=[True, False, False],
+                       nulls_last=True)
+    panels = []
+    for row in order.head(_charts.MAX_WINDOW_PANELS).iter_rows(named=True):
+        acc, lo, hi = (np.full(len(starts), np.nan) for _ in range(3))
+        mine = windows.filter((pl.col(who_col) == row[who_col]) & (pl.col("n_graded") > 0))
+        for w in mine.iter_rows(named=True):
+            j = pos[w["window_start"]]
+            acc[j], lo[j], hi[j] = w["accuracy"], w["accuracy_low"], w["accuracy_high"]
+        panels.append((str(row[who_col]), labels, acc, lo, hi, bool(row["drifted"])))
+    rows, words = [], []
+    for row in order.iter_rows(named=True):
+        who = str(row[who_col])
+        rows.append({
+            "who": who,
+            "n_windows": fmt_count(row["n_windows"]),
+            "first": fmt_pct(row["first_accuracy"]),
+            "last": fmt_pct(row["last_accuracy"]),
+            "range": _interval(row["min_accuracy"], row["max_accuracy"]),
+            "q": fmt_q(row["drift_q_value"]) if row["drift_q_value"] is not None
+            and not math.isnan(row["drift_q_value"]) else "not tested",
+            "q_key": _sort_key(row["drift_q_value"]),
+            "drifted": bool(row["drifted"]),
+        })
+        if row["drifted"]:
+            words.append(
+                f"{who}'s accuracy changes between windows ({_q_words(row['drift_q_value'])}): "
+                f"from {fmt_pct(row['first_accuracy'])} in the first to "
+                f"{fmt_pct(row['last_accuracy'])} in the last of {row['n_windows']} windows, "
+                f"between {fmt_pct(row['min_accuracy'])} and {fmt_pct(row['max_accuracy'])}."
+            )
+    return {
+        "window": every,
+        "time_col": str(review.params.get("time_col") or ""),
+        "n_windows": fmt_count(len(starts)),
+        "chart": _charts.window_small_multiples(panels, window=every) if panels else None,
+        "n_panels": len(panels),
+        "n_annotators": len(rows),
+        "rows": rows,
+        "words": words,
+        "fdr": fmt_num(alpha, 3),
+    }
+
+
+def _queue(review: Any) -> dict[str, Any]:
+    """The first rows of the relabel queue: the items most worth another label."""
+    queue = review.relabel_queue
+    item_col = queue.columns[1]
+    rows = [
+        {
+            "rank": fmt_count(r["rank"]),
+            "item": str(r[item_col]),
+            "n": fmt_count(r["n_annotations"]),
+            "consensus": "" if r["consensus_class"] is None else str(r["consensus_class"]),
+            "priority": fmt_num(r["priority"], 3),
+            "reason": str(r["reason"]),
+        }
+        for r in queue.head(QUEUE_ROWS).iter_rows(named=True)
+    ]
+    return {"rows": rows, "n_total": queue.height, "n_more": max(queue.height - len(rows), 0),
+            "sidecar": "relabel_queue.parquet"}
+
 
 
 def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
@@ -452,7 +609,7 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
             "q": fmt_q(row.get("q_value")),
             "q_key": _sort_key(row.get("q_value")),
             "flagged": bool(flag),
-            "confusions": str(row.get("top_confusions") or ""),
+            "confusions": str(row.get("top_confusions") or "none"),
         })
         if flag:
             words.append(
@@ -460,7 +617,8 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
                 f"of the time (95% interval {_interval(row.get('accuracy_low'), row.get('accuracy_high'))}), "
                 f"against {fmt_pct(row.get('peer_accuracy'))} for everyone else "
                 f"({_q_words(row.get('q_value'))})."
-                + (f" Most often they {row['top_confusions']}." if row.get("top_confusions") else "")
+                + (f" Most often they {_they_label(row['top_confusions'])}."
+                   if row.get("top_confusions") else "")
             )
     # Small multiples: flagged annotators first (worst accuracy first), else the worst ones.
     worst = sorted(zip(names, flagged_col, board.get_column("accuracy").to_list(), strict=True),
@@ -500,6 +658,10 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
          "annotator pairs with enough shared items"),
     ]
     return {
+        "windows": _windows(review),
+        "queue": _queue(review),
+        "n_flagged": sum(bool(f) for f in flagged_col),
+        "alpha": fmt_num(ag.get("krippendorff_alpha"), 3),
         "n_annotators": len(names),
         "n_annotations": fmt_count(ag.get("n_annotations")),
         "n_items": fmt_count(ag.get("n_items")),
@@ -589,8 +751,8 @@ def _plain_section(name: str, section: Any) -> dict[str, Any] | None:
                     shown = v
                 else:
                     shown = fmt_num(v, 4)
-                rows.append((str(k), shown))
-    return {"name": str(name), "rows": rows}
+                rows.append((_words(k), shown))
+    return {"name": _words(name), "rows": rows}
 
 
 # --------------------------------------------------------------------------- next steps
@@ -732,9 +894,11 @@ def verified_context(verified: Any, result: Any, options: Mapping[str, Any]) -> 
                     "name": str(row["class"]),
                     "n_items": fmt_count(row["n_items"]),
                     "n_reviewed": fmt_count(row["n_reviewed"]),
-                    "rate": fmt_pct(row.get("noise_rate")),
+                    "rate": ("n/a" if row.get("noise_rate") is None
+                             else fmt_pct(row.get("noise_rate"))),
                     "interval": (_interval(row["ci_low"], row["ci_high"])
-                                 if row.get("noise_rate") is not None else "\u2013"),
+                                 if row.get("noise_rate") is not None
+                                 else "too few reviewed items to estimate"),
                 }
                 for row in verified.per_class
             ],
@@ -800,13 +964,16 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
         folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
                  "model": str(oof.model)}
     command = options["command"]
+    review = result.extras.get("annotators")
+    method = getattr(review, "params", {}).get("consensus_method") if review is not None else None
     return {
+        "consensus_method": str(method or ""),
         "folds": folds,
         "filter_by": str(params_src.get("filter_by", "")),
         "n_bootstrap": fmt_count(params_src.get("n_bootstrap")),
         "probs_source": str(params_src.get("pred_probs", "")),
         "command": command if command is not None else _command(summary, result),
-        "params": [(str(k), "" if v is None else str(v)) for k, v in sorted(params_src.items())],
+        "params": [(str(k), "none" if v is None else str(v)) for k, v in sorted(params_src.items())],
     }
 
 
@@ -848,14 +1015,16 @@ def build_context(
     # Attached analyses that a section renders; the "others" section lists the rest.
     rendered = {s.name for s in sections if s.attached and s.select(result) is not None}
     options = {"summary": summary, "rendered_extras": rendered, **options}
+    # An annotator-only review has no confident-learning figures to show.
+    cl_run = _parameters(result, summary).get("confident_learning") != "not run"
     ctx: dict[str, Any] = {
+        "title": _title(cl_run, result),
         "dataset": dataset if dataset is not None else _dataset_name(summary),
-        "date": None if when is None else str(when),
+        "date": _date_words(when),
         "version": version,
         "inputs": _inputs(summary),
         "gate": _gate(gate, summary),
-        # An annotator-only review has no confident-learning figures to show.
-        "cl_run": _parameters(result, summary).get("confident_learning") != "not run",
+        "cl_run": cl_run,
     }
     present = []
     for spec in sections:
@@ -868,5 +1037,10 @@ def build_context(
     ctx["next_steps"] = _next_steps(ctx)
     shown = [s for s in present if s.shown is None or s.shown(ctx)]
     ctx["sections"] = [s.template for s in shown]
-    ctx["nav"] = [{"anchor": s.anchor or s.name, "title": s.nav} for s in shown if s.nav]
+    ctx["nav"] = []
+    for s in shown:
+        if s.nav:
+            ctx["nav"].append({"anchor": s.anchor or s.name, "title": s.nav})
+        if s.more_nav is not None:
+            ctx["nav"].extend({"anchor": a, "title": t} for a, t in s.more_nav(ctx))
     return ctx

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from ._format import fmt_count, fmt_num, fmt_pct, fmt_q
+from ._format import fmt_count, fmt_num, fmt_pct, fmt_plural, fmt_q
 
 __all__ = ["environment"]
 
@@ -53,4 +53,5 @@ def environment() -> jinja2.Environment:
     env.filters["pct"] = fmt_pct
     env.filters["count"] = fmt_count
     env.filters["qval"] = fmt_q
+    env.filters["plural"] = fmt_plural
     return env

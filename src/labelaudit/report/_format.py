@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_pct", "fmt_q"]
+__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_pct", "fmt_plural", "fmt_q"]
 
 DASH = "\u2013"
 
 
 def fmt_num(value: Any, digits: int = 3) -> str:
-    """A number for display: ``digits`` significant digits; None and NaN become a dash.
+    """A number for display: ``digits`` significant digits in fixed notation (never
+    scientific); None and NaN become a dash.
 
     Parameters
     ----------
@@ -38,7 +39,56 @@ def fmt_num(value: Any, digits: int = 3) -> str:
         return DASH
     if math.isinf(value):
         return "\u221e" if value > 0 else "-\u221e"
-    return f"{value:.{digits}g}"
+    return _fixed(value, digits)
+
+
+#: Magnitudes below this are shown as "< 0.000001" (fixed notation would need more zeros).
+_SMALLEST = 1e-6
+
+
+def _fixed(value: float, digits: int) -> str:
+    """``digits`` significant digits in fixed notation, never scientific.
+
+    Large values get thousands separators (``1,230,000``); magnitudes below
+    one millionth are shown as ``< 0.000001`` (or ``> -0.000001``); trailing
+    zeros after the decimal point are dropped, as ``%g`` does.
+    """
+    if value == 0.0:
+        return "0"
+    if abs(value) < _SMALLEST:
+        return "< 0.000001" if value > 0 else "> -0.000001"
+    rounded = float(f"{value:.{digits}g}")  # round to the significant digits first
+    exponent = math.floor(math.log10(abs(rounded)))
+    decimals = max(digits - 1 - exponent, 0)
+    text = f"{rounded:,.{decimals}f}"
+    # Like %g: no trailing zeros after the decimal point.
+    return text.rstrip("0").rstrip(".") if decimals else text
+
+
+def fmt_plural(count: Any, word: str, many: str | None = None) -> str:
+    """A count with its noun in the right number: ``1 item``, ``2 items``, ``1,797 items``.
+
+    Parameters
+    ----------
+    count : int or str
+        The count, or its text with thousands separators (as :func:`fmt_count` gives).
+    word : str
+        The singular noun.
+    many : str, optional
+        The plural noun; default ``word + "s"``.
+
+    Returns
+    -------
+    str
+    """
+    if count is None:
+        return f"{DASH} {many or word + 's'}"
+    text = count if isinstance(count, str) else fmt_count(count)
+    try:
+        one = int(str(text).replace(",", "")) == 1
+    except ValueError:
+        one = False
+    return f"{text} {word if one else (many or word + 's')}"
 
 
 def fmt_pct(value: Any, digits: int = 1) -> str:

@@ -94,6 +94,10 @@ class Section:
         ``lines(obj) -> list of str``: lines of the terminal summary.
     template_source : str, optional
         Template text, for sections that do not ship a template file.
+    more_nav : callable, optional
+        ``more_nav(context) -> list of (anchor, title)``: further header
+        links to parts of the section (e.g. a second ``<section>`` its
+        template renders).
     """
 
     name: str
@@ -111,6 +115,7 @@ class Section:
     sidecars: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
     lines: Callable[[Any], list[str]] | None = None
     template_source: str | None = None
+    more_nav: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
 
     def select(self, result: Any) -> Any:
         """The object this section renders for ``result``, or None when it is absent."""
@@ -269,7 +274,41 @@ def _flagged_annotators(review: Any) -> list[Any]:
 
 def _annotator_headline(review: Any) -> dict[str, Any]:
     """Headline figures of an annotator review for ``summary.json``."""
-    return review.summary()
+    return {**review.summary(), "n_relabel_queue": review.relabel_queue.height,
+            **_drift_headline(review)}
+
+
+def _drift_headline(review: Any) -> dict[str, Any]:
+    """Drift figures of an annotator review with a time column (empty without one)."""
+    drift = getattr(review, "drift", None)
+    if drift is None:
+        return {}
+    who = drift.columns[0]
+    drifting = drift.filter(drift.get_column("drifted")).get_column(who).to_list()
+    return {"n_drifting_annotators": len(drifting),
+            "drifting_annotators": [str(a) for a in drifting]}
+
+
+def _window_summary(review: Any) -> dict[str, Any] | None:
+    """The ``time_windows`` block of the annotator entry: windows, drift tests, per-window rates."""
+    drift = getattr(review, "drift", None)
+    windows = getattr(review, "time_windows", None)
+    if drift is None or windows is None:
+        return None
+    return {
+        "time_col": review.params.get("time_col"),
+        "window": review.params.get("time_window"),
+        "test": "chi-square homogeneity of accuracy across windows, Benjamini-Hochberg "
+                "across annotators",
+        "fdr": review.params.get("alpha"),
+        "n_windows": windows.get_column("window_start").n_unique(),
+        **_drift_headline(review),
+        "annotators": [
+            {k: (str(v) if k == drift.columns[0] else v) for k, v in row.items()}
+            for row in drift.iter_rows(named=True)
+        ],
+        "file": "annotators_by_window.parquet",
+    }
 
 
 def _annotator_summary(review: Any) -> dict[str, Any]:
@@ -280,6 +319,7 @@ def _annotator_summary(review: Any) -> dict[str, Any]:
         "agreement": dict(review.agreement),
         **_annotator_headline(review),
         "top_confusions": top.select(confusions.columns[0], "description").to_dicts(),
+        "time_windows": _window_summary(review),
     }
 
 
@@ -291,12 +331,15 @@ def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
         "pairwise": review.pairwise.to_dicts(),
     }
     # Class names, not codes, wherever a label appears (as in issues.parquet).
-    return {
+    files = {
         "annotators.parquet": review.to_polars("annotators"),
         "consensus.parquet": review.to_polars("consensus"),
         "agreement.json": agreement,
         "relabel_queue.parquet": review.to_polars("relabel_queue"),
     }
+    if getattr(review, "time_windows", None) is not None:
+        files["annotators_by_window.parquet"] = review.time_windows
+    return files
 
 
 def _annotator_lines(review: Any) -> list[str]:
@@ -309,7 +352,24 @@ def _annotator_lines(review: Any) -> list[str]:
         + (f" ({', '.join(map(str, flagged[:10]))}{' ...' if len(flagged) > 10 else ''})"
            if flagged else "")
         + "."
+    ] + _drift_lines(review)
+
+
+def _drift_lines(review: Any) -> list[str]:
+    head = _drift_headline(review)
+    if not head:
+        return []
+    who = head["drifting_annotators"]
+    return [
+        f"Annotators over time ({review.params.get('time_window')} windows): "
+        f"{len(who)} drifting"
+        + (f" ({', '.join(who[:10])}{' ...' if len(who) > 10 else ''})" if who else "")
+        + "."
     ]
+
+
+def _queue_nav(ctx: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [("relabel-queue", "Relabel queue")] if ctx.get("annotators") else []
 
 
 # --------------------------------------------------------------------------- slices
@@ -364,7 +424,7 @@ for _section in (
     Section("annotators", "_annotators.html.j2", _ctx("annotators_context"),
             absent={"annotators": None}, attached=True, accepts=_is_annotator_review,
             nav="Annotators", summary=_annotator_summary, figures=_annotator_headline,
-            sidecars=_annotator_files, lines=_annotator_lines),
+            sidecars=_annotator_files, lines=_annotator_lines, more_nav=_queue_nav),
     Section("slices", "_bias.html.j2", _ctx("bias_context"), absent={"bias": None},
             attached=True, accepts=_is_slice_report, nav="Bias", anchor="bias",
             summary=_slice_summary, figures=_slice_figures,

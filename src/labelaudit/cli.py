@@ -183,6 +183,7 @@ class _Job:
     workers: int | None = None
     reviews: Path | None = None
     review_design: Path | None = None
+    image_root: Path | None = None
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
 
@@ -259,6 +260,8 @@ def _check_options(job: _Job) -> None:
         )
     if job.review_design is not None and job.reviews is None:
         raise _Usage("--review-design applies to --reviews only")
+    if job.image_root is not None and not job.image_root.is_dir():
+        raise _Usage(f"--image-root '{job.image_root}' is not a directory")
 
 
 def _sharded(job: _Job) -> bool:
@@ -507,6 +510,7 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "reviews": None if job.reviews is None else str(job.reviews),
         "review_design": (None if job.reviews is None
                           else str(job.review_design or job.reviews.parent)),
+        "image_root": None if job.image_root is None else str(job.image_root.resolve()),
         **job.extra_params,
     }
 
@@ -822,6 +826,14 @@ def audit_command(
             "directory).",
         ),
     ] = None,
+    image_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-root",
+            help="The only folder the report reads image files from (default: DATA's folder); "
+            "paths resolving outside it get a placeholder.",
+        ),
+    ] = None,
     debug: Annotated[bool, _DEBUG] = False,
 ) -> None:
     """Audit DATA: label issues, noise rate with interval, annotators, slices, optional gate.
@@ -862,6 +874,7 @@ def audit_command(
         workers=workers,
         reviews=reviews,
         review_design=review_design,
+        image_root=image_root,
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()))
 

@@ -177,6 +177,8 @@ def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
             parts += ["--policy", q(str(params["policy"]))]
         if params.get("csv"):
             parts.append("--csv")
+        if params.get("image_root"):
+            parts += ["--image-root", q(str(params["image_root"]))]
         parts += ["--seed", str(params.get("seed", 0))]
         if params.get("cv_requested") not in (None, 5):
             parts += ["--cv", str(params["cv_requested"])]
@@ -372,17 +374,22 @@ def _issues(
     rows = []
     budget = THUMBNAIL_BUDGET
     n_thumbs = 0
+    n_refused = 0
     skipped_thumbs = 0
+    image_root = ((summary or {}).get("parameters", {}) or {}).get("image_root")
+    root = Path(str(image_root)) if image_root else None
     for row in top.iter_rows(named=True):
         rid = str(row["id"])
         info = extra.get(rid, {})
-        thumb = None
+        thumb = refused = None
         if image is not None and info:
             if budget > 0:
-                thumb = _thumbnail(info.get(image[0]), image[1], base_dir)
+                thumb, refused = _thumbnail(info.get(image[0]), image[1], base_dir, root)
                 if thumb is not None:
                     budget -= len(thumb)
                     n_thumbs += 1
+                elif refused is not None:
+                    n_refused += 1
             else:
                 skipped_thumbs += 1
         snippet = None
@@ -397,6 +404,7 @@ def _issues(
             "quality": fmt_num(row["label_quality"], 3),
             "quality_key": _sort_key(row["label_quality"]),
             "thumb": thumb,
+            "no_thumb": refused,
             "snippet": snippet,
             "attrs": ["" if info.get(a) is None else str(info.get(a)) for a in attrs],
         })
@@ -407,7 +415,8 @@ def _issues(
         "n_more": max(result.n_issues - len(rows), 0),
         "top_n": top_n,
         "sidecar": sidecar,
-        "has_thumbs": n_thumbs > 0,
+        "has_thumbs": n_thumbs + n_refused > 0,
+        "n_refused_thumbs": n_refused,
         "image_col": image[0] if image else None,
         "skipped_thumbs": skipped_thumbs,
         "text_col": text,

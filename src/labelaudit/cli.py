@@ -80,11 +80,20 @@ def _guard(debug: bool, body: Callable[[], int]) -> None:
     """
     import warnings
 
-    from .exceptions import LabelAuditWarning
+    from .exceptions import LabelAuditWarning, SlowRunWarning
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LabelAuditWarning)
+            recorded = warnings.showwarning
+
+            def show(message, category, *args, **kwargs):  # a long wait is said at once
+                if issubclass(category, SlowRunWarning):
+                    print(f"{PROG}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+                else:
+                    recorded(message, category, *args, **kwargs)
+
+            warnings.showwarning = show
             code = body()
         for w in caught:
             if issubclass(w.category, LabelAuditWarning):
@@ -117,16 +126,61 @@ def _guard(debug: bool, body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
+#: Without a terminal, a slow step prints a progress line at most this often (seconds).
+PROGRESS_LINE_SECONDS = 15.0
+
+
+def _progress_lines(clock: Callable[[], float] | None = None):
+    """A ``progress(step, done, total)`` callback for logs (no terminal): one line with the
+    elapsed time and an estimate of the time left, only for steps slow enough to need it
+    (at most every ``PROGRESS_LINE_SECONDS``)."""
+    import time
+
+    now = clock or time.monotonic
+    started: dict[str, float] = {}
+    last: dict[str, float] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        t = now()
+        start = started.setdefault(step, t)
+        if done <= 0 or done >= total or t - last.get(step, start) < PROGRESS_LINE_SECONDS:
+            return
+        last[step] = t
+        elapsed = t - start
+        left = elapsed / done * (total - done)
+        print(f"{PROG}: {step}: {done}/{total} after {_clock_time(elapsed)}, about "
+              f"{_clock_time(left)} left", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _clock_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
 def _progress_factory(enabled: bool):
-    """A ``progress(step, done, total)`` callback drawing rich bars on stderr, or None."""
+    """A ``progress(step, done, total)`` callback: rich bars with the time left on a terminal,
+    else progress lines for slow steps (see :func:`_progress_lines`)."""
     if not enabled:
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        return None, _progress_lines()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=_stderr_console(),
         transient=True,
     )

@@ -179,3 +179,53 @@ def test_audit_of_a_memmap_twice_the_memory_limit(tmp_path):
                                   ref.issues.get_column("label_quality").to_numpy())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["figures"]["n_issues"] == ref.n_issues
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_argmax_equals_numpy_with_ties_and_any_chunking(dtype):
+    from labelaudit.confident._passes import row_argmax
+
+    rng = np.random.default_rng(3)
+    p = rng.integers(0, 4, size=(5003, 7)).astype(dtype)  # many exact ties
+    expected = np.argmax(p, axis=1)
+    for chunk, n_jobs in ((1, 1), (17, 2), (4096, 2), (None, None)):
+        np.testing.assert_array_equal(row_argmax(p, chunk_size=chunk, n_jobs=n_jobs), expected)
+    ro = p.copy()
+    ro.flags.writeable = False
+    np.testing.assert_array_equal(row_argmax(ro), expected)
+    np.testing.assert_array_equal(row_argmax(np.asfortranarray(p)), expected)  # numpy path
+
+
+def test_reorder_rows_of_a_memmap_goes_through_a_file(tmp_path):
+    from labelaudit.io.probs import is_file_backed, reorder_rows
+
+    rng = np.random.default_rng(4)
+    arr = rng.random((1000, 5))
+    np.save(tmp_path / "p.npy", arr)
+    mm = np.load(tmp_path / "p.npy", mmap_mode="r")
+    order = rng.permutation(1000)
+    out = reorder_rows(mm, order)
+    assert is_file_backed(out) and not out.flags.writeable
+    np.testing.assert_array_equal(out, arr[order])
+    in_memory = reorder_rows(arr, order)
+    assert not is_file_backed(in_memory) and in_memory.flags.c_contiguous
+    np.testing.assert_array_equal(in_memory, arr[order])
+    assert is_file_backed(mm[10:20]) and not is_file_backed(np.array(mm))
+
+
+def test_reorder_rows_without_room_is_one_clear_error(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from labelaudit.exceptions import InputError
+    from labelaudit.io.probs import reorder_rows
+
+    np.save(tmp_path / "p.npy", np.eye(4))
+    mm = np.load(tmp_path / "p.npy", mmap_mode="r")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    with pytest.raises(InputError, match="No space left on device.*TMPDIR"):
+        reorder_rows(mm, np.array([3, 2, 1, 0]))

@@ -6,8 +6,7 @@ ids (in order, or shuffled with ``--shuffle`` so that the rows must be put in
 id order), then runs ``python -m labelaudit audit DATA --pred-probs FILE`` in a
 child process and samples its ``RssAnon`` (anonymous resident memory: pages of
 the mapped file are file-backed and do not count) from ``/proc`` every
-millisecond. Reports the peak, the peak growth over the child's memory after
-its imports, and the wall time. The code measured is whatever ``labelaudit``
+millisecond. Reports the peak and the wall time. The code measured is whatever ``labelaudit``
 the child imports (``PYTHONPATH`` selects a source tree).
 
 Usage::
@@ -66,20 +65,19 @@ def write_inputs(folder: Path, n: int, k: int, shuffle: bool, seed: int = 0) -> 
     del out
     order = rng.permutation(n) if shuffle else np.arange(n)
     data = folder / "data.csv"
-    pl.DataFrame({"id": pl.Series(order).cast(pl.String).str.zfill(9),
-                  "label": pl.Series(labels).cast(pl.String).str.zfill(4)}).write_csv(data)
+    pl.DataFrame({"id": "i" + pl.Series(order).cast(pl.String).str.zfill(9),
+                  "label": "c" + pl.Series(labels).cast(pl.String).str.zfill(4)}).write_csv(data)
     return probs, data
 
 
 def measure(probs: Path, data: Path, k: int, out: Path, n_bootstrap: int) -> dict[str, float]:
-    classes = ",".join(f"{c:04d}" for c in range(k))
+    classes = ",".join(f"c{c:04d}" for c in range(k))
     cmd = [sys.executable, "-m", "labelaudit", "audit", str(data), "--id-col", "id",
            "--label-col", "label", "--pred-probs", str(probs), "--classes", classes,
            "--out", str(out), "--n-bootstrap", str(n_bootstrap)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     samples: list[int] = []
-    first: list[int] = []
 
     def sample() -> None:
         while True:
@@ -96,8 +94,7 @@ def measure(probs: Path, data: Path, k: int, out: Path, n_bootstrap: int) -> dic
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise SystemExit(f"audit failed ({proc.returncode}): {err.strip()[-500:]}")
-    first = samples[: max(1, len(samples) // 50)]
-    return {"peak": max(samples), "early": min(first), "wall": wall, "samples": len(samples)}
+    return {"peak": max(samples), "wall": wall, "samples": len(samples)}
 
 
 def main() -> None:

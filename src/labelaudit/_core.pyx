@@ -455,6 +455,37 @@ def row_pass(
             )
 
 
+cdef void _argmax_chunk(const floating* P, intp K, intp start, intp stop,
+                        intp* out) noexcept nogil:
+    cdef intp i
+    for i in range(start, stop):
+        out[i] = _row_argmax(P + i * K, K)
+
+
+@cython.boundscheck(False)
+def row_argmax(
+    const floating[:, ::1] P,          # IN  (n, K), finite
+    intp[::1] out,                     # OUT (n,) first index of each row's maximum
+    intp chunk_size,
+    int n_threads,
+):
+    """First index of each row's maximum, as ``numpy.argmax(P, axis=1)``.
+
+    Streams over the rows in chunks without a temporary the size of ``P``
+    (numpy's argmax copies a read-only memory map), so a memory-mapped matrix
+    larger than RAM costs only the ``(n,)`` output.
+    """
+    cdef intp n = P.shape[0], K = P.shape[1]
+    cdef intp n_chunks, c, start
+    if n == 0:
+        return
+    n_chunks = _plan_chunks(n, &chunk_size, n_threads, &n_threads)
+    with nogil, parallel(num_threads=n_threads):
+        for c in prange(n_chunks, schedule="static"):
+            start = c * chunk_size
+            _argmax_chunk(&P[0, 0], K, start, _chunk_stop(start, chunk_size, n), &out[0])
+
+
 def given_label_wins(
     const floating[:, ::1] P,          # IN  (n, K)
     const intp[::1] labels,            # IN  (n,)

@@ -211,6 +211,7 @@ def audit(
     """
     from . import confident
     from .confident._dask import is_dask_array
+    from .confident._passes import row_argmax
     from .oof import out_of_fold_probabilities
 
     confident.check_filter_by(filter_by)  # before any expensive step
@@ -264,8 +265,11 @@ def audit(
         id_series = id_series[order]
     if pred_probs is not None:
         if order is not None:
-            probs = np.ascontiguousarray(probs[order])
-            extras = [np.ascontiguousarray(m[order]) for m in extras]
+            # A memory map is reordered through a temporary file, never whole in memory.
+            from .io.probs import reorder_rows
+
+            probs = reorder_rows(probs, order)
+            extras = [reorder_rows(m, order) for m in extras]
         models = [probs, *extras]
         if extras:
             probs = _mean_probabilities(models)
@@ -300,7 +304,7 @@ def audit(
                                            _validated=validated)
         quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
                                                      _validated=validated)
-        suggested = np.argmax(probs, axis=1)
+        suggested = row_argmax(probs, n_jobs=n_jobs)
     interval, findings = _model_figures(
         codes, probs, noise, names, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
         models=None if lazy or not extras else models,

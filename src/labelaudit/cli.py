@@ -102,7 +102,7 @@ def _guard(debug: bool, body: Callable[[], int], out: Path | None = None) -> Non
     """
     import warnings
 
-    from .exceptions import LabelAuditWarning
+    from .exceptions import LabelAuditWarning, SlowRunWarning
 
     published = _published_count()
     try:
@@ -112,6 +112,15 @@ def _guard(debug: bool, body: Callable[[], int], out: Path | None = None) -> Non
                 from .io import output_lock
 
                 stack.enter_context(output_lock(out))
+            recorded = warnings.showwarning
+
+            def show(message, category, *args, **kwargs):  # a long wait is said at once
+                if issubclass(category, SlowRunWarning):
+                    print(f"{PROG}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+                else:
+                    recorded(message, category, *args, **kwargs)
+
+            warnings.showwarning = show
             code = body()
         for w in caught:
             if issubclass(w.category, LabelAuditWarning):
@@ -152,18 +161,61 @@ def _published_count() -> int:
     """How many output sets this process has published (to report an interrupt truthfully)."""
     writers = sys.modules.get("labelaudit.io.writers")
     return 0 if writers is None else len(writers.PUBLISHED)
+#: Without a terminal, a slow step prints a progress line at most this often (seconds).
+PROGRESS_LINE_SECONDS = 15.0
+
+
+def _progress_lines(clock: Callable[[], float] | None = None):
+    """A ``progress(step, done, total)`` callback for logs (no terminal): one line with the
+    elapsed time and an estimate of the time left, only for steps slow enough to need it
+    (at most every ``PROGRESS_LINE_SECONDS``)."""
+    import time
+
+    now = clock or time.monotonic
+    started: dict[str, float] = {}
+    last: dict[str, float] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        t = now()
+        start = started.setdefault(step, t)
+        if done <= 0 or done >= total or t - last.get(step, start) < PROGRESS_LINE_SECONDS:
+            return
+        last[step] = t
+        elapsed = t - start
+        left = elapsed / done * (total - done)
+        print(f"{PROG}: {step}: {done}/{total} after {_clock_time(elapsed)}, about "
+              f"{_clock_time(left)} left", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _clock_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
 def _progress_factory(enabled: bool):
-    """A ``progress(step, done, total)`` callback drawing rich bars on stderr, or None."""
+    """A ``progress(step, done, total)`` callback: rich bars with the time left on a terminal,
+    else progress lines for slow steps (see :func:`_progress_lines`)."""
     if not enabled:
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        return None, _progress_lines()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=_stderr_console(),
         transient=True,
     )
@@ -285,6 +337,7 @@ class _Job:
     review_design: Path | None = None
     keep_cols: list[str] | None = None
     annotation_time_window: str = "1w"
+    image_root: Path | None = None
     command: str = "audit"
     extra_params: dict[str, Any] = field(default_factory=dict)
     reproduce: str | None = None
@@ -368,6 +421,8 @@ def _check_options(job: _Job) -> None:
         )
     if job.review_design is not None and job.reviews is None:
         raise _Usage("--review-design applies to --reviews only")
+    if job.image_root is not None and not job.image_root.is_dir():
+        raise _Usage(f"--image-root '{job.image_root}' is not a directory")
 
 
 def _sharded(job: _Job) -> bool:
@@ -652,6 +707,7 @@ def _parameters(job: _Job, loaded: _Loaded) -> dict[str, Any]:
         "review_design": (None if job.reviews is None
                           else str(job.review_design or job.reviews.parent)),
         "keep_cols": job.keep_cols,
+        "image_root": None if job.image_root is None else str(job.image_root.resolve()),
         **job.extra_params,
     }
 
@@ -1022,6 +1078,14 @@ def audit_command(
             "default feature.",
         ),
     ] = None,
+    image_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-root",
+            help="The only folder the report reads image files from (default: DATA's folder); "
+            "paths resolving outside it get a placeholder.",
+        ),
+    ] = None,
     debug: Annotated[bool, _DEBUG] = False,
     version: Annotated[bool, _VERSION] = False,
 ) -> None:
@@ -1066,6 +1130,7 @@ def audit_command(
         review_design=review_design,
         keep_cols=_split_list(keep_cols),
         reproduce=_reproduce_command(ctx),
+        image_root=image_root,
     )
     _guard(debug, lambda: _execute(job, show_progress=sys.stderr.isatty()), out=job.out)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "LabelAuditError", "LabelAuditWarning", "OutputError", "PolicyError"]
+__all__ = ["InputError", "LabelAuditError", "LabelAuditWarning", "OutputError", "PolicyError",
+           "SlowRunWarning"]
 
 
 class LabelAuditError(ValueError):
@@ -30,3 +31,7 @@ class PolicyError(LabelAuditError):
 
 class LabelAuditWarning(UserWarning):
     """Warning category for recoverable issues (for instance a class with too few rows)."""
+
+
+class SlowRunWarning(LabelAuditWarning):
+    """A step is about to take long (the command line prints it at once, not at the end)."""

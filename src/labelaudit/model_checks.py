@@ -146,6 +146,14 @@ _FIT_CELLS = 1_000_000
 _BOOT_ROWS = 5_000
 #: Rows per chunk of the full passes over the probabilities (bounds memory).
 _CHUNK_ROWS = 16_384
+#: Most probabilities (rows x classes) in one chunk of those passes: memory stays
+#: bounded whatever the number of classes.
+_CHUNK_CELLS = 1 << 20
+
+
+def _chunk_rows(k: int) -> int:
+    """Rows per chunk of a full pass over a matrix with ``k`` columns."""
+    return max(1, min(_CHUNK_ROWS, _CHUNK_CELLS // max(k, 1)))
 
 
 def _subsample(n: int, m: int, seed: int, stream: int) -> np.ndarray | None:
@@ -272,9 +280,10 @@ def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
     # Every row's largest probability is at least 1/K, so p ** t never underflows
     # when t * log(K) is moderate; only then can the max-shift be left out.
     shift = t * np.log(max(p.shape[1], 2)) > 30.0
-    buf = np.empty((min(_CHUNK_ROWS, n), p.shape[1]), dtype=dtype)
-    for start in range(0, n, _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
+    step = _chunk_rows(p.shape[1])
+    buf = np.empty((min(step, n), p.shape[1]), dtype=dtype)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
         chunk = np.asarray(p[start:stop], dtype=dtype)
         yy = y[start:stop]
         rows = np.arange(stop - start)
@@ -543,8 +552,9 @@ def _top(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = p.shape[0]
     top = np.empty(n, dtype=np.intp)
     top_p = np.empty(n)
-    for start in range(0, n, _CHUNK_ROWS):
-        chunk = p[start:start + _CHUNK_ROWS]
+    step = _chunk_rows(p.shape[1])
+    for start in range(0, n, step):
+        chunk = p[start:start + step]
         arg = chunk.argmax(axis=1)
         top[start:start + chunk.shape[0]] = arg
         top_p[start:start + chunk.shape[0]] = chunk[np.arange(chunk.shape[0]), arg]

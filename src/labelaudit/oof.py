@@ -42,7 +42,7 @@ from ._crossval import (
 )
 from ._display import short_repr
 from ._threads import resolve_n_jobs
-from .exceptions import LabelAuditError, LabelAuditWarning
+from .exceptions import LabelAuditError, LabelAuditWarning, SlowRunWarning
 
 __all__ = [
     "MODELS",
@@ -50,6 +50,7 @@ __all__ = [
     "OutOfFold",
     "cross_val_pred_probs",
     "default_model",
+    "default_model_seconds",
     "out_of_fold_probabilities",
     "register_model",
 ]
@@ -64,6 +65,94 @@ SVM_MAX_ROWS = 10_000
 LINEAR_C = 0.1
 
 ProgressCallback = Callable[[int, int], None]
+
+#: Estimated fitting time (seconds, one core) above which the default model warns
+#: before it starts.
+SLOW_FIT_SECONDS = 60.0
+#: Most rare classes named in a warning (the summary lists them all).
+_NAMED_CLASSES = 5
+
+
+def default_model_seconds(n_rows: int, n_classes: int, n_splits: int, *,
+                          refit: bool = True) -> float:
+    """Rough fitting time (seconds on one core) of the default model over all folds.
+
+    The kernel SVM (up to :data:`SVM_MAX_ROWS` rows) fits one classifier per
+    pair of classes, each with its own probability calibration, and its
+    ``predict_proba`` couples all pairs for every held-out row, so its cost
+    grows with the square of the number of classes: about 0.1 ms per pair
+    per fit plus 70 ns per held-out row and pair of classes (measured with
+    scikit-learn 1.x on one core; a rough guide, not a promise). The linear
+    model's cost grows with rows times classes.
+
+    Parameters
+    ----------
+    n_rows, n_classes, n_splits : int
+        Rows, classes and folds.
+    refit : bool, default True
+        Whether the second ("prune and refit") pass runs.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> default_model_seconds(2100, 2000, 3) > 3600
+    True
+    >>> default_model_seconds(1000, 3, 5) < 1
+    True
+    """
+    fits = n_splits * (2 if refit else 1)
+    k = max(int(n_classes), 2)
+    held_out = n_rows / max(n_splits, 1)
+    if n_rows <= SVM_MAX_ROWS:
+        pairs = k * (k - 1) / 2
+        per_fit = 1e-4 * pairs + 7e-8 * held_out * k * k + 2e-8 * n_rows * n_rows
+    else:
+        per_fit = 2e-7 * n_rows * k
+    return fits * per_fit
+
+
+def _check_cost_and_folds(counts: np.ndarray, n_splits: int, *, default: bool,
+                          refit: bool) -> tuple[int, ...]:
+    """Warn before a slow default fit; return the classes with fewer rows than folds (warned)."""
+    rare = tuple(int(c) for c in np.flatnonzero((counts > 0) & (counts < n_splits)))
+    if rare:
+        named = ", ".join(map(str, rare[:_NAMED_CLASSES]))
+        more = f" and {len(rare) - _NAMED_CLASSES:,} more" if len(rare) > _NAMED_CLASSES else ""
+        warnings.warn(
+            f"{len(rare):,} class(es) have fewer rows than the {n_splits} folds (class "
+            f"indices {named}{more}; summary.json lists them under out_of_fold.rare_classes): "
+            "one row of each is copied into training folds that lack the class and is "
+            "predicted as its own label, so it cannot be flagged; lower the folds (cv, "
+            "--cv) or add rows to audit them.",
+            LabelAuditWarning,
+            stacklevel=3,
+        )
+    if default:
+        n_rows, k = int(counts.sum()), int(counts.shape[0])
+        seconds = default_model_seconds(n_rows, k, n_splits, refit=refit)
+        if seconds > SLOW_FIT_SECONDS:
+            warnings.warn(
+                f"the default model on {n_rows:,} rows and {k:,} classes may take about "
+                f"{_duration(seconds)} ({n_splits * (2 if refit else 1)} fits, cost growing "
+                "with the square of the classes); progress is shown per fit with an "
+                "estimate of the time left. Pass probabilities (pred_probs, --pred-probs) "
+                "or merge rare classes to go faster.",
+                SlowRunWarning,
+                stacklevel=3,
+            )
+    return rare
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as people say them: '45 s', '12 min', '3.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)
@@ -413,6 +502,10 @@ def out_of_fold_probabilities(
         When some class has fewer rows than folds. Such a class is missing
         from some training folds; one of its rows is then copied into the
         training fold and predicted as its own label (it cannot be flagged).
+        The classes are in ``rare_classes`` of the result.
+    SlowRunWarning
+        Before fitting, when the default model's estimated time
+        (:func:`default_model_seconds`) exceeds :data:`SLOW_FIT_SECONDS`.
 
     Examples
     --------
@@ -444,15 +537,8 @@ def out_of_fold_probabilities(
             stacklevel=2,
         )
         n_splits = largest
-    rare = tuple(int(c) for c in np.flatnonzero((counts > 0) & (counts < n_splits)))
-    if rare:
-        warnings.warn(
-            f"class(es) {', '.join(map(str, rare))} have fewer rows than the {n_splits} folds; "
-            "one row of each is copied into training folds that lack the class, and that row "
-            "is predicted as its own label (it cannot be flagged).",
-            LabelAuditWarning,
-            stacklevel=2,
-        )
+    refit = (model is None) if prune_and_refit is None else bool(prune_and_refit)
+    rare = _check_cost_and_folds(counts, n_splits, default=model is None, refit=refit)
     base = _seed_model(default_model(codes.shape[0]) if model is None else model, random_state)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():
@@ -460,7 +546,6 @@ def out_of_fold_probabilities(
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         folds = list(splitter.split(np.zeros((codes.shape[0], 1)), codes))
 
-    refit = (model is None) if prune_and_refit is None else bool(prune_and_refit)
     total = 2 * n_splits if refit else n_splits
 
     def run(fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

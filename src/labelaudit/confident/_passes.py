@@ -22,6 +22,7 @@ import numpy as np
 
 from .._core import gather_by_label, merge_heaps, n_bad_kinds, select_top, sort_heaps
 from .._core import given_label_wins as _given_label_wins_kernel
+from .._core import row_argmax as _row_argmax_kernel
 from .._core import row_pass as _row_pass_kernel
 from .._threads import effective_n_threads, resolve_chunk_size
 from .._validation import (
@@ -391,6 +392,20 @@ def _given_label_wins_float16(labels, pred_probs, rows: np.ndarray) -> np.ndarra
     given = labels[rows]
     block[np.arange(rows.shape[0]), given] += 1e-6
     return block.argmax(axis=1) == given
+def row_argmax(pred_probs, *, n_jobs=None, chunk_size=None) -> np.ndarray:
+    """``numpy.argmax(pred_probs, axis=1)`` in one streamed kernel pass.
+
+    numpy's argmax copies a read-only matrix whole (a memory map, say); the
+    kernel reads it in row chunks and allocates only the ``(n,)`` result.
+    A matrix that is not C-contiguous float32/float64 goes to numpy.
+    """
+    p = pred_probs
+    if (not isinstance(p, np.ndarray) or p.ndim != 2 or p.dtype not in (np.float32, np.float64)
+            or not p.flags.c_contiguous or p.shape[1] == 0):
+        return np.argmax(np.asarray(p), axis=1)
+    out = np.empty(p.shape[0], dtype=np.intp)
+    _row_argmax_kernel(p, out, resolve_chunk_size(chunk_size), effective_n_threads(n_jobs))
+    return out
 
 
 def given_label_wins(labels, pred_probs, rows: np.ndarray) -> np.ndarray:

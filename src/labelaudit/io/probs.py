@@ -15,7 +15,14 @@ from ..exceptions import InputError
 from ._common import _check_file, _quote
 from .tables import align_by_id, item_ids, read_table
 
-__all__ = ["load_pred_probs", "load_pred_probs_shards", "open_npy_shard", "shard_paths"]
+__all__ = [
+    "is_file_backed",
+    "load_pred_probs",
+    "load_pred_probs_shards",
+    "open_npy_shard",
+    "reorder_rows",
+    "shard_paths",
+]
 
 
 def load_pred_probs(
@@ -174,6 +181,72 @@ def _checked_probs(
     if not probs.flags.c_contiguous:
         probs = np.ascontiguousarray(probs)
     return probs
+
+
+# --------------------------------------------------------------------------- row order of a memory map
+
+#: Bytes of rows copied at a time when a memory-mapped matrix is put in another row order.
+_REORDER_BLOCK_BYTES = 1 << 24
+
+
+def is_file_backed(array: Any) -> bool:
+    """Whether ``array`` (or the array it views) is a memory map of a file."""
+    import mmap
+
+    seen = 0
+    while isinstance(array, np.ndarray) and seen < 64:
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+        seen += 1
+    return isinstance(array, mmap.mmap)
+
+
+def reorder_rows(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``matrix[order]`` as a C-contiguous array, without a copy in memory when ``matrix`` is mapped.
+
+    An in-memory matrix is reordered in memory. A memory-mapped one (possibly
+    larger than RAM) is copied block by block into an unlinked temporary file
+    in :func:`tempfile.gettempdir` (``TMPDIR``) and returned as a read-only
+    memory map of it: the process holds one block of rows at a time, and the
+    file's space is freed when the returned array is.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray of shape (n, K)
+        The rows.
+    order : numpy.ndarray of shape (n,), integer
+        The new row order (a permutation).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, K)
+
+    Raises
+    ------
+    InputError
+        When the temporary file cannot be written (for example, no space left).
+    """
+    if not is_file_backed(matrix):
+        return np.ascontiguousarray(matrix[order])
+    import tempfile
+
+    n, k = matrix.shape
+    step = max(1, _REORDER_BLOCK_BYTES // max(1, k * matrix.dtype.itemsize))
+    try:
+        with tempfile.TemporaryFile(prefix="labelaudit-rows-") as handle:
+            out = np.memmap(handle, dtype=matrix.dtype, mode="w+", shape=(n, k))
+            for start in range(0, n, step):
+                out[start:start + step] = matrix[order[start:start + step]]
+            out.flush()
+    except OSError as exc:
+        raise InputError(
+            f"cannot put the rows of the probabilities in id order: writing a temporary file in "
+            f"'{tempfile.gettempdir()}' failed ({exc.strerror or exc}); set TMPDIR to a "
+            "folder with room for a copy of the matrix"
+        ) from None
+    out.flags.writeable = False
+    return out
 
 
 # --------------------------------------------------------------------------- sharded probabilities

@@ -13,8 +13,16 @@ self-contained HTML page a reviewer can email or attach to a ticket:
 - inline CSS, and one inline script that only adds sorting, filtering and
   paging; a Content-Security-Policy allows that script alone (by hash), data:
   images and nothing from the network;
-- at most ``top_n`` issues embedded (the full list is the sidecar file), so
-  the page stays small for any dataset size.
+- at most ``top_n`` issues embedded (the full list is the sidecar file), and
+  every displayed data string cut to
+  :data:`~labelaudit.report._format.DISPLAY_CHARS` characters (the id keeps
+  :data:`~labelaudit.report._format.TITLE_CHARS` in its hover title; any other
+  printed string is cut at :data:`~labelaudit.report._format.FIELD_CHARS`),
+  so the page stays small for any dataset size and any strings: with 1,000
+  issues its text stays under 5 MB, thumbnails share a 3 MB budget;
+- image files read only inside the data's folder (``image_root`` in the
+  summary's parameters, from ``--image-root``, replaces it), with size, time
+  and pixel caps; anything else gets a placeholder with the reason.
 
 The output is deterministic: the same inputs give the same bytes (the only
 date shown is one given explicitly or recorded in the summary).

@@ -1,7 +1,8 @@
 """From an :class:`~labelaudit.result.AuditResult` to plain dicts for the templates.
 
 Nothing but strings, numbers, lists, dicts and pre-rendered chart markup
-(:class:`markupsafe.Markup` produced by :mod:`._charts`) crosses into the
+(:class:`markupsafe.Markup` produced by :mod:`._charts`, and thumbnails as
+base64 data URIs) crosses into the
 templates; every string from user data stays a plain ``str`` and is escaped
 there.
 """
@@ -16,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from markupsafe import Markup
 
 from . import _charts
-from ._format import fmt_count, fmt_num, fmt_pct, fmt_q
+from ._format import TITLE_CHARS, clip, fmt_count, fmt_num, fmt_pct, fmt_q
 from ._images import image_kind as _image_kind
 from ._images import thumbnail as _thumbnail
 
@@ -54,6 +56,13 @@ def _finite(x: Any) -> float:
     except (TypeError, ValueError):
         return float("nan")
     return v
+
+
+def _cut(value: Any) -> tuple[str, str | None]:
+    """A data string for display (cut with an ellipsis) and, when cut, its bounded hover title."""
+    text = str(value)
+    shown = clip(text)
+    return shown, (clip(text, TITLE_CHARS) if shown != text else None)
 
 
 def _q_words(value: Any) -> str:
@@ -244,6 +253,8 @@ def _command(summary: Mapping[str, Any] | None, result: Any) -> str:
             parts += ["--policy", q(str(params["policy"]))]
         if params.get("csv"):
             parts.append("--csv")
+        if params.get("image_root"):
+            parts += ["--image-root", q(str(params["image_root"]))]
         parts += ["--seed", str(params.get("seed", 0))]
         if params.get("cv_requested") not in (None, 5):
             parts += ["--cv", str(params["cv_requested"])]
@@ -289,7 +300,7 @@ def _noise(result: Any) -> dict[str, Any]:
     )
     per_class = [
         {
-            "name": str(row["class"]),
+            "name": clip(row["class"]),
             "count": fmt_count(row["count"]),
             "count_key": _sort_key(row["count"]),
             "rate": fmt_pct(row["estimated_noise_rate"]),
@@ -312,7 +323,7 @@ def _noise(result: Any) -> dict[str, Any]:
             break
         pairs.append(
             f"About {fmt_pct(share[g, t], 1 if share[g, t] < 0.1 else 0)} of the items labeled "
-            f"\u2018{names[g]}\u2019 look like \u2018{names[t]}\u2019 "
+            f"\u2018{clip(names[g])}\u2019 look like \u2018{clip(names[t])}\u2019 "
             f"(roughly {int(round(expected[g, t])):,} of {int(counts[g]):,})."
         )
         if len(pairs) == TOP_PAIRS:
@@ -439,33 +450,44 @@ def _issues(
     rows = []
     budget = THUMBNAIL_BUDGET
     n_thumbs = 0
+    n_refused = 0
     skipped_thumbs = 0
+    image_root = ((summary or {}).get("parameters", {}) or {}).get("image_root")
+    root = Path(str(image_root)) if image_root else None
     for row in top.iter_rows(named=True):
         rid = str(row["id"])
         info = extra.get(rid, {})
-        thumb = None
+        thumb = refused = None
         if image is not None and info:
             if budget > 0:
-                thumb = _thumbnail(info.get(image[0]), image[1], base_dir)
+                thumb, refused = _thumbnail(info.get(image[0]), image[1], base_dir, root)
                 if thumb is not None:
                     budget -= len(thumb)
                     n_thumbs += 1
+                    # Our own base64 data URI: safe as it is, and exempt from the string cut.
+                    thumb = Markup(thumb)
+                elif refused is not None:
+                    n_refused += 1
             else:
                 skipped_thumbs += 1
         snippet = None
         if text and info.get(text) is not None:
-            s = str(info[text])
-            snippet = s if len(s) <= SNIPPET_CHARS else s[: SNIPPET_CHARS - 1] + "\u2026"
+            snippet = clip(info[text], SNIPPET_CHARS)
+        # Displayed strings are cut (the full values are in the sidecar file).
+        # The id alone keeps a longer (bounded) form in its hover title.
+        shown_id, id_title = _cut(rid)
         rows.append({
             "rank": row["issue_rank"],
-            "id": rid,
-            "given": str(row["given_label"]),
-            "suggested": str(row["suggested_label"]),
+            "id": shown_id,
+            "id_title": id_title,
+            "given": clip(row["given_label"]),
+            "suggested": clip(row["suggested_label"]),
             "quality": fmt_num(row["label_quality"], 3),
             "quality_key": _sort_key(row["label_quality"]),
             "thumb": thumb,
+            "no_thumb": refused,
             "snippet": snippet,
-            "attrs": ["" if info.get(a) is None else str(info.get(a)) for a in attrs],
+            "attrs": ["" if info.get(a) is None else clip(info.get(a)) for a in attrs],
         })
     return {
         "rows": rows,
@@ -474,11 +496,12 @@ def _issues(
         "n_more": max(result.n_issues - len(rows), 0),
         "top_n": top_n,
         "sidecar": sidecar,
-        "has_thumbs": n_thumbs > 0,
-        "image_col": image[0] if image else None,
+        "has_thumbs": n_thumbs + n_refused > 0,
+        "n_refused_thumbs": n_refused,
+        "image_col": clip(image[0]) if image else None,
         "skipped_thumbs": skipped_thumbs,
-        "text_col": text,
-        "attr_cols": attrs,
+        "text_col": None if text is None else clip(text),
+        "attr_cols": [clip(a) for a in attrs],
         "given_classes": sorted({r["given"] for r in rows}),
         "page_size": 50,
         # The first rows' thumbnails are decoded with the page, so a screenshot or a
@@ -595,9 +618,10 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
     leaderboard = []
     words = []
     for row, flag in zip(board.iter_rows(named=True), flagged_col, strict=True):
-        who = str(row[who_col])
+        who, who_title = _cut(row[who_col])
         leaderboard.append({
             "who": who,
+            "who_title": who_title,
             "n": fmt_count(row.get("n_labels")),
             "n_key": _sort_key(row.get("n_labels")),
             "graded": fmt_count(row.get("n_graded")),
@@ -668,7 +692,7 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
         "leaderboard": leaderboard,
         "chart": chart,
         "confusions": small,
-        "confusion_who": chosen if panels else [],
+        "confusion_who": [clip(w) for w in chosen] if panels else [],
         "pair_chart": pair_chart,
         "agreement": agreement,
         "flagged_words": words,
@@ -680,8 +704,8 @@ def _annotators(review: Any, class_names: Sequence[str]) -> dict[str, Any]:
 
 def _slice_row(r: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "attribute": str(r["attribute"]),
-        "group": str(r["group"]),
+        "attribute": clip(r["attribute"]),
+        "group": clip(r["group"]),
         "n": fmt_count(r["n"]),
         "n_key": _sort_key(r["n"]),
         "n_issues": fmt_count(r["n_issues"]),
@@ -707,7 +731,7 @@ def _bias(report: Any) -> dict[str, Any]:
         sub = table.filter((pl.col("order") == 1) & (pl.col("attribute") == attr))
         sub = sub.sort(["issue_rate", "group"], descending=[True, False], nulls_last=True)
         charts.append({
-            "attribute": str(attr),
+            "attribute": clip(attr),
             "svg": _charts.interval_chart(
                 f"slice-{i}",
                 [str(g) for g in sub.get_column("group").to_list()],
@@ -715,7 +739,7 @@ def _bias(report: Any) -> dict[str, Any]:
                 sub.get_column("ci_low").to_list(),
                 sub.get_column("ci_high").to_list(),
                 xlabel="share of items flagged as label issues (%), Wilson 95% interval",
-                alt=f"Issue rate of each group of {attr} with its Wilson interval",
+                alt=f"Issue rate of each group of {clip(attr)} with its Wilson interval",
                 reference=overall_rate,
                 highlight=sub.get_column("flagged").fill_null(False).to_list(),
             ),

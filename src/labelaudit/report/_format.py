@@ -5,9 +5,44 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["DASH", "fmt_count", "fmt_num", "fmt_pct", "fmt_plural", "fmt_q"]
+__all__ = ["DASH", "DISPLAY_CHARS", "FIELD_CHARS", "TITLE_CHARS", "clip", "fmt_count", "fmt_num",
+           "fmt_pct", "fmt_plural", "fmt_q"]
 
 DASH = "\u2013"
+
+#: Longest data string (id, label, class, attribute value, annotator or column name)
+#: shown in the report; longer ones are cut with an ellipsis.
+DISPLAY_CHARS = 60
+#: Longest form of a cut string kept in its hover title (also cut beyond).
+TITLE_CHARS = 200
+#: Longest plain string the templates print at all (a backstop for composed sentences
+#: that quote data); the full values stay in the sidecar files.
+FIELD_CHARS = 1_000
+
+
+def clip(value: Any, limit: int = DISPLAY_CHARS) -> str:
+    """``str(value)`` cut to at most ``limit`` characters, ending in an ellipsis when cut.
+
+    Parameters
+    ----------
+    value : object
+        Anything with a ``str``.
+    limit : int, default DISPLAY_CHARS
+        Most characters kept, the ellipsis included.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> clip("a" * 100, 10)
+    'aaaaaaaaa\u2026'
+    >>> clip("short")
+    'short'
+    """
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def fmt_num(value: Any, digits: int = 3) -> str:

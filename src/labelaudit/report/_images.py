@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-__all__ = ["THUMBNAIL_SIZE", "image_kind", "thumbnail"]
+__all__ = ["MAX_IMAGE_PIXELS", "THUMBNAIL_SIZE", "image_kind", "thumbnail"]
 
 #: Thumbnail edge in pixels (images are shrunk to fit).
 THUMBNAIL_SIZE = 64
@@ -60,30 +60,57 @@ def _array_thumbnail(value: Any) -> str | None:
     return _png_data_uri(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
 
 
-def _encoded_thumbnail(data: bytes) -> str | None:
-    from PIL import Image, UnidentifiedImageError
+#: Most pixels an image may claim before it is decoded (a larger one is refused
+#: unread: a small file can claim billions of pixels, a decompression bomb).
+MAX_IMAGE_PIXELS = 25_000_000
+
+
+def _encoded_thumbnail(data: bytes) -> tuple[str | None, str | None]:
+    import warnings
+
+    from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
-            img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-            return _png_data_uri(np.asarray(img))
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    return None, f"claims {width:,} x {height:,} pixels (at most {MAX_IMAGE_PIXELS:,})"
+                img.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # JPEG: decode shrunk
+                img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
+                img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                return _png_data_uri(np.asarray(img)), None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None, "too many pixels (a decompression bomb)"
+    except Exception as exc:  # noqa: BLE001 - one bad image never stops the report
+        return None, f"cannot be decoded ({type(exc).__name__})"
 
 
-def thumbnail(value: Any, kind: str, base_dir: Path | None) -> str | None:
-    """A small PNG data URI for one image cell, or None when it cannot be read."""
+def thumbnail(
+    value: Any, kind: str, base_dir: Path | None, root: Path | None = None
+) -> tuple[str | None, str | None]:
+    """A small PNG data URI for one image cell, or None and the reason it has none.
+
+    A path is read through :func:`labelaudit.io.images.read_image_bytes`, only
+    inside ``root`` (default ``base_dir``, the data's folder).
+    """
     if value is None:
-        return None
+        return None, None
     if kind == "array":
-        return _array_thumbnail(value)
+        try:
+            uri = _array_thumbnail(value)
+        except (TypeError, ValueError):
+            uri = None
+        return uri, None if uri is not None else "not a square gray or RGB pixel array"
     if kind == "bytes":
         return _encoded_thumbnail(bytes(value))
     from ..io.images import read_image_bytes
 
-    data = read_image_bytes(str(value), base_dir)
-    return None if data is None else _encoded_thumbnail(data)
+    data, reason = read_image_bytes(str(value), base_dir, root=root)
+    if data is None:
+        return None, reason
+    return _encoded_thumbnail(data)
 
 
 def image_kind(series: pl.Series) -> str | None:

@@ -587,9 +587,9 @@ def _queue(review: Any) -> dict[str, Any]:
     rows = [
         {
             "rank": fmt_count(r["rank"]),
-            "item": str(r[item_col]),
+            "item": clip(str(r[item_col])),
             "n": fmt_count(r["n_annotations"]),
-            "consensus": "" if r["consensus_class"] is None else str(r["consensus_class"]),
+            "consensus": "" if r["consensus_class"] is None else clip(str(r["consensus_class"])),
             "priority": fmt_num(r["priority"], 3),
             "reason": str(r["reason"]),
         }

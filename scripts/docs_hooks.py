@@ -272,16 +272,19 @@ COLUMN_DOCS = {
     "flagged": "Worse than the rest after FDR control (and, for slices, by at least the "
     "minimum effect).",
     "n_annotations": "Annotations of the item.",
+    "annotators": "The item's annotators, comma-separated (`--annotations`).",
+    "annotator_agreement": "Share of the item's annotations that carry the majority label "
+    "(`--annotations`).",
     "single_annotation": "The item has one annotation only.",
-    "majority_label": "Majority-vote class code (ties broken by the Dawid-Skene posterior, then "
-    "the lowest code).",
+    "majority_label": "Majority-vote class (ties broken by the Dawid-Skene posterior, then the "
+    "first class in code order).",
     "majority_share": "Share of the item's annotations that carry the majority label.",
     "tie": "The majority vote was tied.",
-    "ds_label": "Dawid-Skene class code (most probable true class).",
+    "ds_label": "Dawid-Skene class (most probable true class).",
     "ds_posterior": "Dawid-Skene posterior probability of `ds_label`.",
-    "crowdlab_label": "CROWDLAB consensus class code (with model probabilities).",
+    "crowdlab_label": "CROWDLAB consensus class (with model probabilities).",
     "crowdlab_quality": "CROWDLAB quality of its consensus label.",
-    "consensus_label": "Class code of the consensus chosen by `--consensus`.",
+    "consensus_label": "The consensus class chosen by `--consensus`.",
     "consensus_quality": "Confidence of the chosen consensus in its label.",
     "consensus_method": "The consensus method that filled `consensus_label`.",
     "consensus_class": "Class name of `consensus_label`.",
@@ -313,6 +316,11 @@ COLUMN_DOCS = {
     "anticipated_rate": "Error rate the audit's scores anticipate in the stratum (used to "
     "allocate the sample).",
     "n_class_items": "Items of the stratum with this given label.",
+    "window_start": "Start of the time window (`--time-window`, default one week) the row "
+    "covers.",
+    "drift_q_value": "Benjamini-Hochberg adjusted p-value of the annotator's drift test "
+    "(chi-square homogeneity of accuracy across their windows).",
+    "drifted": "The annotator's accuracy changed across windows after FDR control.",
 }
 
 #: The files the example run writes, what each holds, and columns copied from the user's data.
@@ -394,6 +402,10 @@ SUMMARY_DOCS = {
     "gate": "The verdict and every check (null without `--policy`).",
     "extras": "Details of each analysis that ran (annotators, slices, ...).",
     "outputs": "The files written next to this summary.",
+    "date": "When the run happened (UTC, ISO 8601); `SOURCE_DATE_EPOCH` fixes it for "
+    "byte-identical reruns.",
+    "reproduce": "The command line that reruns this, built from the parsed options (paths as "
+    "given).",
 }
 
 #: Keys of the ``figures`` block.

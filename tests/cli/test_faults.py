@@ -44,6 +44,14 @@ SEP = os.sep
 # --------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fixed_date():
+    """Runs record their date; fix it so that two runs of one command write the same bytes."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", "1767225600")
+        yield
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A small dataset, its probabilities, a failing and a passing gate."""

@@ -294,7 +294,7 @@ def audit(
                                            _validated=validated)
         quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
                                                      _validated=validated)
-        suggested = np.argmax(probs, axis=1)
+        suggested = _row_argmax(probs)
     interval, findings = _model_figures(
         codes, probs, noise, names, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
         models=None if lazy or not extras else models,
@@ -344,6 +344,23 @@ def audit(
         model_checks=tuple(findings),
         model_names=tuple([pred_probs_source, *extra_sources]) if extras else (),
     )
+
+
+#: Rows per block of :func:`_row_argmax`.
+_ARGMAX_ROWS = 1 << 16
+
+
+def _row_argmax(probs: np.ndarray) -> np.ndarray:
+    """``np.argmax(probs, axis=1)`` block by block.
+
+    numpy copies a read-only input (a memory-mapped file) whole before an
+    argmax; blocks bound that copy by ``_ARGMAX_ROWS`` rows.
+    """
+    n = probs.shape[0]
+    out = np.empty(n, dtype=np.intp)
+    for start in range(0, n, _ARGMAX_ROWS):
+        np.argmax(probs[start:start + _ARGMAX_ROWS], axis=1, out=out[start:start + _ARGMAX_ROWS])
+    return out
 
 
 def _mean_probabilities(models: Sequence[np.ndarray]) -> np.ndarray:
@@ -522,21 +539,22 @@ def _issues_table(
     n = codes.shape[0]
     # Sort keys: issues before non-issues, lower quality first, then processing order.
     order = np.lexsort((np.arange(n), quality, ~mask))
-    rank = np.full(n, -1, dtype=np.int64)
     n_issues = int(mask.sum())
-    rank[order[:n_issues]] = np.arange(1, n_issues + 1)
-    name_arr = np.asarray(names, dtype=object)
-    table = pl.DataFrame(
+    # Every column is gathered into table order once, as numbers, before any
+    # string is made; the issues come first, ranked 1..n_issues.
+    name_series = pl.Series(list(names), dtype=pl.String)
+    rank_col = pl.Series(np.arange(1, n_issues + 1, dtype=np.int64)).extend_constant(
+        None, n - n_issues)
+    return pl.DataFrame(
         {
-            "id": ids.alias("id"),
-            "given_label": pl.Series(name_arr[codes].tolist(), dtype=pl.String),
-            "suggested_label": pl.Series(name_arr[suggested].tolist(), dtype=pl.String),
-            "label_quality": pl.Series(np.asarray(quality, dtype=np.float64)),
-            "is_issue": pl.Series(mask.astype(bool)),
-            "issue_rank": pl.Series(rank).replace(-1, None),
+            "id": ids.alias("id").gather(order),
+            "given_label": name_series.gather(codes[order]),
+            "suggested_label": name_series.gather(suggested[order]),
+            "label_quality": pl.Series(np.asarray(quality, dtype=np.float64)[order]),
+            "is_issue": pl.Series(mask.astype(bool)[order]),
+            "issue_rank": rank_col,
         }
     )
-    return table[order]
 
 
 def _per_class_table(codes, mask, quality, noise, names) -> pl.DataFrame:

@@ -952,6 +952,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     from .io import file_fingerprint, load_pred_probs
 
     _check_common_options(job)
+    _warm_up_report()
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(
         job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,
@@ -961,7 +962,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         raise InputError(
             f"{source}: column {job.label_col!r} holds a single class {names!r}; need at least 2"
         )
-    inputs = [{"role": "annotations", **file_fingerprint(job.annotations, n_rows=raw.height)}]
+    inputs: list[Any] = [_fingerprint_later("annotations", job.annotations, raw.height)]
     ids = frame.get_column(job.item_col).unique().sort()
     probs = None
     if job.pred_probs is not None:
@@ -993,7 +994,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     result = review_only_result(review, parameters=parameters)
     return _finish(
         result, out=job.out, junit=job.junit, policy=policy,
-        inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
+        inputs=_resolved(inputs), parameters=parameters, figures=dict(result.extra_figures),
     )
 
 

@@ -61,9 +61,9 @@ def normal_quantile(alpha: float) -> float:
     >>> round(normal_quantile(0.05), 6)
     1.959964
     """
-    from scipy import stats
+    from scipy.special import ndtri  # scipy.stats.norm.isf(q) is -ndtri(q); far lighter to import
 
-    return float(stats.norm.isf(alpha / 2))
+    return -float(ndtri(alpha / 2))
 
 
 def wilson_interval(count: Any, nobs: Any, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

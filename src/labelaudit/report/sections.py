@@ -296,16 +296,23 @@ def _annotator_summary(review: Any) -> dict[str, Any]:
     }
 
 
+#: Pairwise agreement of every annotator pair (``review.pairwise``), beside agreement.json.
+PAIRS_FILE = "agreement_pairs.parquet"
+
+
 def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    # One row per annotator pair can run to 100,000s of rows: they go to a
+    # table, and agreement.json keeps the summary and points at it.
     agreement = {
         **review.agreement,
         "classes": [str(c) for c in review.classes],
         "consensus_method": review.params.get("consensus_method"),
-        "pairwise": review.pairwise.to_dicts(),
+        "pairwise_file": PAIRS_FILE,
     }
     return {
         "annotators.parquet": review.annotators,
         "consensus.parquet": review.consensus,
+        PAIRS_FILE: review.pairwise,
         "agreement.json": agreement,
         "relabel_queue.parquet": review.relabel_queue,
     }

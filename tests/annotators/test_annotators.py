@@ -409,6 +409,30 @@ def test_dawid_skene_crowdkit_rule_matches_crowdkit(seed, n_items, n_annotators,
 
 
 @needs_kernels
+def test_dawid_skene_stopping_and_support_options():
+    frame, _ = simulate_crowd(np.random.default_rng(6), 300, np.linspace(0.4, 0.9, 8), 4, 3)
+    enc = encode(frame)
+    elbo = annotators.dawid_skene(enc, stopping="elbo", tol=1e-5)
+    # The ELBO rule stops at the first rise below tol (a fall included), not on |change|.
+    steps = np.diff(elbo.history)
+    assert elbo.converged and steps[-1] < 1e-5 and (steps[:-1] >= 1e-5).all()
+    loglik = annotators.dawid_skene(enc, tol=1e-5)
+    assert loglik.n_iter != elbo.n_iter or loglik.history != elbo.history
+    given = annotators.dawid_skene(enc, smoothing=0.0, support="given", max_iter=5, tol=0.0)
+    answered = np.zeros((enc.n_annotators, enc.n_classes), dtype=bool)
+    answered[enc.annotator, enc.label] = True
+    # Answers an annotator never gave get probability 0 in every row; the rest sum to 1.
+    assert (given.confusion.transpose(0, 2, 1)[~answered] == 0).all()
+    np.testing.assert_allclose(given.confusion.sum(axis=2), 1.0)
+    everywhere = annotators.dawid_skene(enc, smoothing=0.0, max_iter=5, tol=0.0)
+    assert (everywhere.confusion > 0).all()
+    with pytest.raises(LabelAuditError, match="stopping must be one of 'loglik', 'elbo'; got 'x'"):
+        annotators.dawid_skene(enc, stopping="x")
+    with pytest.raises(LabelAuditError, match="support must be one of 'all', 'given'; got 'x'"):
+        annotators.dawid_skene(enc, support="x")
+
+
+@needs_kernels
 def test_dawid_skene_deterministic_across_threads(monkeypatch):
     # Pass the thread count straight to the kernels (a serial build ignores it).
     monkeypatch.setattr(consensus_module, "effective_n_threads", lambda n: n)

@@ -308,14 +308,14 @@ def two_proportion_z_less(x1: Any, n1: Any, x2: Any, n2: Any) -> np.ndarray:
     >>> round(float(two_proportion_z_less(10, 100, 30, 100)), 6)
     0.000203
     """
-    from scipy import stats
+    from scipy.special import ndtr  # scipy.stats.norm.cdf is ndtr; far lighter to import
 
     x1, n1, x2, n2 = (np.asarray(v, dtype=np.float64) for v in (x1, n1, x2, n2))
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        p = stats.norm.cdf(z)
+        p = ndtr(z)
     p = np.where((n1 > 0) & (n2 > 0) & (se == 0), 1.0, p)
     return np.where((n1 > 0) & (n2 > 0), p, np.nan)
 

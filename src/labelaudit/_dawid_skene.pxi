@@ -134,27 +134,113 @@ def ds_e_step(
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
+cdef inline double _ds_item_elbo(
+    cnp.intp_t start,
+    cnp.intp_t stop,
+    const cnp.intp_t[::1] annotator,
+    const cnp.intp_t[::1] label,
+    const double[:, :, ::1] log_confusion_t,
+    const double[::1] log_prior,
+    const double[:, ::1] posterior,
+    Py_ssize_t i,
+) noexcept nogil:
+    """Item ``i``'s share of the evidence lower bound (see :func:`ds_elbo`)."""
+    cdef Py_ssize_t n_classes = log_prior.shape[0]
+    cdef Py_ssize_t k
+    cdef cnp.intp_t a
+    cdef double q, expected = 0.0, entropy = 0.0
+    cdef const double* row
+    cdef const double* post = &posterior[i, 0]
+    for a in range(start, stop):
+        row = &log_confusion_t[annotator[a], label[a], 0]
+        for k in range(n_classes):
+            expected += post[k] * (row[k] + log_prior[k])
+    if stop > start:
+        for k in range(n_classes):
+            q = post[k]
+            if q < _DS_EPS:
+                q = _DS_EPS
+            entropy -= q * log(q)
+    return expected + entropy
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
+def ds_elbo(
+    const cnp.intp_t[::1] item_ptr,          # IN  (n_items + 1,)
+    const cnp.intp_t[::1] item_annotator,    # IN  (n_annotations,) sorted by item
+    const cnp.intp_t[::1] item_label,        # IN  (n_annotations,) sorted by item
+    const double[:, :, ::1] log_confusion_t, # IN  (n_annotators, K, K) [given, true]
+    const double[::1] log_prior,             # IN  (K,)
+    const double[:, ::1] posterior,          # IN  (n_items, K)
+    double[::1] item_elbo,                   # OUT (n_items,)
+    int n_threads=1,
+):
+    """Evidence lower bound of the posteriors under the given parameters.
+
+    ``sum_a sum_k q[i_a, k] * (log confusion[j_a, k, l_a] + log prior[k])``
+    over annotations ``a`` (item ``i_a``, annotator ``j_a``, answer ``l_a``),
+    plus the entropy ``-sum_k q log q`` of every annotated item's posterior
+    with ``q`` floored at 1e-10. The prior enters once per annotation, as in
+    crowd-kit's ``DawidSkene``, whose stopping rule this serves.
+
+    Returns
+    -------
+    elbo : float
+        Sum of ``item_elbo``, accumulated serially in item order.
+    """
+    cdef Py_ssize_t n_items = posterior.shape[0]
+    cdef Py_ssize_t i
+    cdef double total = 0.0
+    if n_items == 0:
+        return 0.0
+    if n_threads < 1:
+        n_threads = 1
+    with nogil:
+        for i in prange(n_items, schedule="static", num_threads=n_threads):
+            item_elbo[i] = _ds_item_elbo(
+                item_ptr[i], item_ptr[i + 1], item_annotator, item_label,
+                log_confusion_t, log_prior, posterior, i,
+            )
+        for i in range(n_items):
+            total += item_elbo[i]
+    return total
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
 cdef inline void _ds_normalise_annotator(
     double[:, :, ::1] confusion,
     double[:, :, ::1] counts_t,
     double smoothing,
+    const cnp.uint8_t* given,
     Py_ssize_t j,
 ) noexcept nogil:
-    """Turn annotator ``j``'s soft counts into probabilities and log-probabilities."""
+    """Turn annotator ``j``'s soft counts into probabilities and log-probabilities.
+
+    With ``given`` (the answers ``j`` gave at least once, one flag per class),
+    answers never given get probability 0; otherwise every cell is floored.
+    """
     cdef Py_ssize_t n_classes = confusion.shape[1]
     cdef Py_ssize_t k, l
     cdef double row_total, c
     for k in range(n_classes):
         row_total = 0.0
         for l in range(n_classes):
-            c = counts_t[j, l, k] + smoothing
-            if c < _DS_EPS:
-                c = _DS_EPS
+            if given != NULL and not given[l]:
+                c = 0.0
+            else:
+                c = counts_t[j, l, k] + smoothing
+                if c < _DS_EPS:
+                    c = _DS_EPS
             confusion[j, k, l] = c
             row_total += c
         for l in range(n_classes):
             confusion[j, k, l] /= row_total
-            counts_t[j, l, k] = log(confusion[j, k, l])
+            # log(0) is -inf: an answer never given is never looked up.
+            counts_t[j, l, k] = log(confusion[j, k, l]) if confusion[j, k, l] > 0 else -INFINITY
 
 
 @cython.boundscheck(False)
@@ -168,6 +254,7 @@ cdef inline void _ds_confusion_share(
     double smoothing,
     double[:, :, ::1] confusion,
     double[:, :, ::1] counts_t,
+    const cnp.uint8_t* given,
     Py_ssize_t share,
     Py_ssize_t n_shares,
 ) noexcept nogil:
@@ -197,7 +284,8 @@ cdef inline void _ds_confusion_share(
                 dst[k] += src[k]
     j = share
     while j < n_annotators:
-        _ds_normalise_annotator(confusion, counts_t, smoothing, j)
+        _ds_normalise_annotator(confusion, counts_t, smoothing,
+                                given + j * n_classes if given != NULL else NULL, j)
         j += n_shares
 
 
@@ -215,6 +303,7 @@ def ds_m_step(
     double[::1] prior,                       # OUT (K,)
     double[::1] log_prior,                   # OUT (K,)
     int n_threads=1,
+    const cnp.uint8_t[:, ::1] given=None,    # IN  (n_annotators, K) answers given, or None
 ):
     """Dawid-Skene M-step: confusion matrices and class priors.
 
@@ -240,6 +329,10 @@ def ds_m_step(
         1e-10) and their logarithms.
     n_threads : int, default=1
         OpenMP threads (ignored in a serial build).
+    given : ndarray of shape (n_annotators, K), dtype=uint8, optional
+        ``given[j, l]``: annotator ``j`` answered ``l`` at least once. When
+        passed, each annotator's confusion rows spread over those answers
+        only (crowd-kit's ``DawidSkene``); the others get probability 0.
 
     Returns
     -------
@@ -257,6 +350,11 @@ def ds_m_step(
     cdef Py_ssize_t n_items = posterior.shape[0]
     cdef Py_ssize_t i, k, t
     cdef double n_annotated = 0.0
+    cdef const cnp.uint8_t* given_p = NULL
+    if given is not None and given.shape[0] > 0:
+        if given.shape[0] != n_annotators or given.shape[1] != n_classes:
+            raise ValueError("given must have shape (n_annotators, K)")
+        given_p = &given[0, 0]
     if n_threads < 1:
         n_threads = 1
     if n_threads > n_annotators:
@@ -266,7 +364,7 @@ def ds_m_step(
         # from zeroing to normalising, so no barrier separates the phases.
         for t in prange(n_threads, schedule="static", chunksize=1, num_threads=n_threads):
             _ds_confusion_share(item_ptr, item_annotator, item_label, posterior,
-                                smoothing, confusion, log_confusion_t, t, n_threads)
+                                smoothing, confusion, log_confusion_t, given_p, t, n_threads)
         for k in range(n_classes):
             prior[k] = 0.0
         for i in range(n_items):

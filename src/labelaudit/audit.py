@@ -532,21 +532,22 @@ def _issues_table(
     n = codes.shape[0]
     # Sort keys: issues before non-issues, lower quality first, then processing order.
     order = np.lexsort((np.arange(n), quality, ~mask))
-    rank = np.full(n, -1, dtype=np.int64)
     n_issues = int(mask.sum())
-    rank[order[:n_issues]] = np.arange(1, n_issues + 1)
-    name_arr = np.asarray(names, dtype=object)
-    table = pl.DataFrame(
+    # Every column is gathered into table order once, as numbers, before any
+    # string is made; the issues come first, ranked 1..n_issues.
+    name_series = pl.Series(list(names), dtype=pl.String)
+    rank_col = pl.Series(np.arange(1, n_issues + 1, dtype=np.int64)).extend_constant(
+        None, n - n_issues)
+    return pl.DataFrame(
         {
-            "id": ids.alias("id"),
-            "given_label": pl.Series(name_arr[codes].tolist(), dtype=pl.String),
-            "suggested_label": pl.Series(name_arr[suggested].tolist(), dtype=pl.String),
-            "label_quality": pl.Series(np.asarray(quality, dtype=np.float64)),
-            "is_issue": pl.Series(mask.astype(bool)),
-            "issue_rank": pl.Series(rank).replace(-1, None),
+            "id": ids.alias("id").gather(order),
+            "given_label": name_series.gather(codes[order]),
+            "suggested_label": name_series.gather(suggested[order]),
+            "label_quality": pl.Series(np.asarray(quality, dtype=np.float64)[order]),
+            "is_issue": pl.Series(mask.astype(bool)[order]),
+            "issue_rank": rank_col,
         }
     )
-    return table[order]
 
 
 def _per_class_table(codes, mask, quality, noise, names) -> pl.DataFrame:

@@ -89,6 +89,67 @@ def _stdout_console():
     return Console(file=sys.stdout, soft_wrap=True, highlight=False)
 
 
+class _Later:
+    """A call running on a daemon thread; :meth:`result` waits for it and returns or raises."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        import threading
+
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _fingerprint_later(role: str, path: Path, n_rows: int | None = None) -> _Later:
+    """An input's provenance entry, its SHA-256 computed while the audit runs.
+
+    hashlib releases the GIL while it hashes, so a large probability file is
+    hashed on the other core instead of before the audit.
+    """
+    from .io import file_fingerprint
+
+    return _Later(lambda: {"role": role, **file_fingerprint(path, n_rows=n_rows)})
+
+
+def _resolved(inputs: list[Any]) -> list[dict[str, Any]]:
+    """The provenance entries with every pending fingerprint waited for, in order."""
+    return [entry.result() if isinstance(entry, _Later) else entry for entry in inputs]
+
+
+def _warm_up_report() -> None:
+    """Import the report's plotting and template libraries on a daemon thread.
+
+    They are needed only after the audit; importing them meanwhile overlaps
+    their start-up with reading the inputs and the kernels (which release the
+    GIL). Failures are left to the import that needs the module.
+    """
+    import importlib
+
+    def run() -> None:
+        for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_svg",
+                     "jinja2", "markupsafe"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the real import reports it
+                continue
+
+    _Later(run)
+
+
 def _guard(debug: bool, body: Callable[[], int], out: Path | None = None) -> None:
     """Run a command body and turn its outcome into an exit code.
 
@@ -352,7 +413,7 @@ class _Loaded:
     pred_probs: Any  # numpy array, or a dask array for sharded probabilities
     features: Any  # numpy.ndarray or None
     feature_cols: list[str] | None
-    inputs: list[dict[str, Any]]
+    inputs: list[Any]  # provenance dicts, or _Later ones still being hashed
     policy: Any
     frame: Any = None  # polars.DataFrame
     annotations: Any = None  # polars.DataFrame
@@ -570,9 +631,7 @@ def _load(job: _Job) -> _Loaded:
                 probs = confident.renormalize(probs)
             except LabelAuditError as exc:
                 raise InputError(f"{prob_source}: {_one_line(exc)}") from exc
-        inputs.append(
-            {"role": "pred_probs", **file_fingerprint(job.pred_probs, n_rows=int(probs.shape[0]))}
-        )
+        inputs.append(_fingerprint_later("pred_probs", job.pred_probs, int(probs.shape[0])))
         for path in job.extra_pred_probs:
             more = load_pred_probs(path, class_names=names, ids=row_ids, id_col=job.id_col or "id")
             if job.renormalize:
@@ -581,9 +640,7 @@ def _load(job: _Job) -> _Loaded:
                 except LabelAuditError as exc:
                     raise InputError(f"probabilities file '{path}': {_one_line(exc)}") from exc
             extra.append(more)
-            inputs.append(
-                {"role": "pred_probs", **file_fingerprint(path, n_rows=int(more.shape[0]))}
-            )
+            inputs.append(_fingerprint_later("pred_probs", path, int(more.shape[0])))
     else:
         import numpy as np
 
@@ -733,6 +790,7 @@ def _run_job(
 ) -> int:
     from .audit import add_annotator_review, add_slices, audit
 
+    _warm_up_report()
     loaded = _load(job)
     bars, progress = _progress_factory(show_progress)
     try:
@@ -779,12 +837,13 @@ def _run_job(
         result = add_item_columns(result, loaded.frame, job.keep_cols, ids=loaded.ids,
                                   source=f"data file '{job.data}'")
     if job.reviews is not None:
+        loaded.inputs[:] = _resolved(loaded.inputs)
         result = _verified(result, job.reviews, job.review_design, loaded.inputs)
     if attach is not None:
         result = attach(result)
     return _finish(
         result, out=job.out, junit=job.junit, policy=loaded.policy,
-        inputs=loaded.inputs, parameters=_parameters(job, loaded),
+        inputs=_resolved(loaded.inputs), parameters=_parameters(job, loaded),
         figures=result.figures(), csv=job.csv, reproduce=job.reproduce, date=job.date,
     )
 
@@ -1168,6 +1227,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     _check_common_options(job)
     if job.time_window != "1w" and job.time_col is None:
         raise _Usage("--time-window applies to --time-col only")
+    _warm_up_report()
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(
         job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,
@@ -1177,16 +1237,14 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
         raise InputError(
             f"{source}: column {job.label_col!r} holds a single class {names!r}; need at least 2"
         )
-    inputs = [{"role": "annotations", **file_fingerprint(job.annotations, n_rows=raw.height)}]
+    inputs: list[Any] = [_fingerprint_later("annotations", job.annotations, raw.height)]
     ids = frame.get_column(job.item_col).unique().sort()
     probs = None
     if job.pred_probs is not None:
         prob_source = f"probabilities file '{job.pred_probs}'"
         probs = load_pred_probs(job.pred_probs, class_names=names, ids=ids, id_col=job.item_col)
         probs = check_probabilities(probs, ids=ids, source=prob_source)
-        inputs.append(
-            {"role": "pred_probs", **file_fingerprint(job.pred_probs, n_rows=int(probs.shape[0]))}
-        )
+        inputs.append(_fingerprint_later("pred_probs", job.pred_probs, int(probs.shape[0])))
     if job.policy is not None:
         inputs.append({"role": "policy", **file_fingerprint(job.policy)})
     review = review_annotators(
@@ -1212,7 +1270,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     result = review_only_result(review, parameters=parameters)
     return _finish(
         result, out=job.out, junit=job.junit, policy=policy,
-        inputs=inputs, parameters=parameters, figures=dict(result.extra_figures),
+        inputs=_resolved(inputs), parameters=parameters, figures=dict(result.extra_figures),
         reproduce=job.reproduce, date=job.date,
     )
 

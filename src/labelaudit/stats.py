@@ -61,9 +61,9 @@ def normal_quantile(alpha: float) -> float:
     >>> round(normal_quantile(0.05), 6)
     1.959964
     """
-    from scipy import stats
+    from scipy.special import ndtri  # scipy.stats.norm.isf(q) is -ndtri(q); far lighter to import
 
-    return float(stats.norm.isf(alpha / 2))
+    return -float(ndtri(alpha / 2))
 
 
 def wilson_interval(count: Any, nobs: Any, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -308,14 +308,14 @@ def two_proportion_z_less(x1: Any, n1: Any, x2: Any, n2: Any) -> np.ndarray:
     >>> round(float(two_proportion_z_less(10, 100, 30, 100)), 6)
     0.000203
     """
-    from scipy import stats
+    from scipy.special import ndtr  # scipy.stats.norm.cdf is ndtr; far lighter to import
 
     x1, n1, x2, n2 = (np.asarray(v, dtype=np.float64) for v in (x1, n1, x2, n2))
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        p = stats.norm.cdf(z)
+        p = ndtr(z)
     p = np.where((n1 > 0) & (n2 > 0) & (se == 0), 1.0, p)
     return np.where((n1 > 0) & (n2 > 0), p, np.nan)
 
@@ -335,7 +335,7 @@ def chi_square_homogeneity(own: np.ndarray, peers: np.ndarray) -> np.ndarray:
         the columns that are empty in both rows dropped; NaN when a row is empty or fewer
         than two columns remain.
     """
-    from scipy import stats
+    from scipy.special import chdtrc  # scipy.stats.chi2.sf(x, df) is chdtrc(df, x)
 
     own = np.asarray(own, dtype=np.float64)
     peers = np.asarray(peers, dtype=np.float64)
@@ -349,5 +349,5 @@ def chi_square_homogeneity(own: np.ndarray, peers: np.ndarray) -> np.ndarray:
         terms = np.where(used, (own - e_own) ** 2 / e_own + (peers - e_peers) ** 2 / e_peers, 0.0)
     stat = terms.sum(axis=1)
     dof = used.sum(axis=1) - 1
-    p = stats.chi2.sf(stat, np.maximum(dof, 1))
+    p = chdtrc(np.maximum(dof, 1).astype(np.float64), stat)
     return np.where((dof >= 1) & (n_own > 0) & (n_peers > 0), p, np.nan)

@@ -375,6 +375,63 @@ def test_dawid_skene_matches_crowdkit():
     np.testing.assert_array_equal(res.labels, ck.labels_.loc[enc.item_ids.to_list()].to_numpy())
 
 
+#: crowd-kit's DawidSkene, option for option (its defaults: n_iter=100, tol=1e-5).
+CROWDKIT_DS = dict(stopping="elbo", tol=1e-5, smoothing=0.0, support="given", max_iter=100)
+
+
+@needs_kernels
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_items=st.integers(3, 60), n_annotators=st.integers(2, 12),
+       k=st.integers(2, 5), per_item=st.integers(1, 4), sparse=st.booleans())
+@example(seed=0, n_items=400, n_annotators=100, k=10, per_item=3, sparse=True)  # many unseen answers
+@example(seed=7, n_items=60, n_annotators=3, k=2, per_item=3, sparse=False)
+def test_dawid_skene_crowdkit_rule_matches_crowdkit(seed, n_items, n_annotators, k, per_item,
+                                                     sparse):
+    """With crowd-kit's options the fit is crowd-kit's: same iterations, posteriors, labels."""
+    from crowdkit.aggregation import DawidSkene
+
+    rng = np.random.default_rng(seed)
+    accuracies = rng.uniform(0.2 if sparse else 0.5, 0.95, n_annotators)
+    frame, _ = simulate_crowd(rng, n_items, accuracies, k, min(per_item, n_annotators))
+    enc = encode(frame)
+    res = annotators.dawid_skene(enc, **CROWDKIT_DS, n_jobs=1)
+    ck = DawidSkene().fit(frame.rename({"item": "task"}).to_pandas())
+    assert res.n_iter == len(ck.loss_history_)
+    np.testing.assert_allclose(res.history, ck.loss_history_, rtol=0, atol=1e-9)
+    classes = [int(c) for c in enc.class_names]
+    probas = ck.probas_.loc[enc.item_ids.to_list(), classes].to_numpy()
+    # crowd-kit returns its posteriors floored at 1e-10 (not renormalised).
+    np.testing.assert_allclose(res.posterior, probas, rtol=0, atol=1e-8)
+    top2 = np.sort(res.posterior, axis=1)[:, -2:] if k > 1 else None
+    clear = top2[:, 1] - top2[:, 0] > 1e-6  # exact ties are broken by column order in both
+    ck_labels = ck.labels_.loc[enc.item_ids.to_list()].to_numpy().astype(int)
+    np.testing.assert_array_equal(np.asarray(classes)[res.labels][clear], ck_labels[clear])
+
+
+@needs_kernels
+def test_dawid_skene_stopping_and_support_options():
+    frame, _ = simulate_crowd(np.random.default_rng(6), 300, np.linspace(0.4, 0.9, 8), 4, 3)
+    enc = encode(frame)
+    elbo = annotators.dawid_skene(enc, stopping="elbo", tol=1e-5)
+    # The ELBO rule stops at the first rise below tol (a fall included), not on |change|.
+    steps = np.diff(elbo.history)
+    assert elbo.converged and steps[-1] < 1e-5 and (steps[:-1] >= 1e-5).all()
+    loglik = annotators.dawid_skene(enc, tol=1e-5)
+    assert loglik.n_iter != elbo.n_iter or loglik.history != elbo.history
+    given = annotators.dawid_skene(enc, smoothing=0.0, support="given", max_iter=5, tol=0.0)
+    answered = np.zeros((enc.n_annotators, enc.n_classes), dtype=bool)
+    answered[enc.annotator, enc.label] = True
+    # Answers an annotator never gave get probability 0 in every row; the rest sum to 1.
+    assert (given.confusion.transpose(0, 2, 1)[~answered] == 0).all()
+    np.testing.assert_allclose(given.confusion.sum(axis=2), 1.0)
+    everywhere = annotators.dawid_skene(enc, smoothing=0.0, max_iter=5, tol=0.0)
+    assert (everywhere.confusion > 0).all()
+    with pytest.raises(LabelAuditError, match="stopping must be one of 'loglik', 'elbo'; got 'x'"):
+        annotators.dawid_skene(enc, stopping="x")
+    with pytest.raises(LabelAuditError, match="support must be one of 'all', 'given'; got 'x'"):
+        annotators.dawid_skene(enc, support="x")
+
+
 @needs_kernels
 def test_dawid_skene_deterministic_across_threads(monkeypatch):
     # Pass the thread count straight to the kernels (a serial build ignores it).

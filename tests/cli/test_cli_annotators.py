@@ -9,6 +9,7 @@ import krippendorff
 import numpy as np
 import polars as pl
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from labelaudit.cli import run
 
@@ -16,7 +17,7 @@ CLASSES = ["ant", "bee", "cat"]
 ANNOTATORS = ["a1", "a2", "a3", "a4", "a5"]
 ACCURACY = [0.95, 0.95, 0.9, 0.9, 0.45]  # a5 is poor
 REVIEW_FILES = {"annotators.parquet", "consensus.parquet", "agreement.json",
-                "relabel_queue.parquet"}
+                "agreement_pairs.parquet", "relabel_queue.parquet"}
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,18 @@ def test_annotators_command_writes_every_output(capsys, tmp_path, ann_csv, crowd
     alpha = _alpha_oracle(crowd[0])
     assert agreement["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-9)
     assert agreement["classes"] == CLASSES
+    # Every pair is a row of agreement_pairs.parquet; agreement.json only points at it.
+    assert "pairwise" not in agreement
+    assert agreement["pairwise_file"] == "agreement_pairs.parquet"
+    pairs = pl.read_parquet(out / "agreement_pairs.parquet")
+    assert pairs.height == agreement["n_pairs"] == 10  # 5 annotators share > 10 items pairwise
+    wide = crowd[0].pivot(on="annotator", index="item_id", values="label")
+    for row in pairs.iter_rows(named=True):
+        both = wide.select(row["annotator_a"], row["annotator_b"]).drop_nulls()
+        a, b = both.get_column(row["annotator_a"]), both.get_column(row["annotator_b"])
+        assert row["n_shared"] == both.height
+        assert row["percent_agreement"] == pytest.approx(float((a == b).mean()), abs=1e-12)
+        assert row["cohen_kappa"] == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
     summary = json.loads((out / "summary.json").read_text())
     figures = summary["figures"]
     assert figures["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-9)

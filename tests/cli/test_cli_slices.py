@@ -185,7 +185,8 @@ def test_demo_writes_every_section(capsys, tmp_path):
     assert code == 1, err  # the demo's alpha is far below 0.99
     assert {p.name for p in out.iterdir()} == {
         "summary.json", "report.html", "issues.parquet", "annotators.parquet",
-        "consensus.parquet", "agreement.json", "relabel_queue.parquet", "slices.parquet",
+        "consensus.parquet", "agreement.json", "agreement_pairs.parquet", "relabel_queue.parquet",
+        "slices.parquet",
         "annotators_by_window.parquet",  # the demo's annotations carry timestamps
     }
     summary = json.loads((out / "summary.json").read_text())

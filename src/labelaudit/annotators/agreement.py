@@ -141,6 +141,10 @@ def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
     return float(1.0 - observed / expected)
 
 
+#: Up to this many (group, class) cells or pair keys, counts are taken densely.
+_DENSE_CELLS = 1 << 22
+
+
 def _grouped_kappa(
     group: np.ndarray, a: np.ndarray, b: np.ndarray, n_groups: int, n_classes: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,6 +157,16 @@ def _grouped_kappa(
     """
     n = np.bincount(group, minlength=n_groups).astype(np.float64)
     agree = np.bincount(group, weights=(a == b).astype(np.float64), minlength=n_groups)
+    if n_groups * n_classes <= max(_DENSE_CELLS, 2 * group.size):
+        # Few enough cells to count densely: the same integer sums, no sorting.
+        cells = n_groups * n_classes
+        ca = np.bincount(group * n_classes + a, minlength=cells).reshape(n_groups, n_classes)
+        cb = np.bincount(group * n_classes + b, minlength=cells).reshape(n_groups, n_classes)
+        same = np.einsum("gc,gc->g", ca, cb).astype(np.float64)  # exact: integer counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = n - same / n
+            kappa = np.where((n > 0) & (expected != 0), 1.0 - (n - agree) / expected, np.nan)
+        return n, agree, kappa
     key_a = group.astype(np.int64) * n_classes + a
     key_b = group.astype(np.int64) * n_classes + b
     ua, ca = np.unique(key_a, return_counts=True)
@@ -238,7 +252,15 @@ def pairwise_agreement(encoded: EncodedAnnotations, *, min_overlap: int = 10) ->
                                     "n_shared": pl.Int64, "percent_agreement": pl.Float64,
                                     "cohen_kappa": pl.Float64})
     pair_key = a.astype(np.int64) * encoded.n_annotators + b
-    keys, pair = np.unique(pair_key, return_inverse=True)
+    n_keys = encoded.n_annotators * encoded.n_annotators
+    if n_keys <= max(_DENSE_CELLS, 2 * pair_key.size):
+        # Dense key space: sorted distinct keys and each pair's index without a sort.
+        seen = np.bincount(pair_key, minlength=n_keys) > 0
+        keys = np.flatnonzero(seen)
+        index = np.cumsum(seen, dtype=np.intp) - 1
+        pair = index[pair_key]
+    else:
+        keys, pair = np.unique(pair_key, return_inverse=True)
     n, agree, kappa = _grouped_kappa(pair, la, lb, keys.size, encoded.n_classes)
     keep = n >= min_overlap
     ids = encoded.annotator_ids

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Kernels this module needs from the compiled core.
-_KERNEL_NAMES = ("ds_e_step", "ds_m_step", "ds_leave_one_out_mode")
+_KERNEL_NAMES = ("ds_e_step", "ds_m_step", "ds_elbo", "ds_leave_one_out_mode")
 
 #: CROWDLAB needs a dense items x annotators matrix; refuse beyond these sizes.
 CROWDLAB_MAX_ANNOTATORS = 200
@@ -150,11 +150,13 @@ class DawidSkeneResult:
     log_likelihood : float
         Mean log marginal likelihood per annotation at the last E-step.
     history : tuple of float
-        ``log_likelihood`` after every iteration.
+        The quantity the stopping rule watched, after every iteration: the
+        mean log marginal likelihood per annotation (``stopping="loglik"``)
+        or the mean evidence lower bound per annotation (``"elbo"``).
     n_iter : int
         EM iterations run.
     converged : bool
-        Whether the change in ``log_likelihood`` fell below ``tol``.
+        Whether the stopping rule was met before ``max_iter``.
     """
 
     posterior: np.ndarray
@@ -183,12 +185,20 @@ class DawidSkeneResult:
         return diag @ self.priors
 
 
+#: Stopping rules of :func:`dawid_skene`.
+DS_STOPPING = ("loglik", "elbo")
+#: Supports of the confusion rows of :func:`dawid_skene`.
+DS_SUPPORT = ("all", "given")
+
+
 def dawid_skene(
     encoded: EncodedAnnotations,
     *,
     max_iter: int = 100,
     tol: float = 1e-6,
     smoothing: float = 0.01,
+    stopping: str = "loglik",
+    support: str = "all",
     n_jobs: int | None = None,
 ) -> DawidSkeneResult:
     """Fit the Dawid-Skene model by expectation-maximisation.
@@ -203,14 +213,27 @@ def dawid_skene(
     max_iter : int, default=100
         Maximum number of EM iterations (one E-step plus one M-step each).
     tol : float, default=1e-6
-        Stop when the mean log-likelihood per annotation changes by less than
-        ``tol`` between iterations (crowd-kit uses the same per-annotation
-        scale for its evidence lower bound). ``tol=0`` runs ``max_iter``
-        iterations unless the likelihood stops changing exactly.
+        Tolerance of the stopping rule. ``tol=0`` runs ``max_iter``
+        iterations unless the watched quantity stops changing exactly
+        (``"loglik"``) or stops rising (``"elbo"``).
     smoothing : float, default=0.01
         Pseudo-count added to every confusion-matrix cell before normalising,
         which keeps rare annotators' matrices away from 0 and 1. Use 0 for
         plain maximum likelihood (counts are still floored at 1e-10).
+    stopping : {"loglik", "elbo"}, default="loglik"
+        ``"loglik"``: stop when the mean log marginal likelihood per
+        annotation (at the E-step) changes by less than ``tol``.
+        ``"elbo"``: crowd-kit's rule, stop when the mean evidence lower bound
+        per annotation (after the M-step; see the Notes) rises by less than
+        ``tol``, a fall included. With ``stopping="elbo", tol=1e-5,
+        smoothing=0, support="given"`` and ``max_iter=100`` the fit runs as
+        many iterations as crowd-kit's ``DawidSkene()`` and gives its
+        posteriors (to about 1e-8) and labels.
+    support : {"all", "given"}, default="all"
+        ``"all"``: every answer gets a floored share of each confusion row.
+        ``"given"``: an annotator's confusion rows spread only over the
+        answers that annotator gave at least once (the others get 0), as in
+        crowd-kit.
     n_jobs : int, optional
         Threads for the kernels (None: all cores or ``OMP_NUM_THREADS``;
         -1: all cores). Results do not depend on it.
@@ -226,6 +249,25 @@ def dawid_skene(
     posteriors start at the majority-vote shares, then an M-step estimates the
     first confusion matrices and priors. Memory is
     ``O(n_annotations + n_items * K + n_annotators * K * K)``.
+
+    The evidence lower bound of iteration ``t`` pairs the E-step's
+    posteriors ``q`` with the parameters of the M-step that follows:
+    ``sum_a sum_k q[i_a, k] (log confusion[j_a, k, l_a] + log prior[k])``
+    over annotations ``a``, plus the entropy of ``q`` (floored at 1e-10),
+    divided by the number of annotations, as crowd-kit computes it.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from labelaudit.annotators import dawid_skene, encode_annotations
+    >>> frame = pl.DataFrame({"item": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+    ...                       "annotator": ["a", "b", "c"] * 3,
+    ...                       "label": ["x", "x", "y", "y", "y", "y", "x", "y", "x"]})
+    >>> enc = encode_annotations(frame, item_col="item", annotator_col="annotator",
+    ...                          label_col="label")
+    >>> res = dawid_skene(enc, stopping="elbo", tol=1e-5, smoothing=0.0, support="given")
+    >>> res.labels.tolist()
+    [0, 1, 0]
     """
     if not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise LabelAuditError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -233,6 +275,14 @@ def dawid_skene(
         raise LabelAuditError(f"tol must be a finite number >= 0; got {tol!r}")
     if not (isinstance(smoothing, int | float) and math.isfinite(smoothing) and smoothing >= 0):
         raise LabelAuditError(f"smoothing must be a finite number >= 0; got {smoothing!r}")
+    if stopping not in DS_STOPPING:
+        raise LabelAuditError(
+            f"stopping must be one of {', '.join(map(repr, DS_STOPPING))}; got {stopping!r}"
+        )
+    if support not in DS_SUPPORT:
+        raise LabelAuditError(
+            f"support must be one of {', '.join(map(repr, DS_SUPPORT))}; got {support!r}"
+        )
     core = _kernels()
     threads = effective_n_threads(n_jobs)
     n_items, n_annotators, k = encoded.n_items, encoded.n_annotators, encoded.n_classes
@@ -254,21 +304,34 @@ def dawid_skene(
     log_priors = np.empty(k)
     item_loglik = np.empty(n_items)
     csr = (item_ptr, item_annotator, item_label)
+    given = None
+    if support == "given":
+        given = np.zeros((n_annotators, k), dtype=np.uint8)
+        given[encoded.annotator, encoded.label] = 1
     core.ds_m_step(*csr, posterior, float(smoothing), confusion, log_confusion_t,
-                   priors, log_priors, threads)
+                   priors, log_priors, threads, given)
 
     history: list[float] = []
     converged = False
     previous = -math.inf
     n_ann = max(encoded.n_annotations, 1)
+    loglik = -math.inf
     for _ in range(int(max_iter)):
         total = core.ds_e_step(*csr, log_confusion_t, log_priors, posterior, item_loglik,
                                threads)
         core.ds_m_step(*csr, posterior, float(smoothing), confusion, log_confusion_t,
-                       priors, log_priors, threads)
-        current = total / n_ann
+                       priors, log_priors, threads, given)
+        loglik = total / n_ann
+        if stopping == "elbo":
+            # item_loglik is free again: it holds each item's share of the bound.
+            current = core.ds_elbo(*csr, log_confusion_t, log_priors, posterior, item_loglik,
+                                   threads) / n_ann
+            done = current - previous < tol
+        else:
+            current = loglik
+            done = abs(current - previous) < tol
         history.append(current)
-        if abs(current - previous) < tol:
+        if done:
             converged = True
             break
         previous = current
@@ -280,7 +343,7 @@ def dawid_skene(
         labels=labels,
         priors=priors.copy(),
         confusion=confusion,
-        log_likelihood=history[-1],
+        log_likelihood=loglik,
         history=tuple(history),
         n_iter=len(history),
         converged=converged,

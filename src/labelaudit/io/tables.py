@@ -704,6 +704,10 @@ def _check_unique_ids(ids: pl.Series, source: str) -> None:
     if nulls.any():
         row = int(nulls.arg_true()[0])
         raise InputError(f"{source}: id column {ids.name!r} is null at row {row}")
+    if ids.dtype.is_integer() and ids.len() > 1:
+        values = ids.to_numpy()
+        if bool((values[1:] > values[:-1]).all()):
+            return  # strictly increasing: unique without hashing
     repeats = ~ids.is_first_distinct()
     if repeats.any():
         second = int(repeats.arg_true()[0])

@@ -154,6 +154,8 @@ def _jsonable(obj: Any) -> Any:
         return _jsonable(obj.tolist())
     if isinstance(obj, Mapping):
         return {_json_key(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list) and _plain_numbers(obj):
+        return list(obj)  # a row of a matrix: nothing to convert, element by element
     if isinstance(obj, list | tuple | set | frozenset):
         items = sorted(obj, key=str) if isinstance(obj, set | frozenset) else obj
         return [_jsonable(v) for v in items]
@@ -164,6 +166,14 @@ def _jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return _jsonable(dataclasses.asdict(obj))
     raise TypeError(f"write_json: cannot serialise object of type {type(obj).__name__}")
+
+
+def _plain_numbers(values: list) -> bool:
+    """True when every item is a finite built-in float or a built-in int (not a bool)."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return all(map(math.isfinite, values))
+    return kinds == {int}
 
 
 def _json_key(key: Any) -> Any:

@@ -323,17 +323,24 @@ def _annotator_summary(review: Any) -> dict[str, Any]:
     }
 
 
+#: Pairwise agreement of every annotator pair (``review.pairwise``), beside agreement.json.
+PAIRS_FILE = "agreement_pairs.parquet"
+
+
 def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    # One row per annotator pair can run to 100,000s of rows: they go to a
+    # table, and agreement.json keeps the summary and points at it.
     agreement = {
         **review.agreement,
         "classes": [str(c) for c in review.classes],
         "consensus_method": review.params.get("consensus_method"),
-        "pairwise": review.pairwise.to_dicts(),
+        "pairwise_file": PAIRS_FILE,
     }
     # Class names, not codes, wherever a label appears (as in issues.parquet).
     files = {
         "annotators.parquet": review.to_polars("annotators"),
         "consensus.parquet": review.to_polars("consensus"),
+        PAIRS_FILE: review.to_polars("pairwise"),
         "agreement.json": agreement,
         "relabel_queue.parquet": review.to_polars("relabel_queue"),
     }

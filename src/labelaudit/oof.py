@@ -287,17 +287,6 @@ class PreparedFeatures:
     kind: str
 
 
-def _level_codes(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Codes of the sorted distinct values (as text), NaN where ``missing``."""
-    text = np.asarray(values, dtype=object)
-    codes = np.full(text.shape[0], np.nan)
-    present = ~missing
-    if present.any():
-        _, inverse = np.unique(text[present].astype(str), return_inverse=True)
-        codes[present] = inverse
-    return codes
-
-
 def prepare_features(X: Any) -> PreparedFeatures:
     """Numeric features, their categorical columns and their kind, for the default models.
 
@@ -328,44 +317,13 @@ def prepare_features(X: Any) -> PreparedFeatures:
     >>> prep.kind, prep.categorical, prep.X[:, 1].tolist()
     ('mixed', (1,), [1.0, 0.0, 1.0])
     """
+    from ._validation import coerce_features
+
     if hasattr(X, "tocsr"):
         return PreparedFeatures(X, (), "sparse")
-    columns: list[np.ndarray] | None = None
-    categorical: list[int] = []
-    if hasattr(X, "iloc") and hasattr(X, "columns"):  # pandas DataFrame
-        import pandas as pd
-
-        columns = []
-        for j, name in enumerate(X.columns):
-            col = X[name]
-            dtype = col.dtype
-            if (isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype)
-                    or pd.api.types.is_string_dtype(dtype)):
-                columns.append(_level_codes(col.to_numpy(dtype=object), col.isna().to_numpy()))
-                categorical.append(j)
-            else:
-                columns.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
-    elif hasattr(X, "to_numpy") and hasattr(X, "columns") and hasattr(X, "schema"):  # polars
-        import polars as pl
-
-        columns = []
-        for j, name in enumerate(X.columns):
-            col = X.get_column(name)
-            if col.dtype in (pl.Categorical, pl.String) or isinstance(col.dtype, pl.Enum):
-                columns.append(_level_codes(col.cast(pl.String).to_numpy(), col.is_null().to_numpy()))
-                categorical.append(j)
-            else:
-                columns.append(col.cast(pl.Float64).to_numpy().astype(np.float64, copy=False))
-    if columns is not None:
-        arr = (np.column_stack(columns) if columns
-               else np.empty((_n_rows(X), 0), dtype=np.float64))
-    else:
-        arr = np.asarray(X)
-        if arr.dtype == bool:
-            arr = arr.astype(np.float64)
-    missing = arr.dtype.kind == "f" and bool(np.isnan(arr).any())
+    arr, categorical, missing = coerce_features(X)
     kind = "mixed" if categorical else ("missing" if missing else "tabular")
-    return PreparedFeatures(arr, tuple(categorical), kind)
+    return PreparedFeatures(arr, categorical, kind)
 
 
 def _declare_categorical(model: Any, prep: PreparedFeatures) -> Any:

@@ -388,7 +388,7 @@ def _row(record: dict) -> str:
         cpu = run.get("cpu_seconds")
         return f"{run['seconds']:.1f}" + ("" if cpu is None else f" ({cpu:.0f})")
 
-    ratio = (f"{theirs['seconds'] / ours['seconds']:.1f}x" if ours and theirs else "-")
+    ratio = (f"{theirs['seconds'] / ours['seconds']:.2f}x" if ours and theirs else "-")
     model = "-" if ours is None else str(ours["model"])
     acc = "-" if ours is None or ours["oof_accuracy"] is None else f"{ours['oof_accuracy']:.3f}"
     return (f"| {record['shape']} | {record['rows']:,} | {model} | {acc} | {fp(ours)} | {fp(theirs)} "

@@ -20,6 +20,7 @@ __all__ = [
     "check_matrix_layout",
     "check_pred_probs",
     "check_probabilities",
+    "coerce_features",
     "check_scalar_column",
     "check_seed",
     "integers_if_canonical",
@@ -696,3 +697,72 @@ def integers_if_canonical(series):
     if present.len() == 0 or not present.str.contains(_CANONICAL_INTEGER).all():
         return series
     return series.cast(pl.Int64)
+def _level_codes(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Codes of the sorted distinct values (as text), NaN where ``missing``."""
+    text = np.asarray(values, dtype=object)
+    codes = np.full(text.shape[0], np.nan)
+    present = ~missing
+    if present.any():
+        _, inverse = np.unique(text[present].astype(str), return_inverse=True)
+        codes[present] = inverse
+    return codes
+
+
+def coerce_features(X) -> tuple[np.ndarray, tuple[int, ...], bool]:
+    """Features as a float64 matrix with categorical columns as level codes.
+
+    pandas columns of ``category``, object or string dtype and polars columns
+    of ``Categorical``, ``Enum`` or ``String`` type are categorical: their
+    levels, sorted as text, are coded ``0..L-1`` (null -> NaN), so the codes
+    do not depend on the order rows come in. Boolean columns become 0/1,
+    other columns float64. A NumPy array (or anything else) goes through
+    :func:`numpy.asarray` unchanged, booleans to 0/1.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        NumPy array, pandas or polars frame (not a sparse matrix).
+
+    Returns
+    -------
+    X : numpy.ndarray
+    categorical : tuple of int
+        Indices of the categorical columns.
+    has_missing : bool
+        Whether some value is NaN.
+    """
+    columns: list[np.ndarray] | None = None
+    categorical: list[int] = []
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # pandas DataFrame
+        import pandas as pd
+
+        columns = []
+        for j, name in enumerate(X.columns):
+            col = X[name]
+            dtype = col.dtype
+            if (isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype)
+                    or pd.api.types.is_string_dtype(dtype)):
+                columns.append(_level_codes(col.to_numpy(dtype=object), col.isna().to_numpy()))
+                categorical.append(j)
+            else:
+                columns.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+    elif hasattr(X, "to_numpy") and hasattr(X, "columns") and hasattr(X, "schema"):  # polars
+        import polars as pl
+
+        columns = []
+        for j, name in enumerate(X.columns):
+            col = X.get_column(name)
+            if col.dtype in (pl.Categorical, pl.String) or isinstance(col.dtype, pl.Enum):
+                columns.append(_level_codes(col.cast(pl.String).to_numpy(), col.is_null().to_numpy()))
+                categorical.append(j)
+            else:
+                columns.append(col.cast(pl.Float64).to_numpy().astype(np.float64, copy=False))
+    if columns is not None:
+        arr = (np.column_stack(columns) if columns
+               else np.empty((int(X.shape[0]), 0), dtype=np.float64))
+    else:
+        arr = np.asarray(X)
+        if arr.dtype == bool:
+            arr = arr.astype(np.float64)
+    missing = arr.dtype.kind == "f" and bool(np.isnan(arr).any())
+    return arr, tuple(categorical), missing

@@ -321,6 +321,8 @@ def audit(
         "cv": None if oof is None else oof.n_splits,
         "cv_requested": None if oof is None else cv,
         "model": None if oof is None else oof.model,
+        "model_name": None if oof is None else oof.model_name,
+        "oof_accuracy": None if oof is None else round(oof.accuracy, 6),
         "oof_pruned_rows": None if oof is None else oof.n_pruned,
         "seed": seed,
         "n_bootstrap": n_bootstrap,

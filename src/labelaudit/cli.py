@@ -257,6 +257,32 @@ def _clock_time(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def _eta_column():
+    """A rich column with the time left on a step, from its average pace so far.
+
+    rich's own estimate needs several updates within its sampling window; a step
+    whose units (folds) take minutes gets none, so the estimate here is
+    ``(time of the last update / units done) * total - elapsed``: it counts down
+    between updates and is corrected at each one.
+    """
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class _Eta(ProgressColumn):
+        def render(self, task):  # noqa: D102 - rich's column protocol
+            done_at = task.fields.get("done_at")
+            if not task.completed or done_at is None or not task.total:
+                return Text("-:--:--")
+            left = max(0.0, done_at / task.completed * task.total - (task.elapsed or 0.0))
+            if task.finished:
+                left = 0.0
+            minutes, seconds = divmod(int(round(left)), 60)
+            hours, minutes = divmod(minutes, 60)
+            return Text(f"{hours}:{minutes:02d}:{seconds:02d}")
+
+    return _Eta()
+
+
 def _progress_factory(enabled: bool):
     """A ``progress(step, done, total)`` callback: rich bars with the time left on a terminal,
     else progress lines for slow steps (see :func:`_progress_lines`)."""
@@ -268,15 +294,18 @@ def _progress_factory(enabled: bool):
         Progress,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
 
+    # Elapsed time and an estimate of the time left on every step (per fold for the
+    # out-of-fold step).
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("elapsed"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("eta"),
+        _eta_column(),
         console=_stderr_console(),
         transient=True,
     )
@@ -285,7 +314,8 @@ def _progress_factory(enabled: bool):
     def progress(step: str, done: int, total: int) -> None:
         if step not in tasks:
             tasks[step] = bars.add_task(step, total=total)
-        bars.update(tasks[step], completed=done, total=total)
+        task = bars.tasks[[t.id for t in bars.tasks].index(tasks[step])]
+        bars.update(tasks[step], completed=done, total=total, done_at=task.elapsed or 0.0)
 
     return bars, progress
 

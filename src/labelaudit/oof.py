@@ -49,20 +49,31 @@ __all__ = [
     "ModelSpec",
     "OutOfFold",
     "cross_val_pred_probs",
+    "choose_model",
     "default_model",
     "default_model_seconds",
     "out_of_fold_probabilities",
+    "prepare_features",
     "register_model",
 ]
 
-#: Largest number of rows for which the default model is a kernel SVM; above it a
-#: linear model is used, whose cost grows linearly with the rows.
+#: Largest number of rows for which the default model on numeric features is a
+#: kernel SVM (its cost grows with the square of the rows); above it gradient-boosted
+#: trees are used.
 SVM_MAX_ROWS = 10_000
 
-#: Inverse regularisation strength of the linear default model (large data): a
+#: Inverse regularisation strength of the linear default model (sparse features): a
 #: stronger penalty than scikit-learn's ``C=1`` gives less over-confident
 #: probabilities on noisy labels.
 LINEAR_C = 0.1
+
+#: Most training rows a fold of the gradient-boosted default model is fitted on;
+#: larger training folds are subsampled (stratified, seeded), so the cost of a
+#: fit stops growing with the rows while every row is still predicted out of fold.
+HGB_MAX_TRAIN_ROWS = 100_000
+
+#: Kinds of features :func:`feature_kind` reports.
+FEATURE_KINDS = ("tabular", "mixed", "missing", "sparse")
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -168,12 +179,19 @@ class ModelSpec:
         with ``predict_proba``.
     applies : callable
         ``applies(n_samples, kind) -> bool``; ``n_samples`` may be None
-        (unknown size).
+        (unknown size) and ``kind`` is one of :data:`FEATURE_KINDS`.
+    refit : bool
+        Whether the audit's second pass (prune and refit) is made with this
+        model by default.
+    max_train_rows : int or None
+        Training folds larger than this are subsampled (stratified, seeded).
     """
 
     name: str
     build: Callable[[], Any]
     applies: Callable[[int | None, str], bool]
+    refit: bool = True
+    max_train_rows: int | None = None
 
 
 #: Default models, tried in registration order: the first that applies is used.
@@ -181,7 +199,8 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, build: Callable[[], Any], *,
-                   applies: Callable[[int | None, str], bool]) -> ModelSpec:
+                   applies: Callable[[int | None, str], bool], refit: bool = True,
+                   max_train_rows: int | None = None) -> ModelSpec:
     """Register a default out-of-fold model (tried after the ones registered before it).
 
     Parameters
@@ -193,6 +212,10 @@ def register_model(name: str, build: Callable[[], Any], *,
         they load only when a model is needed).
     applies : callable
         ``applies(n_samples, kind) -> bool``.
+    refit : bool, default True
+        Make the prune-and-refit pass by default with this model.
+    max_train_rows : int, optional
+        Subsample training folds larger than this.
 
     Returns
     -------
@@ -200,7 +223,7 @@ def register_model(name: str, build: Callable[[], Any], *,
     """
     if name in MODELS:
         raise LabelAuditError(f"model {name!r} is already registered.")
-    spec = ModelSpec(name, build, applies)
+    spec = ModelSpec(name, build, applies, refit, max_train_rows)
     MODELS[name] = spec
     return spec
 
@@ -210,8 +233,27 @@ def _linear_model() -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    # with_mean=False keeps sparse matrices sparse.
     return make_pipeline(
-        StandardScaler(), LogisticRegression(C=LINEAR_C, solver="lbfgs", max_iter=2000)
+        StandardScaler(with_mean=False),
+        LogisticRegression(C=LINEAR_C, solver="lbfgs", max_iter=2000),
+    )
+
+
+def _hgb_model() -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # Early stopping on a held-out tenth of each training fold keeps the number of
+    # boosting rounds (and the over-confidence that more rounds bring on noisy
+    # labels) as low as the data allows; a larger minimum leaf than scikit-learn's
+    # 20 keeps single mislabeled rows from getting leaves of their own.
+    return HistGradientBoostingClassifier(
+        learning_rate=0.2,
+        max_iter=300,
+        min_samples_leaf=40,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
     )
 
 
@@ -230,26 +272,68 @@ def _svm_model() -> Any:
     return make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False))
 
 
-register_model("linear", _linear_model,
-               applies=lambda n, kind: kind == "tabular" and n is not None and n > SVM_MAX_ROWS)
-register_model("svm", _svm_model, applies=lambda n, kind: kind == "tabular")
+register_model("svm", _svm_model,
+               applies=lambda n, kind: kind == "tabular" and (n is None or n <= SVM_MAX_ROWS))
+register_model("hgb", _hgb_model, applies=lambda n, kind: kind in ("tabular", "mixed", "missing"),
+               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS)
+register_model("linear", _linear_model, applies=lambda n, kind: kind == "sparse")
+
+
+def choose_model(n_samples: int | None = None, *, kind: str = "tabular") -> ModelSpec:
+    """Return the first entry of :data:`MODELS` that applies to the data.
+
+    Parameters
+    ----------
+    n_samples : int, optional
+        Number of rows the model will be trained on.
+    kind : str, default "tabular"
+        Kind of features, one of :data:`FEATURE_KINDS` (see :func:`feature_kind`).
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    LabelAuditError
+        When no registered model applies.
+
+    Examples
+    --------
+    >>> from labelaudit.oof import choose_model
+    >>> choose_model(500).name, choose_model(50_000).name, choose_model(500, kind="mixed").name
+    ('svm', 'hgb', 'hgb')
+    """
+    for spec in MODELS.values():
+        if spec.applies(n_samples, kind):
+            return spec
+    raise LabelAuditError(
+        f"no default model for {kind!r} features; registered: {', '.join(MODELS)}."
+    )
 
 
 def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any:
     """Return labelaudit's default classifier: the first entry of :data:`MODELS` that applies.
 
-    Features are standardised first, so their units do not matter. Then, for
-    tabular features:
+    By kind of features (:func:`feature_kind`) and number of rows:
 
-    - up to :data:`SVM_MAX_ROWS` rows (or when ``n_samples`` is None): an RBF
+    - numeric features without missing values, up to :data:`SVM_MAX_ROWS`
+      rows (or when ``n_samples`` is None): standardisation and an RBF
       support vector machine with Platt-scaled probabilities
       (``SVC(probability=True)``). On scikit-learn's bundled datasets with
       injected noise it found flipped labels with clearly higher precision
       and recall than a logistic regression (see ``benchmarks/bench_audit.py``);
-    - above that: a multinomial logistic regression (``C=0.1``), whose cost
-      grows linearly with the rows.
+    - larger numeric data, features with categorical columns (``"mixed"``)
+      or with missing values (``"missing"``): scikit-learn's
+      ``HistGradientBoostingClassifier`` with early stopping; categorical
+      columns are declared as such to it and missing values go to the side
+      of each split that fits best. Its cost grows linearly with the rows,
+      and it learns non-linear boundaries that a logistic regression cannot
+      (``benchmarks/bench_default_model.py``);
+    - sparse matrices: a multinomial logistic regression (``C=0.1``) on
+      features scaled without centring.
 
-    Both are deterministic once their ``random_state`` is set (the audit sets
+    All are deterministic once their ``random_state`` is set (the audit sets
     it from its seed).
 
     Parameters
@@ -257,19 +341,102 @@ def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any
     n_samples : int, optional
         Number of rows the model will be trained on.
     kind : str, default "tabular"
-        Kind of features.
+        Kind of features, one of :data:`FEATURE_KINDS`.
 
     Returns
     -------
-    sklearn.pipeline.Pipeline
-        An unfitted estimator.
+    estimator
+        An unfitted scikit-learn classifier.
+
+    Examples
+    --------
+    >>> from labelaudit.oof import default_model
+    >>> type(default_model(50_000)).__name__
+    'HistGradientBoostingClassifier'
     """
-    for spec in MODELS.values():
-        if spec.applies(n_samples, kind):
-            return spec.build()
-    raise LabelAuditError(
-        f"no default model for {kind!r} features; registered: {', '.join(MODELS)}."
-    )
+    return choose_model(n_samples, kind=kind).build()
+
+
+@dataclass(frozen=True)
+class PreparedFeatures:
+    """Features made ready for the default models.
+
+    Attributes
+    ----------
+    X : numpy.ndarray or scipy.sparse matrix
+        Numeric features (float64); categorical columns hold level codes
+        ``0..L-1`` and NaN for a missing level.
+    categorical : tuple of int
+        Indices of the categorical columns.
+    kind : str
+        One of :data:`FEATURE_KINDS`.
+    """
+
+    X: Any
+    categorical: tuple[int, ...]
+    kind: str
+
+
+def prepare_features(X: Any) -> PreparedFeatures:
+    """Numeric features, their categorical columns and their kind, for the default models.
+
+    pandas columns of ``category``, object or string dtype and polars columns
+    of ``Categorical``, ``Enum`` or ``String`` type are categorical: their
+    levels, sorted as text, are coded ``0..L-1`` (null -> NaN), so the codes
+    do not depend on the order rows come in. Boolean columns are 0/1. A NumPy
+    array is used as given (a numeric one), a SciPy sparse matrix is kept
+    sparse.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        NumPy array, SciPy sparse matrix, pandas or polars frame.
+
+    Returns
+    -------
+    PreparedFeatures
+        ``kind`` is ``"sparse"``, ``"mixed"`` (some categorical column),
+        ``"missing"`` (some NaN) or ``"tabular"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from labelaudit.oof import prepare_features
+    >>> df = pd.DataFrame({"x": [0.5, 1.0, 2.0], "colour": pd.Categorical(["red", "blue", "red"])})
+    >>> prep = prepare_features(df)
+    >>> prep.kind, prep.categorical, prep.X[:, 1].tolist()
+    ('mixed', (1,), [1.0, 0.0, 1.0])
+    """
+    from ._validation import coerce_features
+
+    if hasattr(X, "tocsr"):
+        return PreparedFeatures(X, (), "sparse")
+    arr, categorical, missing = coerce_features(X)
+    kind = "mixed" if categorical else ("missing" if missing else "tabular")
+    return PreparedFeatures(arr, categorical, kind)
+
+
+def _declare_categorical(model: Any, prep: PreparedFeatures) -> Any:
+    """Set ``categorical_features`` (also nested) to the categorical columns.
+
+    Columns with more levels than the model's ``max_bins`` stay numeric
+    (their codes ordered as text), since the trees cannot bin them as
+    categories.
+    """
+    if not prep.categorical or not hasattr(model, "get_params"):
+        return model
+    params = model.get_params(deep=True)
+    for name in params:
+        if name == "categorical_features" or name.endswith("__categorical_features"):
+            prefix = name[: -len("categorical_features")]
+            max_bins = int(params.get(prefix + "max_bins", 255))
+            mask = np.zeros(prep.X.shape[1], dtype=bool)
+            for j in prep.categorical:
+                col = prep.X[:, j]
+                if np.nanmax(col, initial=-1.0) < max_bins:
+                    mask[j] = True
+            model.set_params(**{name: mask if mask.any() else None})
+    return model
 
 
 # --------------------------------------------------------------------------- helpers
@@ -308,6 +475,15 @@ class OutOfFold:
     n_pruned : int
         Rows left out of the training folds of the second pass (flagged by
         confident learning in the first pass); 0 when no second pass was made.
+    model_name : str
+        Registry key of the default model that was chosen (see :data:`MODELS`),
+        or ``"given"`` for a model passed by the caller.
+    accuracy : float
+        Out-of-fold accuracy against the given labels: share of rows whose
+        most probable class is their given label (mislabeled rows count as
+        misses, so it is at most about one minus the noise rate).
+    n_jobs : int
+        Folds that were fitted at the same time.
     """
 
     pred_probs: np.ndarray
@@ -319,6 +495,9 @@ class OutOfFold:
     random_state: int | None
     rare_classes: tuple[int, ...] = ()
     n_pruned: int = 0
+    model_name: str = "given"
+    accuracy: float = float("nan")
+    n_jobs: int = 1
 
     def __repr__(self) -> str:
         return short_repr(self, {
@@ -436,7 +615,7 @@ def out_of_fold_probabilities(
     shuffled folds that keep the class proportions; a fresh copy of ``model``
     is trained on all folds but one and predicts the rows of that one.
 
-    With ``prune_and_refit`` (the default for the default model) a second
+    With ``prune_and_refit`` (the default for the small-data default model) a second
     pass follows: confident learning (``find_label_issues`` with its default
     filter) flags rows on the first-pass probabilities, and each fold is
     fitted again on its training rows minus the flagged ones, then predicts
@@ -461,8 +640,12 @@ def out_of_fold_probabilities(
         Given labels as class indices ``0..K-1``.
     model : scikit-learn classifier, optional
         Any estimator with ``fit`` and ``predict_proba``; cloned for each fold.
-        Default: :func:`default_model` (standardisation + RBF SVM, or a
-        logistic regression above 10 000 rows).
+        Default: chosen by :func:`choose_model` from the number of rows and
+        the kind of features (:func:`prepare_features`): standardisation + RBF
+        SVM up to 10 000 rows of numeric features, gradient-boosted trees
+        beyond that or with categorical columns or missing values (categorical
+        columns declared as such). Training folds larger than the chosen
+        model's ``max_train_rows`` are subsampled.
     cv : int, default 5
         Number of folds, at least 2. When even the largest class has fewer
         rows, fewer folds are used (with a warning).
@@ -470,8 +653,11 @@ def out_of_fold_probabilities(
         Seeds the fold shuffling, and every ``random_state`` parameter of
         ``model`` that is left at None. The same seed gives the same output.
     n_jobs : int, optional
-        Folds fitted in parallel (joblib); None or 1 fits them one after the
-        other. Results do not depend on it.
+        Folds fitted in parallel (joblib processes), at most one per fold;
+        every fold runs on one native thread, so results do not depend on
+        it. None: every core of the budget (``OMP_NUM_THREADS`` or the
+        available cores) for the default model above 10 000 rows, else one
+        fold after the other.
     n_classes : int, optional
         Number of classes ``K`` when some class has no row at all (its column
         is then 0). Default ``max(labels) + 1``.
@@ -481,8 +667,10 @@ def out_of_fold_probabilities(
         ``prune_and_refit``, ``total`` counts both passes; when the second
         pass is skipped the last call is ``progress(total, total)``.
     prune_and_refit : bool, optional
-        Make the second pass described above. Default: True with the default
-        model, False when ``model`` is given.
+        Make the second pass described above. Default: the chosen default
+        model's ``refit`` (True for the SVM, False for the gradient-boosted
+        trees, where it did not pay on the benchmarks), False when ``model`` is
+        given.
 
     Returns
     -------
@@ -518,10 +706,14 @@ def out_of_fold_probabilities(
     """
     from sklearn.model_selection import StratifiedKFold
 
-    X = _as_features(X)
-    codes, k = _check_labels(labels, _n_rows(X), n_classes)
+    n_rows = _n_rows(X)
+    if model is None:
+        prep = prepare_features(X)
+        X = prep.X
+    else:
+        X = _as_features(X)
+    codes, k = _check_labels(labels, n_rows, n_classes)
     n_splits = _check_cv(cv)
-    workers = 1 if n_jobs is None else resolve_n_jobs(n_jobs)
     counts = np.bincount(codes, minlength=k)
     largest = int(counts.max())
     if largest < 2:
@@ -537,37 +729,50 @@ def out_of_fold_probabilities(
             stacklevel=2,
         )
         n_splits = largest
-    refit = (model is None) if prune_and_refit is None else bool(prune_and_refit)
-    rare = _check_cost_and_folds(counts, n_splits, default=model is None, refit=refit)
-    base = _seed_model(default_model(codes.shape[0]) if model is None else model, random_state)
+    if model is None:
+        spec = choose_model(codes.shape[0], kind=prep.kind)
+        base = _declare_categorical(_seed_model(spec.build(), random_state), prep)
+        model_name, default_refit, max_train = spec.name, spec.refit, spec.max_train_rows
+    else:
+        base = _seed_model(model, random_state)
+        model_name, default_refit, max_train = "given", False, None
+    workers = _fold_workers(n_jobs, n_splits, model is None and codes.shape[0] > SVM_MAX_ROWS)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():
         # Our own warning above already names the rare classes.
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         folds = list(splitter.split(np.zeros((codes.shape[0], 1)), codes))
 
+    refit = default_refit if prune_and_refit is None else bool(prune_and_refit)
+    rare = _check_cost_and_folds(counts, n_splits, default=model is None, refit=refit)
     total = 2 * n_splits if refit else n_splits
 
-    def run(fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        return _fit_predict_fold(base, X, codes, fold[0], fold[1], k, {}, None)
-
     def fit_all(fold_list: list[tuple[np.ndarray, np.ndarray]], offset: int) -> list[np.ndarray]:
-        results = []
+        trains = [
+            _subsample(train, codes, max_train, random_state, index)
+            for index, (train, _) in enumerate(fold_list)
+        ]
+        results: list[np.ndarray | None] = [None] * len(fold_list)
         if workers == 1:
-            for done, fold in enumerate(fold_list, start=offset + 1):
-                results.append(run(fold))
+            for index, (train, (_, hold)) in enumerate(zip(trains, fold_list, strict=True)):
+                results[index] = _fit_fold(base, X, codes, train, hold, k, index)[1]
                 if progress is not None:
-                    progress(done, total)
-            return results
+                    progress(offset + index + 1, total)
+            return results  # type: ignore[return-value]
         from joblib import Parallel, delayed
 
-        parallel = Parallel(n_jobs=workers, return_as="generator")
-        jobs = parallel(delayed(run)(f) for f in fold_list)
-        for done, proba in enumerate(jobs, start=offset + 1):
-            results.append(proba)
+        # Completion order, so that progress moves as soon as any fold is done; each
+        # result carries its fold index, so the output does not depend on that order.
+        parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+        jobs = parallel(
+            delayed(_fit_fold)(base, X, codes, train, hold, k, index)
+            for index, (train, (_, hold)) in enumerate(zip(trains, fold_list, strict=True))
+        )
+        for done, (index, proba) in enumerate(jobs, start=offset + 1):
+            results[index] = proba
             if progress is not None:
                 progress(done, total)
-        return results
+        return results  # type: ignore[return-value]
 
     def assemble(results: list[np.ndarray]) -> np.ndarray:
         probs = np.zeros((codes.shape[0], k), dtype=np.float64)
@@ -617,7 +822,56 @@ def out_of_fold_probabilities(
         random_state=random_state,
         rare_classes=rare,
         n_pruned=n_pruned,
+        model_name=model_name,
+        accuracy=float(np.mean(np.argmax(pred_probs, axis=1) == codes)),
+        n_jobs=workers,
     )
+
+
+def _fold_workers(n_jobs: int | None, n_splits: int, large_default: bool) -> int:
+    """Folds fitted at once: ``n_jobs`` resolved, at most one per fold.
+
+    With ``n_jobs=None`` the default model on large data uses every core of
+    the budget (:func:`labelaudit._threads.resolve_n_jobs`); anything else
+    fits the folds one after the other, where starting worker processes would
+    cost more than it saves.
+    """
+    if n_jobs is None and not large_default:
+        return 1
+    return max(1, min(resolve_n_jobs(n_jobs), n_splits))
+
+
+def _subsample(train: np.ndarray, labels: np.ndarray, max_rows: int | None,
+               random_state: int | None, fold: int) -> np.ndarray:
+    """At most ``max_rows`` training rows, drawn per class in proportion (seeded by fold).
+
+    Every class keeps at least one row; the rows stay in ascending order.
+    """
+    if max_rows is None or train.shape[0] <= max_rows:
+        return train
+    rng = np.random.default_rng([0 if random_state is None else int(random_state), fold])
+    frac = max_rows / train.shape[0]
+    keep = []
+    y = labels[train]
+    for cls in np.unique(y):
+        members = train[y == cls]
+        take = max(1, int(round(frac * members.shape[0])))
+        keep.append(rng.choice(members, take, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _fit_fold(model: Any, X: Any, labels: np.ndarray, train_idx: np.ndarray,
+              holdout_idx: np.ndarray, n_classes: int, index: int) -> tuple[int, np.ndarray]:
+    """One fold on one thread: ``(index, holdout probabilities)``.
+
+    Native thread pools (OpenMP, BLAS) are limited to one thread, so a fold
+    computes the same numbers whichever worker runs it and however many run
+    at once; parallelism comes from fitting folds side by side.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return index, _fit_predict_fold(model, X, labels, train_idx, holdout_idx, n_classes, {}, None)
 
 
 def _describe(model: Any) -> str:

@@ -258,6 +258,9 @@ def to_summary_dict(
         oof_block = {
             "n_splits": oof.n_splits,
             "model": oof.model,
+            "model_name": oof.model_name,
+            "accuracy": oof.accuracy,
+            "n_jobs": oof.n_jobs,
             "random_state": oof.random_state,
             "fold_noise_rates": oof.fold_noise_rates.tolist(),
             "fold_spread": oof.fold_spread(),

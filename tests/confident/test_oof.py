@@ -336,5 +336,9 @@ def test_prune_and_refit_keeps_every_class_in_training():
 def test_default_model_depends_on_size():
     small, large = default_model(500), default_model(SVM_MAX_ROWS + 1)
     assert type(small.steps[-1][1]).__name__ in ("SVC", "CalibratedClassifierCV")
-    assert isinstance(large.steps[-1][1], LogisticRegression)
-    assert all(type(m.steps[0][1]).__name__ == "StandardScaler" for m in (small, large))
+    assert type(small.steps[0][1]).__name__ == "StandardScaler"
+    # Beyond the small-data regime: gradient-boosted trees (no scaling needed).
+    assert type(large).__name__ == "HistGradientBoostingClassifier"
+    assert large.get_params()["early_stopping"] is True
+    sparse = default_model(SVM_MAX_ROWS + 1, kind="sparse")
+    assert isinstance(sparse.steps[-1][1], LogisticRegression)

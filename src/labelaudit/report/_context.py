@@ -986,7 +986,8 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
     if oof is not None:
         spread = oof.fold_spread()
         folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
-                 "model": str(oof.model)}
+                 "model": str(oof.model), "model_name": str(oof.model_name),
+                 "accuracy": fmt_pct(oof.accuracy)}
     command = options["command"]
     review = result.extras.get("annotators")
     method = getattr(review, "params", {}).get("consensus_method") if review is not None else None

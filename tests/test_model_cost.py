@@ -107,8 +107,9 @@ def test_cli_says_it_is_slow_at_once_and_shows_progress(tmp_path, capsys, monkey
     data = tmp_path / "data.csv"
     frame = pl.DataFrame(X, schema=[f"f{i}" for i in range(X.shape[1])], orient="row")
     frame.with_columns(pl.Series("label", [f"c{v:04d}" for v in y])).write_csv(data)
+    # Folds no more than the largest class's rows (more is refused, naming --cv).
     code = cli.run(["audit", str(data), "--label-col", "label", "--out", str(tmp_path / "out"),
-                    "--n-bootstrap", "20"])
+                    "--n-bootstrap", "20", "--cv", "3"])
     err = "".join(seen) + capsys.readouterr().err
     assert code == 0
     assert "labelaudit: warning: the default model on 700 rows and 600 classes" in seen[0]

@@ -316,6 +316,11 @@ COLUMN_DOCS = {
     "anticipated_rate": "Error rate the audit's scores anticipate in the stratum (used to "
     "allocate the sample).",
     "n_class_items": "Items of the stratum with this given label.",
+    "annotator_a": "First annotator of the pair.",
+    "annotator_b": "Second annotator of the pair.",
+    "n_shared": "Items both annotators labeled.",
+    "percent_agreement": "Share of the shared items on which the two gave the same label.",
+    "cohen_kappa": "Cohen's kappa of the pair on their shared items.",
     "window_start": "Start of the time window (`--time-window`, default one week) the row "
     "covers.",
     "drift_q_value": "Benjamini-Hochberg adjusted p-value of the annotator's drift test "
@@ -330,6 +335,9 @@ FILE_DOCS = {
     "annotators.parquet": ("One row per annotator (with `--annotations`, or "
                                  "`labelaudit annotators`).", ()),
     "consensus.parquet": ("One row per annotated item: the consensus labels.", ()),
+    "agreement_pairs.parquet": ("One row per annotator pair sharing enough items: their "
+                                "agreement and Cohen's kappa (`agreement.json` holds the "
+                                "summary).", ()),
     "relabel_queue.parquet": ("Items ranked by the value of another label.", ()),
     "slices.parquet": ("One row per slice: each `--attribute` group and 2-way "
                              "intersection.", ()),

@@ -263,8 +263,20 @@ def test_acceptance_accept_and_reject(audited, tmp_path, capsys, kind):
     # a sample not drawn with the plan cannot be judged by it
     assert _sample(root, tmp_path / "t", "--size", 50) == 0
     other = _answer(tmp_path / "t", truth, tmp_path / "t" / "r.csv")
+    capsys.readouterr()
     assert run(["verify", str(root / "audit"), str(other), "--out", str(tmp_path / "x"),
                 "--policy", str(policy)]) == 2
+    assert "the same policy ('labelaudit sample --policy')" in capsys.readouterr().err
+    # the demo's shipped review (150 items) is not the plan's sample either: said so plainly
+    demo = tmp_path / "demo.toml"
+    demo.write_text('[gate.acceptance]\naql = 0.02\nlq = 0.15\nplan = "stratified"\n')
+    big = _sample(root, tmp_path / "big", "--size", 150)
+    assert big == 0
+    many = _answer(tmp_path / "big", truth, tmp_path / "big" / "r.csv")
+    assert run(["verify", str(root / "audit"), str(many), "--out", str(tmp_path / "y"),
+                "--policy", str(demo)]) == 2
+    assert "this sample was not drawn by the stratified plan" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
     assert not (tmp_path / "x").exists()
 
 

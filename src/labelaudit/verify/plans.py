@@ -160,8 +160,10 @@ class AcceptancePlan:
             raise InputError(
                 f"acceptance: the single sampling plan needs a simple random sample of the lot "
                 f"of {self.lot_size} items (one stratum); this sample has {sizes.size} strata "
-                f"over {int(sizes.sum())} items. Draw it with the same policy"
+                f"over {int(sizes.sum())} items; draw it with the same policy ('labelaudit sample "
+                "--policy')"
             )
+        _check_drawn_by_plan([int(n.sum())], [self.n], "single sampling")
         _check_complete(partial, int(n.sum()), self.n)
         wrong = int(x.sum())
         return {
@@ -186,6 +188,16 @@ def _plan_dict(plan: Any, **extra: Any) -> dict[str, Any]:
         else:
             out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def _check_drawn_by_plan(reviewed: Sequence[int], planned: Sequence[int], kind: str) -> None:
+    """More reviewed items than the plan draws (in some stratum): the sample is another one."""
+    if any(r > p for r, p in zip(reviewed, planned, strict=True)):
+        raise InputError(
+            f"acceptance: this sample was not drawn by the {kind} plan (reviewed: {reviewed}; "
+            f"the plan draws {planned}); draw the sample to decide on with the same policy "
+            "('labelaudit sample --policy')"
+        )
 
 
 def _check_complete(partial: bool, reviewed: int, planned: int) -> None:
@@ -394,6 +406,7 @@ class StratifiedPlan:
                 "acceptance: the sample's strata do not match the plan's; draw the sample with "
                 "the same policy ('labelaudit sample --policy')"
             )
+        _check_drawn_by_plan(n.tolist(), list(self.allocation), "stratified")
         _check_complete(partial or tuple(n.tolist()) != self.allocation, int(n.sum()), self.n)
         t = int(np.rint(sizes * x / n).sum())
         return {

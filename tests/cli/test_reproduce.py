@@ -15,6 +15,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+import labelaudit
+
 CLASSES = ["ant", "bee", "cat"]
 ANNOTATORS = ["a1", "a2", "a3", "a4"]
 #: Fields of summary.json that describe when the run happened, not what it found.
@@ -53,7 +55,8 @@ def workdir(tmp_path_factory):
 def _cli(args, cwd, **env):
     """Run the command line in a fresh interpreter (``python -m labelaudit``)."""
     full_env = {**os.environ, **env}
-    src = Path(__file__).resolve().parents[2] / "src"
+    # The labelaudit these tests import (the installed package, or the source tree).
+    src = Path(labelaudit.__file__).resolve().parents[1]
     full_env["PYTHONPATH"] = os.pathsep.join([str(src), full_env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-m", "labelaudit", *map(str, args)], cwd=cwd,
                           env=full_env, capture_output=True, text=True, timeout=600)

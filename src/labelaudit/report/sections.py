@@ -268,10 +268,6 @@ def _is_annotator_review(obj: Any) -> bool:
     return all(hasattr(obj, a) for a in ("annotators", "agreement", "pairwise", "confusions"))
 
 
-def _flagged_annotators(review: Any) -> list[Any]:
-    return review.flagged_annotators
-
-
 def _annotator_headline(review: Any) -> dict[str, Any]:
     """Headline figures of an annotator review for ``summary.json``."""
     return {**review.summary(), "n_relabel_queue": review.relabel_queue.height,
@@ -351,7 +347,7 @@ def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _annotator_lines(review: Any) -> list[str]:
     a = review.agreement
-    flagged = _flagged_annotators(review)
+    flagged = review.flagged_annotators
     return [
         f"Annotators: {a['n_annotators']} annotators, {a['n_annotations']} annotations on "
         f"{a['n_items']} items; Krippendorff's alpha {a['krippendorff_alpha']:.3f}, Fleiss' "

@@ -243,11 +243,17 @@ def _progress_lines(clock: Callable[[], float] | None = None):
             return
         last[step] = t
         elapsed = t - start
-        left = elapsed / done * (total - done)
+        left = _time_left(elapsed, done, total, elapsed)
         print(f"{PROG}: {step}: {done}/{total} after {_clock_time(elapsed)}, about "
               f"{_clock_time(left)} left", file=sys.stderr, flush=True)
 
     return progress
+
+
+def _time_left(done_at: float, done: int, total: int, elapsed: float) -> float:
+    """Seconds left on a step at its average pace: ``done`` of ``total`` units took
+    ``done_at`` seconds, and ``elapsed`` have passed since the step began."""
+    return max(0.0, done_at / done * total - elapsed)
 
 
 def _clock_time(seconds: float) -> str:
@@ -273,7 +279,7 @@ def _eta_column():
             done_at = task.fields.get("done_at")
             if not task.completed or done_at is None or not task.total:
                 return Text("-:--:--")
-            left = max(0.0, done_at / task.completed * task.total - (task.elapsed or 0.0))
+            left = _time_left(done_at, task.completed, task.total, task.elapsed or 0.0)
             if task.finished:
                 left = 0.0
             minutes, seconds = divmod(int(round(left)), 60)

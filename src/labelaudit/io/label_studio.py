@@ -31,6 +31,7 @@ from xml.sax.saxutils import quoteattr
 
 import polars as pl
 
+from .._validation import _short
 from ..exceptions import InputError, LabelAuditWarning
 from ._common import _first_invalid_utf8
 
@@ -192,12 +193,6 @@ def _json_kind(value: Any) -> str:
         return "a boolean"
     return {str: "a string", int: "a number", float: "a number", list: "a list",
             dict: "an object"}.get(type(value), f"a {type(value).__name__}")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for one-line messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _annotator_id(completed_by: Any, at: str) -> str | None:

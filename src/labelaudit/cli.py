@@ -404,9 +404,12 @@ class _Job:
     """Everything one ``audit`` run needs, validated before any output is written."""
 
     data: Path
-    label_col: str
+    label_col: str | None
     out: Path
     id_col: str | None = None
+    task: str = "classification"
+    predictions: Path | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
     pred_probs: Path | None = None
     extra_pred_probs: list[Path] = field(default_factory=list)
     feature_cols: list[str] | None = None
@@ -473,6 +476,11 @@ def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
 
 
 def _check_options(job: _Job) -> None:
+    if job.label_col is None:
+        raise _Usage("--label-col is required for --task classification")
+    if job.predictions is not None:
+        raise _Usage("--predictions applies to a --task other than classification; "
+                     "give one-row-per-item probabilities with --pred-probs")
     if job.pred_probs is not None and job.feature_cols is not None:
         raise _Usage("give either --pred-probs or --feature-cols, not both")
     if job.extra_pred_probs and _sharded(job):
@@ -813,6 +821,8 @@ def _execute(
 ) -> int:
     """Validate, audit, gate, write, report. Returns the exit code."""
     job.date = job.date or _run_date()  # when the run started; a bad SOURCE_DATE_EPOCH stops it
+    if job.task != "classification":
+        return _run_task(job, show_progress=show_progress)
     _check_options(job)  # before a cluster is started or reached
     with _cluster(job):
         return _run_job(job, show_progress=show_progress, attach=attach)
@@ -881,6 +891,48 @@ def _run_job(
         result, out=job.out, junit=job.junit, policy=loaded.policy,
         inputs=_resolved(loaded.inputs), parameters=_parameters(job, loaded),
         figures=result.figures(), csv=job.csv, reproduce=job.reproduce, date=job.date,
+    )
+
+
+#: Options of the classification audit that no other task reads (name -> the default that means unset).
+_CLASSIFICATION_ONLY = {
+    "--feature-cols": ("feature_cols", None), "--annotations": ("annotations", None),
+    "--attribute": ("attributes", None), "--annotator-col": ("annotator_col", None),
+    "--reviews": ("reviews", None), "--review-design": ("review_design", None),
+    "--scheduler": ("scheduler", None), "--workers": ("workers", None),
+    "--keep-cols": ("keep_cols", None), "--renormalize": ("renormalize", False),
+    "--consensus": ("consensus", None), "--annotation-time-col": ("annotation_time_col", None),
+}
+
+
+def _run_task(job: _Job, *, show_progress: bool) -> int:
+    """``audit --task NAME``: the registered task reads, audits and attaches its section."""
+    from .gate import load_policy
+    from .tasks import TaskRequest, get_task, task_names
+
+    if job.task not in task_names():
+        raise _Usage(f"--task: unknown task {job.task!r}; choose one of {', '.join(task_names())}")
+    for flag, (attr, unset) in _CLASSIFICATION_ONLY.items():
+        if getattr(job, attr) != unset:
+            raise _Usage(f"{flag} applies to --task classification only, not --task {job.task}")
+    _check_common_options(job)
+    if job.n_bootstrap < 10:
+        raise _Usage(f"--n-bootstrap must be at least 10, got {job.n_bootstrap}")
+    task = get_task(job.task)
+    policy = load_policy(job.policy) if job.policy is not None else None
+    request = TaskRequest(
+        data=job.data, out=job.out, label_col=job.label_col, id_col=job.id_col,
+        pred_probs=[p for p in [job.pred_probs, *job.extra_pred_probs] if p is not None],
+        predictions=job.predictions, classes=job.classes, seed=job.seed,
+        n_bootstrap=job.n_bootstrap, n_jobs=job.n_jobs, options=dict(job.task_options),
+    )
+    result, inputs = task.run(request)
+    parameters = {"task": job.task, "seed": job.seed, "n_bootstrap": job.n_bootstrap,
+                  **{k: v for k, v in job.task_options.items()}}
+    return _finish(
+        result, out=job.out, junit=job.junit, policy=policy, inputs=inputs,
+        parameters=parameters, figures=result.figures(), csv=job.csv,
+        reproduce=job.reproduce, date=job.date,
     )
 
 
@@ -1031,18 +1083,52 @@ _EXIT_CODES = (
 )
 
 
-@app.command("audit", epilog=_EXIT_CODES)
+#: The audit command's 'Tasks' help: one paragraph per --task other than classification.
+_TASKS_HELP: dict[str, str] = {
+    # --- one entry per task, in task order
+    # --- end of task entries
+}
+
+
+def _audit_epilog() -> str:
+    tasks = "".join(f"\n\n{name}: {text}" for name, text in _TASKS_HELP.items())
+    return (f"Tasks (--task):{tasks}\n\n" if tasks else "") + _EXIT_CODES
+
+
+@app.command("audit", epilog=_audit_epilog())
 def audit_command(
     ctx: typer.Context,
     data: Annotated[
         Path,
         typer.Argument(help="Table of items: CSV, TSV, Parquet, JSONL, or a Parquet directory."),
     ],
-    label_col: Annotated[str, typer.Option("--label-col", help="Column with the given labels.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs.")],
+    label_col: Annotated[
+        str | None,
+        typer.Option("--label-col", help="Column with the given labels (required for "
+                     "--task classification)."),
+    ] = None,
     id_col: Annotated[
         str | None, typer.Option("--id-col", help="Column with unique item ids.")
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="Label shape to audit: classification (one class per item), or one of the "
+            "shapes in 'Tasks' below.",
+        ),
+    ] = "classification",
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            help="Model outputs for a --task whose outputs are not one probability row per item "
+            "(see 'Tasks' below).",
+        ),
+    ] = None,
+    # --- task-specific options: one block each, in task order, collected into task_options.
+    # --- end of task-specific options
     pred_probs: Annotated[
         list[Path] | None,
         typer.Option(
@@ -1192,10 +1278,16 @@ def audit_command(
     with dask (pip install 'labelaudit[dask]'), on a cluster with --scheduler or
     --workers. DATA may be a Parquet dataset directory.
     """
+    task_options: dict[str, Any] = {}
+    # --- task-specific options into task_options: one line each, in task order.
+    # --- end of task-specific options into task_options
     job = _Job(
         data=data,
         label_col=label_col,
         out=out,
+        task=task,
+        predictions=predictions,
+        task_options=task_options,
         id_col=id_col,
         pred_probs=pred_probs[0] if pred_probs else None,
         extra_pred_probs=list(pred_probs[1:]) if pred_probs else [],

@@ -280,7 +280,15 @@ BAD_INPUTS = {
     ),
     "usage: missing --label-col": (
         lambda t, d: ["audit", d, "--out", t / "out"],
-        ["usage error", "--label-col"],
+        ["--label-col is required for --task classification"],
+    ),
+    "usage: unknown task": (
+        lambda t, d: _audit_args(d, t / "out", "--task", "sculpture"),
+        ["--task: unknown task 'sculpture'", "classification"],
+    ),
+    "usage: --predictions without a task": (
+        lambda t, d: _audit_args(d, t / "out", "--predictions", d),
+        ["--predictions applies to a --task other than classification"],
     ),
     "usage: unknown option": (
         lambda t, d: ["audit", d, "--label-col", "label", "--out", t / "out", "--frobnicate"],

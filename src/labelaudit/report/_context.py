@@ -1041,7 +1041,9 @@ def build_context(
     rendered = {s.name for s in sections if s.attached and s.select(result) is not None}
     options = {"summary": summary, "rendered_extras": rendered, **options}
     # An annotator-only review has no confident-learning figures to show.
-    cl_run = _parameters(result, summary).get("confident_learning") != "not run"
+    params = _parameters(result, summary)
+    cl_run = (params.get("confident_learning") != "not run"
+              and params.get("task", "classification") == "classification")
     ctx: dict[str, Any] = {
         "title": _title(cl_run, result),
         "dataset": dataset if dataset is not None else _dataset_name(summary),

@@ -188,7 +188,11 @@ def section_lines(result: Any) -> list[str]:
 
 
 def _cl_run(result: Any) -> bool:
-    return result.parameters.get("confident_learning") != "not run"
+    """Whether the one-class confident-learning figures exist (not an annotations-only review,
+    not another task, whose own section shows its figures)."""
+    params = result.parameters
+    return (params.get("confident_learning") != "not run"
+            and params.get("task", "classification") == "classification")
 
 
 def _ctx(builder: str) -> ContextBuilder:

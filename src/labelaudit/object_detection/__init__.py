@@ -1,0 +1,1 @@
+"""Label issues in bounding boxes, with cleanlab's ``object_detection`` names."""

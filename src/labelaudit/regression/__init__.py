@@ -1,0 +1,1 @@
+"""Label quality of numeric targets, with cleanlab's ``regression`` names."""

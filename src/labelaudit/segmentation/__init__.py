@@ -1,0 +1,1 @@
+"""Label issues in segmentation masks, with cleanlab's ``segmentation`` names."""

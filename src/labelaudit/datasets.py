@@ -39,7 +39,7 @@ import polars as pl
 
 from .io import read_table
 
-__all__ = ["DemoData", "demo_files", "load_demo"]
+__all__ = ["DemoData", "demo_files", "example_dir", "load_demo"]
 
 _FILES = {
     "items": "demo_items.parquet",
@@ -115,3 +115,34 @@ def load_demo() -> DemoData:
         path_truth=paths["truth"],
         path_reviews=paths["reviews"],
     )
+
+
+def example_dir(task: str) -> Path:
+    """Folder of the small shipped example of a ``--task`` (generated, with a fixed seed).
+
+    Each label shape's example lives in ``data/examples/<task>/`` with a
+    ``README.txt`` saying what its files are and the command that audits them.
+
+    Parameters
+    ----------
+    task : str
+        A task name of ``labelaudit audit --task`` other than ``"classification"``
+        (whose example is :func:`load_demo`).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    LabelAuditError
+        When no example ships for ``task``.
+    """
+    from .exceptions import LabelAuditError
+
+    root = resources.files("labelaudit").joinpath("data", "examples")
+    shipped = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if task not in shipped:
+        raise LabelAuditError(f"task: no shipped example for {task!r}; examples exist for "
+                              f"{', '.join(shipped) or 'no task yet'}")
+    return Path(_RESOURCES.enter_context(resources.as_file(root.joinpath(task))))

@@ -444,3 +444,9 @@ for _section in (
 ):
     SECTIONS.append(_section)
 del _section
+
+
+# --------------------------------------------------------------------------- label shapes
+# Each task's section lives in its own module of this package and registers itself on import.
+# --- one import per task, in task order
+# --- end of task section imports

@@ -46,7 +46,10 @@ __all__ = [
 ]
 
 #: The built-in task modules, by task name (imported when the task is first asked for).
-_BUILTIN: Mapping[str, str] = {}
+_BUILTIN: Mapping[str, str] = {
+    # --- one entry per task: "name": ".module", in task order
+    # --- end of built-in tasks
+}
 
 
 @dataclass(frozen=True)

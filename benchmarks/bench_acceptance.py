@@ -15,7 +15,7 @@ rejected, the consumer's risk the share of lots at the LQ accepted.
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_acceptance.py [--lots 20] [--draws 50]
-        [--aql 0.02] [--lq 0.05] [--robustness 0.5] [--data DIR]
+        [--aql 0.02] [--lq 0.05] [--robustness 0.5] [--errors real|blind] [--data DIR]
 """
 
 from __future__ import annotations
@@ -50,6 +50,14 @@ def make_lot(given, true, is_error, rate, rng):
     return labels, wrong
 
 
+def make_blind_lot(given, true, rate, rng):
+    """A lot whose wrong labels the model cannot see: the audit sees the true labels, and
+    round(rate * N) random items are the ones reviewers will call wrong."""
+    wrong = np.zeros(given.size, dtype=bool)
+    wrong[rng.choice(given.size, size=int(round(rate * given.size)), replace=False)] = True
+    return true.copy(), wrong
+
+
 def simulate(data, folder, model, rate, args, seed):
     lab = np.load(data / folder / "labels.npz")
     probs = np.load(data / folder / f"{model}.npz")["pred_probs"]
@@ -59,7 +67,10 @@ def simulate(data, folder, model, rate, args, seed):
     rng = np.random.default_rng(seed)
     accepted, total, sizes = 0, 0, []
     for lot in range(args.lots):
-        labels, wrong = make_lot(given, true, is_error, rate, rng)
+        if args.errors == "blind":
+            labels, wrong = make_blind_lot(given, true, rate, rng)
+        else:
+            labels, wrong = make_lot(given, true, is_error, rate, rng)
         result = labelaudit.audit(labels, probs, n_bootstrap=10, seed=0)
         plan = stratified_plan(result, aql=args.aql, lq=args.lq,
                                producer_risk=args.producer_risk,
@@ -88,8 +99,12 @@ def main() -> None:
     parser.add_argument("--producer-risk", type=float, default=0.05)
     parser.add_argument("--consumer-risk", type=float, default=0.10)
     parser.add_argument("--robustness", type=float, default=0.5,
-                        help="Weight of the raw scores in the anticipated spread (see "
+                        help="Weight of the prior-shift anticipation in the spread (see "
                         "labelaudit.verify.stratified_plan).")
+    parser.add_argument("--errors", choices=("real", "blind"), default="real",
+                        help="real: the lot keeps a subset of the real errors (default); blind: "
+                        "the audit sees the true labels and random items are the wrong ones, "
+                        "so the scores rank nothing (a stress test of the anticipation).")
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared/data/realnoise")
     args = parser.parse_args()
@@ -117,7 +132,8 @@ def main() -> None:
         )
         print(lines[-1], flush=True)
     lines.insert(1, f"{args.lots} lots x {args.draws} review draws per case and level, "
-                    f"robustness {args.robustness:g}, {time.perf_counter() - start:.0f} s.")
+                    f"robustness {args.robustness:g}, errors {args.errors}, "
+                    f"{time.perf_counter() - start:.0f} s.")
     print("\n".join(lines))
 
 

@@ -1988,14 +1988,18 @@ def _execute_plan(
                                 consumer_risk=consumer_risk)
         console.print(
             f"Model-assisted stratified plan from the audit: review n = {strat.n} items "
-            f"({', '.join(map(str, strat.allocation))} per stratum), accept when the stratified "
-            f"estimate of wrong labels is at most {strat.k}. Producer's risk "
+            f"({', '.join(map(str, strat.allocation))} per stratum), accept when the upper "
+            f"{100 * (1 - strat.bound_tail):g}% bound on the share of wrong labels is below "
+            f"{strat.threshold:.4f}. Producer's risk "
             f"{strat.producer_risk:.4f}, consumer's risk {strat.consumer_risk:.4f} under the "
             f"anticipated spread of wrong labels; {100 * (1 - strat.n / plan.n):.0f}% fewer "
             "reviews than the single plan."
         )
-        for label, key in (("concentrated as the calibrated scores anticipate", "spread_calibrated"),
-                           ("spread as the raw scores suggest", "spread_raw")):
+        for label, key in (
+            ("concentrated as the power anticipation says", "spread_calibrated"),
+            ("spread as the prior-shift anticipation says", "spread_prior_shift"),
+            ("spread as thinly as the raw scores suggest", "spread_raw"),
+        ):
             alpha, beta = strat.risks_under(strat.parameters[key])
             console.print(f"  If the wrong labels are {label}: producer's risk {alpha:.4f}, "
                           f"consumer's risk {beta:.4f}.")

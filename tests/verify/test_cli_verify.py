@@ -298,7 +298,7 @@ def test_plan_with_audit_adds_the_stratified_plan(audited, capsys):
     single_n = int(out.split("review n = ")[1].split()[0])
     strat_n = int(out.split("review n = ")[2].split()[0])
     assert strat_n < single_n and "P(accept), stratified" in out
-    assert "If the wrong labels are spread as the raw scores suggest" in out
+    assert "If the wrong labels are spread as thinly as the raw scores suggest" in out
     assert run(["plan", "--lot-size", "999", "--aql", "0.02", "--lq", "0.10",
                 "--audit", str(root / "audit")]) == 2
     assert "differs from the 2000 items" in capsys.readouterr().err

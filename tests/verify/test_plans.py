@@ -71,6 +71,13 @@ def ranked_audit(n=6000, seed=0):
     })
 
 
+def _upper_bounds(sizes, n, x, tail):
+    """The one-sided bound verify reports, recomputed from the public interval function."""
+    from labelaudit.verify.estimate import stratified_bounds
+
+    return stratified_bounds(sizes, n, x, confidence=1 - 2 * tail)[2]
+
+
 def test_stratified_plan_risks_match_simulation():
     table = ranked_audit()
     plan = stratified_plan(table, aql=0.02, lq=0.06)
@@ -78,17 +85,37 @@ def test_stratified_plan_risks_match_simulation():
     assert plan.producer_risk <= 0.05 and plan.consumer_risk <= 0.10
     sizes = np.array(plan.sizes)
     alloc = np.array(plan.allocation)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # independent of the plan's own draws
     for defects, risk, accept in ((plan.defects_at_aql, plan.producer_risk, False),
                                   (plan.defects_at_lq, plan.consumer_risk, True)):
         d = plan.defects_by_stratum(defects)
         assert d.sum() == defects and (d <= sizes).all()
         x = rng.hypergeometric(d, sizes - d, alloc, size=(40_000, sizes.size))
-        t = np.rint(sizes * x / alloc).sum(axis=1)
-        simulated = np.mean(t <= plan.k) if accept else np.mean(t > plan.k)
+        u = _upper_bounds(sizes, alloc, x, plan.bound_tail)
+        simulated = np.mean(u < plan.threshold) if accept else np.mean(u >= plan.threshold)
         exact = plan.accept_probability([defects])[0]
         assert simulated == pytest.approx(exact if accept else 1 - exact, abs=0.01)
         assert simulated == pytest.approx(risk, abs=0.01)
+    # The risks are what was asked for, not far below it (the plan is not wasteful).
+    assert plan.consumer_risk > 0.08
+
+
+def test_stratified_plan_decisions_follow_the_bound():
+    plan = stratified_plan(ranked_audit(), aql=0.02, lq=0.06)
+    sizes, n = np.array(plan.sizes), np.array(plan.allocation)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.binomial(n, 0.04)
+        out = plan.decide(sizes=sizes, n=n, x=x)
+        u = float(_upper_bounds(sizes, n, x[None, :], plan.bound_tail)[0])
+        assert out["upper_bound"] == pytest.approx(u)
+        assert out["decision"] == ("ACCEPT" if u < plan.threshold else "REJECT")
+
+
+def test_stratified_plan_is_deterministic():
+    a = stratified_plan(ranked_audit(), aql=0.02, lq=0.06)
+    b = stratified_plan(ranked_audit(), aql=0.02, lq=0.06)
+    assert a == b
 
 
 def test_stratified_plan_risks_under_other_spreads():

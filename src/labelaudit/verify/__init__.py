@@ -16,6 +16,7 @@ from .sampling import (
     allocate,
     anticipated_error_probabilities,
     make_strata,
+    prior_shift_error_probabilities,
     review_sample,
     size_for_half_width,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "anticipated_error_probabilities",
     "make_strata",
     "oc_curve",
+    "prior_shift_error_probabilities",
     "review_sample",
     "reviews_frame",
     "single_sampling_plan",

@@ -39,6 +39,7 @@ from .sampling import (
     allocate,
     anticipated_error_probabilities,
     make_strata,
+    prior_shift_error_probabilities,
 )
 
 __all__ = [
@@ -63,11 +64,14 @@ ACCEPTANCE_KEYS: Mapping[str, Any] = {
 }
 PLAN_KINDS = ("stratified", "single")
 
-#: Share of the anticipated spread of wrong labels taken from the model's raw
-#: probabilities (1 - label quality) rather than from their calibration on the
-#: issue count: the raw ones put far more wrong labels among confident items,
-#: where the stratified design reviews least, so mixing them in guards against
-#: the errors a model has learned and cannot see.
+#: Share of the anticipated spread of wrong labels taken from the prior-shift
+#: anticipation (the model's odds of a wrong label rescaled to the issue count,
+#: :func:`~labelaudit.verify.prior_shift_error_probabilities`) rather than from
+#: the power one (:func:`~labelaudit.verify.anticipated_error_probabilities`).
+#: The power one puts almost no wrong labels among the confident items, where
+#: the stratified design reviews least; models learn some wrong labels and are
+#: confidently wrong about them, which the prior-shift one allows for. Neither
+#: is preferred: they are mixed half and half.
 ROBUSTNESS = 0.5
 
 
@@ -318,13 +322,24 @@ def oc_curve(plan: Any, defect_rates: Sequence[float] | None = None) -> list[dic
 # --------------------------------------------------------------------------- stratified plan
 
 
+#: Monte Carlo draws per lot when a stratified plan's risks are computed (the
+#: Monte Carlo error of a 5% or 10% risk is then about 0.2 percentage points).
+PLAN_DRAWS = 20_000
+
+#: Seed of those draws: a plan is a deterministic function of the audit.
+PLAN_SEED = 20_261_202
+
+
 @dataclass(frozen=True)
 class StratifiedPlan:
     """A model-assisted stratified acceptance plan.
 
-    Review ``allocation[h]`` random items of stratum ``h``; with ``x_h``
-    wrong, the estimated number of wrong labels is
-    ``T = sum_h round(N_h x_h / n_h)``; accept when ``T <= k``.
+    Review ``allocation[h]`` random items of stratum ``h``. With ``x_h``
+    wrong, the statistic is ``U``, the upper bound at level ``1 - bound_tail``
+    of the stratified noise-rate estimate on the effective sample size (the
+    bound ``labelaudit verify`` reports, see
+    :func:`labelaudit.verify.estimate.effective_sample_bounds`); accept when
+    ``U < threshold``.
 
     Attributes
     ----------
@@ -334,11 +349,14 @@ class StratifiedPlan:
     spread : tuple of float
         Anticipated share of the lot's wrong labels in each stratum, used
         for the risks.
-    k : int
-        Acceptance threshold on ``T``.
+    threshold : float
+        Acceptance threshold on ``U`` (a share of wrong labels).
+    bound_tail : float
+        One-sided tail of the bound ``U`` (the consumer's risk asked for).
     aql, lq, defects_at_aql, defects_at_lq : as in :class:`AcceptancePlan`
     producer_risk, consumer_risk : float
-        Exact risks of the design under the anticipated spread.
+        Risks of the design under the anticipated spread (Monte Carlo with
+        :data:`PLAN_DRAWS` draws of the stratified sample, fixed seed).
     producer_risk_target, consumer_risk_target : float
     single_plan_n : int
         Reviews the single sampling plan needs for the same levels and risks.
@@ -348,7 +366,8 @@ class StratifiedPlan:
     sizes: tuple[int, ...]
     allocation: tuple[int, ...]
     spread: tuple[float, ...]
-    k: int
+    threshold: float
+    bound_tail: float
     aql: float
     lq: float
     defects_at_aql: int
@@ -371,8 +390,12 @@ class StratifiedPlan:
         """How a lot with ``defects`` wrong labels is assumed to spread them over the strata."""
         return _apportion(int(defects), np.asarray(self.spread), np.asarray(self.sizes))
 
+    def statistic(self, sizes: np.ndarray, n: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``U`` for reviewed samples: ``x`` of shape (S,) or (R, S) wrong labels per stratum."""
+        return _upper(np.asarray(sizes), np.asarray(n), np.asarray(x), self.bound_tail)
+
     def accept_probability(self, defects: Any, spread: Sequence[float] | None = None) -> np.ndarray:
-        """P(accept) for lots with these numbers of wrong labels.
+        """P(accept) for lots with these numbers of wrong labels (Monte Carlo, fixed seed).
 
         Parameters
         ----------
@@ -390,10 +413,11 @@ class StratifiedPlan:
         share = np.asarray(self.spread if spread is None else spread, dtype=np.float64)
         sizes = np.asarray(self.sizes, dtype=np.int64)
         alloc = np.asarray(self.allocation, dtype=np.int64)
-        out = []
-        for d in np.atleast_1d(np.asarray(defects, dtype=np.int64)):
-            pmf = _estimate_pmf(sizes, alloc, _apportion(int(d), share, sizes))
-            out.append(float(pmf[: self.k + 1].sum()))
+        out = [
+            float(np.mean(_simulated_statistic(sizes, alloc, _apportion(int(d), share, sizes),
+                                               self.bound_tail, int(d)) < self.threshold))
+            for d in np.atleast_1d(np.asarray(defects, dtype=np.int64))
+        ]
         return np.clip(np.asarray(out), 0.0, 1.0)
 
     def decide(
@@ -408,11 +432,14 @@ class StratifiedPlan:
             )
         _check_drawn_by_plan(n.tolist(), list(self.allocation), "stratified")
         _check_complete(partial or tuple(n.tolist()) != self.allocation, int(n.sum()), self.n)
-        t = int(np.rint(sizes * x / n).sum())
+        u = float(self.statistic(sizes, n, x))
+        level = f"{100 * (1 - self.bound_tail):g}%"
         return {
-            "decision": "ACCEPT" if t <= self.k else "REJECT",
-            "estimated_wrong_labels": t,
-            "rule": f"accept when the stratified estimate of wrong labels is at most {self.k}",
+            "decision": "ACCEPT" if u < self.threshold else "REJECT",
+            "estimated_wrong_labels": int(np.rint(sizes * x / n).sum()),
+            "upper_bound": u,
+            "rule": (f"accept when the upper {level} bound on the share of wrong labels is "
+                     f"below {self.threshold:.4f}"),
             "plan": self.to_dict(),
         }
 
@@ -424,6 +451,23 @@ class StratifiedPlan:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for ``summary.json``)."""
         return _plan_dict(self, n=self.n)
+
+
+def _upper(sizes: np.ndarray, n: np.ndarray, x: np.ndarray, tail: float) -> np.ndarray:
+    """Upper one-sided bound at level ``1 - tail`` of the stratified rate (``verify``'s bound)."""
+    from .estimate import effective_sample_bounds
+
+    _, _, hi = effective_sample_bounds(sizes, n, x, confidence=1 - 2 * tail)
+    return np.asarray(hi, dtype=np.float64)
+
+
+def _simulated_statistic(
+    sizes: np.ndarray, alloc: np.ndarray, defects: np.ndarray, tail: float, salt: int
+) -> np.ndarray:
+    """``U`` for :data:`PLAN_DRAWS` stratified samples of a lot with ``defects[h]`` wrong labels."""
+    rng = np.random.default_rng([PLAN_SEED, int(salt)])
+    x = rng.hypergeometric(defects, sizes - defects, alloc, size=(PLAN_DRAWS, sizes.size))
+    return _upper(sizes, alloc, x, tail)
 
 
 def _apportion(total: int, share: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -452,39 +496,33 @@ def _apportion(total: int, share: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _estimate_pmf(sizes: np.ndarray, alloc: np.ndarray, defects: np.ndarray) -> np.ndarray:
-    """Exact distribution of ``T = sum_h round(N_h x_h / n_h)``, x_h hypergeometric."""
-    from scipy.signal import fftconvolve
-    from scipy.stats import hypergeom
-
-    pmf = np.ones(1)
-    for N_h, n_h, d_h in zip(sizes, alloc, defects, strict=True):
-        x = np.arange(max(0, n_h - (N_h - d_h)), min(n_h, d_h) + 1)
-        p = hypergeom.pmf(x, N_h, d_h, n_h)
-        values = np.rint(N_h * x / n_h).astype(np.int64)
-        part = np.zeros(int(values.max()) + 1)
-        np.add.at(part, values, p)
-        pmf = fftconvolve(pmf, part) if pmf.size > 1 and part.size > 1 else np.convolve(pmf, part)
-        pmf = np.clip(pmf, 0.0, None)
-    return pmf / pmf.sum()
-
-
 def _spread(
     issues: Any, strata: Any, robustness: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stratum of every item, the anticipated share of wrong labels per stratum, and its parts."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Stratum of every item, the anticipated share of wrong labels per stratum, and its parts.
+
+    The parts (each a share per stratum): ``calibrated`` (power anticipation),
+    ``prior_shift`` and ``raw`` (``1 - label_quality`` as the model gives it,
+    the least concentrated); the plan uses ``(1 - robustness) * calibrated +
+    robustness * prior_shift``.
+    """
     table, _ = _issues_frame(issues)
     stratum = make_strata(table, strata)
     quality = table.get_column("label_quality").to_numpy().astype(np.float64)
     n_issues = int(table.get_column("is_issue").sum())
     calibrated, _ = anticipated_error_probabilities(quality, n_issues)
     S = int(stratum.max()) + 1
-    a = np.bincount(stratum, weights=calibrated, minlength=S)
-    b = np.bincount(stratum, weights=1.0 - quality, minlength=S)
     sizes = np.bincount(stratum, minlength=S)
-    a = a / a.sum() if a.sum() > 0 else sizes / sizes.sum()
-    b = b / b.sum() if b.sum() > 0 else sizes / sizes.sum()
-    return stratum, (1 - robustness) * a + robustness * b, a, b
+
+    def share(per_item: np.ndarray) -> np.ndarray:
+        total = np.bincount(stratum, weights=per_item, minlength=S)
+        return total / total.sum() if total.sum() > 0 else sizes / sizes.sum()
+
+    parts = {"calibrated": share(calibrated),
+             "prior_shift": share(prior_shift_error_probabilities(quality, n_issues)),
+             "raw": share(1.0 - quality)}
+    mixed = (1 - robustness) * parts["calibrated"] + robustness * parts["prior_shift"]
+    return stratum, mixed, parts
 
 
 def stratified_plan(
@@ -501,17 +539,25 @@ def stratified_plan(
 
     The lot is the audited data, stratified as for :func:`review_sample`.
     How a lot's wrong labels spread over the strata is anticipated from the
-    audit's scores: a mixture of the calibrated anticipation (see
+    audit's scores: a mixture of two anticipations calibrated to the audit's
+    issue count, the power one (see
     :func:`labelaudit.verify.anticipated_error_probabilities`) and, with
-    weight ``robustness``, the raw ``1 - label_quality``, which puts many
+    weight ``robustness``, the prior-shift one (see
+    :func:`labelaudit.verify.prior_shift_error_probabilities`), which puts
     more wrong labels among the confident items the design reviews least.
     For a total of ``n`` reviews, allocated by Neyman's rule under the
-    anticipated rates at the LQ, the distribution of the stratified estimate
-    ``T`` of the number of wrong labels is computed exactly (a convolution
-    of per-stratum hypergeometric distributions) for lots at the AQL and at
-    the LQ; the threshold ``k`` is the smallest with P(T > k | AQL) at most
-    ``producer_risk``; the plan is feasible when P(T <= k | LQ) is at most
-    ``consumer_risk``. The smallest feasible ``n`` is found by bisection.
+    anticipated rates at the LQ, the plan decides on ``U``, the upper
+    one-sided bound at level ``1 - consumer_risk`` of the stratified
+    noise-rate estimate (the bound ``labelaudit verify`` reports). Because
+    ``U`` carries the sample's own variance, a review that finds wrong labels
+    where the design reviews least raises it: the consumer's risk depends
+    much less on where the wrong labels really are than a decision on the
+    estimate alone. Its distribution is simulated (:data:`PLAN_DRAWS`
+    stratified samples, fixed seed) for a lot at the LQ and one at the AQL;
+    the threshold is the largest with P(U < threshold | LQ) at most
+    ``consumer_risk``; the plan is feasible when P(U >= threshold | AQL) is
+    at most ``producer_risk``. The smallest feasible ``n`` is found by
+    bisection.
 
     Parameters
     ----------
@@ -522,8 +568,8 @@ def stratified_plan(
     strata : 1 or (int, int, int), default (2, 2, 3)
         As in :func:`labelaudit.verify.review_sample`.
     robustness : float, default 0.5
-        Weight of the raw scores in the anticipated spread, in [0, 1]; 1
-        assumes the least concentrated spread.
+        Weight of the prior-shift anticipation in the spread, in [0, 1]; 1
+        assumes the less concentrated of the two.
 
     Returns
     -------
@@ -548,20 +594,22 @@ def stratified_plan(
         raise LabelAuditError(f"robustness: must be in [0, 1], got {robustness!r}")
     single = single_sampling_plan(N, aql, lq, producer_risk, consumer_risk)
     d1, d2 = single.defects_at_aql, single.defects_at_lq
-    stratum, share, calibrated, raw = _spread(table, strata, robustness)
+    stratum, share, parts = _spread(table, strata, robustness)
     sizes = np.bincount(stratum).astype(np.int64)
-    at_lq = np.minimum(_apportion(d2, share, sizes) / sizes, 1.0)
-    at_aql = _apportion(d1, share, sizes)
     at_lq_counts = _apportion(d2, share, sizes)
+    at_lq = np.minimum(at_lq_counts / sizes, 1.0)
+    at_aql = _apportion(d1, share, sizes)
 
-    def evaluate(n: int) -> tuple[bool, np.ndarray, int, float, float]:
+    tail = float(consumer_risk)
+
+    def evaluate(n: int) -> tuple[bool, np.ndarray, float, float, float]:
         alloc = allocate(sizes, at_lq, n)
-        p1 = _estimate_pmf(sizes, alloc, at_aql)
-        k = int(np.searchsorted(np.cumsum(p1), 1 - producer_risk - 1e-12))
-        alpha = float(max(0.0, 1 - np.cumsum(p1)[min(k, p1.size - 1)]))
-        p2 = _estimate_pmf(sizes, alloc, at_lq_counts)
-        beta = float(p2[: k + 1].sum())
-        return alpha <= producer_risk and beta <= consumer_risk, alloc, k, alpha, beta
+        u_lq = np.sort(_simulated_statistic(sizes, alloc, at_lq_counts, tail, d2))
+        # The largest threshold with P(U < threshold | lot at the LQ) <= consumer_risk.
+        threshold = float(u_lq[int(math.floor(consumer_risk * u_lq.size + 1e-9))])
+        beta = float(np.mean(u_lq < threshold))
+        alpha = float(np.mean(_simulated_statistic(sizes, alloc, at_aql, tail, d1) >= threshold))
+        return alpha <= producer_risk, alloc, threshold, alpha, beta
 
     lo = int(np.minimum(2, sizes).sum())
     hi = min(N, single.n)
@@ -580,17 +628,18 @@ def stratified_plan(
             hi, best = mid, trial
         else:
             lo = mid
-    _, alloc, k, alpha, beta = best
+    _, alloc, threshold, alpha, beta = best
     return StratifiedPlan(
         lot_size=N, sizes=tuple(int(s) for s in sizes), allocation=tuple(int(a) for a in alloc),
-        spread=tuple(float(s) for s in share), k=k, aql=float(aql), lq=float(lq),
+        spread=tuple(float(s) for s in share), threshold=threshold, bound_tail=tail,
+        aql=float(aql), lq=float(lq),
         defects_at_aql=d1, defects_at_lq=d2, producer_risk=alpha, consumer_risk=beta,
         producer_risk_target=float(producer_risk), consumer_risk_target=float(consumer_risk),
         single_plan_n=single.n,
         parameters={"strata": list(strata) if not isinstance(strata, int) else strata,
                     "robustness": float(robustness),
-                    "spread_calibrated": [float(v) for v in calibrated],
-                    "spread_raw": [float(v) for v in raw]},
+                    **{f"spread_{name}": [float(v) for v in part]
+                       for name, part in parts.items()}},
     )
 
 
@@ -697,9 +746,10 @@ def acceptance_gate(decision: Mapping[str, Any], source: str = "<plan>") -> Any:
         value, threshold = decision["n_wrong"], plan["c"]
         what = f"{value} wrong of {plan['n']} reviewed, acceptance number {threshold}"
     else:
-        value, threshold = decision["estimated_wrong_labels"], plan["k"]
-        what = (f"estimated {value} wrong labels from {plan['n']} reviewed, threshold "
-                f"{threshold}")
+        value, threshold = decision["upper_bound"], plan["threshold"]
+        level = f"{100 * (1 - plan['bound_tail']):g}%"
+        what = (f"upper {level} bound on the share of wrong labels {value:.4f} from "
+                f"{plan['n']} reviewed, threshold {threshold:.4f}")
     message = (
         f"acceptance: {decision['decision']} ({plan['kind']} plan, {what}; AQL {plan['aql']:g} "
         f"with producer's risk {plan['producer_risk']:.4f}, LQ {plan['lq']:g} with consumer's "

@@ -28,6 +28,7 @@ __all__ = [
     "anticipated_error_probabilities",
     "anticipated_half_width",
     "make_strata",
+    "prior_shift_error_probabilities",
     "review_sample",
     "size_for_half_width",
 ]
@@ -381,6 +382,59 @@ def anticipated_error_probabilities(quality: np.ndarray, n_issues: int) -> tuple
             hi = mid
     gamma = math.exp((lo + hi) / 2)
     return np.power(miss, gamma), gamma
+
+
+def prior_shift_error_probabilities(quality: np.ndarray, n_issues: int) -> np.ndarray:
+    """Per-item error probabilities: the model's odds of a wrong label, shifted to the issue count.
+
+    A second anticipation beside :func:`anticipated_error_probabilities`,
+    less concentrated. The model's odds that item ``i``'s label is wrong,
+    ``(1 - q_i) / q_i``, are multiplied by one factor for all items, chosen so
+    that the anticipated errors add up to the number of flagged items: the
+    classical correction of a classifier's probabilities for a change of the
+    base rate (Saerens, Latinne and Decaestecker, 2002). The order of the
+    items is kept, and so are near-ties: an item the model splits evenly
+    between its label and another class keeps a rate well above the
+    confident items' (a power of ``1 - q``, the other anticipation, drives
+    it towards 0). Models learn some of the wrong labels in their training
+    data and are then confidently wrong about them, which this anticipation
+    allows for and the power one rules out.
+
+    Parameters
+    ----------
+    quality : array of float
+        Label quality in [0, 1].
+    n_issues : int
+        Items the audit flagged. With none flagged (or all), the model's own
+        ``1 - q`` is returned.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+
+    Examples
+    --------
+    >>> p = prior_shift_error_probabilities(np.array([0.1, 0.5, 0.9, 0.95]), 1)
+    >>> round(float(p.sum()), 6), bool(p[1] > p[2] > p[3])
+    (1.0, True)
+    """
+    q = np.clip(np.asarray(quality, dtype=np.float64), 1e-12, 1 - 1e-12)
+    miss = 1.0 - np.asarray(quality, dtype=np.float64)
+    if n_issues <= 0 or n_issues >= q.size:
+        return miss
+    log_odds = np.log1p(-q) - np.log(q)
+
+    def total(shift: float) -> float:
+        return float((0.5 * (1 + np.tanh(0.5 * (log_odds + shift)))).sum())  # stable logistic
+
+    lo, hi = -60.0, 60.0  # the anticipated total grows with the shift
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if total(mid) > n_issues:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (1 + np.tanh(0.5 * (log_odds + (lo + hi) / 2)))
 
 
 # --------------------------------------------------------------------------- allocation

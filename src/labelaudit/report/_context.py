@@ -793,7 +793,9 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
         steps.append("Fix the model's probabilities first (see the model errors above): every "
                      "noise figure and issue in this report rests on them.")
     issues = ctx["issues"]
-    if issues["n_total"]:
+    if issues is None:  # another task: its own section says what to review
+        steps.append("Review the flagged items in the task's section, lowest label quality first.")
+    elif issues["n_total"]:
         where = (f"; the remaining {issues['n_more']:,} are in {issues['sidecar']}"
                  if issues["n_more"] else "")
         steps.append(
@@ -802,7 +804,7 @@ def _next_steps(ctx: dict[str, Any]) -> list[str]:
         )
     else:
         steps.append("No label issues were flagged; spot-check a random sample anyway.")
-    if ctx["noise"]["pairs"]:
+    if ctx["noise"] is not None and ctx["noise"]["pairs"]:
         steps.append("Check the labeling guideline for the most confused classes: "
                      + ctx["noise"]["pairs"][0])
     ann = ctx["annotators"]
@@ -931,13 +933,22 @@ def verified_context(verified: Any, result: Any, options: Mapping[str, Any]) -> 
     }
 
 
+def _one_class(result: Any) -> bool:
+    """Whether ``result`` is a one-class-per-item audit (not another ``--task``)."""
+    return result.parameters.get("task", "classification") == "classification"
+
+
 def noise_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     """The noise picture: heat map, per-class rates, the most confused pairs, the model's interval."""
+    if not _one_class(result):
+        return {"noise": None, "model": _model_warnings(result)}
     return {"noise": _noise(result), "model": _model_warnings(result)}
 
 
 def issues_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     """The issue list: the top issues with thumbnails, snippets and attributes."""
+    if not _one_class(result):
+        return {"issues": None}  # another task's section lists its issues
     return {
         "issues": _issues(
             result, int(options["top_n"]), options["items"], options["items_id_col"], None,

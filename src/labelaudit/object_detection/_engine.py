@@ -2,7 +2,7 @@
 
 The dataset is read in chunks of images: each chunk is packed by
 :func:`labelaudit._validation.pack_detection_chunk`, handed to the kernels in
-:mod:`labelaudit._core` and dropped, so the extra memory is one chunk plus a few
+``labelaudit._core`` and dropped, so the extra memory is one chunk plus a few
 numbers per image and two per predicted box (its score and 16 bits of matches).
 
 Two passes are needed because two quantities are global: the smallest non-zero
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _core
+from .._core import OD_BADLOC, OD_OVERLOOKED, OD_SWAP, od_box_scores, od_match
 from .._threads import effective_n_threads
 from .._validation import DetectionInputs, pack_detection_chunk
 from ..exceptions import LabelAuditWarning
@@ -38,7 +38,7 @@ MAX_ALLOWED_PRUNE = 0.97
 #: Floor added before taking logarithms of the subtype scores.
 TINY_VALUE = 1e-100
 
-OVERLOOKED, BADLOC, SWAP = _core.OD_OVERLOOKED, _core.OD_BADLOC, _core.OD_SWAP
+OVERLOOKED, BADLOC, SWAP = OD_OVERLOOKED, OD_BADLOC, OD_SWAP
 
 
 @dataclass
@@ -91,7 +91,7 @@ def match_pass(inputs: DetectionInputs, engine: Engine, *, match: bool = True,
         n_pruned += chunk.n_pruned_segments
         per_image = np.empty(stop - start, dtype=np.float64)
         tp = np.zeros(chunk.pred_boxes.shape[0] if match else 0, dtype=np.uint16)
-        _core.od_match(chunk.lab_ptr, chunk.lab_boxes, chunk.lab_cls, chunk.pred_ptr,
+        od_match(chunk.lab_ptr, chunk.lab_boxes, chunk.lab_cls, chunk.pred_ptr,
                        chunk.pred_boxes, chunk.pred_cls, chunk.order, thresholds, per_image, tp,
                        chunk.max_labels, engine.kernel_chunk, engine.n_threads)
         lowest = min(lowest, float(per_image.min()))
@@ -180,7 +180,7 @@ def score_pass(inputs: DetectionInputs, engine: Engine, *, min_similarity: float
         overlooked = np.empty(n_pred, dtype=np.float64)
         badloc = np.empty(n_lab, dtype=np.float64)
         swap = np.empty(n_lab, dtype=np.float64)
-        _core.od_box_scores(chunk.lab_ptr, chunk.lab_boxes, chunk.lab_cls, chunk.pred_ptr,
+        od_box_scores(chunk.lab_ptr, chunk.lab_boxes, chunk.lab_cls, chunk.pred_ptr,
                             chunk.pred_boxes, chunk.pred_cls, float(min_similarity),
                             bool(overlapping_label_check), thr, overlooked, badloc, swap,
                             pooled[start:stop], flags[start:stop] if thr.size else flags[:0],

@@ -15,7 +15,8 @@ Examples
 >>> box = np.array([[0., 0., 10., 10.]])
 >>> labels = [{"bboxes": box, "labels": np.array([0])} for _ in range(3)]
 >>> predictions = [[np.array([[0., 0., 10., 10., 0.99]]), np.zeros((0, 5))] for _ in range(3)]
->>> predictions[2][1] = np.array([[50., 50., 70., 70., 0.99]])  # a missed object
+>>> predictions[2][0] = np.array([[0., 0., 10., 10., 0.99],
+...                               [50., 50., 70., 70., 0.98]])  # a missed object
 >>> od_filter.find_label_issues(labels, predictions).tolist()
 [False, False, True]
 """
@@ -88,12 +89,13 @@ def find_label_issues(
     --------
     >>> import numpy as np
     >>> from labelaudit.object_detection.filter import find_label_issues
-    >>> labels = [{"bboxes": np.array([[0., 0., 10., 10.]]), "labels": np.array([1])},
-    ...           {"bboxes": np.array([[0., 0., 10., 10.]]), "labels": np.array([0])}]
-    >>> predictions = [[np.array([[0., 0., 10., 10., 0.99]]), np.zeros((0, 5))],
-    ...                [np.array([[0., 0., 10., 10., 0.99]]), np.zeros((0, 5))]]
+    >>> box = np.array([[0., 0., 10., 10.]])
+    >>> labels = [{"bboxes": box, "labels": np.array([0])} for _ in range(4)]
+    >>> hit = np.array([[0., 0., 10., 10., 0.99]])
+    >>> predictions = [[hit], [hit], [np.vstack([hit, [[60., 0., 70., 9., 0.97]]])],
+    ...                [np.vstack([hit, [[50., 50., 70., 70., 0.98]]])]]
     >>> find_label_issues(labels, predictions, return_indices_ranked_by_score=True).tolist()
-    [0]
+    [3, 2]
     """
     inputs = check_detection_inputs(labels, predictions, known_classes=True)
     engine = _engine.Engine.for_jobs(None)

@@ -27,7 +27,7 @@ Examples
 ...                [np.array([[0., 0., 10., 10., 0.99]]), np.array([[40., 40., 60., 60., 0.99]])]]
 >>> scores = rank.get_label_quality_scores(labels, predictions, verbose=False)
 >>> scores.round(3).tolist()
-[1.0, 0.016]
+[1.0, 0.012]
 >>> rank.issues_from_scores(scores, threshold=0.5).tolist()
 [1]
 """
@@ -137,7 +137,7 @@ def get_label_quality_scores(
     >>> labels = [{"bboxes": np.array([[0., 0., 10., 10.]]), "labels": np.array([0])}]
     >>> predictions = [[np.array([[1., 1., 11., 11., 0.9]]), np.zeros((0, 5))]]
     >>> get_label_quality_scores(labels, predictions, verbose=False).round(4).tolist()
-    [0.6936]
+    [0.8877]
     """
     weights = _check_weights(aggregation_weights)
     inputs = check_detection_inputs(labels, predictions, known_classes=False)

@@ -102,7 +102,7 @@ def _areas_by_class(classes: np.ndarray, areas: np.ndarray, class_names) -> dict
         keep = np.isin(classes, np.array(list(names), dtype=classes.dtype))
         classes, areas = classes[keep], areas[keep]
         keys = [names[c] for c in classes.tolist()]
-        for key, area in zip(keys, areas.tolist()):
+        for key, area in zip(keys, areas.tolist(), strict=True):
             grouped[key].append(area)
         return grouped
     uniq, first, inverse = np.unique(classes, return_index=True, return_inverse=True)

@@ -48,6 +48,8 @@ from .tables import (
     register_reader,
     require_columns,
 )
+from .coco import DetectionDataset, read_coco_annotations, read_coco_predictions
+from .label_studio_detection import read_label_studio_rectangles
 from .writers import (
     atomic_write,
     output_lock,
@@ -89,4 +91,8 @@ __all__ = [
     "write_output",
     "write_parquet",
     "write_text",
+    "DetectionDataset",
+    "read_coco_annotations",
+    "read_coco_predictions",
+    "read_label_studio_rectangles",
 ]

@@ -220,6 +220,12 @@ def calculate_per_class_metrics(labels, predictions, num_procs: int = 1, class_n
         raise InputError(f"`class_names` names {len(names)} classes but `predictions` has {K}")
     engine = _engine.Engine.for_jobs(int(num_procs))
     found = _engine.match_pass(inputs, engine, match=True)
+    return _metrics_from_matches(found, names, K)
+
+
+def _metrics_from_matches(found, names: list, K: int) -> dict:
+    # Averaged TP / FP / FN counts per class (float32 sums, as the reference
+    # accumulates them) and the precision, recall and F1 they give.
     n_thr = len(_engine.IOU_THRESHOLDS)
     totals = {name: [np.float32(0), np.float32(0), np.float32(0)] for name in names}
     for k in range(K):

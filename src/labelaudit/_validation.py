@@ -766,3 +766,257 @@ def coerce_features(X) -> tuple[np.ndarray, tuple[int, ...], bool]:
             arr = arr.astype(np.float64)
     missing = arr.dtype.kind == "f" and bool(np.isnan(arr).any())
     return arr, tuple(categorical), missing
+
+
+# =========================================================================== object detection
+# Checks and packing for bounding boxes: ``labels`` is one dict per image with
+# ``bboxes`` (L, 4) and ``labels`` (L,); ``predictions`` is, per image, one
+# (M_k, 5) array per class k holding x1, y1, x2, y2 and the detector's score.
+# Nothing is copied at check time (only integer coordinates become float64);
+# ``pack_detection_chunk`` concatenates a range of images for the kernels.
+
+
+class DetectionInputs:
+    """Checked boxes of a detection dataset, still held per image.
+
+    Attributes
+    ----------
+    label_boxes : list of ndarray of shape (L_i, 4)
+        Annotated boxes per image (float32 or float64).
+    label_classes : list of ndarray of shape (L_i,), dtype=intp
+        Class of each annotated box.
+    predictions : list of list of ndarray of shape (M_ik, 5)
+        Predicted boxes per image and class.
+    n_classes : int
+        ``K``, the number of per-class arrays in every image's predictions.
+    dtype : numpy.dtype
+        float32 when every box array is float32, float64 otherwise.
+    n_label_boxes : ndarray of shape (N,), dtype=intp
+    n_pred_boxes : ndarray of shape (N, K), dtype=intp
+    """
+
+    __slots__ = ("dtype", "label_boxes", "label_classes", "n_classes", "n_label_boxes",
+                 "n_pred_boxes", "predictions")
+
+    def __init__(self, label_boxes, label_classes, predictions, n_classes, dtype,
+                 n_label_boxes, n_pred_boxes):
+        self.label_boxes = label_boxes
+        self.label_classes = label_classes
+        self.predictions = predictions
+        self.n_classes = n_classes
+        self.dtype = dtype
+        self.n_label_boxes = n_label_boxes
+        self.n_pred_boxes = n_pred_boxes
+
+    def __len__(self) -> int:
+        return len(self.label_boxes)
+
+
+class DetectionChunk:
+    """A range of images packed CSR-style for the detection kernels.
+
+    ``lab_ptr[i]:lab_ptr[i + 1]`` index the annotated boxes of image ``i`` in
+    ``lab_boxes`` (L, 4) and ``lab_cls``; ``pred_ptr`` likewise index
+    ``pred_boxes`` (P, 5) and ``pred_cls``, grouped by class within an image.
+    ``order`` sorts every (image, class) segment by decreasing score, ties by
+    index. ``n_pruned_segments`` and ``n_segments`` count the non-empty
+    per-class arrays that ``min_score`` emptied and all non-empty ones.
+    """
+
+    __slots__ = ("lab_boxes", "lab_cls", "lab_ptr", "max_labels", "n_pruned_segments",
+                 "n_segments", "order", "pred_boxes", "pred_cls", "pred_ptr", "start")
+
+    def __init__(self, **fields):
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+def _detection_box_array(value, *, width: int, where: str, dtypes: set) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return np.empty((0, width), dtype=arr.dtype if arr.dtype.kind == "f" else np.float64)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise InputError(f"{where} must have shape (n, {width}), got shape {arr.shape}")
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise InputError(f"{where} must hold numbers, got dtype {arr.dtype}")
+    elif arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    dtypes.add(arr.dtype)
+    return arr
+
+
+def check_detection_inputs(labels, predictions, *, known_classes: bool = True,
+                           labels_name: str = "labels",
+                           predictions_name: str = "predictions") -> DetectionInputs:
+    """Check detection labels and predictions and hold them per image.
+
+    Parameters
+    ----------
+    labels : sequence of dict
+        Per image ``{"bboxes": (L, 4), "labels": (L,)}`` (other keys ignored).
+    predictions : sequence
+        Per image a sequence of ``K`` arrays of shape ``(M_k, 5)``.
+    known_classes : bool
+        Require every annotated class to be one of the ``K`` predicted classes
+        (the per-class thresholds and metrics need one); otherwise any integer.
+    labels_name, predictions_name : str
+        How to name the inputs in messages.
+
+    Returns
+    -------
+    DetectionInputs
+
+    Raises
+    ------
+    InputError
+        With the image index and the field that is wrong.
+    """
+    try:
+        n, n_pred = len(labels), len(predictions)
+    except TypeError:
+        raise InputError(f"`{labels_name}` and `{predictions_name}` must be sequences with one "
+                         "entry per image") from None
+    if n != n_pred:
+        raise InputError(f"`{labels_name}` and `{predictions_name}` must have one entry per image: "
+                         f"got {n} and {n_pred}")
+    if n == 0:
+        raise InputError(f"`{labels_name}` is empty: at least one image is needed")
+    first = predictions[0]
+    if not isinstance(first, (list, tuple, np.ndarray)):
+        raise InputError(f"`{predictions_name}[0]` must be a list of per-class arrays, got "
+                         f"{type(first).__name__}")
+    n_classes = len(first)
+    if n_classes == 0:
+        raise InputError(f"`{predictions_name}[0]` holds no per-class arrays: K must be at least 1")
+    dtypes: set = set()
+    label_boxes, label_classes, preds = [], [], []
+    n_label = np.empty(n, dtype=np.intp)
+    n_pred_boxes = np.empty((n, n_classes), dtype=np.intp)
+    for i in range(n):
+        lab = labels[i]
+        if not isinstance(lab, dict):
+            raise InputError(f"`{labels_name}[{i}]` must be a dict with 'bboxes' and 'labels', got "
+                             f"{type(lab).__name__}")
+        if "bboxes" not in lab or "labels" not in lab:
+            missing = "bboxes" if "bboxes" not in lab else "labels"
+            raise InputError(f"`{labels_name}[{i}]` has no {missing!r} key")
+        boxes = _detection_box_array(lab["bboxes"], width=4, where=f"`{labels_name}[{i}]['bboxes']`",
+                                     dtypes=dtypes)
+        cls = np.asarray(lab["labels"])
+        if cls.ndim > 1:
+            raise InputError(f"`{labels_name}[{i}]['labels']` must be one-dimensional, got shape "
+                             f"{cls.shape}")
+        cls = cls.reshape(-1)
+        if cls.shape[0] != boxes.shape[0]:
+            raise InputError(f"`{labels_name}[{i}]` has {boxes.shape[0]} boxes but {cls.shape[0]} "
+                             "labels")
+        if cls.size and cls.dtype.kind not in "iu":
+            if cls.dtype.kind != "f" or not np.all(np.floor(cls) == cls):
+                bad = cls.tolist()
+                raise InputError(f"`{labels_name}[{i}]['labels']` must hold integer classes, got "
+                                 f"{_short(bad)}")
+        cls = cls.astype(np.intp, copy=False)
+        if known_classes and cls.size and (cls.min() < 0 or cls.max() >= n_classes):
+            wrong = int(cls[(cls < 0) | (cls >= n_classes)][0])
+            raise InputError(f"`{labels_name}[{i}]['labels']` holds class {wrong}, outside the "
+                             f"{n_classes} classes of `{predictions_name}` (0 to {n_classes - 1})")
+        pred = predictions[i]
+        if not isinstance(pred, (list, tuple, np.ndarray)) or len(pred) != n_classes:
+            got = len(pred) if isinstance(pred, (list, tuple, np.ndarray)) else type(pred).__name__
+            raise InputError(f"`{predictions_name}[{i}]` must hold {n_classes} per-class arrays "
+                             f"(as `{predictions_name}[0]`), got {got}")
+        per_class = []
+        for k in range(n_classes):
+            arr = _detection_box_array(pred[k], width=5,
+                                       where=f"`{predictions_name}[{i}][{k}]`", dtypes=dtypes)
+            per_class.append(arr)
+            n_pred_boxes[i, k] = arr.shape[0]
+        label_boxes.append(boxes)
+        label_classes.append(cls)
+        preds.append(per_class)
+        n_label[i] = boxes.shape[0]
+    dtype = np.dtype(np.float32) if dtypes == {np.dtype(np.float32)} else np.dtype(np.float64)
+    return DetectionInputs(label_boxes, label_classes, preds, n_classes, dtype, n_label,
+                           n_pred_boxes)
+
+
+def _first_image(ptr: np.ndarray, row: int) -> int:
+    return int(np.searchsorted(ptr, row, side="right") - 1)
+
+
+def pack_detection_chunk(inputs: DetectionInputs, start: int, stop: int, *,
+                         min_score: float | None = None, labels_name: str = "labels",
+                         predictions_name: str = "predictions") -> DetectionChunk:
+    """Concatenate images ``start:stop`` of ``inputs`` for the detection kernels.
+
+    Parameters
+    ----------
+    inputs : DetectionInputs
+    start, stop : int
+        Image range.
+    min_score : float or None
+        Drop predicted boxes whose score is not at least this value.
+    labels_name, predictions_name : str
+        How to name the inputs in messages.
+
+    Returns
+    -------
+    DetectionChunk
+
+    Raises
+    ------
+    InputError
+        When a coordinate or a score is not finite (the message names the image).
+    """
+    dtype = inputs.dtype
+    K = inputs.n_classes
+    m = stop - start
+    lab_list = inputs.label_boxes[start:stop]
+    n_lab = inputs.n_label_boxes[start:stop]
+    lab_ptr = np.zeros(m + 1, dtype=np.intp)
+    np.cumsum(n_lab, out=lab_ptr[1:])
+    lab_boxes = (np.concatenate(lab_list, axis=0, dtype=dtype) if lab_ptr[-1]
+                 else np.empty((0, 4), dtype=dtype))
+    lab_cls = (np.concatenate(inputs.label_classes[start:stop]) if lab_ptr[-1]
+               else np.empty(0, dtype=np.intp))
+    if not np.isfinite(lab_boxes).all():
+        row = int(np.flatnonzero(~np.isfinite(lab_boxes).all(axis=1))[0])
+        i = start + _first_image(lab_ptr, row)
+        raise InputError(f"`{labels_name}[{i}]['bboxes']` holds a coordinate that is not finite")
+    counts = inputs.n_pred_boxes[start:stop].ravel()
+    total = int(counts.sum())
+    if total:
+        flat = [arr for per_class in inputs.predictions[start:stop] for arr in per_class]
+        pred_boxes = np.concatenate(flat, axis=0, dtype=dtype)
+    else:
+        pred_boxes = np.empty((0, 5), dtype=dtype)
+    seg = np.repeat(np.arange(m * K, dtype=np.intp), counts)
+    if not np.isfinite(pred_boxes).all():
+        row = int(np.flatnonzero(~np.isfinite(pred_boxes).all(axis=1))[0])
+        i, k = divmod(int(seg[row]), K)
+        raise InputError(f"`{predictions_name}[{start + i}][{k}]` holds a coordinate or score that is "
+                         "not finite")
+    n_segments = int(np.count_nonzero(counts))
+    n_pruned = 0
+    if min_score is not None and total:
+        keep = pred_boxes[:, 4] >= min_score
+        if not keep.all():
+            pred_boxes = pred_boxes[keep]
+            seg = seg[keep]
+            kept = np.bincount(seg, minlength=m * K)
+            n_pruned = int(np.count_nonzero((counts > 0) & (kept == 0)))
+            counts = kept
+    pred_ptr = np.zeros(m + 1, dtype=np.intp)
+    np.cumsum(counts.reshape(m, K).sum(axis=1), out=pred_ptr[1:])
+    pred_cls = seg % K if K > 1 else np.zeros(seg.shape[0], dtype=np.intp)
+    order = (np.lexsort((-pred_boxes[:, 4], seg)).astype(np.intp, copy=False) if seg.size
+             else np.empty(0, dtype=np.intp))
+    return DetectionChunk(
+        start=start, lab_ptr=lab_ptr, lab_boxes=np.ascontiguousarray(lab_boxes),
+        lab_cls=np.ascontiguousarray(lab_cls, dtype=np.intp), pred_ptr=pred_ptr,
+        pred_boxes=np.ascontiguousarray(pred_boxes), pred_cls=np.ascontiguousarray(pred_cls),
+        order=order, max_labels=int(n_lab.max()) if m else 0, n_segments=n_segments,
+        n_pruned_segments=n_pruned,
+    )

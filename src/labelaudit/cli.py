@@ -1086,6 +1086,10 @@ _EXIT_CODES = (
 #: The audit command's 'Tasks' help: one paragraph per --task other than classification.
 _TASKS_HELP: dict[str, str] = {
     # --- one entry per task, in task order
+    "detection": "DATA is a COCO annotations JSON (images, annotations, categories) or a Label "
+    "Studio JSON export of rectangles; --predictions is a COCO results JSON (image_id, "
+    "category_id, bbox, score), optional when the Label Studio tasks carry predictions; "
+    "--detection-image-dir is the folder of the image files (default DATA's folder).",
     # --- end of task entries
 }
 
@@ -1128,6 +1132,12 @@ def audit_command(
         ),
     ] = None,
     # --- task-specific options: one block each, in task order, collected into task_options.
+    detection_image_dir: Annotated[
+        Path | None,
+        typer.Option("--detection-image-dir",
+                     help="--task detection: folder of the image files, and the only one the "
+                     "report reads images from (default: DATA's folder)."),
+    ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
         list[Path] | None,
@@ -1280,6 +1290,7 @@ def audit_command(
     """
     task_options: dict[str, Any] = {}
     # --- task-specific options into task_options: one line each, in task order.
+    if detection_image_dir is not None: task_options["detection_image_dir"] = str(detection_image_dir)  # noqa: E701,E501
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

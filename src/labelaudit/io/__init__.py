@@ -31,9 +31,11 @@ Provenance
 from __future__ import annotations
 
 from ._common import file_fingerprint
+from .coco import DetectionDataset, read_coco_annotations, read_coco_predictions
 from .config import read_json, read_toml
 from .images import read_image_bytes
 from .label_studio import label_studio_config, label_studio_tasks
+from .label_studio_detection import read_label_studio_rectangles
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
     READERS,
@@ -89,4 +91,8 @@ __all__ = [
     "write_output",
     "write_parquet",
     "write_text",
+    "DetectionDataset",
+    "read_coco_annotations",
+    "read_coco_predictions",
+    "read_label_studio_rectangles",
 ]

@@ -448,5 +448,85 @@ del _section
 
 # --------------------------------------------------------------------------- label shapes
 # Each task's section lives in its own module of this package and registers itself on import.
+# The issues of any task other than classification (a task's own section adds its views).
+
+#: Issues shown in the page (the full table is the ``issues.parquet`` sidecar).
+TOP_ISSUES = 200
+
+
+def _task(result: Any) -> str:
+    return str(result.parameters.get("task", "classification"))
+
+
+def _is_task(result: Any) -> bool:
+    return _task(result) != "classification"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def task_context(result: Any, _result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Template variables: the task, its headline, per-class rows and the top issues."""
+    if not _is_task(result):
+        return {"task_issues": None}
+    from ._format import fmt_pct
+
+    def rows(frame: Any, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
+        frame = frame if limit is None else frame.head(limit)
+        return list(frame.columns), [[_cell(v) for v in row] for row in frame.iter_rows()]
+
+    flagged = result.issues.filter(result.issues.get_column("is_issue"))
+    issue_cols, issue_rows = rows(flagged, TOP_ISSUES)
+    class_cols, class_rows = rows(result.per_class)
+    return {"task_issues": {
+        "task": _task(result),
+        "n_items": result.n_items,
+        "n_issues": result.n_issues,
+        "rate": fmt_pct(result.estimated_noise_rate),
+        "ci": f"{fmt_pct(result.ci_low)} to {fmt_pct(result.ci_high)}",
+        "confidence": f"{100 * result.confidence:g}%",
+        "issue_cols": issue_cols, "issue_rows": issue_rows,
+        "n_more": max(flagged.height - TOP_ISSUES, 0),
+        "class_cols": class_cols, "class_rows": class_rows,
+    }}
+
+
+def _files(result: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    if not _is_task(result):
+        return {}
+    files: dict[str, Any] = {"issues.parquet": result.issues}
+    if options.get("csv"):
+        flat = [c for c, t in result.issues.schema.items() if not t.is_nested()]
+        files["issues.csv"] = result.issues.select(flat)
+    return files
+
+
+def _lines(result: Any) -> list[str]:
+    if not _is_task(result):
+        return []
+    conf = f"{100 * result.confidence:g}%"
+    return [
+        f"Audited {result.n_items} items (task {_task(result)}): {result.n_issues} with label "
+        f"issues ({100 * result.n_issues / max(result.n_items, 1):.1f}%). Estimated share with "
+        f"a wrong label {100 * result.estimated_noise_rate:.2f}% ({conf} interval "
+        f"{100 * result.ci_low:.2f}% to {100 * result.ci_high:.2f}%, model-based, unverified)."
+    ]
+
+
+register_section(
+    Section("task_issues", "_task_issues.html.j2", task_context, absent={"task_issues": None},
+            shown=lambda ctx: ctx.get("task_issues") is not None, nav="Task issues",
+            anchor="task-issues", sidecars=_files, lines=_lines),
+    before="annotators",
+)
+
+
 # --- one import per task, in task order
 # --- end of task section imports

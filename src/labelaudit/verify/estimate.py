@@ -728,10 +728,8 @@ def verify_reviews(
     ]
     decision = None
     if acceptance is not None:
-        from .plans import oc_curve
-
         decision = acceptance.decide(sizes=sizes, n=n_h, x=x_h, partial=bool(n_unreviewed))
-        decision["oc_curve"] = oc_curve(acceptance)
+        decision["oc_curve"] = acceptance.oc()
     params = {
         "estimator": "stratified (Horvitz-Thompson) over the sample's strata",
         "interval": "beta interval on the effective sample size (Korn-Graubard): design "

@@ -177,6 +177,10 @@ class AcceptancePlan:
             "plan": self.to_dict(),
         }
 
+    def oc(self) -> list[dict[str, float]]:
+        """The plan's operating-characteristic curve (see :func:`oc_curve`)."""
+        return oc_curve(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for ``summary.json``)."""
         return _plan_dict(self)
@@ -447,6 +451,10 @@ class StratifiedPlan:
         """(producer's risk, consumer's risk) if the wrong labels spread as ``spread``."""
         p = self.accept_probability([self.defects_at_aql, self.defects_at_lq], spread)
         return float(1 - p[0]), float(p[1])
+
+    def oc(self) -> list[dict[str, float]]:
+        """The plan's operating-characteristic curve (see :func:`oc_curve`)."""
+        return oc_curve(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for ``summary.json``)."""

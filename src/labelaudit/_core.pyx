@@ -775,3 +775,5 @@ def sort_heaps(
 # ---------------------------------------------------------------------------
 
 include "_dawid_skene.pxi"
+
+include "_token.pxi"

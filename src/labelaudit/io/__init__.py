@@ -32,8 +32,10 @@ from __future__ import annotations
 
 from ._common import file_fingerprint
 from .config import read_json, read_toml
+from .conll import read_conll, read_token_probs, read_token_table
 from .images import read_image_bytes
 from .label_studio import label_studio_config, label_studio_tasks
+from .label_studio_token import read_label_studio_spans
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
     READERS,
@@ -89,4 +91,8 @@ __all__ = [
     "write_output",
     "write_parquet",
     "write_text",
+    "read_conll",
+    "read_token_probs",
+    "read_token_table",
+    "read_label_studio_spans",
 ]

@@ -19,11 +19,14 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
+
+from .._validation import check_sentence_lengths
 from ..confident.filter import find_label_issues as _find_token_issues
 from ..exceptions import LabelAuditError
-from ._sentences import as_pairs, flatten
+from ._sentences import as_pairs, flag_counts, flatten
 
-__all__ = ["find_label_issues"]
+__all__ = ["find_label_issues", "issues_per_sentence", "token_issue_mask"]
 
 
 def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_confidence",
@@ -89,3 +92,65 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_conf
     if return_indices_ranked_by is None:
         found = found.nonzero()[0]
     return as_pairs(found, starts)
+
+
+def token_issue_mask(issues, sentence_lengths) -> np.ndarray:
+    """Flat boolean mask of the tokens named by ``(i, j)`` pairs (labelaudit only).
+
+    Parameters
+    ----------
+    issues : list of tuple of int
+        ``(sentence, position)`` pairs.
+    sentence_lengths : array-like of int
+        Tokens per sentence.
+
+    Returns
+    -------
+    ndarray of bool, shape (T,)
+
+    Examples
+    --------
+    >>> from labelaudit.token_classification.filter import token_issue_mask
+    >>> token_issue_mask([(1, 1), (0, 0)], [2, 3]).tolist()
+    [True, False, False, True, False]
+    """
+    starts = check_sentence_lengths(sentence_lengths)
+    mask = np.zeros(int(starts[-1]), dtype=bool)
+    if len(issues):
+        pairs = np.asarray(issues, dtype=np.int64).reshape(-1, 2)
+        lengths = np.diff(starts)
+        sentence_ok = (pairs[:, 0] >= 0) & (pairs[:, 0] < lengths.size)
+        own_length = np.where(sentence_ok, lengths[np.where(sentence_ok, pairs[:, 0], 0)], 0)
+        bad = ~sentence_ok | (pairs[:, 1] < 0) | (pairs[:, 1] >= own_length)
+        if bad.any():
+            raise LabelAuditError(f"`issues` names a token that does not exist: "
+                                  f"{tuple(pairs[int(np.argmax(bad))].tolist())}.")
+        mask[starts[pairs[:, 0]] + pairs[:, 1]] = True
+    return mask
+
+
+def issues_per_sentence(mask, sentence_lengths, *, n_jobs=None) -> np.ndarray:
+    """Number of flagged tokens in every sentence (labelaudit only).
+
+    Parameters
+    ----------
+    mask : array-like of bool, shape (T,)
+        Flagged tokens in file order (e.g. from :func:`token_issue_mask`).
+    sentence_lengths : array-like of int
+        Tokens per sentence.
+    n_jobs : int, optional
+        Threads; results do not depend on it.
+
+    Returns
+    -------
+    ndarray of int64, shape (N,)
+
+    Examples
+    --------
+    >>> from labelaudit.token_classification.filter import issues_per_sentence
+    >>> issues_per_sentence([True, False, False, True, True], [2, 0, 3]).tolist()
+    [1, 0, 2]
+    """
+    mask = np.asarray(mask, dtype=bool)
+    starts = check_sentence_lengths(sentence_lengths, mask.shape[0])
+    return flag_counts(mask, starts, n_jobs=n_jobs)

@@ -31,7 +31,12 @@ from ..confident.rank import get_label_quality_scores as _token_scores
 from ..exceptions import LabelAuditError
 from ._sentences import flatten, reduce_sentences
 
-__all__ = ["SENTENCE_SCORE_METHODS", "get_label_quality_scores", "issues_from_scores"]
+__all__ = [
+    "SENTENCE_SCORE_METHODS",
+    "get_label_quality_scores",
+    "get_sentence_scores",
+    "issues_from_scores",
+]
 
 #: ``sentence_score_method`` choices.
 SENTENCE_SCORE_METHODS = ("min", "softmin")
@@ -111,6 +116,47 @@ def get_label_quality_scores(labels, pred_probs, *, tokens=None,
     formed in the scores' precision, as cleanlab forms them, and summed in
     double precision.
     """
+    sentence_scores, scores, starts = get_sentence_scores(
+        labels, pred_probs, token_score_method=token_score_method,
+        sentence_score_method=sentence_score_method, sentence_score_kwargs=sentence_score_kwargs,
+        sentence_lengths=sentence_lengths, n_jobs=n_jobs, chunk_size=chunk_size)
+    return sentence_scores, _token_series(scores, starts, tokens)
+
+
+def get_sentence_scores(labels, pred_probs, *, token_score_method="self_confidence",
+                        sentence_score_method="min", sentence_score_kwargs=_NO_OPTIONS,
+                        sentence_lengths=None, n_jobs=None, chunk_size=None):
+    """Sentence scores and the flat token scores, without one pandas series per sentence.
+
+    The same computation as :func:`get_label_quality_scores` (labelaudit
+    only), for large corpora: token scores stay one flat array in file order.
+
+    Parameters
+    ----------
+    labels, pred_probs, token_score_method, sentence_score_method, sentence_score_kwargs
+        As in :func:`get_label_quality_scores`.
+    sentence_lengths : array-like of int, optional
+        Tokens per sentence, for flat ``labels``.
+    n_jobs, chunk_size : int, optional
+        Threads and rows per work unit; results do not depend on them.
+
+    Returns
+    -------
+    sentence_scores : ndarray of shape (N,)
+    token_scores : ndarray of shape (T,)
+        Token scores in file order.
+    starts : ndarray of int64, shape (N + 1,)
+        Sentence ``s`` owns ``token_scores[starts[s]:starts[s + 1]]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labelaudit.token_classification.rank import get_sentence_scores
+    >>> p = np.array([[0.9, 0.1], [0.7, 0.3], [0.05, 0.95], [0.8, 0.2], [0.8, 0.2]])
+    >>> s, t, starts = get_sentence_scores([0, 0, 1, 0, 1], p, sentence_lengths=[3, 2])
+    >>> s.tolist(), starts.tolist()
+    ([0.7, 0.2], [0, 3, 5])
+    """
     if sentence_score_method not in SENTENCE_SCORE_METHODS:
         raise LabelAuditError(
             f"`sentence_score_method` must be one of {', '.join(SENTENCE_SCORE_METHODS)}, got "
@@ -133,8 +179,7 @@ def get_label_quality_scores(labels, pred_probs, *, tokens=None,
         method = "mean"
     else:
         method = "softmin"
-    sentence_scores = reduce_sentences(scores, starts, method, temperature, n_jobs=n_jobs)
-    return sentence_scores, _token_series(scores, starts, tokens)
+    return reduce_sentences(scores, starts, method, temperature, n_jobs=n_jobs), scores, starts
 
 
 def _token_series(scores: np.ndarray, starts: np.ndarray, tokens) -> list:

@@ -1086,6 +1086,15 @@ _EXIT_CODES = (
 #: The audit command's 'Tasks' help: one paragraph per --task other than classification.
 _TASKS_HELP: dict[str, str] = {
     # --- one entry per task, in task order
+    "token": (
+        "token tags (named entities, BIO). DATA is a CoNLL/BIO file (.conll, .bio, .iob, "
+        ".txt: 'TOKEN ... TAG' per line, blank lines between sentences), a long table "
+        "(CSV/TSV/Parquet/JSONL, one row per token; columns --token-sentence-col, "
+        "--token-text-col and --label-col, default sentence_id, token, label) or a Label "
+        "Studio NER export (.json; spans become BIO tags). --pred-probs is ONE .npy/.npz "
+        "holding the flat (tokens x classes) matrix, one row per token of DATA in file order; "
+        "columns follow --classes (default: the sorted tags)."
+    ),
     # --- end of task entries
 }
 
@@ -1128,6 +1137,16 @@ def audit_command(
         ),
     ] = None,
     # --- task-specific options: one block each, in task order, collected into task_options.
+    token_sentence_col: Annotated[
+        str | None,
+        typer.Option("--token-sentence-col", help="--task token, long table DATA: column "
+                     "with the sentence id (default sentence_id)."),
+    ] = None,
+    token_text_col: Annotated[
+        str | None,
+        typer.Option("--token-text-col", help="--task token, long table DATA: column with "
+                     "the token text (default token)."),
+    ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
         list[Path] | None,
@@ -1280,6 +1299,8 @@ def audit_command(
     """
     task_options: dict[str, Any] = {}
     # --- task-specific options into task_options: one line each, in task order.
+    task_options.update({k: v for k, v in {"token_sentence_col": token_sentence_col,
+                                           "token_text_col": token_text_col}.items() if v})
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

@@ -104,6 +104,11 @@ CHECK_DOCS = {
     "(difference or ratio, see `disparity_method`; needs `--attribute`).",
     "max_flagged_slice_effect": "Largest excess issue rate of a flagged slice over the rest "
     "of the data (0 when no slice is flagged; needs `--attribute` or `--annotations`).",
+    # --task token
+    "max_sentence_issue_rate": "`--task token`: share of sentences with at least one flagged "
+    "token.",
+    "max_sentence_issue_rate_ci_high": "`--task token`: upper end of the Wilson interval of "
+    "the share of sentences with a flagged token (fail unless surely below).",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

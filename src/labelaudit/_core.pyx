@@ -776,3 +776,5 @@ def sort_heaps(
 
 include "_dawid_skene.pxi"
 include "_detection.pxi"
+
+include "_token.pxi"

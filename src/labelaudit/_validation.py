@@ -1020,3 +1020,188 @@ def pack_detection_chunk(inputs: DetectionInputs, start: int, stop: int, *,
         order=order, max_labels=int(n_lab.max()) if m else 0, n_segments=n_segments,
         n_pruned_segments=n_pruned,
     )
+# --------------------------------------------------------------------------- token classification
+# Sentences of tokens: cleanlab's nested lists (one list of labels and one (T_i, K) array per
+# sentence), or one flat (T, K) token matrix (a read-only memory map included) whose sentences
+# are given by their lengths. Everything downstream works on the flat form.
+
+
+def _token_label_sequences(labels) -> list:
+    """``labels`` as a list of per-sentence sequences (a 2-D array gives its rows)."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 2:
+            raise LabelAuditError(
+                f"`labels` must be nested (one sequence of token labels per sentence), got an "
+                f"array of shape {labels.shape}; pass flat token labels with `sentence_lengths`."
+            )
+        return list(labels)
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise LabelAuditError(
+            f"`labels` must be a list with one sequence of token labels per sentence, got "
+            f"{type(labels).__name__}."
+        )
+    return list(labels)
+
+
+def _is_flat(labels) -> bool:
+    """Whether ``labels`` holds token labels directly (a 1-D array, series or list of scalars)."""
+    if isinstance(labels, np.ndarray):
+        return labels.ndim == 1
+    if hasattr(labels, "to_numpy"):
+        return True
+    try:
+        first = next(iter(labels))
+    except (StopIteration, TypeError):
+        return False
+    return np.ndim(first) == 0 and not isinstance(first, (str, bytes))
+
+
+def _sentence_lengths_of(sequences: list, name: str) -> np.ndarray:
+    lengths = np.empty(len(sequences), dtype=np.int64)
+    for i, seq in enumerate(sequences):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
+            raise LabelAuditError(
+                f"`{name}[{i}]` must be the sequence of that sentence's token labels, got "
+                f"{_short(seq)!r}."
+            )
+        lengths[i] = len(seq)
+    return lengths
+
+
+def check_sentence_lengths(sentence_lengths, n_tokens: int | None = None) -> np.ndarray:
+    """Validate sentence lengths and return the sentence offsets ``starts`` (int64, N + 1).
+
+    Parameters
+    ----------
+    sentence_lengths : array-like of int, shape (N,)
+        Tokens per sentence, in file order; zeros are allowed.
+    n_tokens : int, optional
+        When given, the lengths must add up to it.
+
+    Returns
+    -------
+    ndarray of int64, shape (N + 1,)
+        ``starts[s]:starts[s + 1]`` are sentence ``s``'s tokens.
+    """
+    arr = np.asarray(sentence_lengths)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise LabelAuditError(
+            f"`sentence_lengths` must be a 1-D sequence of integers, got shape {arr.shape} and "
+            f"dtype={arr.dtype}."
+        )
+    if arr.size and int(arr.min()) < 0:
+        i = int(np.argmax(arr < 0))
+        raise LabelAuditError(f"`sentence_lengths` must be >= 0, got {arr[i]} at sentence {i}.")
+    starts = np.zeros(arr.size + 1, dtype=np.int64)
+    np.cumsum(arr, out=starts[1:])
+    if n_tokens is not None and int(starts[-1]) != n_tokens:
+        raise LabelAuditError(
+            f"`sentence_lengths` must add up to the number of tokens: they sum to "
+            f"{int(starts[-1])} for {n_tokens} tokens."
+        )
+    return starts
+
+
+def _flat_token_labels(sequences: list) -> np.ndarray:
+    if sequences and all(isinstance(s, np.ndarray) for s in sequences):
+        return np.concatenate([s.reshape(-1) for s in sequences])
+    from itertools import chain
+
+    return np.asarray(list(chain.from_iterable(sequences)))
+
+
+def _flat_token_probs(pred_probs) -> np.ndarray:
+    """The (T, K) token matrix of ``pred_probs`` (a view when it already is one)."""
+    if isinstance(pred_probs, np.ndarray) or hasattr(pred_probs, "__array_interface__"):
+        arr = np.asarray(pred_probs) if not isinstance(pred_probs, np.ndarray) else pred_probs
+        if arr.ndim == 2:
+            return arr
+        if arr.ndim == 3:  # N sentences of equal length
+            return arr.reshape(-1, arr.shape[2])
+        raise LabelAuditError(
+            f"`pred_probs` must be a list of (T_i, K) arrays, a (T, K) token matrix or an "
+            f"(N, L, K) array, got an array of shape {arr.shape}."
+        )
+    if isinstance(pred_probs, (str, bytes)) or not hasattr(pred_probs, "__iter__"):
+        raise LabelAuditError(
+            f"`pred_probs` must be a list with one (T_i, K) array per sentence, got "
+            f"{type(pred_probs).__name__}."
+        )
+    blocks = []
+    n_classes = None
+    for i, block in enumerate(pred_probs):
+        try:
+            arr = np.asarray(block)
+        except Exception as exc:  # noqa: BLE001 - report any conversion failure
+            raise LabelAuditError(f"`pred_probs[{i}]` cannot be read as an array: {exc}") from None
+        if arr.size == 0:
+            continue  # a sentence without tokens contributes no rows
+        if arr.ndim != 2:
+            raise LabelAuditError(
+                f"`pred_probs[{i}]` must have shape (tokens, K), got {arr.shape}."
+            )
+        if n_classes is None:
+            n_classes = arr.shape[1]
+        elif arr.shape[1] != n_classes:
+            raise LabelAuditError(
+                f"`pred_probs[{i}]` has {arr.shape[1]} columns, the sentences before it "
+                f"{n_classes}: every sentence needs the same K."
+            )
+        blocks.append(arr)
+    if not blocks:
+        raise LabelAuditError("`pred_probs` holds no tokens: at least one sentence needs tokens.")
+    if len(blocks) == 1:
+        return blocks[0]
+    # One copy into the flat matrix; mixed dtypes promote as numpy promotes them.
+    return np.concatenate(blocks, axis=0)
+
+
+def check_token_inputs(labels, pred_probs, *, sentence_lengths=None):
+    """Flat token labels, the flat token matrix and the sentence offsets, checked.
+
+    Parameters
+    ----------
+    labels : list of sequences of int, or array of int
+        One sequence of class indices per sentence (cleanlab's form), a 2-D
+        array (equal-length sentences), or, with ``sentence_lengths``, the
+        flat token labels in file order.
+    pred_probs : list of ndarray, or ndarray
+        One ``(T_i, K)`` array per sentence (cleanlab's form), an ``(N, L,
+        K)`` array, or the flat ``(T, K)`` token matrix in file order, which
+        is used without a copy when it is C-contiguous float32/float64 (a
+        read-only ``np.memmap`` included).
+    sentence_lengths : array-like of int, optional
+        Tokens per sentence; required when ``labels`` is flat, and checked
+        against the nested labels otherwise.
+
+    Returns
+    -------
+    labels : ndarray of intp, shape (T,)
+    pred_probs : ndarray of shape (T, K)
+    starts : ndarray of int64, shape (N + 1,)
+    """
+    if sentence_lengths is not None and _is_flat(labels):
+        flat_labels = np.asarray(labels)
+        starts = check_sentence_lengths(sentence_lengths, flat_labels.shape[0])
+    else:
+        sequences = _token_label_sequences(labels)
+        lengths = _sentence_lengths_of(sequences, "labels")
+        starts = check_sentence_lengths(lengths)
+        if sentence_lengths is not None:
+            given = np.asarray(sentence_lengths)
+            if given.shape != lengths.shape or not np.array_equal(given, lengths):
+                raise LabelAuditError(
+                    "`sentence_lengths` disagrees with the nested `labels`: pass one or the "
+                    "other."
+                )
+        flat_labels = _flat_token_labels(sequences) if int(starts[-1]) else np.zeros(0, np.intp)
+    if int(starts[-1]) == 0:
+        raise LabelAuditError("`labels` holds no tokens: at least one sentence needs tokens.")
+    probs = check_pred_probs(_flat_token_probs(pred_probs))
+    if probs.shape[0] != int(starts[-1]):
+        raise LabelAuditError(
+            f"`pred_probs` must have one row per token: got {int(starts[-1])} token labels "
+            f"and {probs.shape[0]} rows."
+        )
+    flat_labels = check_labels(flat_labels, probs.shape[0], probs.shape[1])
+    return flat_labels, probs, starts

@@ -1090,6 +1090,15 @@ _TASKS_HELP: dict[str, str] = {
     "Studio JSON export of rectangles; --predictions is a COCO results JSON (image_id, "
     "category_id, bbox, score), optional when the Label Studio tasks carry predictions; "
     "--detection-image-dir is the folder of the image files (default DATA's folder).",
+    "token": (
+        "token tags (named entities, BIO). DATA is a CoNLL/BIO file (.conll, .bio, .iob, "
+        ".txt: 'TOKEN ... TAG' per line, blank lines between sentences), a long table "
+        "(CSV/TSV/Parquet/JSONL, one row per token; columns --token-sentence-col, "
+        "--token-text-col and --label-col, default sentence_id, token, label) or a Label "
+        "Studio NER export (.json; spans become BIO tags). --pred-probs is ONE .npy/.npz "
+        "holding the flat (tokens x classes) matrix, one row per token of DATA in file order; "
+        "columns follow --classes (default: the sorted tags)."
+    ),
     # --- end of task entries
 }
 
@@ -1137,6 +1146,16 @@ def audit_command(
         typer.Option("--detection-image-dir",
                      help="--task detection: folder of the image files, and the only one the "
                      "report reads images from (default: DATA's folder)."),
+    ] = None,
+    token_sentence_col: Annotated[
+        str | None,
+        typer.Option("--token-sentence-col", help="--task token, long table DATA: column "
+                     "with the sentence id (default sentence_id)."),
+    ] = None,
+    token_text_col: Annotated[
+        str | None,
+        typer.Option("--token-text-col", help="--task token, long table DATA: column with "
+                     "the token text (default token)."),
     ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
@@ -1291,6 +1310,8 @@ def audit_command(
     task_options: dict[str, Any] = {}
     # --- task-specific options into task_options: one line each, in task order.
     if detection_image_dir is not None: task_options["detection_image_dir"] = str(detection_image_dir)  # noqa: E701,E501
+    task_options.update({k: v for k, v in {"token_sentence_col": token_sentence_col,
+                                           "token_text_col": token_text_col}.items() if v})
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

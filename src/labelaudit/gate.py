@@ -294,6 +294,11 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
         math.inf,
         _scalar("max_flagged_slice_effect"),
     ),
+    # --task token: the share of sentences with a flagged token, and its upper bound
+    CheckSpec("max_sentence_issue_rate", "sentence_issue_rate", "max", 0, 1,
+              _scalar("sentence_issue_rate")),
+    CheckSpec("max_sentence_issue_rate_ci_high", "sentence_issue_rate_ci_high", "max", 0, 1,
+              _scalar("sentence_issue_rate_ci_high")),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

@@ -33,9 +33,11 @@ from __future__ import annotations
 from ._common import file_fingerprint
 from .coco import DetectionDataset, read_coco_annotations, read_coco_predictions
 from .config import read_json, read_toml
+from .conll import read_conll, read_token_probs, read_token_table
 from .images import read_image_bytes
 from .label_studio import label_studio_config, label_studio_tasks
 from .label_studio_detection import read_label_studio_rectangles
+from .label_studio_token import read_label_studio_spans
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
     READERS,
@@ -95,4 +97,8 @@ __all__ = [
     "read_coco_annotations",
     "read_coco_predictions",
     "read_label_studio_rectangles",
+    "read_conll",
+    "read_token_probs",
+    "read_token_table",
+    "read_label_studio_spans",
 ]

@@ -49,6 +49,7 @@ __all__ = [
 _BUILTIN: Mapping[str, str] = {
     # --- one entry per task: "name": ".module", in task order
     "detection": ".detection",
+    "token": ".token",
     # --- end of built-in tasks
 }
 

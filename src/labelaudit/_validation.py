@@ -766,3 +766,144 @@ def coerce_features(X) -> tuple[np.ndarray, tuple[int, ...], bool]:
             arr = arr.astype(np.float64)
     missing = arr.dtype.kind == "f" and bool(np.isnan(arr).any())
     return arr, tuple(categorical), missing
+
+
+# ---------------------------------------------------------------------------
+# Multi-label classification: label sets and per-class probabilities
+# ---------------------------------------------------------------------------
+
+def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
+    """Return multi-label ``pred_probs`` as a C-contiguous float32/float64 matrix.
+
+    Rows need not sum to one (each column is its own class's probability), but
+    every value must lie in ``[0, 1]`` (with cleanlab's ``1e-6`` slack). A
+    C-contiguous float ndarray, including a read-only memory map, is returned
+    as is; the range check streams over it in row blocks.
+
+    Parameters
+    ----------
+    pred_probs : array-like of shape (n_samples, n_classes)
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    ndarray
+    """
+    if not isinstance(pred_probs, np.ndarray):
+        if hasattr(pred_probs, "__dask_graph__"):
+            raise LabelAuditError(f"`{name}` is a dask array; multi-label functions take numpy arrays.")
+        try:
+            pred_probs = np.asarray(pred_probs)
+        except Exception as exc:  # noqa: BLE001 - report any conversion failure
+            raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
+        if pred_probs.dtype.kind in "iub":
+            raise LabelAuditError(
+                f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
+            )
+    if pred_probs.ndim != 2:
+        raise LabelAuditError(
+            f"`{name}` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."
+        )
+    if pred_probs.dtype not in (np.float32, np.float64):
+        raise LabelAuditError(
+            f"Only float32 or float64 `{name}` are supported, got dtype={pred_probs.dtype}."
+        )
+    n, k = pred_probs.shape
+    if n == 0 or k == 0:
+        raise LabelAuditError(f"`{name}` needs at least one row and one column, got shape {pred_probs.shape}.")
+    if not pred_probs.flags.c_contiguous:
+        pred_probs = np.ascontiguousarray(pred_probs)
+    for start in range(0, n, max(1, _SCAN_ROWS // max(k, 1))):
+        block = pred_probs[start:start + max(1, _SCAN_ROWS // max(k, 1))]
+        bad = ~((block >= -RANGE_TOLERANCE) & (block <= 1 + RANGE_TOLERANCE))
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise LabelAuditError(
+                f"`{name}` row {start + row}, column {col}: values must be probabilities in [0, 1], "
+                f"got {block[row, col]!r}."
+            )
+    return pred_probs
+
+
+def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
+                            name: str = "labels") -> np.ndarray:
+    """Return multi-label ``labels`` as a C-contiguous ``(n_rows, n_classes)`` uint8 indicator.
+
+    Parameters
+    ----------
+    labels : sequence of iterables of int
+        One iterable of class indices per item (``[[0, 2], [], [1]]``), as
+        cleanlab takes them; repeats within an item count once, an empty
+        iterable is an item with no class.
+    n_rows : int
+        Rows of ``pred_probs``.
+    n_classes : int
+        Columns of ``pred_probs`` (the classes ``0..K-1``).
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n_rows, n_classes)
+        ``1`` where the item carries the class.
+
+    Raises
+    ------
+    LabelAuditError
+        For a non-sequence, a wrong length, a row that is not an iterable of
+        integers, or a class index outside ``0..K-1`` (cleanlab drops those
+        with a warning; here they are an error naming the row).
+    """
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise LabelAuditError(
+            f"`{name}` must be a list with one list of class indices per item, got {type(labels).__name__}."
+        )
+    if isinstance(labels, np.ndarray) and labels.dtype == bool:
+        raise LabelAuditError(
+            f"`{name}` is a boolean matrix; pass one list of class indices per item "
+            "(e.g. `[np.flatnonzero(row).tolist() for row in matrix]`)."
+        )
+    if len(labels) != n_rows:
+        raise LabelAuditError(
+            f"`{name}` must have one entry per row of pred_probs: got {len(labels)} entries "
+            f"and {n_rows} rows."
+        )
+    onehot = np.zeros((n_rows, n_classes), dtype=np.uint8)
+    try:  # fast path: every row a sized iterable of Python or numpy integers
+        import itertools
+
+        lengths = np.fromiter(map(len, labels), dtype=np.int64, count=n_rows)
+        flat = np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64,
+                           count=int(lengths.sum()))
+        exact = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                    for v in itertools.chain.from_iterable(labels))
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if exact and not any(isinstance(row, (str, bytes)) for row in labels):
+        bad = (flat < 0) | (flat >= n_classes)
+        if not bad.any():
+            rows = np.repeat(np.arange(n_rows), lengths)
+            onehot[rows, flat] = 1
+            return onehot
+    for i, row in enumerate(labels):  # slow path: find the row to name
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise LabelAuditError(
+                f"`{name}` row {i}: expected a list of class indices, got {_short(row)}."
+            )
+        values = np.asarray(list(row))
+        if values.size == 0:
+            continue
+        if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+            values = values.astype(np.int64)
+        if values.dtype.kind not in "iu" or values.ndim != 1:
+            raise LabelAuditError(
+                f"`{name}` row {i}: class indices must be integers, got {_short(list(row))}."
+            )
+        if values.min() < 0 or values.max() >= n_classes:
+            raise LabelAuditError(
+                f"`{name}` row {i}: class indices must be in 0..{n_classes - 1} "
+                f"(pred_probs has {n_classes} columns), got {_short(values.tolist())}."
+            )
+        onehot[i, values] = 1
+    return onehot

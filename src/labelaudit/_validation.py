@@ -826,16 +826,21 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
     return pred_probs
 
 
+#: Items per block when label sets are packed into bits (bounds the temporaries).
+_LABEL_BLOCK = 1 << 16
+
+
 def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
                             name: str = "labels") -> np.ndarray:
-    """Return multi-label ``labels`` as a C-contiguous ``(n_rows, n_classes)`` uint8 indicator.
+    """Return multi-label ``labels`` as packed bits, ``np.packbits(onehot, axis=1)``.
 
     Parameters
     ----------
     labels : sequence of iterables of int
         One iterable of class indices per item (``[[0, 2], [], [1]]``), as
         cleanlab takes them; repeats within an item count once, an empty
-        iterable is an item with no class.
+        iterable is an item with no class. Integral floats and booleans count
+        as the integers they equal (as in cleanlab).
     n_rows : int
         Rows of ``pred_probs``.
     n_classes : int
@@ -845,8 +850,9 @@ def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
 
     Returns
     -------
-    ndarray of uint8, shape (n_rows, n_classes)
-        ``1`` where the item carries the class.
+    ndarray of uint8, shape (n_rows, ceil(n_classes / 8))
+        Bit ``7 - c % 8`` of byte ``c // 8`` is set when the item carries
+        class ``c`` (one bit per pair: an eighth of a uint8 indicator matrix).
 
     Raises
     ------
@@ -855,6 +861,8 @@ def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
         integers, or a class index outside ``0..K-1`` (cleanlab drops those
         with a warning; here they are an error naming the row).
     """
+    import itertools
+
     if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
         raise LabelAuditError(
             f"`{name}` must be a list with one list of class indices per item, got {type(labels).__name__}."
@@ -869,41 +877,55 @@ def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
             f"`{name}` must have one entry per row of pred_probs: got {len(labels)} entries "
             f"and {n_rows} rows."
         )
-    onehot = np.zeros((n_rows, n_classes), dtype=np.uint8)
-    try:  # fast path: every row a sized iterable of Python or numpy integers
-        import itertools
+    bits = np.zeros((n_rows, (n_classes + 7) // 8), dtype=np.uint8)
+    for start in range(0, n_rows, _LABEL_BLOCK):
+        rows = labels[start:start + _LABEL_BLOCK]
+        if not isinstance(rows, (list, tuple, np.ndarray)):
+            rows = list(itertools.islice(labels, start, start + _LABEL_BLOCK))
+        onehot = np.zeros((len(rows), n_classes), dtype=np.uint8)
+        try:  # fast path: every row a sized iterable of numbers
+            if any(isinstance(row, (str, bytes)) for row in rows):
+                raise TypeError
+            lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+            flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64,
+                               count=int(lengths.sum()))
+        except (TypeError, ValueError, OverflowError):
+            flat = None
+        if flat is not None and not (((flat < 0) | (flat >= n_classes)
+                                      | (flat != np.floor(flat))).any()):
+            onehot[np.repeat(np.arange(len(rows)), lengths), flat.astype(np.intp)] = 1
+        else:
+            for i, row in enumerate(rows):  # slow path: find the row to name
+                _set_label_row(onehot, i, row, start + i, n_classes, name)
+        bits[start:start + len(rows)] = np.packbits(onehot, axis=1)
+    return bits
 
-        lengths = np.fromiter(map(len, labels), dtype=np.int64, count=n_rows)
-        flat = np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64,
-                           count=int(lengths.sum()))
-        exact = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                    for v in itertools.chain.from_iterable(labels))
-    except (TypeError, ValueError, OverflowError):
-        exact = False
-    if exact and not any(isinstance(row, (str, bytes)) for row in labels):
-        bad = (flat < 0) | (flat >= n_classes)
-        if not bad.any():
-            rows = np.repeat(np.arange(n_rows), lengths)
-            onehot[rows, flat] = 1
-            return onehot
-    for i, row in enumerate(labels):  # slow path: find the row to name
-        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
-            raise LabelAuditError(
-                f"`{name}` row {i}: expected a list of class indices, got {_short(row)}."
-            )
-        values = np.asarray(list(row))
-        if values.size == 0:
-            continue
-        if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
-            values = values.astype(np.int64)
-        if values.dtype.kind not in "iu" or values.ndim != 1:
-            raise LabelAuditError(
-                f"`{name}` row {i}: class indices must be integers, got {_short(list(row))}."
-            )
-        if values.min() < 0 or values.max() >= n_classes:
-            raise LabelAuditError(
-                f"`{name}` row {i}: class indices must be in 0..{n_classes - 1} "
-                f"(pred_probs has {n_classes} columns), got {_short(values.tolist())}."
-            )
-        onehot[i, values] = 1
-    return onehot
+
+def _set_label_row(onehot, i, row, position, n_classes, name):
+    """Set one item's classes in ``onehot[i]``, or raise naming ``position``."""
+    if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+        raise LabelAuditError(
+            f"`{name}` row {position}: expected a list of class indices, got {_short(row)}."
+        )
+    values = list(row)
+    if not values:
+        return
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
+        raise LabelAuditError(
+            f"`{name}` row {position}: class indices must be integers, got {_short(values)}."
+        )
+    if arr.min() < 0 or arr.max() >= n_classes:
+        raise LabelAuditError(
+            f"`{name}` row {position}: class indices must be in 0..{n_classes - 1} "
+            f"(pred_probs has {n_classes} columns), got {_short(values)}."
+        )
+    onehot[i, arr.astype(np.intp)] = 1
+
+
+def unpack_multilabel_labels(bits: np.ndarray, n_classes: int) -> np.ndarray:
+    """The uint8 ``(n, K)`` indicator matrix of packed label bits (for small inputs)."""
+    return np.unpackbits(bits, axis=1, count=n_classes)

@@ -15,28 +15,76 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _core
+from .._threads import effective_n_threads
 from .._validation import check_multilabel_labels, check_multilabel_probs
 from ..exceptions import LabelAuditError
 
 #: Score methods of the per-class (binary) problems, as cleanlab names them.
 BASE_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
+#: Rows per kernel work unit when the caller does not say.
+DEFAULT_CHUNK = 1 << 16
 
-def validate(labels, pred_probs, *, pred_probs_name: str = "pred_probs"):
-    """``(onehot, pred_probs)``: the uint8 indicator matrix and the checked probabilities."""
-    pred_probs = check_multilabel_probs(pred_probs, name=pred_probs_name)
+
+class Problem:
+    """Validated multi-label inputs: packed label bits and the probability matrix.
+
+    ``bits`` is ``np.packbits(onehot, axis=1)`` (one bit per item-class pair),
+    so the labels of a million items with a hundred classes take 13 MB.
+    """
+
+    def __init__(self, bits: np.ndarray, pred_probs: np.ndarray, *, n_jobs=None,
+                 chunk_size=None):
+        self.bits = bits
+        self.pred_probs = pred_probs
+        self.n, self.k = pred_probs.shape
+        self.n_threads = effective_n_threads(n_jobs)
+        if chunk_size is not None and (isinstance(chunk_size, bool) or int(chunk_size) < 1):
+            raise LabelAuditError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
+        self.chunk_size = int(chunk_size) if chunk_size is not None else DEFAULT_CHUNK
+
+    def column(self, c: int):
+        """``(x, y)``: column ``c`` of ``pred_probs`` and its 0/1 labels, contiguous."""
+        x = np.empty(self.n, dtype=self.pred_probs.dtype)
+        y = np.empty(self.n, dtype=np.uint8)
+        _core.ml_column(self.pred_probs, self.bits, c, x, y, self.n_threads, self.chunk_size)
+        return x, y
+
+    def class_counts(self) -> np.ndarray:
+        """Items carrying each class (int64, one per class)."""
+        counts = np.zeros(self.k, dtype=np.int64)
+        for start in range(0, self.n, DEFAULT_CHUNK):
+            counts += unpack(self.bits[start:start + DEFAULT_CHUNK], self.k).sum(
+                axis=0, dtype=np.int64)
+        return counts
+
+    def subset(self, rows: np.ndarray) -> Problem:
+        """The same problem restricted to ``rows`` (a boolean mask or indices)."""
+        return Problem(np.ascontiguousarray(self.bits[rows]),
+                       np.ascontiguousarray(self.pred_probs[rows]),
+                       n_jobs=self.n_threads, chunk_size=self.chunk_size)
+
+
+def unpack(bits: np.ndarray, k: int) -> np.ndarray:
+    """uint8 indicator rows of packed label bits."""
+    return np.unpackbits(bits, axis=1, count=k)
+
+
+def validate(labels, pred_probs, *, n_jobs=None, chunk_size=None) -> Problem:
+    """Check ``labels`` and ``pred_probs`` once and pack the labels."""
+    pred_probs = check_multilabel_probs(pred_probs)
     n, k = pred_probs.shape
-    onehot = check_multilabel_labels(labels, n, k)
-    return onehot, pred_probs
+    bits = check_multilabel_labels(labels, n, k)
+    return Problem(bits, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
 
 
-def binary_problem(onehot: np.ndarray, pred_probs: np.ndarray, c: int):
-    """Labels (intp) and ``[1 - p_c, p_c]`` (C-contiguous) of class ``c``'s binary problem."""
-    p = pred_probs[:, c]
-    probs = np.empty((pred_probs.shape[0], 2), dtype=pred_probs.dtype)
-    probs[:, 1] = p
-    np.subtract(pred_probs.dtype.type(1), p, out=probs[:, 0])
-    return onehot[:, c].astype(np.intp), probs
+def binary_probs(x: np.ndarray) -> np.ndarray:
+    """``[1 - x, x]`` as a C-contiguous (n, 2) matrix in the dtype of ``x``."""
+    probs = np.empty((x.shape[0], 2), dtype=x.dtype)
+    probs[:, 1] = x
+    np.subtract(x.dtype.type(1), x, out=probs[:, 0])
+    return probs
 
 
 def base_method(method) -> str:
@@ -48,17 +96,18 @@ def base_method(method) -> str:
     return method.lower()
 
 
-def require_both_values(onehot: np.ndarray, *, where: str = "labels") -> None:
+def require_both_values(problem: Problem, *, where: str = "labels") -> None:
     """cleanlab's multi-label scorer refuses indicator matrices that are not two-valued.
 
     It needs at least two classes, and both "carries a class" and "lacks a
     class" somewhere in the matrix.
     """
-    if onehot.ndim != 2 or onehot.shape[1] < 2:
+    if problem.k < 2:
         raise LabelAuditError(
-            f"`{where}`: multi-label scores need at least 2 classes, got {onehot.shape[1]}."
+            f"`{where}`: multi-label scores need at least 2 classes, got {problem.k}."
         )
-    if onehot.size == 0 or onehot.min() == onehot.max():
+    total = int(problem.class_counts().sum()) if problem.n else 0
+    if problem.n == 0 or total in (0, problem.n * problem.k):
         raise LabelAuditError(
             f"`{where}`: multi-label scores need some item-class pairs present and some absent; "
             "every item here carries the same classes (all or none)."

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..exceptions import LabelAuditError
 from . import _onevsrest as ovr
-from .filter import _per_class
+from .filter import class_flags
 from .filter import find_label_issues as _find_label_issues
 
 __all__ = [
@@ -107,16 +107,15 @@ def common_multilabel_issues(labels=None, pred_probs=None, *, class_names=None,
     """
     pd = _pandas()
     num_examples = _num_examples(labels, confident_joint)
-    onehot, pred_probs = ovr.validate(labels, pred_probs)
-    k = onehot.shape[1]
+    problem = ovr.validate(labels, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
+    k = problem.k
     names = _check_class_names(class_names, k)
-    flagged = _per_class(onehot, pred_probs, return_indices_ranked_by=None, rank_by_kwargs=None,
-                         filter_by="prune_by_noise_rate", frac_noise=1.0,
-                         num_to_remove_per_class=None, min_examples_per_class=1,
-                         confident_joint=confident_joint, n_jobs=n_jobs, chunk_size=chunk_size)
-    given = onehot.astype(bool)
-    wrongly_given = np.count_nonzero(given & flagged, axis=0).astype(np.int64)
-    wrongly_missed = np.count_nonzero(~given & flagged, axis=0).astype(np.int64)
+    wrongly_given = np.zeros(k, dtype=np.int64)
+    wrongly_missed = np.zeros(k, dtype=np.int64)
+    for c, _, y, flags in class_flags(problem, confident_joint=confident_joint):
+        given = y.view(bool)
+        wrongly_given[c] = np.count_nonzero(given & flags)
+        wrongly_missed[c] = np.count_nonzero(~given & flags)
     columns: dict[str, list] = {}
     if names is not None:
         columns["Class Name"] = [names[c] for c in range(k) for _ in (0, 1)]

@@ -25,9 +25,10 @@ import warnings
 
 import numpy as np
 
-from ..confident.filter import find_label_issues as _binary_find_label_issues
+from ..confident.rank import order_label_issues
 from ..exceptions import LabelAuditError, LabelAuditWarning
 from . import _onevsrest as ovr
+from ._binary import FAST_FILTERS, binary_flags
 from .rank import class_scores
 
 __all__ = ["find_label_issues", "find_multilabel_issues_per_class"]
@@ -62,54 +63,79 @@ def _check_joint(confident_joint, k: int):
     return cj
 
 
-def _per_class(onehot, pred_probs, *, return_indices_ranked_by, rank_by_kwargs, filter_by,
-               frac_noise, num_to_remove_per_class, min_examples_per_class, confident_joint,
-               n_jobs, chunk_size):
-    """Per-class binary results: a (n, K) bool matrix, or the per-class ranked index lists."""
-    n, k = onehot.shape
+def _check_removal(num_to_remove_per_class, k: int):
+    if num_to_remove_per_class is None:
+        return None
+    counts = list(num_to_remove_per_class)
+    if len(counts) < k:
+        raise LabelAuditError(
+            f"`num_to_remove_per_class` needs one count per class ({k}), got {len(counts)}."
+        )
+    return counts
+
+
+def class_flags(problem, *, filter_by="prune_by_noise_rate", frac_noise=1.0,
+                num_to_remove_per_class=None, min_examples_per_class=1, confident_joint=None):
+    """Yield ``(c, x, y, flags)`` for every class: its column, labels and flagged rows.
+
+    One class at a time, so memory stays a few vectors of length n. Warns
+    once, listing the classes with a side too small to prune.
+    """
+    if filter_by not in FAST_FILTERS:
+        raise LabelAuditError(
+            f"`filter_by` must be one of {', '.join(FAST_FILTERS + _SCORE_FILTERS)}, "
+            f"got {filter_by!r}."
+        )
+    if not (0.0 <= float(frac_noise) <= 1.0):
+        raise LabelAuditError(f"`frac_noise` must be in [0, 1], got {frac_noise!r}.")
+    if (isinstance(min_examples_per_class, bool)
+            or int(min_examples_per_class) != min_examples_per_class):
+        raise LabelAuditError(
+            f"`min_examples_per_class` must be an integer, got {min_examples_per_class!r}."
+        )
+    if num_to_remove_per_class is not None and filter_by not in FAST_FILTERS[:3]:
+        raise LabelAuditError(
+            f"`num_to_remove_per_class` is not supported with filter_by={filter_by!r}."
+        )
+    k = problem.k
     cj = _check_joint(confident_joint, k)
-    if num_to_remove_per_class is not None:
-        num_to_remove_per_class = list(num_to_remove_per_class)
-        if len(num_to_remove_per_class) < k:
-            raise LabelAuditError(
-                f"`num_to_remove_per_class` needs one count per class ({k}), got "
-                f"{len(num_to_remove_per_class)}."
-            )
-    masks = np.zeros((n, k), dtype=bool) if return_indices_ranked_by is None else None
-    ranked, labels_list, probs_list = [], [], []
+    removal = _check_removal(num_to_remove_per_class, k)
     thin = []
     for c in range(k):
-        y, probs = ovr.binary_problem(onehot, pred_probs, c)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = _binary_find_label_issues(
-                y, probs, return_indices_ranked_by=return_indices_ranked_by,
-                rank_by_kwargs=rank_by_kwargs, filter_by=filter_by, frac_noise=frac_noise,
-                num_to_remove_per_class=(None if num_to_remove_per_class is None
-                                         else [num_to_remove_per_class[c], 0]),
-                min_examples_per_class=min_examples_per_class,
-                confident_joint=None if cj is None else cj[c],
-                n_jobs=n_jobs, chunk_size=chunk_size, _validated=True,
-            )
-        for w in caught:
-            if "too few examples" in str(w.message):
-                thin.append(c)
-            else:
-                warnings.warn(w.message, w.category, stacklevel=4)
-        if masks is not None:
-            masks[:, c] = result
-        else:
-            ranked.append(result)
-            labels_list.append(y.astype(np.int64))
-            probs_list.append(probs)
-    if thin:
+        x, y = problem.column(c)
+        flags, few = binary_flags(
+            x, y, filter_by=filter_by, frac_noise=frac_noise,
+            num_to_remove=None if removal is None else removal[c],
+            min_examples_per_class=min_examples_per_class,
+            confident_joint=None if cj is None else cj[c],
+            n_threads=problem.n_threads, chunk_size=problem.chunk_size)
+        if few:
+            thin.append(c)
+        yield c, x, y, flags
+    if thin and filter_by in FAST_FILTERS[:3]:
         warnings.warn(
-            f"May not flag all label issues of classes {sorted(set(thin))}: one side of their "
-            f"yes/no problem has at most min_examples_per_class={min_examples_per_class} items.",
-            LabelAuditWarning, stacklevel=4,
+            f"May not flag all label issues of classes {thin}: one side of their yes/no "
+            f"problem has at most min_examples_per_class={min_examples_per_class} items.",
+            LabelAuditWarning, stacklevel=3,
         )
-    if masks is not None:
+
+
+def _per_class(problem, *, return_indices_ranked_by, rank_by_kwargs, **options):
+    """cleanlab's per-class output: a (n, K) bool matrix, or the three ranked lists."""
+    if return_indices_ranked_by is None:
+        masks = np.zeros((problem.n, problem.k), dtype=bool)
+        for c, _, _, flags in class_flags(problem, **options):
+            masks[:, c] = flags
         return masks
+    ovr.base_method(return_indices_ranked_by)
+    ranked, labels_list, probs_list = [], [], []
+    for _, x, y, flags in class_flags(problem, **options):
+        probs = ovr.binary_probs(x)
+        y = y.astype(np.int64)
+        ranked.append(order_label_issues(flags, y, probs, rank_by=return_indices_ranked_by.lower(),
+                                         rank_by_kwargs=rank_by_kwargs))
+        labels_list.append(y)
+        probs_list.append(probs)
     return ranked, labels_list, probs_list
 
 
@@ -173,12 +199,12 @@ def find_multilabel_issues_per_class(labels, pred_probs, return_indices_ranked_b
     (array([2, 2, 5]), array([0, 1, 1]))
     """
     _check_low_memory(low_memory)
-    onehot, pred_probs = ovr.validate(labels, pred_probs)
-    return _per_class(onehot, pred_probs, return_indices_ranked_by=return_indices_ranked_by,
+    problem = ovr.validate(labels, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
+    return _per_class(problem, return_indices_ranked_by=return_indices_ranked_by,
                       rank_by_kwargs=rank_by_kwargs, filter_by=filter_by, frac_noise=frac_noise,
                       num_to_remove_per_class=num_to_remove_per_class,
                       min_examples_per_class=min_examples_per_class,
-                      confident_joint=confident_joint, n_jobs=n_jobs, chunk_size=chunk_size)
+                      confident_joint=confident_joint)
 
 
 def _stable_order(keys: np.ndarray) -> np.ndarray:
@@ -247,47 +273,44 @@ def find_label_issues(labels, pred_probs, return_indices_ranked_by=None, rank_by
     [2, 5]
     """
     _check_low_memory(low_memory)
-    onehot, pred_probs = ovr.validate(labels, pred_probs)
+    problem = ovr.validate(labels, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
     rank_by_kwargs = dict(rank_by_kwargs or {})
+    adjust = bool(rank_by_kwargs.get("adjust_pred_probs", False))
     if return_indices_ranked_by is not None:
         rank_method = ovr.base_method(return_indices_ranked_by)
     if filter_by in _SCORE_FILTERS:
-        _check_joint(confident_joint, onehot.shape[1])  # checked, then unused (as in cleanlab)
-        off_diagonal = _per_class(
-            onehot, pred_probs, return_indices_ranked_by=None, rank_by_kwargs=None,
-            filter_by="confident_learning", frac_noise=1.0, num_to_remove_per_class=None,
-            min_examples_per_class=1, confident_joint=None, n_jobs=n_jobs,
-            chunk_size=chunk_size).any(axis=1)
-        n_issues = int(np.count_nonzero(off_diagonal))
-        ovr.require_both_values(onehot)
-        scores = ovr.default_aggregator()(class_scores(onehot, pred_probs, n_jobs=n_jobs,
-                                                       chunk_size=chunk_size))
+        _check_joint(confident_joint, problem.k)  # checked, then unused (as in cleanlab)
+        flagged = np.zeros(problem.n, dtype=bool)
+        for _, _, _, flags in class_flags(problem, filter_by="confident_learning"):
+            flagged |= flags
+        n_issues = int(np.count_nonzero(flagged))
+        ovr.require_both_values(problem)
+        scores = ovr.default_aggregator()(class_scores(problem))
         chosen = _stable_order(scores)[:n_issues]
-        mask = np.zeros(onehot.shape[0], dtype=bool)
+        mask = np.zeros(problem.n, dtype=bool)
         mask[chosen] = True
         if return_indices_ranked_by is None:
             return mask
         # cleanlab scores the flagged rows in index order and applies that
         # order to the rows taken lowest score first; kept for identical output.
-        sub = onehot[mask]
+        sub = problem.subset(mask)
         ovr.require_both_values(sub)
-        sub_scores = ovr.default_aggregator()(class_scores(
-            sub, np.ascontiguousarray(pred_probs[mask]), method=rank_method,
-            adjust_pred_probs=bool(rank_by_kwargs.get("adjust_pred_probs", False))))
+        sub_scores = ovr.default_aggregator()(class_scores(sub, method=rank_method,
+                                                           adjust_pred_probs=adjust))
         return chosen[_stable_order(sub_scores)].astype(np.int64)
 
-    per_class = _per_class(onehot, pred_probs, return_indices_ranked_by=return_indices_ranked_by,
-                           rank_by_kwargs=rank_by_kwargs, filter_by=filter_by,
-                           frac_noise=frac_noise, num_to_remove_per_class=num_to_remove_per_class,
-                           min_examples_per_class=min_examples_per_class,
-                           confident_joint=confident_joint, n_jobs=n_jobs, chunk_size=chunk_size)
+    options = dict(filter_by=filter_by, frac_noise=frac_noise,
+                   num_to_remove_per_class=num_to_remove_per_class,
+                   min_examples_per_class=min_examples_per_class, confident_joint=confident_joint)
     if return_indices_ranked_by is None:
-        return per_class.any(axis=1)
-    ranked = per_class[0]
+        mask = np.zeros(problem.n, dtype=bool)
+        for _, _, _, flags in class_flags(problem, **options):
+            mask |= flags
+        return mask
+    ranked = _per_class(problem, return_indices_ranked_by=return_indices_ranked_by,
+                        rank_by_kwargs=rank_by_kwargs, **options)[0]
     flagged = np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in ranked]))
-    ovr.require_both_values(onehot)
-    scores = ovr.default_aggregator()(class_scores(
-        onehot, pred_probs, method=rank_method,
-        adjust_pred_probs=bool(rank_by_kwargs.get("adjust_pred_probs", False)),
-        n_jobs=n_jobs, chunk_size=chunk_size))
+    ovr.require_both_values(problem)
+    scores = ovr.default_aggregator()(class_scores(problem, method=rank_method,
+                                                   adjust_pred_probs=adjust))
     return flagged[_stable_order(scores[flagged])].astype(np.int64)

@@ -27,24 +27,25 @@ __all__ = ["get_label_quality_scores", "get_label_quality_scores_per_class"]
 _DEFAULT_AGGREGATOR = {"method": "exponential_moving_average", "alpha": 0.8}
 
 
-def class_scores(onehot, pred_probs, *, method="self_confidence", adjust_pred_probs=False,
-                 n_jobs=None, chunk_size=None) -> np.ndarray:
-    """float64 ``(n, K)`` scores of every (item, class) pair from validated inputs."""
+def class_scores(problem, *, method="self_confidence", adjust_pred_probs=False) -> np.ndarray:
+    """float64 ``(n, K)`` scores of every (item, class) pair of a validated problem."""
     method = ovr.base_method(method)
-    out = np.zeros(onehot.shape, dtype=np.float64)
-    for c in range(onehot.shape[1]):
-        y, probs = ovr.binary_problem(onehot, pred_probs, c)
-        out[:, c] = _binary_scores(y, probs, method=method, adjust_pred_probs=adjust_pred_probs,
-                                   n_jobs=n_jobs, chunk_size=chunk_size, _validated=True)
+    out = np.zeros((problem.n, problem.k), dtype=np.float64)
+    for c in range(problem.k):
+        x, y = problem.column(c)
+        out[:, c] = _binary_scores(y.astype(np.intp), ovr.binary_probs(x), method=method,
+                                   adjust_pred_probs=adjust_pred_probs,
+                                   n_jobs=problem.n_threads, chunk_size=problem.chunk_size,
+                                   _validated=True)
     return out
 
 
-def _scorer_inputs(labels, pred_probs):
-    onehot, pred_probs = ovr.validate(labels, pred_probs)
-    if not any(onehot.any(axis=1)):
+def _scorer_inputs(labels, pred_probs, n_jobs, chunk_size):
+    problem = ovr.validate(labels, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
+    if not problem.class_counts().any():
         raise LabelAuditError("`labels`: every item has an empty label set; at least one class "
                               "must appear somewhere.")
-    return onehot, pred_probs
+    return problem
 
 
 def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
@@ -85,15 +86,13 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
     ...     aggregator_kwargs={"method": "softmin"}).round(3).tolist()
     [0.1, 0.708, 0.1, 0.8]
     """
-    onehot, pred_probs = _scorer_inputs(labels, pred_probs)
+    problem = _scorer_inputs(labels, pred_probs, n_jobs, chunk_size)
     if aggregator_kwargs is None:
         aggregator_kwargs = _DEFAULT_AGGREGATOR
     aggregate = (ovr.aggregator(**aggregator_kwargs) if aggregator_kwargs
                  else ovr.default_aggregator())
-    scores = class_scores(onehot, pred_probs, method=method, adjust_pred_probs=adjust_pred_probs,
-                          n_jobs=n_jobs, chunk_size=chunk_size)
-    ovr.require_both_values(onehot)
-    return aggregate(scores)
+    ovr.require_both_values(problem)
+    return aggregate(class_scores(problem, method=method, adjust_pred_probs=adjust_pred_probs))
 
 
 def get_label_quality_scores_per_class(labels, pred_probs, *, method="self_confidence",
@@ -127,6 +126,5 @@ def get_label_quality_scores_per_class(labels, pred_probs, *, method="self_confi
     >>> rank.get_label_quality_scores_per_class([[0], [0, 1], [1], []], p).round(2).tolist()
     [[0.9, 0.9], [0.8, 0.7], [0.8, 0.1], [0.9, 0.8]]
     """
-    onehot, pred_probs = _scorer_inputs(labels, pred_probs)
-    return class_scores(onehot, pred_probs, method=method, adjust_pred_probs=adjust_pred_probs,
-                        n_jobs=n_jobs, chunk_size=chunk_size)
+    problem = _scorer_inputs(labels, pred_probs, n_jobs, chunk_size)
+    return class_scores(problem, method=method, adjust_pred_probs=adjust_pred_probs)

@@ -778,3 +778,4 @@ include "_dawid_skene.pxi"
 include "_detection.pxi"
 
 include "_token.pxi"
+include "_multilabel.pxi"

@@ -1205,3 +1205,164 @@ def check_token_inputs(labels, pred_probs, *, sentence_lengths=None):
         )
     flat_labels = check_labels(flat_labels, probs.shape[0], probs.shape[1])
     return flat_labels, probs, starts
+# ---------------------------------------------------------------------------
+# Multi-label classification: label sets and per-class probabilities
+# ---------------------------------------------------------------------------
+
+def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
+    """Return multi-label ``pred_probs`` as a C-contiguous float32/float64 matrix.
+
+    Rows need not sum to one (each column is its own class's probability), but
+    every value must lie in ``[0, 1]`` (with cleanlab's ``1e-6`` slack). A
+    C-contiguous float ndarray, including a read-only memory map, is returned
+    as is; the range check streams over it in row blocks.
+
+    Parameters
+    ----------
+    pred_probs : array-like of shape (n_samples, n_classes)
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    ndarray
+    """
+    if not isinstance(pred_probs, np.ndarray):
+        if hasattr(pred_probs, "__dask_graph__"):
+            raise LabelAuditError(f"`{name}` is a dask array; multi-label functions take numpy arrays.")
+        try:
+            pred_probs = np.asarray(pred_probs)
+        except Exception as exc:  # noqa: BLE001 - report any conversion failure
+            raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
+        if pred_probs.dtype.kind in "iub":
+            raise LabelAuditError(
+                f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
+            )
+    if pred_probs.ndim != 2:
+        raise LabelAuditError(
+            f"`{name}` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."
+        )
+    if pred_probs.dtype not in (np.float32, np.float64):
+        raise LabelAuditError(
+            f"Only float32 or float64 `{name}` are supported, got dtype={pred_probs.dtype}."
+        )
+    n, k = pred_probs.shape
+    if n == 0 or k == 0:
+        raise LabelAuditError(f"`{name}` needs at least one row and one column, got shape {pred_probs.shape}.")
+    if not pred_probs.flags.c_contiguous:
+        pred_probs = np.ascontiguousarray(pred_probs)
+    for start in range(0, n, max(1, _SCAN_ROWS // max(k, 1))):
+        block = pred_probs[start:start + max(1, _SCAN_ROWS // max(k, 1))]
+        bad = ~((block >= -RANGE_TOLERANCE) & (block <= 1 + RANGE_TOLERANCE))
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise LabelAuditError(
+                f"`{name}` row {start + row}, column {col}: values must be probabilities in [0, 1], "
+                f"got {block[row, col]!r}."
+            )
+    return pred_probs
+
+
+#: Items per block when label sets are packed into bits (bounds the temporaries).
+_LABEL_BLOCK = 1 << 16
+
+
+def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
+                            name: str = "labels") -> np.ndarray:
+    """Return multi-label ``labels`` as packed bits, ``np.packbits(onehot, axis=1)``.
+
+    Parameters
+    ----------
+    labels : sequence of iterables of int
+        One iterable of class indices per item (``[[0, 2], [], [1]]``), as
+        cleanlab takes them; repeats within an item count once, an empty
+        iterable is an item with no class. Integral floats and booleans count
+        as the integers they equal (as in cleanlab).
+    n_rows : int
+        Rows of ``pred_probs``.
+    n_classes : int
+        Columns of ``pred_probs`` (the classes ``0..K-1``).
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n_rows, ceil(n_classes / 8))
+        Bit ``7 - c % 8`` of byte ``c // 8`` is set when the item carries
+        class ``c`` (one bit per pair: an eighth of a uint8 indicator matrix).
+
+    Raises
+    ------
+    LabelAuditError
+        For a non-sequence, a wrong length, a row that is not an iterable of
+        integers, or a class index outside ``0..K-1`` (cleanlab drops those
+        with a warning; here they are an error naming the row).
+    """
+    import itertools
+
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise LabelAuditError(
+            f"`{name}` must be a list with one list of class indices per item, got {type(labels).__name__}."
+        )
+    if isinstance(labels, np.ndarray) and labels.dtype == bool:
+        raise LabelAuditError(
+            f"`{name}` is a boolean matrix; pass one list of class indices per item "
+            "(e.g. `[np.flatnonzero(row).tolist() for row in matrix]`)."
+        )
+    if len(labels) != n_rows:
+        raise LabelAuditError(
+            f"`{name}` must have one entry per row of pred_probs: got {len(labels)} entries "
+            f"and {n_rows} rows."
+        )
+    bits = np.zeros((n_rows, (n_classes + 7) // 8), dtype=np.uint8)
+    for start in range(0, n_rows, _LABEL_BLOCK):
+        rows = labels[start:start + _LABEL_BLOCK]
+        if not isinstance(rows, (list, tuple, np.ndarray)):
+            rows = list(itertools.islice(labels, start, start + _LABEL_BLOCK))
+        onehot = np.zeros((len(rows), n_classes), dtype=np.uint8)
+        try:  # fast path: every row a sized iterable of numbers
+            if any(isinstance(row, (str, bytes)) for row in rows):
+                raise TypeError
+            lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+            flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64,
+                               count=int(lengths.sum()))
+        except (TypeError, ValueError, OverflowError):
+            flat = None
+        if flat is not None and not (((flat < 0) | (flat >= n_classes)
+                                      | (flat != np.floor(flat))).any()):
+            onehot[np.repeat(np.arange(len(rows)), lengths), flat.astype(np.intp)] = 1
+        else:
+            for i, row in enumerate(rows):  # slow path: find the row to name
+                _set_label_row(onehot, i, row, start + i, n_classes, name)
+        bits[start:start + len(rows)] = np.packbits(onehot, axis=1)
+    return bits
+
+
+def _set_label_row(onehot, i, row, position, n_classes, name):
+    """Set one item's classes in ``onehot[i]``, or raise naming ``position``."""
+    if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+        raise LabelAuditError(
+            f"`{name}` row {position}: expected a list of class indices, got {_short(row)}."
+        )
+    values = list(row)
+    if not values:
+        return
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
+        raise LabelAuditError(
+            f"`{name}` row {position}: class indices must be integers, got {_short(values)}."
+        )
+    if arr.min() < 0 or arr.max() >= n_classes:
+        raise LabelAuditError(
+            f"`{name}` row {position}: class indices must be in 0..{n_classes - 1} "
+            f"(pred_probs has {n_classes} columns), got {_short(values)}."
+        )
+    onehot[i, arr.astype(np.intp)] = 1
+
+
+def unpack_multilabel_labels(bits: np.ndarray, n_classes: int) -> np.ndarray:
+    """The uint8 ``(n, K)`` indicator matrix of packed label bits (for small inputs)."""
+    return np.unpackbits(bits, axis=1, count=n_classes)

@@ -341,8 +341,11 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
         Threads; results do not depend on it.
     verbose : bool
         Accepted for compatibility; labelaudit prints nothing.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        True: ``labels`` is a list of class-index lists and ``pred_probs``
+        holds per-class probabilities; the call is
+        :func:`labelaudit.multilabel_classification.filter.find_label_issues`
+        with the same arguments (cleanlab's older spelling of it).
     chunk_size : int, optional
         Rows per work unit; results do not depend on it.
 
@@ -358,7 +361,6 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     tie exactly at a selection cut: cleanlab's choice then depends on numpy's
     unstable sort and the CPU, labelaudit always takes the smaller row index.
     """
-    reject_multi_label(multi_label)
     spec = check_filter_by(filter_by)
     rank_by_kwargs = dict(rank_by_kwargs or {})
     unknown = set(rank_by_kwargs) - {"adjust_pred_probs"}
@@ -393,6 +395,21 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
             f"`min_examples_per_class` must be an integer, got {min_examples_per_class!r}."
         )
 
+    if multi_label:
+        # cleanlab's older spelling of the multi-label filter: same arguments, same results.
+        if not isinstance(labels, list):
+            raise LabelAuditError(
+                "`labels` must be a list of lists of class indices when `multi_label=True`, "
+                f"got {type(labels).__name__}."
+            )
+        from ..multilabel_classification import filter as multilabel_filter
+
+        return multilabel_filter.find_label_issues(
+            labels, pred_probs, return_indices_ranked_by=return_indices_ranked_by,
+            rank_by_kwargs=rank_by_kwargs, filter_by=filter_by, frac_noise=frac_noise,
+            num_to_remove_per_class=num_to_remove_per_class,
+            min_examples_per_class=min_examples_per_class, confident_joint=confident_joint,
+            n_jobs=n_jobs, chunk_size=chunk_size)
     if is_dask_array(pred_probs):
         if not spec.chunked:
             raise LabelAuditError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
+from .._core import ml_binary_pass
 from ..confident._latent import calibrate_counts, keep_at_least_n_per_class
 from ..confident._passes import (
     BIG_THRESHOLD,
@@ -113,7 +113,7 @@ def binary_flags(x, y, *, filter_by="prune_by_noise_rate", frac_noise=1.0,
     off = np.empty(n, dtype=np.uint8)
     n_chunks = max(1, -(-n // chunk_size))
     chunk_counts = np.zeros((n_chunks, 4), dtype=np.int64)
-    _core.ml_binary_pass(x, y, np.ascontiguousarray(cut, dtype=x.dtype), margin, keep, off,
+    ml_binary_pass(x, y, np.ascontiguousarray(cut, dtype=x.dtype), margin, keep, off,
                          chunk_counts, n_threads, chunk_size)
     keep = keep.view(bool)
     thin = False

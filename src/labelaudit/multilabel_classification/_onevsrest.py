@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import _core
+from .._core import ml_column
 from .._threads import effective_n_threads
 from .._validation import check_multilabel_labels, check_multilabel_probs
 from ..exceptions import LabelAuditError
@@ -48,7 +48,7 @@ class Problem:
         """``(x, y)``: column ``c`` of ``pred_probs`` and its 0/1 labels, contiguous."""
         x = np.empty(self.n, dtype=self.pred_probs.dtype)
         y = np.empty(self.n, dtype=np.uint8)
-        _core.ml_column(self.pred_probs, self.bits, c, x, y, self.n_threads, self.chunk_size)
+        ml_column(self.pred_probs, self.bits, c, x, y, self.n_threads, self.chunk_size)
         return x, y
 
     def class_counts(self) -> np.ndarray:

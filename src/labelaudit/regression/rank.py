@@ -150,7 +150,9 @@ def _residual_scores(labels, predictions, n_threads: int, chunk_size: int) -> np
 def _standardized(values: np.ndarray) -> np.ndarray:
     # (x - mean) / (std + tiny) with numpy's reductions in the values' dtype,
     # so degenerate inputs (constant values) behave exactly as the reference.
-    return (values - values.mean()) / (values.std() + _TINY)
+    # 0 / 0 of constant float32 values is reported by the caller, not warned about.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (values - values.mean()) / (values.std() + _TINY)
 
 
 def _outre_scores(labels, predictions, n_threads: int, chunk_size: int) -> np.ndarray:

@@ -861,3 +861,67 @@ def regression_missing_error(labels: np.ndarray, predictions: np.ndarray) -> Inp
                 return InputError(f"`{name}` cannot contain missing values: row {int(rows[0])} is "
                                   f"NaN ({rows.size} NaN in all); drop or fill those items first.")
     return None
+
+
+def numeric_values(values, *, source: str, role: str) -> np.ndarray:
+    """Numbers read from a table column or an array file, as float32 or float64.
+
+    Parameters
+    ----------
+    values : polars.Series or numpy.ndarray
+        The column or the (1-D, or ``(n, 1)``) array as read.
+    source : str
+        Where they come from, for messages (``"data file 'd.csv', column 'y'"``).
+    role : str
+        What they are (``"labels"``, ``"predictions"``).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+        float32 and float64 stay as stored (no copy for a contiguous float
+        array); integers become float64.
+
+    Raises
+    ------
+    InputError
+        A non-numeric type, a missing value (null or NaN) or an infinity,
+        naming the first such row.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> numeric_values(pl.Series("y", [1.5, None]), source="data file 'd.csv', column 'y'",
+    ...                role="labels")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: data file 'd.csv', column 'y': labels must be numbers, row 1 is missing
+    """
+    if hasattr(values, "null_count"):  # polars Series
+        series = values
+        if not series.dtype.is_numeric() or series.dtype.is_decimal():
+            present = series.is_not_null()
+            row = int(present.arg_true()[0]) if present.any() else 0
+            raise InputError(f"{source}: {role} must be numbers, got type {series.dtype} (row "
+                             f"{row} is {_short(series[row] if series.len() else None)})")
+        if series.null_count():
+            row = int(series.is_null().arg_true()[0])
+            raise InputError(f"{source}: {role} must be numbers, row {row} is missing")
+        arr = series.to_numpy()
+    else:
+        arr = np.asarray(values)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise InputError(f"{source}: {role} must be one number per item (a 1-D array), got "
+                             f"shape {arr.shape}")
+        if arr.dtype.kind not in "fiu":
+            raise InputError(f"{source}: {role} must be numbers, got dtype {arr.dtype}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    arr = np.ascontiguousarray(arr)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        what = "missing (NaN)" if np.isnan(arr[row]) else f"{arr[row]}"
+        raise InputError(f"{source}: {role} must be finite numbers, row {row} is {what}")
+    return arr

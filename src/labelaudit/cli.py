@@ -1086,6 +1086,13 @@ _EXIT_CODES = (
 #: The audit command's 'Tasks' help: one paragraph per --task other than classification.
 _TASKS_HELP: dict[str, str] = {
     # --- one entry per task, in task order
+    "regression": "numeric labels (--label-col) against one out-of-sample model prediction "
+                  "per item: --predictions FILE (.npy in DATA's row order, or a table with a "
+                  "'prediction' column, matched by --id-col when it has one) or "
+                  "--prediction-col COLUMN (of that table, or of DATA without --predictions); "
+                  "--regression-method outre|residual scores the labels as cleanlab does; "
+                  "items whose -log(score) has a robust z-score above --regression-cutoff "
+                  "(default 3.5) are issues.",
     # --- end of task entries
 }
 
@@ -1128,6 +1135,21 @@ def audit_command(
         ),
     ] = None,
     # --- task-specific options: one block each, in task order, collected into task_options.
+    prediction_col: Annotated[
+        str | None,
+        typer.Option("--prediction-col", help="--task regression: column with the model's "
+                     "predictions (of the --predictions table, or of DATA without it)."),
+    ] = None,
+    regression_method: Annotated[
+        str | None,
+        typer.Option("--regression-method", help="--task regression: label quality score, "
+                     "outre (default; quadratic time) or residual."),
+    ] = None,
+    regression_cutoff: Annotated[
+        float | None,
+        typer.Option("--regression-cutoff", help="--task regression: robust z-score of "
+                     "-log(score) above which an item is an issue (default 3.5)."),
+    ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
         list[Path] | None,
@@ -1280,6 +1302,10 @@ def audit_command(
     """
     task_options: dict[str, Any] = {}
     # --- task-specific options into task_options: one line each, in task order.
+    regression_options = {k: v for k, v in {"prediction_col": prediction_col, "regression_method": regression_method, "regression_cutoff": regression_cutoff}.items() if v is not None}  # noqa: E501
+    if regression_options and task != "regression":
+        raise typer.BadParameter(f"applies to --task regression only, not --task {task}", param_hint=f"--{next(iter(regression_options)).replace('_', '-')}")  # noqa: E501
+    task_options.update(regression_options)
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

@@ -35,6 +35,7 @@ from .config import read_json, read_toml
 from .images import read_image_bytes
 from .label_studio import label_studio_config, label_studio_tasks
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
+from .regression import read_regression_predictions
 from .tables import (
     READERS,
     Reader,
@@ -89,4 +90,5 @@ __all__ = [
     "write_output",
     "write_parquet",
     "write_text",
+    "read_regression_predictions",
 ]

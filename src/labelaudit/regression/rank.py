@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
+from .._core import regression_knn_mean_distances, regression_residual_scores
 from .._threads import effective_n_threads, resolve_chunk_size
 from .._validation import (
     check_regression_inputs,
@@ -138,7 +138,7 @@ def _residual_scores(labels, predictions, n_threads: int, chunk_size: int) -> np
         return np.exp(-np.abs(predictions - labels))
     labels, predictions = pair
     out = np.empty(labels.shape[0], dtype=labels.dtype)
-    n_nan = _core.regression_residual_scores(labels, predictions, out, chunk_size, n_threads)
+    n_nan = regression_residual_scores(labels, predictions, out, chunk_size, n_threads)
     if n_nan:
         # Only now look for NaN inputs (inf - inf also gives NaN, which is a score).
         error = regression_missing_error(labels, predictions)
@@ -183,7 +183,7 @@ def _outre_scores(labels, predictions, n_threads: int, chunk_size: int) -> np.nd
     fy = np.ascontiguousarray(fy, dtype=kernel_dtype)
     k = int(np.ceil(_FRAC_NEIGHBORS * n))
     mean_dist = np.empty(n, dtype=np.float64)
-    ok = _core.regression_knn_mean_distances(fx, fy, _query_order(fx, fy), k, mean_dist,
+    ok = regression_knn_mean_distances(fx, fy, _query_order(fx, fy), k, mean_dist,
                                              chunk_size, n_threads)
     if not ok:  # pragma: no cover - needs an allocation failure
         raise MemoryError(f"method='outre': could not allocate 2 x {n} float64 per thread")

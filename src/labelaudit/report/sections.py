@@ -449,4 +449,5 @@ del _section
 # --------------------------------------------------------------------------- label shapes
 # Each task's section lives in its own module of this package and registers itself on import.
 # --- one import per task, in task order
+from . import _section_regression  # noqa: E402,F401
 # --- end of task section imports

@@ -48,6 +48,7 @@ __all__ = [
 #: The built-in task modules, by task name (imported when the task is first asked for).
 _BUILTIN: Mapping[str, str] = {
     # --- one entry per task: "name": ".module", in task order
+    "regression": ".regression",
     # --- end of built-in tasks
 }
 

@@ -779,3 +779,4 @@ include "_detection.pxi"
 
 include "_token.pxi"
 include "_multilabel.pxi"
+include "_regression.pxi"

@@ -1099,6 +1099,13 @@ _TASKS_HELP: dict[str, str] = {
         "holding the flat (tokens x classes) matrix, one row per token of DATA in file order; "
         "columns follow --classes (default: the sorted tags)."
     ),
+    "regression": "numeric labels (--label-col) against one out-of-sample model prediction "
+                  "per item: --predictions FILE (.npy in DATA's row order, or a table with a "
+                  "'prediction' column, matched by --id-col when it has one) or "
+                  "--prediction-col COLUMN (of that table, or of DATA without --predictions); "
+                  "--regression-method outre|residual scores the labels as cleanlab does; "
+                  "items whose -log(score) has a robust z-score above --regression-cutoff "
+                  "(default 3.5) are issues.",
     # --- end of task entries
 }
 
@@ -1156,6 +1163,21 @@ def audit_command(
         str | None,
         typer.Option("--token-text-col", help="--task token, long table DATA: column with "
                      "the token text (default token)."),
+    ] = None,
+    prediction_col: Annotated[
+        str | None,
+        typer.Option("--prediction-col", help="--task regression: column with the model's "
+                     "predictions (of the --predictions table, or of DATA without it)."),
+    ] = None,
+    regression_method: Annotated[
+        str | None,
+        typer.Option("--regression-method", help="--task regression: label quality score, "
+                     "outre (default; quadratic time) or residual."),
+    ] = None,
+    regression_cutoff: Annotated[
+        float | None,
+        typer.Option("--regression-cutoff", help="--task regression: robust z-score of "
+                     "-log(score) above which an item is an issue (default 3.5)."),
     ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
@@ -1312,6 +1334,10 @@ def audit_command(
     if detection_image_dir is not None: task_options["detection_image_dir"] = str(detection_image_dir)  # noqa: E701,E501
     task_options.update({k: v for k, v in {"token_sentence_col": token_sentence_col,
                                            "token_text_col": token_text_col}.items() if v})
+    regression_options = {k: v for k, v in {"prediction_col": prediction_col, "regression_method": regression_method, "regression_cutoff": regression_cutoff}.items() if v is not None}  # noqa: E501
+    if regression_options and task != "regression":
+        raise typer.BadParameter(f"applies to --task regression only, not --task {task}", param_hint=f"--{next(iter(regression_options)).replace('_', '-')}")  # noqa: E501
+    task_options.update(regression_options)
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

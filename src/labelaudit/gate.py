@@ -299,6 +299,12 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
               _scalar("sentence_issue_rate")),
     CheckSpec("max_sentence_issue_rate_ci_high", "sentence_issue_rate_ci_high", "max", 0, 1,
               _scalar("sentence_issue_rate_ci_high")),
+    # --task regression: how well the predictions explain the labels (the scores are only
+    # as good as the model), and the upper bound of the flagged share.
+    CheckSpec("min_regression_r2", "regression_r2", "min", -math.inf, 1,
+              _scalar("regression_r2")),
+    CheckSpec("max_regression_issue_rate", "regression_issue_rate_ci_high", "max", 0, 1,
+              _scalar("regression_issue_rate_ci_high")),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

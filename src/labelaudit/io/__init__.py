@@ -39,6 +39,7 @@ from .label_studio import label_studio_config, label_studio_tasks
 from .label_studio_detection import read_label_studio_rectangles
 from .label_studio_token import read_label_studio_spans
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
+from .regression import read_regression_predictions
 from .tables import (
     READERS,
     Reader,
@@ -101,4 +102,5 @@ __all__ = [
     "read_token_probs",
     "read_token_table",
     "read_label_studio_spans",
+    "read_regression_predictions",
 ]

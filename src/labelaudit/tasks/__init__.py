@@ -50,6 +50,7 @@ _BUILTIN: Mapping[str, str] = {
     # --- one entry per task: "name": ".module", in task order
     "detection": ".detection",
     "token": ".token",
+    "regression": ".regression",
     # --- end of built-in tasks
 }
 

@@ -867,118 +867,6 @@ def check_detection_inputs(labels, predictions, *, known_classes: bool = True,
     Returns
     -------
     DetectionInputs
-# --------------------------------------------------------------------------- regression
-# Checks of numeric labels and predictions (labelaudit.regression). cleanlab's
-# rules are kept (one number per item after squeezing length-1 axes, a numeric
-# dtype, no NaN) so every input it scores is accepted here; only the messages
-# are sharper.
-
-#: Label quality methods of :func:`labelaudit.regression.rank.get_label_quality_scores`.
-REGRESSION_METHODS = ("residual", "outre")
-
-
-def check_regression_vector(values, *, name: str) -> np.ndarray:
-    """One number per item: ``values`` as a 1-D numeric array (length-1 axes squeezed).
-
-    Parameters
-    ----------
-    values : array-like
-        Labels or predictions.
-    name : str
-        Parameter name used in messages.
-
-    Returns
-    -------
-    numpy.ndarray
-        1-D, numeric (any numpy number dtype), not copied when it need not be.
-    """
-    try:
-        arr = np.asarray(values)
-    except Exception as exc:  # noqa: BLE001 - anything numpy cannot read
-        raise InputError(f"`{name}` must be array-like numbers: {exc}") from None
-    if arr.size == 0:
-        raise InputError(f"`{name}` is empty: give one number per item.")
-    shape = arr.shape
-    arr = np.squeeze(arr)
-    if arr.ndim != 1:
-        raise InputError(f"`{name}` must hold one number per item for at least 2 items "
-                         f"(a 1-D array once length-1 axes are dropped), got shape {shape}.")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
-    return arr
-
-
-def check_regression_inputs(labels, predictions, *, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Check labels, predictions and method of a regression label quality call.
-
-    NaN is looked for by the callers' first pass (it costs nothing there);
-    :func:`regression_missing_error` words the message.
-
-    Parameters
-    ----------
-    labels, predictions : array-like
-    method : str
-
-    Returns
-    -------
-    labels, predictions : numpy.ndarray
-        1-D numeric arrays of the same length.
-    """
-    labels = check_regression_vector(labels, name="labels")
-    predictions = check_regression_vector(predictions, name="predictions")
-    if labels.shape != predictions.shape:
-        raise InputError(f"`labels` and `predictions` must have one value per item each: got "
-                         f"{labels.shape[0]} labels and {predictions.shape[0]} predictions.")
-    if not isinstance(method, str) or method not in REGRESSION_METHODS:
-        raise InputError(f"`method` must be one of {', '.join(map(repr, REGRESSION_METHODS))}, "
-                         f"got {method!r}.")
-    return labels, predictions
-
-
-def regression_float_pair(labels: np.ndarray, predictions: np.ndarray):
-    """Both arrays as C-contiguous float32 or float64 of one dtype, or None.
-
-    None means the pair is not float32/float64 (integers, float16, complex):
-    those keep numpy's own arithmetic, as cleanlab does, so results and result
-    dtypes match it exactly. A float32/float64 mix is promoted to float64
-    (numpy's rule for their difference).
-    """
-    kinds = {labels.dtype, predictions.dtype}
-    if not kinds <= {np.dtype(np.float32), np.dtype(np.float64)}:
-        return None
-    dtype = np.result_type(labels.dtype, predictions.dtype)
-    return (np.ascontiguousarray(labels, dtype=dtype),
-            np.ascontiguousarray(predictions, dtype=dtype))
-
-
-def regression_missing_error(labels: np.ndarray, predictions: np.ndarray) -> InputError | None:
-    """The error for the first NaN in ``labels`` (else ``predictions``), or None without NaN."""
-    for name, values in (("labels", labels), ("predictions", predictions)):
-        if values.dtype.kind in "fc":
-            rows = np.flatnonzero(np.isnan(values))
-            if rows.size:
-                return InputError(f"`{name}` cannot contain missing values: row {int(rows[0])} is "
-                                  f"NaN ({rows.size} NaN in all); drop or fill those items first.")
-    return None
-
-
-def numeric_values(values, *, source: str, role: str) -> np.ndarray:
-    """Numbers read from a table column or an array file, as float32 or float64.
-
-    Parameters
-    ----------
-    values : polars.Series or numpy.ndarray
-        The column or the (1-D, or ``(n, 1)``) array as read.
-    source : str
-        Where they come from, for messages (``"data file 'd.csv', column 'y'"``).
-    role : str
-        What they are (``"labels"``, ``"predictions"``).
-
-    Returns
-    -------
-    numpy.ndarray of shape (n,)
-        float32 and float64 stay as stored (no copy for a contiguous float
-        array); integers become float64.
 
     Raises
     ------
@@ -1478,6 +1366,124 @@ def _set_label_row(onehot, i, row, position, n_classes, name):
 def unpack_multilabel_labels(bits: np.ndarray, n_classes: int) -> np.ndarray:
     """The uint8 ``(n, K)`` indicator matrix of packed label bits (for small inputs)."""
     return np.unpackbits(bits, axis=1, count=n_classes)
+
+
+# --------------------------------------------------------------------------- regression
+# Checks of numeric labels and predictions (labelaudit.regression). cleanlab's
+# rules are kept (one number per item after squeezing length-1 axes, a numeric
+# dtype, no NaN) so every input it scores is accepted here; only the messages
+# are sharper.
+
+#: Label quality methods of :func:`labelaudit.regression.rank.get_label_quality_scores`.
+REGRESSION_METHODS = ("residual", "outre")
+
+
+def check_regression_vector(values, *, name: str) -> np.ndarray:
+    """One number per item: ``values`` as a 1-D numeric array (length-1 axes squeezed).
+
+    Parameters
+    ----------
+    values : array-like
+        Labels or predictions.
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D, numeric (any numpy number dtype), not copied when it need not be.
+    """
+    try:
+        arr = np.asarray(values)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot read
+        raise InputError(f"`{name}` must be array-like numbers: {exc}") from None
+    if arr.size == 0:
+        raise InputError(f"`{name}` is empty: give one number per item.")
+    shape = arr.shape
+    arr = np.squeeze(arr)
+    if arr.ndim != 1:
+        raise InputError(f"`{name}` must hold one number per item for at least 2 items "
+                         f"(a 1-D array once length-1 axes are dropped), got shape {shape}.")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
+    return arr
+
+
+def check_regression_inputs(labels, predictions, *, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check labels, predictions and method of a regression label quality call.
+
+    NaN is looked for by the callers' first pass (it costs nothing there);
+    :func:`regression_missing_error` words the message.
+
+    Parameters
+    ----------
+    labels, predictions : array-like
+    method : str
+
+    Returns
+    -------
+    labels, predictions : numpy.ndarray
+        1-D numeric arrays of the same length.
+    """
+    labels = check_regression_vector(labels, name="labels")
+    predictions = check_regression_vector(predictions, name="predictions")
+    if labels.shape != predictions.shape:
+        raise InputError(f"`labels` and `predictions` must have one value per item each: got "
+                         f"{labels.shape[0]} labels and {predictions.shape[0]} predictions.")
+    if not isinstance(method, str) or method not in REGRESSION_METHODS:
+        raise InputError(f"`method` must be one of {', '.join(map(repr, REGRESSION_METHODS))}, "
+                         f"got {method!r}.")
+    return labels, predictions
+
+
+def regression_float_pair(labels: np.ndarray, predictions: np.ndarray):
+    """Both arrays as C-contiguous float32 or float64 of one dtype, or None.
+
+    None means the pair is not float32/float64 (integers, float16, complex):
+    those keep numpy's own arithmetic, as cleanlab does, so results and result
+    dtypes match it exactly. A float32/float64 mix is promoted to float64
+    (numpy's rule for their difference).
+    """
+    kinds = {labels.dtype, predictions.dtype}
+    if not kinds <= {np.dtype(np.float32), np.dtype(np.float64)}:
+        return None
+    dtype = np.result_type(labels.dtype, predictions.dtype)
+    return (np.ascontiguousarray(labels, dtype=dtype),
+            np.ascontiguousarray(predictions, dtype=dtype))
+
+
+def regression_missing_error(labels: np.ndarray, predictions: np.ndarray) -> InputError | None:
+    """The error for the first NaN in ``labels`` (else ``predictions``), or None without NaN."""
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.dtype.kind in "fc":
+            rows = np.flatnonzero(np.isnan(values))
+            if rows.size:
+                return InputError(f"`{name}` cannot contain missing values: row {int(rows[0])} is "
+                                  f"NaN ({rows.size} NaN in all); drop or fill those items first.")
+    return None
+
+
+def numeric_values(values, *, source: str, role: str) -> np.ndarray:
+    """Numbers read from a table column or an array file, as float32 or float64.
+
+    Parameters
+    ----------
+    values : polars.Series or numpy.ndarray
+        The column or the (1-D, or ``(n, 1)``) array as read.
+    source : str
+        Where they come from, for messages (``"data file 'd.csv', column 'y'"``).
+    role : str
+        What they are (``"labels"``, ``"predictions"``).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+        float32 and float64 stay as stored (no copy for a contiguous float
+        array); integers become float64.
+
+    Raises
+    ------
+    InputError
         A non-numeric type, a missing value (null or NaN) or an infinity,
         naming the first such row.
 

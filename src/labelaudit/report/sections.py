@@ -529,6 +529,5 @@ register_section(
 
 
 # --- one import per task, in task order
-from . import _section_token  # noqa: E402,F401
-from . import _section_regression  # noqa: E402,F401
+from . import _section_regression, _section_token  # noqa: E402,F401
 # --- end of task section imports

@@ -109,6 +109,11 @@ CHECK_DOCS = {
     "token.",
     "max_sentence_issue_rate_ci_high": "`--task token`: upper end of the Wilson interval of "
     "the share of sentences with a flagged token (fail unless surely below).",
+    # --task regression
+    "min_regression_r2": "`--task regression`: smallest R^2 of the predictions against the "
+    "given labels (the label scores are only as good as the model).",
+    "max_regression_issue_rate": "`--task regression`: upper end of the bootstrap interval of "
+    "the share of items flagged (fail unless surely below).",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

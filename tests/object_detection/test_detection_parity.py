@@ -19,7 +19,6 @@ import warnings
 
 import numpy as np
 import pytest
-from _od_cases import detection_case, stable_argsort
 from cleanlab.object_detection import filter as cl_filter
 from cleanlab.object_detection import rank as cl_rank
 from cleanlab.object_detection import summary as cl_summary
@@ -29,6 +28,8 @@ from hypothesis import strategies as st
 from labelaudit.object_detection import filter as la_filter
 from labelaudit.object_detection import rank as la_rank
 from labelaudit.object_detection import summary as la_summary
+
+from ._od_cases import detection_case, stable_argsort
 
 PARITY = settings(max_examples=40, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

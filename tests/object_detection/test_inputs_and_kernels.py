@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from _od_cases import detection_case
 from hypothesis import HealthCheck, given, settings
 
 from labelaudit._validation import check_detection_inputs
@@ -15,6 +14,8 @@ from labelaudit.object_detection import _engine
 from labelaudit.object_detection import filter as od_filter
 from labelaudit.object_detection import rank as od_rank
 from labelaudit.object_detection import summary as od_summary
+
+from ._od_cases import detection_case
 
 BOX = np.array([[0.0, 0.0, 10.0, 10.0]])
 

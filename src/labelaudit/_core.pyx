@@ -775,3 +775,4 @@ def sort_heaps(
 # ---------------------------------------------------------------------------
 
 include "_dawid_skene.pxi"
+include "_segmentation.pxi"

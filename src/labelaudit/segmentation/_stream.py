@@ -185,7 +185,7 @@ def select(source: Source, thresholds: np.ndarray, n_threads: int,
     ``mismatch_out`` (an (N, H, W) uint8 view, full resolution only) receives
     ``argmax != label`` for every pixel.
     """
-    n, k = source.n_images, source.n_classes
+    n = source.n_images
     h, w = source.small_shape
     dtype = source.pred_probs.dtype
     adj = np.ascontiguousarray(thresholds - SLACK, dtype=np.float64)

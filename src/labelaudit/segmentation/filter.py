@@ -111,9 +111,9 @@ def find_label_issues(labels, pred_probs, *, batch_size=None, n_jobs=None, verbo
     >>> from labelaudit.segmentation.filter import find_label_issues
     >>> pred_probs = np.array([[[[0.9, 0.8], [0.1, 0.2]],
     ...                         [[0.1, 0.2], [0.9, 0.8]]]])   # 1 image, 2 classes, 2 x 2
-    >>> labels = np.array([[[0, 1], [1, 1]]])                 # pixel (0, 1) looks wrong
+    >>> labels = np.array([[[0, 1], [0, 1]]])   # pixels (0, 1) and (1, 0) look swapped
     >>> find_label_issues(labels, pred_probs, verbose=False).astype(int).tolist()
-    [[[0, 1], [0, 0]]]
+    [[[0, 1], [1, 0]]]
     """
     _extra_kwargs(kwargs, ("downsample", "out"), "find_label_issues")
     size = _batch_size(batch_size)

@@ -34,6 +34,8 @@ from ._common import file_fingerprint
 from .config import read_json, read_toml
 from .images import read_image_bytes
 from .label_studio import label_studio_config, label_studio_tasks
+from .label_studio_segmentation import read_label_studio_brushes
+from .masks import read_image_folder, read_mask_folder, read_segmentation_probs
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .tables import (
     READERS,
@@ -89,4 +91,8 @@ __all__ = [
     "write_output",
     "write_parquet",
     "write_text",
+    "read_mask_folder",
+    "read_segmentation_probs",
+    "read_image_folder",
+    "read_label_studio_brushes",
 ]

@@ -69,8 +69,8 @@ def main() -> None:
         cl_t, cl_peak, cl_mask = run(lambda: cl_find(labels, probs, verbose=False, n_jobs=1),
                                      args.cleanlab_repeats)
         same = bool(np.array_equal(la_mask, cl_mask))
-        print(f"| N x K x H x W | input | cleanlab s | labelaudit s | speed-up | "
-              f"cleanlab peak / input | labelaudit peak / input | masks equal |")
+        print("| N x K x H x W | input | cleanlab s | labelaudit s | speed-up | "
+              "cleanlab peak / input | labelaudit peak / input | masks equal |")
         print("|---|---|---|---|---|---|---|---|")
         print(f"| {args.n} x {args.k} x {args.size} x {args.size} | {input_bytes / 2**20:.0f} MiB | "
               f"{cl_t:.2f} | {la_t:.2f} | {cl_t / la_t:.1f}x | {cl_peak / input_bytes:.1%} | "

@@ -1525,3 +1525,131 @@ def numeric_values(values, *, source: str, role: str) -> np.ndarray:
         what = "missing (NaN)" if np.isnan(arr[row]) else f"{arr[row]}"
         raise InputError(f"{source}: {role} must be finite numbers, row {row} is {what}")
     return arr
+
+
+# --------------------------------------------------------------------------- segmentation
+# Checks for (N, K, H, W) probabilities and (N, H, W) label masks. The arrays
+# themselves are never copied whole: probabilities are used in place (memory
+# maps stay on disk) and labels are coerced one block of images at a time.
+
+
+def check_segmentation_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
+    """Return ``pred_probs`` as a C-contiguous 4-D float32/float64 array, without copying.
+
+    Parameters
+    ----------
+    pred_probs : array-like of shape (N, K, H, W)
+        Per-pixel class probabilities. A C-contiguous float32 or float64 array
+        (a read-only memory map included) is returned as is.
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The probabilities.
+
+    Raises
+    ------
+    LabelAuditError
+        If the array is not 4-D, has an empty dimension or an unsupported dtype.
+    """
+    arr = pred_probs if isinstance(pred_probs, np.ndarray) else np.asarray(pred_probs)
+    if arr.ndim != 4:
+        raise LabelAuditError(
+            f"`{name}` must have shape (N, K, H, W), got {arr.ndim}-D with shape {arr.shape}.")
+    if arr.dtype not in (np.float32, np.float64):
+        raise LabelAuditError(
+            f"Only float32 or float64 `{name}` are supported, got dtype={arr.dtype}.")
+    if 0 in arr.shape:
+        raise LabelAuditError(f"`{name}` has an empty dimension: shape {arr.shape}.")
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def check_segmentation_masks(labels, pred_probs: np.ndarray, *, name: str = "labels"):
+    """Check that ``labels`` is an (N, H, W) mask matching ``pred_probs`` (N, K, H, W).
+
+    Only the shape and dtype kind are checked here (values are checked block by
+    block in :func:`segmentation_label_block`), so a memory-mapped mask is not read.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``labels`` as an array (not copied when it already is one).
+    """
+    arr = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    if arr.ndim != 3:
+        raise LabelAuditError(
+            f"`{name}` must have shape (N, H, W), got {arr.ndim}-D with shape {arr.shape}.")
+    n, _, h, w = pred_probs.shape
+    if arr.shape != (n, h, w):
+        raise LabelAuditError(
+            f"`{name}` has shape {arr.shape} but pred_probs {pred_probs.shape} needs "
+            f"({n}, {h}, {w}): N, H and W must match.")
+    if arr.dtype.kind not in "biuf":
+        raise LabelAuditError(f"`{name}` must hold integer class indices, got dtype={arr.dtype}.")
+    return arr
+
+
+def segmentation_label_block(block, n_classes: int, *, start: int = 0,
+                             name: str = "labels") -> np.ndarray:
+    """Coerce one block of label masks to C-contiguous intp, checking every value is a class.
+
+    Parameters
+    ----------
+    block : numpy.ndarray of shape (n, H, W)
+        Labels of images ``start .. start + n - 1``.
+    n_classes : int
+        K; every label must be an integer in ``0 .. K - 1``.
+    start : int
+        Index of the block's first image (for messages).
+    name : str
+        Parameter name used in messages.
+
+    Returns
+    -------
+    numpy.ndarray of intp
+    """
+    arr = np.asarray(block)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.floor(arr))
+        if bad.any():
+            m, i, j = np.argwhere(bad)[0]
+            raise LabelAuditError(
+                f"`{name}`[{start + m}, {i}, {j}] = {arr[m, i, j]!r} is not a class index "
+                "(labels must be whole numbers).")
+    out = np.ascontiguousarray(arr, dtype=np.intp)
+    bad = (out < 0) | (out >= n_classes)
+    if bad.any():
+        m, i, j = np.argwhere(bad)[0]
+        raise LabelAuditError(
+            f"`{name}`[{start + m}, {i}, {j}] = {out[m, i, j]} is outside 0 .. {n_classes - 1} "
+            f"(pred_probs has {n_classes} classes).")
+    return out
+
+
+def check_segmentation_issues(issues, shape: tuple, *, name: str = "issues") -> np.ndarray:
+    """Check a per-pixel issue mask of ``shape`` (N, H, W) and return it as an array."""
+    arr = issues if isinstance(issues, np.ndarray) else np.asarray(issues)
+    if arr.shape != tuple(shape):
+        raise LabelAuditError(f"`{name}` must have shape {tuple(shape)}, got {arr.shape}.")
+    if arr.dtype.kind not in "biuf":
+        raise LabelAuditError(f"`{name}` must be a boolean mask, got dtype={arr.dtype}.")
+    return arr
+
+
+def segmentation_flag_block(block) -> np.ndarray:
+    """One block of an issue mask as C-contiguous uint8 (1 where the pixel is flagged)."""
+    arr = np.asarray(block)
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr).view(np.uint8)
+    return np.ascontiguousarray(arr != 0).view(np.uint8)
+
+
+def check_positive_int(value, *, name: str) -> int:
+    """Return ``value`` as an int, refusing anything that is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise LabelAuditError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)

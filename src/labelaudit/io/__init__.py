@@ -37,7 +37,9 @@ from .conll import read_conll, read_token_probs, read_token_table
 from .images import read_image_bytes
 from .label_studio import label_studio_config, label_studio_tasks
 from .label_studio_detection import read_label_studio_rectangles
+from .label_studio_segmentation import read_label_studio_brushes
 from .label_studio_token import read_label_studio_spans
+from .masks import read_image_folder, read_mask_folder, read_segmentation_probs
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .regression import read_regression_predictions
 from .tables import (
@@ -103,4 +105,8 @@ __all__ = [
     "read_token_table",
     "read_label_studio_spans",
     "read_regression_predictions",
+    "read_mask_folder",
+    "read_segmentation_probs",
+    "read_image_folder",
+    "read_label_studio_brushes",
 ]

@@ -187,6 +187,9 @@ def test_registry_covers_the_contract_keys():
         "min_annotator_accuracy",
         "max_disparity",
         "max_flagged_slice_effect",
+        # --task token
+        "max_sentence_issue_rate",
+        "max_sentence_issue_rate_ci_high",
     ]
     for key, spec in gate.CHECKS.items():
         assert key.startswith(spec.direction + "_")

@@ -190,6 +190,9 @@ def test_registry_covers_the_contract_keys():
         # --task token
         "max_sentence_issue_rate",
         "max_sentence_issue_rate_ci_high",
+        # --task regression
+        "min_regression_r2",
+        "max_regression_issue_rate",
     ]
     for key, spec in gate.CHECKS.items():
         assert key.startswith(spec.direction + "_")

@@ -220,7 +220,7 @@ def overall_multilabel_health_score(labels=None, pred_probs=None, *, confident_j
     >>> from labelaudit.multilabel_classification import dataset
     >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.9]])
     >>> dataset.overall_multilabel_health_score([[0], [0], [0, 1], [1]], p)
-    1.0
+    0.75
     """
     num_examples = _num_examples(labels)
     issues = _find_label_issues(labels, pred_probs, confident_joint=confident_joint,

@@ -11,7 +11,7 @@ Examples
 >>> labels = [[0], [0, 1], [1], []]
 >>> p = np.array([[0.9, 0.1], [0.8, 0.7], [0.2, 0.1], [0.1, 0.2]])
 >>> rank.get_label_quality_scores(labels, p).round(3).tolist()
-[0.9, 0.72, 0.1, 0.82]
+[0.9, 0.72, 0.24, 0.82]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
     >>> p = np.array([[0.9, 0.1], [0.8, 0.7], [0.2, 0.1], [0.1, 0.2]])
     >>> get_label_quality_scores([[0], [0, 1], [1], []], p,
     ...     aggregator_kwargs={"method": "softmin"}).round(3).tolist()
-    [0.1, 0.708, 0.1, 0.8]
+    [0.9, 0.727, 0.101, 0.827]
     """
     problem = _scorer_inputs(labels, pred_probs, n_jobs, chunk_size)
     if aggregator_kwargs is None:

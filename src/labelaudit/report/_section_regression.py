@@ -15,7 +15,6 @@ import numpy as np
 from markupsafe import Markup
 
 from ..tasks.regression import RegressionAudit
-from ._charts import _ACCENT, _ALERT, _MUTED, _new_figure, to_svg
 from ._format import fmt_num, fmt_pct
 from .sections import Section, register_section
 
@@ -44,6 +43,7 @@ def _scatter(audit: RegressionAudit) -> Markup:
     y = np.asarray(audit.labels, dtype=np.float64)[rows]
     p = np.asarray(audit.predictions, dtype=np.float64)[rows]
     flag = audit.is_issue[rows]
+    from ._charts import _ACCENT, _ALERT, _MUTED, _new_figure, to_svg  # matplotlib: on render
     fig = _new_figure(5.6, 4.6)
     ax = fig.add_subplot()
     ax.scatter(p[~flag], y[~flag], s=7, color=_ACCENT, alpha=0.45, linewidths=0,
@@ -68,6 +68,7 @@ def _residuals(audit: RegressionAudit) -> Markup:
     resid = (np.asarray(audit.predictions, dtype=np.float64)
              - np.asarray(audit.labels, dtype=np.float64))
     flag = audit.is_issue
+    from ._charts import _ACCENT, _ALERT, _new_figure, to_svg  # matplotlib: on render
     fig = _new_figure(5.6, 3.0)
     ax = fig.add_subplot()
     edges = np.histogram_bin_edges(resid, bins=60)

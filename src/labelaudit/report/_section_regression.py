@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from ..tasks.regression import RegressionAudit
 from ._format import fmt_num, fmt_pct
-from .sections import Section, register_section
+from ._registry import Section, register_section
 
 __all__ = ["MAX_POINTS", "TOP_ISSUES", "regression_context"]
 

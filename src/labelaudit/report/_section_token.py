@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .sections import Section, register_section
+from ._registry import Section, register_section
 
 __all__ = ["TOKEN_SENTENCES_SHOWN"]
 

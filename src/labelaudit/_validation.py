@@ -8,6 +8,7 @@ is refused. Messages name the parameter, the rule and the offending value.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,28 @@ def is_float16(pred_probs) -> bool:
     return isinstance(pred_probs, Float16Probabilities)
 
 
+def _as_float_array(values: Any, name: str, *, dask: str) -> np.ndarray:
+    """``values`` as an ndarray of probabilities, refusing dask arrays and integer input.
+
+    An ndarray is returned as is (its dtype is checked by the caller); other
+    array-likes are converted with ``np.asarray``. ``dask`` is the advice given
+    when a dask array is passed.
+    """
+    if isinstance(values, np.ndarray):
+        return values
+    if hasattr(values, "__dask_graph__"):
+        raise LabelAuditError(f"`{name}` is a dask array; {dask}.")
+    try:
+        values = np.asarray(values)
+    except Exception as exc:  # noqa: BLE001 - report any conversion failure
+        raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
+    if values.dtype.kind in "iub":
+        raise LabelAuditError(
+            f"`{name}` must hold float32 or float64 probabilities, got dtype={values.dtype}."
+        )
+    return values
+
+
 def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
     """Return ``pred_probs`` as a C-contiguous float32/float64 2-D array.
 
@@ -84,19 +107,8 @@ def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
         If the input is not 2-D, has no rows, fewer than 2 columns, or an
         unsupported dtype.
     """
-    if not isinstance(pred_probs, np.ndarray):
-        if hasattr(pred_probs, "__dask_graph__"):
-            raise LabelAuditError(
-                f"`{name}` is a dask array; compute it or use the dask entry points."
-            )
-        try:
-            pred_probs = np.asarray(pred_probs)
-        except Exception as exc:  # noqa: BLE001 - report any conversion failure
-            raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
-        if pred_probs.dtype.kind in "iub":
-            raise LabelAuditError(
-                f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
-            )
+    pred_probs = _as_float_array(pred_probs, name,
+                                 dask="compute it or use the dask entry points")
     if pred_probs.dtype == np.float16 and not is_float16(pred_probs):
         warnings.warn(
             f"`{name}` is float16: computed on an exact float32 copy with float16 rounding "
@@ -1227,17 +1239,7 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
     -------
     ndarray
     """
-    if not isinstance(pred_probs, np.ndarray):
-        if hasattr(pred_probs, "__dask_graph__"):
-            raise LabelAuditError(f"`{name}` is a dask array; multi-label functions take numpy arrays.")
-        try:
-            pred_probs = np.asarray(pred_probs)
-        except Exception as exc:  # noqa: BLE001 - report any conversion failure
-            raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
-        if pred_probs.dtype.kind in "iub":
-            raise LabelAuditError(
-                f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
-            )
+    pred_probs = _as_float_array(pred_probs, name, dask="multi-label functions take numpy arrays")
     if pred_probs.ndim != 2:
         raise LabelAuditError(
             f"`{name}` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."

@@ -1266,7 +1266,7 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
 
 
 #: Items per block when label sets are packed into bits (bounds the temporaries).
-_LABEL_BLOCK = 1 << 16
+_LABEL_BLOCK = 1 << 14
 
 
 def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,

@@ -1556,18 +1556,34 @@ def check_segmentation_probs(pred_probs, *, name: str = "pred_probs") -> np.ndar
     LabelAuditError
         If the array is not 4-D, has an empty dimension or an unsupported dtype.
     """
-    arr = pred_probs if isinstance(pred_probs, np.ndarray) else np.asarray(pred_probs)
+    dask = _is_dask(pred_probs)
+    arr = pred_probs if isinstance(pred_probs, np.ndarray) or dask else np.asarray(pred_probs)
     if arr.ndim != 4:
         raise LabelAuditError(
             f"`{name}` must have shape (N, K, H, W), got {arr.ndim}-D with shape {arr.shape}.")
     if arr.dtype not in (np.float32, np.float64):
         raise LabelAuditError(
             f"Only float32 or float64 `{name}` are supported, got dtype={arr.dtype}.")
-    if 0 in arr.shape:
-        raise LabelAuditError(f"`{name}` has an empty dimension: shape {arr.shape}.")
-    if not arr.flags.c_contiguous:
+    if 0 in arr.shape or any(d != d for d in arr.shape):  # NaN: a dask array of unknown size
+        raise LabelAuditError(f"`{name}` has an empty or unknown dimension: shape {arr.shape}.")
+    if not dask and not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
     return arr
+
+
+def _is_dask(values) -> bool:
+    return hasattr(values, "__dask_graph__") and hasattr(values, "ndim")
+
+
+def segmentation_prob_block(block) -> np.ndarray:
+    """One block of (n, K, H, W) probabilities as a C-contiguous ndarray for the kernels.
+
+    A view of an ndarray (a memory map included) is returned as is when it is
+    C-contiguous; a block of a dask array is computed (only that block).
+    """
+    if _is_dask(block):
+        block = block.compute()
+    return np.ascontiguousarray(block)
 
 
 def check_segmentation_masks(labels, pred_probs: np.ndarray, *, name: str = "labels"):
@@ -1581,7 +1597,7 @@ def check_segmentation_masks(labels, pred_probs: np.ndarray, *, name: str = "lab
     numpy.ndarray
         ``labels`` as an array (not copied when it already is one).
     """
-    arr = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    arr = labels if isinstance(labels, np.ndarray) or _is_dask(labels) else np.asarray(labels)
     if arr.ndim != 3:
         raise LabelAuditError(
             f"`{name}` must have shape (N, H, W), got {arr.ndim}-D with shape {arr.shape}.")

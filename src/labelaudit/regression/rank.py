@@ -63,7 +63,8 @@ def get_label_quality_scores(labels, predictions, *, method: str = "outre",
     ----------
     labels : array-like of shape (n_samples,)
         Given numeric labels (targets). Length-1 axes are dropped, so
-        ``(n, 1)`` works; at least 2 items.
+        ``(n, 1)`` works; at least 2 items. A dask array is computed into
+        memory (two vectors, the size of the returned scores).
     predictions : array-like of shape (n_samples,)
         Out-of-sample predictions of a regression model for the same items
         (from cross-validation, for instance).

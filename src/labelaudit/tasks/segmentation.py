@@ -56,6 +56,7 @@ from ..io import (
 )
 from ..io.masks import MASK_SUFFIXES
 from ..result import AuditResult
+from ..segmentation._stream import BLOCK_BYTES
 from ..segmentation.filter import find_label_issues
 from ..segmentation.rank import get_label_quality_scores
 from ..segmentation.summary import common_label_issues
@@ -68,9 +69,6 @@ SEGMENTATION_IMAGES_KEPT = 12
 
 #: Images x replicates drawn at a time by the bootstrap.
 _BOOTSTRAP_BLOCK = 1 << 22
-
-#: Bytes of float64 pixel scores computed at a time.
-_SCORE_BLOCK_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -226,9 +224,13 @@ def _bootstrap(per_image: np.ndarray, denominators: np.ndarray, n_bootstrap: int
 
 
 def _image_scores(labels: np.ndarray, pred_probs: np.ndarray, n_jobs) -> np.ndarray:
-    """Softmin image scores, a block of images at a time (no (N, H, W) float64 array)."""
-    n, _, h, w = pred_probs.shape
-    per_block = max(1, _SCORE_BLOCK_BYTES // (8 * h * w))
+    """Softmin image scores, a block of images at a time (no (N, H, W) float64 array).
+
+    Blocks hold as many images as the streaming passes' blocks
+    (:data:`labelaudit.segmentation._stream.BLOCK_BYTES` of probabilities).
+    """
+    n, k, h, w = pred_probs.shape
+    per_block = max(1, BLOCK_BYTES // (k * h * w * pred_probs.itemsize))
     scores = np.empty(n, dtype=np.float64)
     for start in range(0, n, per_block):
         stop = min(start + per_block, n)

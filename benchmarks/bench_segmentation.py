@@ -158,6 +158,12 @@ def main() -> None:
                   f"{int(cl[2].sum())} pixels flagged", flush=True)
         same = (bool(np.array_equal(la[2], cl[2])) if la[2] is not None and cl[2] is not None
                 else "n/a")
+        if same is False:
+            # Ties at the cut: both select the same number of pixels; report where they differ.
+            where = np.nonzero(la[2] != cl[2])
+            scores = probs[where[0], labels[where].astype(np.intp), where[1], where[2]]
+            print(f"masks differ at {where[0].size} pixels; their self-confidences take "
+                  f"{np.unique(scores).size} distinct value(s): {np.unique(scores)[:5]}")
         print(f"memory measured with {args.memory}")
         print("| N x K x H x W | input | cleanlab s | labelaudit s | speed-up | "
               "cleanlab peak / input | labelaudit peak / input | masks equal |")

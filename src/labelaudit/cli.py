@@ -1107,8 +1107,8 @@ _TASKS_HELP: dict[str, str] = {
                   "items whose -log(score) has a robust z-score above --regression-cutoff "
                   "(default 3.5) are issues.",
     "segmentation": "semantic segmentation masks. DATA is a folder of label masks (<id>.png "
-                    "or <id>.npy, one class index per pixel, ordered by file name) or one "
-                    "(N, H, W) .npy; --pred-probs is ONE (N, K, H, W) float .npy (read as a "
+                    "or <id>.npy, one class index per pixel, ordered by file name), one "
+                    "(N, H, W) .npy or a Label Studio brush export (.json); --pred-probs is ONE (N, K, H, W) float .npy (read as a "
                     "memory map) or a folder of per-image <id>.npy (K, H, W) arrays; classes "
                     "follow --classes (default 0..K-1); --segmentation-image-dir holds the "
                     "pictures drawn under the report's overlays.",

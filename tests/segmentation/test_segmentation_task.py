@@ -16,6 +16,7 @@ from cleanlab.segmentation.summary import common_label_issues as cl_common
 from labelaudit.cli import run
 from labelaudit.datasets import example_dir
 from labelaudit.io import read_mask_folder
+from labelaudit.io.label_studio_segmentation import encode_brush_rle
 from labelaudit.report._section_segmentation import FLAG_COLOUR, _scale, overlay_panels
 from labelaudit.segmentation.filter import find_label_issues
 from labelaudit.tasks.segmentation import ShownImage, audit_segmentation
@@ -127,6 +128,49 @@ def test_folder_of_probabilities_and_mask_array_give_the_same_audit(capsys, tmp_
     assert c.drop("id").equals(a.drop("id"))
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert [i["role"] for i in summary["inputs"]] == ["masks", "pred_probs"]
+
+
+def _brush(mask, label):
+    h, w = mask.shape
+    rgba = np.zeros((h, w, 4), dtype=np.uint8)
+    rgba[..., 3] = mask * 255
+    return {"type": "brushlabels", "original_height": h, "original_width": w,
+            "value": {"format": "rle", "rle": encode_brush_rle(rgba.ravel()),
+                      "brushlabels": [label]}}
+
+
+def test_label_studio_brush_export_gives_the_same_audit(capsys, tmp_path, example):
+    masks = read_mask_folder(example / "masks")
+    names = CLASSES.split(",")
+    tasks = [{"id": i, "data": {"image": f"/data/upload/1/{image_id}.png"},
+              "annotations": [{"result": [_brush(masks.masks[i] == c, names[c])
+                                          for c in (1, 2) if (masks.masks[i] == c).any()]}]}
+             for i, image_id in enumerate(masks.ids)]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    code, _, err = _run(capsys, *_example_args(example, tmp_path / "a"))
+    assert code == 0, err
+    code, _, err = _run(capsys, *_args(export, example / "probs.npy", tmp_path / "b"))
+    assert code == 0, err
+    a = pl.read_parquet(tmp_path / "a" / "issues.parquet")
+    assert a.equals(pl.read_parquet(tmp_path / "b" / "issues.parquet"))
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["extras"]["segmentation"]["source"] == "label_studio"
+    # Without --classes the export's own classes (background, road, vehicle) are 3, not K=4.
+    code, _, err = _run(capsys, "audit", export, "--task", "segmentation", "--pred-probs",
+                        example / "probs.npy", "--out", tmp_path / "c")
+    assert code == 2 and "do not match the probabilities' K=4" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_thread_count_does_not_change_the_outputs(capsys, tmp_path, example):
+    for jobs in (1, 2):
+        code, _, err = _run(capsys, *_example_args(example, tmp_path / f"j{jobs}",
+                                                   "--n-jobs", jobs))
+        assert code == 0, err
+    for name in ("issues.parquet", "segmentation_classes.parquet"):
+        assert pl.read_parquet(tmp_path / "j1" / name).equals(
+            pl.read_parquet(tmp_path / "j2" / name))
 
 
 def test_image_dir_puts_the_pictures_under_the_overlays(capsys, tmp_path, example):

@@ -3,8 +3,11 @@
 Inputs:
 
 - DATA: the given label masks, a folder with one ``<id>.png`` or ``<id>.npy``
-  class-index mask per image (ordered by file name), or one ``(N, H, W)``
-  ``.npy`` of class indices (ids ``"0" .. "N-1"``).
+  class-index mask per image (ordered by file name), one ``(N, H, W)``
+  ``.npy`` of class indices (ids ``"0" .. "N-1"``), or a Label Studio JSON
+  export of brush labels (``.json``, see
+  :func:`labelaudit.io.read_label_studio_brushes`; its classes are
+  ``background`` and the sorted brush labels unless ``--classes`` names them).
 - ``--pred-probs``: the out-of-sample probabilities, one ``(N, K, H, W)``
   float32/float64 ``.npy`` (opened as a read-only memory map, never copied)
   or a folder of per-image ``<id>.npy`` arrays of shape ``(K, H, W)``
@@ -49,6 +52,7 @@ from ..io import (
     file_fingerprint,
     folder_fingerprint,
     read_image_folder,
+    read_label_studio_brushes,
     read_mask_array,
     read_mask_folder,
     read_segmentation_probs,
@@ -130,7 +134,7 @@ class SegmentationAudit:
     height, width : int
     confidence : float
     source : str
-        How DATA was read (``"mask_folder"`` or ``"mask_array"``).
+        How DATA was read (``"mask_folder"``, ``"mask_array"`` or ``"label_studio"``).
     """
 
     images: pl.DataFrame
@@ -356,16 +360,25 @@ def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None
     )
 
 
-def _read_masks(data: Path):
+def _read_masks(data: Path, classes):
     if data.is_dir():
         return read_mask_folder(data), "mask_folder"
     if data.suffix.lower() == ".npy":
         return read_mask_array(data), "mask_array"
+    if data.suffix.lower() == ".json":
+        return read_label_studio_brushes(data, classes=classes), "label_studio"
     raise InputError(f"DATA '{data}': --task segmentation reads a folder of label masks "
-                     "(.png or .npy, one per image) or an (N, H, W) .npy")
+                     "(.png or .npy, one per image), an (N, H, W) .npy or a Label Studio "
+                     "brush export (.json)")
 
 
 def _check_classes(masks, k: int, classes, data: Path) -> tuple[str, ...]:
+    if classes is None and masks.class_names is not None:
+        classes = list(masks.class_names)
+        if len(classes) != k:
+            raise InputError(f"Label Studio export '{data}': its {len(classes)} classes "
+                             f"(background and the brush labels) do not match the "
+                             f"probabilities' K={k}; name all K with --classes")
     if classes is not None and len(classes) != k:
         raise InputError(f"--classes: {len(classes)} names given but the probabilities have "
                          f"K={k} classes")
@@ -397,7 +410,8 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
             raise InputError(f"{flag} does not apply to --task segmentation (DATA is masks, "
                              "not a table)")
     data = Path(request.data)
-    masks, source = _read_masks(data)
+    masks, source = _read_masks(data, [str(c) for c in request.classes]
+                                if request.classes else None)
     n, h, w = masks.masks.shape
     probs_path = Path(request.pred_probs[0])
     image_dir = request.options.get("segmentation_image_dir")

@@ -1191,6 +1191,12 @@ def audit_command(
                      help="--task segmentation: folder of the pictures (<id>.png, .jpg, ...) "
                      "drawn under the report's mask overlays (default: none, masks only)."),
     ] = None,
+    segmentation_min_pixels: Annotated[
+        int | None,
+        typer.Option("--segmentation-min-pixels",
+                     help="--task segmentation: flagged pixels an image needs to count as an "
+                     "issue (default 1: any flagged pixel)."),
+    ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
         list[Path] | None,
@@ -1352,6 +1358,8 @@ def audit_command(
     task_options.update(regression_options)
     if segmentation_image_dir is not None and task != "segmentation": raise typer.BadParameter(f"applies to --task segmentation only, not --task {task}", param_hint="--segmentation-image-dir")  # noqa: E701,E501
     if segmentation_image_dir is not None: task_options["segmentation_image_dir"] = str(segmentation_image_dir)  # noqa: E701,E501
+    if segmentation_min_pixels is not None and task != "segmentation": raise typer.BadParameter(f"applies to --task segmentation only, not --task {task}", param_hint="--segmentation-min-pixels")  # noqa: E701,E501
+    if segmentation_min_pixels is not None: task_options["segmentation_min_pixels"] = segmentation_min_pixels  # noqa: E701,E501
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

@@ -173,6 +173,29 @@ def test_thread_count_does_not_change_the_outputs(capsys, tmp_path, example):
             pl.read_parquet(tmp_path / "j2" / name))
 
 
+def test_min_pixels_decides_which_images_are_issues(capsys, tmp_path, example):
+    code, _, err = _run(capsys, *_example_args(example, tmp_path / "any"))
+    assert code == 0, err
+    code, stdout, err = _run(capsys, *_example_args(example, tmp_path / "twenty",
+                                                    "--segmentation-min-pixels", 20))
+    assert code == 0, err
+    assert "images have at least 20 flagged pixels" in stdout
+    anyp = pl.read_parquet(tmp_path / "any" / "issues.parquet")
+    twenty = pl.read_parquet(tmp_path / "twenty" / "issues.parquet")
+    assert anyp.get_column("is_issue").to_list() != twenty.get_column("is_issue").to_list()
+    assert (twenty.get_column("is_issue") == (twenty.get_column("n_issue_pixels") >= 20)).all()
+    assert (anyp.get_column("is_issue") == (anyp.get_column("n_issue_pixels") >= 1)).all()
+    fig = json.loads((tmp_path / "twenty" / "summary.json").read_text())["figures"]
+    assert fig["segmentation_image_issue_rate"] == twenty.get_column("is_issue").mean()
+    # The pixel figures do not depend on it.
+    assert fig["n_issue_pixels"] == int(anyp.get_column("n_issue_pixels").sum())
+    assert "Images with 20+ flagged pixels" in (tmp_path / "twenty" / "report.html").read_text()
+    code, _, err = _run(capsys, *_example_args(example, tmp_path / "zero",
+                                               "--segmentation-min-pixels", 0))
+    assert code == 2 and "--segmentation-min-pixels must be a positive integer" in err
+    assert not (tmp_path / "zero").exists()
+
+
 def test_image_dir_puts_the_pictures_under_the_overlays(capsys, tmp_path, example):
     code, _, err = _run(capsys, *_example_args(example, tmp_path / "plain"))
     assert code == 0, err
@@ -238,11 +261,14 @@ def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, example, change,
     assert not out.exists()
 
 
-def test_image_dir_only_with_the_segmentation_task(capsys, tmp_path, example):
+@pytest.mark.parametrize("option", [("--segmentation-image-dir", "images"),
+                                    ("--segmentation-min-pixels", "3")])
+def test_options_only_with_the_segmentation_task(capsys, tmp_path, example, option):
     tok = example_dir("token")
+    flag, value = option
     code, _, err = _run(capsys, "audit", tok / "tokens.conll", "--task", "token", "--pred-probs",
-                        tok / "token_probs.npy", "--out", tmp_path / "out",
-                        "--segmentation-image-dir", example / "images")
+                        tok / "token_probs.npy", "--out", tmp_path / "out", flag,
+                        example / value if value == "images" else value)
     assert code == 2 and "--task segmentation only" in err
     assert not (tmp_path / "out").exists()
 

@@ -193,6 +193,7 @@ def _context(audit: Any, result: Any, options: Mapping[str, Any]) -> dict[str, A
         "confidence": conf, "source": audit.source, "images": images,
         "flag_colour": _hex(FLAG_COLOUR), "legend": legend, "classes": classes,
         "absent": [c["name"] for c in classes if c["absent"]],
+        "min_issue_pixels": audit.min_issue_pixels,
     }}
 
 
@@ -207,11 +208,13 @@ def _sidecars(audit: Any, options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _lines(audit: Any) -> list[str]:
     conf = f"{100 * audit.confidence:g}%"
+    m = audit.min_issue_pixels
+    what = "a flagged pixel" if m == 1 else f"at least {m} flagged pixels"
     return [
         f"Segmentation: {audit.n_issue_pixels} of {audit.n_pixels} pixels flagged "
         f"({100 * audit.pixel_rate:.2f}%, {conf} interval {100 * audit.pixel_ci_low:.2f}% to "
         f"{100 * audit.pixel_ci_high:.2f}%, image bootstrap); {audit.n_issue_images} of "
-        f"{audit.n_images} images have a flagged pixel ({100 * audit.image_rate:.1f}%, "
+        f"{audit.n_images} images have {what} ({100 * audit.image_rate:.1f}%, "
         f"{100 * audit.image_ci_low:.1f}% to {100 * audit.image_ci_high:.1f}%)."
     ]
 

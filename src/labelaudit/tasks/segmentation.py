@@ -23,8 +23,9 @@ semantics, streamed); every image is scored with
 :func:`~labelaudit.segmentation.rank.get_label_quality_scores` (softmin of
 its pixels' self-confidences), and the most common given -> suggested pair
 of each class comes from :func:`~labelaudit.segmentation.summary.common_label_issues`.
-An image is an issue when at least one of its pixels is flagged; issues are
-ranked by increasing image score.
+An image is an issue when at least one of its pixels is flagged
+(``--segmentation-min-pixels`` raises that count); issues are ranked by
+increasing image score.
 
 Intervals: pixels of one image are not independent, so the share of pixels
 flagged, the share of images with an issue and every class's share of
@@ -115,7 +116,7 @@ class SegmentationAudit:
         One row per image, issues first by rank, then by increasing score:
         ``id``, ``label_quality`` (softmin image score), ``n_pixels``,
         ``n_issue_pixels``, ``issue_share`` (share of its pixels flagged),
-        ``is_issue`` (a pixel is flagged), ``issue_rank`` (1 = lowest score; null
+        ``is_issue`` (at least ``min_issue_pixels`` flagged), ``issue_rank`` (1 = lowest score; null
         for the others).
     per_class : polars.DataFrame
         One row per class: ``class``, ``count`` (pixels given it),
@@ -135,6 +136,8 @@ class SegmentationAudit:
     confidence : float
     source : str
         How DATA was read (``"mask_folder"``, ``"mask_array"`` or ``"label_studio"``).
+    min_issue_pixels : int
+        Flagged pixels an image needs to count as an issue.
     """
 
     images: pl.DataFrame
@@ -151,6 +154,7 @@ class SegmentationAudit:
     width: int
     confidence: float = 0.95
     source: str = "mask_folder"
+    min_issue_pixels: int = 1
     kind: str = field(default="segmentation_audit", repr=False)
 
     @property
@@ -191,6 +195,7 @@ class SegmentationAudit:
     def to_dict(self) -> dict[str, Any]:
         """The ``summary.json`` entry: figures, source, image size and the per-class table."""
         return {**self.figures(), "confidence": self.confidence, "source": self.source,
+                "min_issue_pixels": self.min_issue_pixels,
                 "height": self.height, "width": self.width,
                 "per_class": self.per_class.to_dicts()}
 
@@ -245,7 +250,8 @@ def _image_scores(labels: np.ndarray, pred_probs: np.ndarray, n_jobs) -> np.ndar
 
 def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None,
                        n_bootstrap: int = 1000, seed: int = 0, n_jobs: int | None = None,
-                       source: str = "mask_folder", confidence: float = 0.95) -> SegmentationAudit:
+                       source: str = "mask_folder", confidence: float = 0.95,
+                       min_issue_pixels: int = 1) -> SegmentationAudit:
     """Audit (N, H, W) label masks against (N, K, H, W) probabilities.
 
     Parameters
@@ -267,6 +273,8 @@ def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None
     source : str
         How DATA was read, recorded.
     confidence : float, default 0.95
+    min_issue_pixels : int, default 1
+        Flagged pixels an image needs to be an issue (1: any flagged pixel).
 
     Returns
     -------
@@ -300,7 +308,7 @@ def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None
         lab = np.asarray(labels[i]).ravel()
         pixels_ck[i] = np.bincount(lab, minlength=k)
         flagged_ck[i] = np.bincount(lab[flagged[i].ravel()], minlength=k)
-    is_issue = n_flagged > 0
+    is_issue = n_flagged >= min_issue_pixels
     order = np.lexsort((np.arange(n), scores))              # by score, ties by image order
     issue_order = order[is_issue[order]]
     rank = np.zeros(n, dtype=np.int64)
@@ -357,6 +365,7 @@ def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None
         pixel_ci_high=float(high[k]), image_rate=float(is_issue.mean()),
         image_ci_low=float(low[k + 1]), image_ci_high=float(high[k + 1]),
         shown=tuple(shown), height=h, width=w, confidence=confidence, source=source,
+        min_issue_pixels=int(min_issue_pixels),
     )
 
 
@@ -409,6 +418,10 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         if getattr(request, name) is not None:
             raise InputError(f"{flag} does not apply to --task segmentation (DATA is masks, "
                              "not a table)")
+    min_pixels = request.options.get("segmentation_min_pixels", 1)
+    if isinstance(min_pixels, bool) or not isinstance(min_pixels, int) or min_pixels < 1:
+        raise InputError(f"--segmentation-min-pixels must be a positive integer, got "
+                         f"{min_pixels!r}")
     data = Path(request.data)
     masks, source = _read_masks(data, [str(c) for c in request.classes]
                                 if request.classes else None)
@@ -427,7 +440,8 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         pictures = read_image_folder(image_dir, masks.ids) if image_dir is not None else None
         audit = audit_segmentation(masks.masks, probs, class_names, masks.ids, images=pictures,
                                    n_bootstrap=request.n_bootstrap, seed=request.seed,
-                                   n_jobs=request.n_jobs, source=source)
+                                   n_jobs=request.n_jobs, source=source,
+                                   min_issue_pixels=min_pixels)
     finally:
         if scratch is not None:
             probs = None
@@ -437,7 +451,7 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         per_class=audit.per_class, estimated_noise_rate=audit.pixel_rate,
         ci_low=audit.pixel_ci_low, ci_high=audit.pixel_ci_high, confidence=audit.confidence,
         parameters={"unit": "pixel", "source": source, "image_score": "softmin",
-                    "image_issue": "at least one flagged pixel",
+                    "image_issue": f"at least {min_pixels} flagged pixel(s)",
                     "interval": "image bootstrap"},
         section=audit, figures=audit.figures(),
     )

@@ -252,6 +252,8 @@ def _missing_probs(ex, t):
                     _args(t / "m.npy", ex / "probs.npy", t / "out"))[1],
      "dtype must be integer class indices"),
     (lambda ex, t: _example_args(ex, t / "out", "--label-col", "x"), "--label-col does not apply"),
+    (lambda ex, t: _example_args(ex, t / "out", "--segmentation-image-dir", t / "nope"),
+     "nope': not a folder"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, example, change, message):
     out = tmp_path / "out"

@@ -264,8 +264,10 @@ def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None
         K names, in the probabilities' class order.
     ids : sequence of str, optional
         Image ids (default ``"0" .. "N-1"``).
-    images : Mapping of str to bytes, optional
-        Encoded pictures by id, kept for the shown images.
+    images : Mapping of str to bytes, or callable, optional
+        Encoded pictures by id, kept for the shown images; or a function
+        ``images(ids) -> Mapping`` called with the shown images' ids only (so
+        only those pictures are read).
     n_bootstrap, seed : int
         Image-bootstrap replicates and their seed.
     n_jobs : int, optional
@@ -350,8 +352,11 @@ def audit_segmentation(labels, pred_probs, class_names, ids=None, *, images=None
         "top_suggested_pixels": top_pixels,
     })
     shown = []
+    kept = issue_order[:SEGMENTATION_IMAGES_KEPT]
+    if callable(images):
+        images = images([ids[i] for i in kept])
     images = images or {}
-    for i in issue_order[:SEGMENTATION_IMAGES_KEPT]:
+    for i in kept:
         probs = np.asarray(pred_probs[i])
         shown.append(ShownImage(
             id=ids[i], given=np.asarray(labels[i]).copy(),
@@ -437,7 +442,12 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         else:
             probs = read_segmentation_probs(probs_path, n, h, w)
         class_names = _check_classes(masks, probs.shape[1], request.classes, data)
-        pictures = read_image_folder(image_dir, masks.ids) if image_dir is not None else None
+        pictures = None
+        if image_dir is not None:
+            read_image_folder(image_dir, [])         # a bad folder fails before the passes
+
+            def pictures(shown_ids, folder=image_dir):
+                return read_image_folder(folder, shown_ids)
         audit = audit_segmentation(masks.masks, probs, class_names, masks.ids, images=pictures,
                                    n_bootstrap=request.n_bootstrap, seed=request.seed,
                                    n_jobs=request.n_jobs, source=source,

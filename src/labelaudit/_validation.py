@@ -8,6 +8,7 @@ is refused. Messages name the parameter, the rule and the offending value.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,28 @@ def is_float16(pred_probs) -> bool:
     return isinstance(pred_probs, Float16Probabilities)
 
 
+def _as_float_array(values: Any, name: str, *, dask: str) -> np.ndarray:
+    """``values`` as an ndarray of probabilities, refusing dask arrays and integer input.
+
+    An ndarray is returned as is (its dtype is checked by the caller); other
+    array-likes are converted with ``np.asarray``. ``dask`` is the advice given
+    when a dask array is passed.
+    """
+    if isinstance(values, np.ndarray):
+        return values
+    if hasattr(values, "__dask_graph__"):
+        raise LabelAuditError(f"`{name}` is a dask array; {dask}.")
+    try:
+        values = np.asarray(values)
+    except Exception as exc:  # noqa: BLE001 - report any conversion failure
+        raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
+    if values.dtype.kind in "iub":
+        raise LabelAuditError(
+            f"`{name}` must hold float32 or float64 probabilities, got dtype={values.dtype}."
+        )
+    return values
+
+
 def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
     """Return ``pred_probs`` as a C-contiguous float32/float64 2-D array.
 
@@ -84,19 +107,8 @@ def check_pred_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarray:
         If the input is not 2-D, has no rows, fewer than 2 columns, or an
         unsupported dtype.
     """
-    if not isinstance(pred_probs, np.ndarray):
-        if hasattr(pred_probs, "__dask_graph__"):
-            raise LabelAuditError(
-                f"`{name}` is a dask array; compute it or use the dask entry points."
-            )
-        try:
-            pred_probs = np.asarray(pred_probs)
-        except Exception as exc:  # noqa: BLE001 - report any conversion failure
-            raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
-        if pred_probs.dtype.kind in "iub":
-            raise LabelAuditError(
-                f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
-            )
+    pred_probs = _as_float_array(pred_probs, name,
+                                 dask="compute it or use the dask entry points")
     if pred_probs.dtype == np.float16 and not is_float16(pred_probs):
         warnings.warn(
             f"`{name}` is float16: computed on an exact float32 copy with float16 rounding "
@@ -1227,17 +1239,7 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
     -------
     ndarray
     """
-    if not isinstance(pred_probs, np.ndarray):
-        if hasattr(pred_probs, "__dask_graph__"):
-            raise LabelAuditError(f"`{name}` is a dask array; multi-label functions take numpy arrays.")
-        try:
-            pred_probs = np.asarray(pred_probs)
-        except Exception as exc:  # noqa: BLE001 - report any conversion failure
-            raise LabelAuditError(f"`{name}` cannot be read as an array: {exc}") from None
-        if pred_probs.dtype.kind in "iub":
-            raise LabelAuditError(
-                f"`{name}` must hold float32 or float64 probabilities, got dtype={pred_probs.dtype}."
-            )
+    pred_probs = _as_float_array(pred_probs, name, dask="multi-label functions take numpy arrays")
     if pred_probs.ndim != 2:
         raise LabelAuditError(
             f"`{name}` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."
@@ -1264,7 +1266,7 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
 
 
 #: Items per block when label sets are packed into bits (bounds the temporaries).
-_LABEL_BLOCK = 1 << 16
+_LABEL_BLOCK = 1 << 14
 
 
 def check_multilabel_labels(labels, n_rows: int, n_classes: int, *,
@@ -1554,18 +1556,34 @@ def check_segmentation_probs(pred_probs, *, name: str = "pred_probs") -> np.ndar
     LabelAuditError
         If the array is not 4-D, has an empty dimension or an unsupported dtype.
     """
-    arr = pred_probs if isinstance(pred_probs, np.ndarray) else np.asarray(pred_probs)
+    dask = _is_dask(pred_probs)
+    arr = pred_probs if isinstance(pred_probs, np.ndarray) or dask else np.asarray(pred_probs)
     if arr.ndim != 4:
         raise LabelAuditError(
             f"`{name}` must have shape (N, K, H, W), got {arr.ndim}-D with shape {arr.shape}.")
     if arr.dtype not in (np.float32, np.float64):
         raise LabelAuditError(
             f"Only float32 or float64 `{name}` are supported, got dtype={arr.dtype}.")
-    if 0 in arr.shape:
-        raise LabelAuditError(f"`{name}` has an empty dimension: shape {arr.shape}.")
-    if not arr.flags.c_contiguous:
+    if 0 in arr.shape or any(d != d for d in arr.shape):  # NaN: a dask array of unknown size
+        raise LabelAuditError(f"`{name}` has an empty or unknown dimension: shape {arr.shape}.")
+    if not dask and not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
     return arr
+
+
+def _is_dask(values) -> bool:
+    return hasattr(values, "__dask_graph__") and hasattr(values, "ndim")
+
+
+def segmentation_prob_block(block) -> np.ndarray:
+    """One block of (n, K, H, W) probabilities as a C-contiguous ndarray for the kernels.
+
+    A view of an ndarray (a memory map included) is returned as is when it is
+    C-contiguous; a block of a dask array is computed (only that block).
+    """
+    if _is_dask(block):
+        block = block.compute()
+    return np.ascontiguousarray(block)
 
 
 def check_segmentation_masks(labels, pred_probs: np.ndarray, *, name: str = "labels"):
@@ -1579,7 +1597,7 @@ def check_segmentation_masks(labels, pred_probs: np.ndarray, *, name: str = "lab
     numpy.ndarray
         ``labels`` as an array (not copied when it already is one).
     """
-    arr = labels if isinstance(labels, np.ndarray) else np.asarray(labels)
+    arr = labels if isinstance(labels, np.ndarray) or _is_dask(labels) else np.asarray(labels)
     if arr.ndim != 3:
         raise LabelAuditError(
             f"`{name}` must have shape (N, H, W), got {arr.ndim}-D with shape {arr.shape}.")

@@ -14,11 +14,11 @@ ties and are compared without any patching.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 import pytest
+from _oracle import class_probabilities, stable_sorting
 from cleanlab import count as cl_count
 from cleanlab import filter as cl_filter
 from cleanlab import rank as cl_rank
@@ -43,13 +43,6 @@ PARITY = settings(
     derandomize=True,
 )
 
-_original_argsort = np.argsort
-
-
-def _stable_argsort(a, axis=-1, kind=None, order=None, **kwargs):
-    return _original_argsort(a, axis=axis, kind="stable", order=order, **kwargs)
-
-
 @pytest.fixture(autouse=True)
 def _quiet():
     with warnings.catch_warnings():
@@ -61,21 +54,7 @@ def _make_case(seed: int, n: int, k: int, dtype, style: str, missing: int, noise
     """Labels and row-stochastic probabilities of a given style."""
     rng = np.random.default_rng(seed)
     true = rng.integers(0, k, n)
-    if style == "ties":
-        # Small-integer ratios: many exact ties within and across rows.
-        counts = rng.integers(0, 4, size=(n, k)).astype(np.float64)
-        counts[np.arange(n), true] += rng.integers(1, 6, n)
-        probs = counts / counts.sum(axis=1, keepdims=True)
-    elif style == "peaked":
-        # Confident rows: several classes can pass their thresholds at once.
-        logits = rng.normal(0, 1, size=(n, k))
-        logits[np.arange(n), true] += rng.uniform(0, 6)
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-    else:
-        probs = rng.dirichlet(np.full(k, rng.uniform(0.1, 2.0)), size=n)
-        probs[np.arange(n), true] += rng.uniform(0, 1)
-        probs /= probs.sum(axis=1, keepdims=True)
+    probs = class_probabilities(rng, true, k, style)
     labels = true.copy()
     flip = rng.random(n) < noise
     labels[flip] = rng.integers(0, k, int(flip.sum()))
@@ -102,18 +81,9 @@ cases = st.builds(
 )
 
 
-@contextlib.contextmanager
 def _stable_sorting(force: bool = False, probs: np.ndarray | None = None):
     """Make ``np.argsort`` stable (for both libraries) when keys can tie."""
-    tied = probs is not None and np.unique(probs).size < probs.size
-    if not (force or tied):
-        yield
-        return
-    np.argsort = _stable_argsort
-    try:
-        yield
-    finally:
-        np.argsort = _original_argsort
+    return stable_sorting(probs, force=force)
 
 
 @PARITY

@@ -14,12 +14,12 @@ Inputs cleanlab refuses are not compared (the test records why).
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from _oracle import stable_sorting
 from cleanlab import filter as cl_top_filter
 from cleanlab.multilabel_classification import dataset as cl_dataset
 from cleanlab.multilabel_classification import filter as cl_filter
@@ -36,24 +36,7 @@ RANKINGS = [None, "self_confidence", "normalized_margin", "confidence_weighted_e
 PARITY = settings(max_examples=30, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])
 
-_original_argsort = np.argsort
-
-
-def _stable_argsort(a, axis=-1, kind=None, order=None, **kwargs):
-    return _original_argsort(a, axis=axis, kind="stable", order=order, **kwargs)
-
-
-@contextlib.contextmanager
-def _stable_if_tied(probs):
-    """Make ``np.argsort`` stable for both libraries when the keys can tie."""
-    if np.unique(probs).size == probs.size:
-        yield
-        return
-    np.argsort = _stable_argsort
-    try:
-        yield
-    finally:
-        np.argsort = _original_argsort
+_stable_if_tied = stable_sorting
 
 
 @pytest.fixture(autouse=True)

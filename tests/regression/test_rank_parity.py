@@ -186,6 +186,20 @@ def test_other_dtypes_and_containers(method):
     assert_parity(strided, strided[::-1], method)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_dask_vectors_give_the_ndarray_scores(method):
+    import dask.array as da
+
+    rng = np.random.default_rng(5)
+    labels = rng.normal(size=300)
+    predictions = labels + rng.normal(0, 0.3, 300)
+    ours = rank.get_label_quality_scores(da.from_array(labels, chunks=37),
+                                         da.from_array(predictions, chunks=64), method=method)
+    assert isinstance(ours, np.ndarray)
+    np.testing.assert_array_equal(ours, rank.get_label_quality_scores(labels, predictions,
+                                                                      method=method))
+
+
 def test_bad_inputs_are_clear_errors():
     f = rank.get_label_quality_scores
     with pytest.raises(InputError, match="`labels` is empty"):

@@ -11,7 +11,6 @@ documented rule. Continuous inputs are compared without any patching.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import warnings
@@ -20,6 +19,7 @@ from contextlib import redirect_stdout
 import numpy as np
 import pandas as pd
 import pytest
+from _oracle import class_probabilities, stable_sorting
 from cleanlab.token_classification import filter as cl_filter
 from cleanlab.token_classification import rank as cl_rank
 from cleanlab.token_classification import summary as cl_summary
@@ -34,24 +34,7 @@ from labelaudit.token_classification import summary as la_summary
 PARITY = settings(max_examples=40, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])
 
-_original_argsort = np.argsort
-
-
-def _stable_argsort(a, axis=-1, kind=None, order=None, **kwargs):
-    return _original_argsort(a, axis=axis, kind="stable", order=order, **kwargs)
-
-
-@contextlib.contextmanager
-def _stable_if_tied(pred_probs):
-    flat = np.concatenate([p for p in pred_probs if len(p)])
-    if np.unique(flat).size == flat.size:
-        yield
-        return
-    np.argsort = _stable_argsort
-    try:
-        yield
-    finally:
-        np.argsort = _original_argsort
+_stable_if_tied = stable_sorting
 
 
 @pytest.fixture(autouse=True)
@@ -73,19 +56,7 @@ def _make_case(seed, n_sentences, max_len, k, dtype, style, missing, noise, empt
     lengths[0] = max(lengths[0], 2)  # the first two tokens carry classes 0 and 1
     t = int(lengths.sum())
     true = rng.integers(0, k, t)
-    if style == "ties":
-        counts = rng.integers(0, 4, size=(t, k)).astype(np.float64)
-        counts[np.arange(t), true] += rng.integers(1, 6, t)
-        probs = counts / counts.sum(axis=1, keepdims=True)
-    elif style == "peaked":
-        logits = rng.normal(0, 1, size=(t, k))
-        logits[np.arange(t), true] += rng.uniform(0, 6)
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-    else:
-        probs = rng.dirichlet(np.full(k, rng.uniform(0.1, 2.0)), size=t)
-        probs[np.arange(t), true] += rng.uniform(0, 1)
-        probs /= probs.sum(axis=1, keepdims=True)
+    probs = class_probabilities(rng, true, k, style)
     labels = true.copy()
     flip = rng.random(t) < noise
     labels[flip] = rng.integers(0, k, int(flip.sum()))
@@ -286,12 +257,9 @@ def test_common_label_issues(case, with_labels, with_names, top, verbose, exclud
               "exclude": [(0, 1), (1, 0)] if exclude else []}
     if with_labels:
         kwargs.update(labels=labels, pred_probs=probs)
-    np.argsort = _stable_argsort  # printing order of equal counts: see the Notes
-    try:
+    with stable_sorting(force=True):  # printing order of equal counts: see the Notes
         ref, ref_out = _run(cl_summary.common_label_issues, issues, words, **kwargs)
         ours, ours_out = _run(la_summary.common_label_issues, issues, words, **kwargs)
-    finally:
-        np.argsort = _original_argsort
     pd.testing.assert_frame_equal(ours, ref)
     assert ours_out == ref_out
 

@@ -440,14 +440,14 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                   if need_cj or fused_adjust else None)
     res = row_pass(labels, pred_probs,
                    cut=cut_points(thresholds, k, pred_probs.dtype) if need_cj else None,
-                   want_guess=need_cj, want_keep=True, want_other=spec.pruning,
+                   want_guess=spec.uses_guess, want_keep=True, want_other=spec.pruning,
                    score=fused, adjust=adjust_vector(thresholds) if fused_adjust else None,
                    n_jobs=n_jobs, chunk_size=chunk_size, check=not _validated)
     if confident_joint is None and need_cj:
         confident_joint = calibrate_counts(fill_diagonal_min_one(res.counts), label_counts)
     mask = np.asarray(spec.select(FilterInputs(
         labels=labels, pred_probs=pred_probs, label_counts=label_counts, keep=res.keep,
-        guess=res.guess if need_cj else None, confident_joint=confident_joint, score=res.score,
+        guess=res.guess if spec.uses_guess else None, confident_joint=confident_joint, score=res.score,
         other=res.extra.get("other"), selfc=res.extra.get("selfc"), frac_noise=frac_noise,
         num_to_remove_per_class=num_to_remove_per_class,
         min_examples_per_class=min_examples_per_class, n_jobs=n_jobs, chunk_size=chunk_size,

@@ -19,6 +19,7 @@ from ..confident._passes import (
     counts_for_fixed_removal,
     cut_points,
     fill_diagonal_min_one,
+    smallest,
 )
 from ..exceptions import LabelAuditError
 
@@ -38,19 +39,6 @@ def largest(keys: np.ndarray, m: int) -> np.ndarray:
     above = np.flatnonzero(keys > cut)
     tied = np.flatnonzero(keys == cut)[:m - above.shape[0]]
     return np.concatenate([above, tied])
-
-
-def smallest(keys: np.ndarray, m: int) -> np.ndarray:
-    """Positions of the ``m`` smallest keys, ties to the smaller position (unordered)."""
-    n = keys.shape[0]
-    if m <= 0:
-        return np.empty(0, dtype=np.intp)
-    if m >= n:
-        return np.arange(n)
-    cut = np.partition(keys, m - 1)[m - 1]
-    below = np.flatnonzero(keys < cut)
-    tied = np.flatnonzero(keys == cut)[:m - below.shape[0]]
-    return np.concatenate([below, tied])
 
 
 def thresholds(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:

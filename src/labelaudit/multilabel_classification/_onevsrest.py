@@ -44,11 +44,14 @@ class Problem:
             raise LabelAuditError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
         self.chunk_size = int(chunk_size) if chunk_size is not None else DEFAULT_CHUNK
 
-    def column(self, c: int):
-        """``(x, y)``: column ``c`` of ``pred_probs`` and its 0/1 labels, contiguous."""
-        x = np.empty(self.n, dtype=self.pred_probs.dtype)
-        y = np.empty(self.n, dtype=np.uint8)
-        ml_column(self.pred_probs, self.bits, c, x, y, self.n_threads, self.chunk_size)
+    def column(self, c: int, start: int = 0, stop: int | None = None):
+        """``(x, y)``: column ``c`` of ``pred_probs`` and its 0/1 labels for rows
+        ``start:stop`` (default all), contiguous."""
+        stop = self.n if stop is None else stop
+        x = np.empty(stop - start, dtype=self.pred_probs.dtype)
+        y = np.empty(stop - start, dtype=np.uint8)
+        ml_column(self.pred_probs[start:stop], self.bits[start:stop], c, x, y, self.n_threads,
+                  self.chunk_size)
         return x, y
 
     def class_counts(self) -> np.ndarray:

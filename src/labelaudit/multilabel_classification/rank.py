@@ -27,16 +27,51 @@ __all__ = ["get_label_quality_scores", "get_label_quality_scores_per_class"]
 _DEFAULT_AGGREGATOR = {"method": "exponential_moving_average", "alpha": 0.8}
 
 
+#: Item-class pairs scored per block by :func:`item_scores` (bounds its temporaries).
+BLOCK_PAIRS = 1 << 20
+
+
+def _column_scores(problem, c, method, adjust_pred_probs, start=0, stop=None) -> np.ndarray:
+    """Scores of class ``c``'s yes/no problem for rows ``start:stop``."""
+    x, y = problem.column(c, start, stop)
+    return _binary_scores(y.astype(np.intp), ovr.binary_probs(x), method=method,
+                          adjust_pred_probs=adjust_pred_probs, n_jobs=problem.n_threads,
+                          chunk_size=problem.chunk_size, _validated=True)
+
+
 def class_scores(problem, *, method="self_confidence", adjust_pred_probs=False) -> np.ndarray:
     """float64 ``(n, K)`` scores of every (item, class) pair of a validated problem."""
     method = ovr.base_method(method)
     out = np.zeros((problem.n, problem.k), dtype=np.float64)
     for c in range(problem.k):
-        x, y = problem.column(c)
-        out[:, c] = _binary_scores(y.astype(np.intp), ovr.binary_probs(x), method=method,
-                                   adjust_pred_probs=adjust_pred_probs,
-                                   n_jobs=problem.n_threads, chunk_size=problem.chunk_size,
-                                   _validated=True)
+        out[:, c] = _column_scores(problem, c, method, adjust_pred_probs)
+    return out
+
+
+def item_scores(problem, aggregate, *, method="self_confidence",
+                adjust_pred_probs=False, row_wise=False) -> np.ndarray:
+    """One aggregated score per item.
+
+    With ``row_wise`` (the aggregator looks at each row alone, as the named
+    ones do) and no threshold adjustment (whose thresholds need whole
+    columns), the pairs are scored and aggregated one block of rows at a
+    time: the same numbers, with memory and cache traffic of one block
+    instead of an ``(n, K)`` float64 matrix. Otherwise the whole matrix is
+    handed to ``aggregate``, as cleanlab does.
+    """
+    if not row_wise or adjust_pred_probs:
+        return aggregate(class_scores(problem, method=method,
+                                      adjust_pred_probs=adjust_pred_probs))
+    method = ovr.base_method(method)
+    rows = max(1024, BLOCK_PAIRS // max(problem.k, 1))
+    out = np.empty(problem.n, dtype=np.float64)
+    block = np.empty((min(rows, problem.n), problem.k), dtype=np.float64)
+    for start in range(0, problem.n, rows):
+        stop = min(start + rows, problem.n)
+        part = block[:stop - start]
+        for c in range(problem.k):
+            part[:, c] = _column_scores(problem, c, method, False, start, stop)
+        out[start:stop] = aggregate(part)
     return out
 
 
@@ -92,7 +127,9 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
     aggregate = (ovr.aggregator(**aggregator_kwargs) if aggregator_kwargs
                  else ovr.default_aggregator())
     ovr.require_both_values(problem)
-    return aggregate(class_scores(problem, method=method, adjust_pred_probs=adjust_pred_probs))
+    named = not aggregator_kwargs or isinstance(aggregator_kwargs.get("method"), str)
+    return item_scores(problem, aggregate, method=method, adjust_pred_probs=adjust_pred_probs,
+                       row_wise=named)
 
 
 def get_label_quality_scores_per_class(labels, pred_probs, *, method="self_confidence",

@@ -48,6 +48,10 @@ _ZERO_DISTANCE = np.sqrt(100 * np.finfo(np.float64).eps)
 _SMALL_N = 100
 #: Queries per scheduled chunk of the neighbour kernel.
 _KNN_CHUNK = 256
+#: Items per scheduled chunk of the residual kernel: a few milliseconds of
+#: work, so inputs below it run on one thread, where waking a second one would
+#: cost more than the whole pass.
+_RESIDUAL_CHUNK = 1 << 20
 
 
 def get_label_quality_scores(labels, predictions, *, method: str = "outre",
@@ -59,7 +63,8 @@ def get_label_quality_scores(labels, predictions, *, method: str = "outre",
     ----------
     labels : array-like of shape (n_samples,)
         Given numeric labels (targets). Length-1 axes are dropped, so
-        ``(n, 1)`` works; at least 2 items.
+        ``(n, 1)`` works; at least 2 items. A dask array is computed into
+        memory (two vectors, the size of the returned scores).
     predictions : array-like of shape (n_samples,)
         Out-of-sample predictions of a regression model for the same items
         (from cross-validation, for instance).
@@ -123,7 +128,9 @@ def get_label_quality_scores(labels, predictions, *, method: str = "outre",
     labels, predictions = check_regression_inputs(labels, predictions, method=method)
     n_threads = effective_n_threads(n_jobs)
     if method == "residual":
-        return _residual_scores(labels, predictions, n_threads, resolve_chunk_size(chunk_size))
+        return _residual_scores(labels, predictions, n_threads,
+                                _RESIDUAL_CHUNK if chunk_size is None
+                                else resolve_chunk_size(chunk_size))
     return _outre_scores(labels, predictions, n_threads,
                          _KNN_CHUNK if chunk_size is None else resolve_chunk_size(chunk_size))
 

@@ -36,7 +36,7 @@ from .._core import (
     seg_upsample_pass,
 )
 from .._threads import effective_n_threads
-from .._validation import segmentation_label_block
+from .._validation import segmentation_label_block, segmentation_prob_block
 from ..exceptions import InputError, LabelAuditError
 
 #: Upper bound of probability bytes handed to the kernels at once. A block is
@@ -87,7 +87,7 @@ class Source:
     def full(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Input-resolution block (probabilities view, intp labels)."""
         lab = segmentation_label_block(self.labels[start:stop], self.n_classes, start=start)
-        return self.pred_probs[start:stop], lab
+        return segmentation_prob_block(self.pred_probs[start:stop]), lab
 
     def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Block at the working resolution."""

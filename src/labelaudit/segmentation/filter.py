@@ -67,12 +67,13 @@ def find_label_issues(labels, pred_probs, *, batch_size=None, n_jobs=None, verbo
 
     Parameters
     ----------
-    labels : array-like of shape (N, H, W)
+    labels : array-like or dask array of shape (N, H, W)
         Given class index of every pixel, integers in ``0 .. K-1`` (integer,
         boolean or whole-valued float dtype; a memory map is read block by block).
-    pred_probs : numpy.ndarray of shape (N, K, H, W)
+    pred_probs : numpy.ndarray or dask array of shape (N, K, H, W)
         Predicted class probabilities per pixel, float32 or float64, C order.
-        A read-only ``np.memmap`` is streamed from disk, never copied.
+        A read-only ``np.memmap`` is streamed from disk, never copied; a dask
+        array is computed one block of images at a time, once per pass.
     batch_size : int, optional
         cleanlab's batch size in probability values (default 10000). It sets
         how many images each partial mean of the confident thresholds covers

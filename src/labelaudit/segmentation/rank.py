@@ -35,9 +35,9 @@ def get_label_quality_scores(labels, pred_probs, *, method="softmin", batch_size
 
     Parameters
     ----------
-    labels : array-like of shape (N, H, W)
+    labels : array-like or dask array of shape (N, H, W)
         Given class index per pixel, integers in ``0 .. K-1``.
-    pred_probs : numpy.ndarray of shape (N, K, H, W)
+    pred_probs : numpy.ndarray or dask array of shape (N, K, H, W)
         Predicted probabilities, float32 or float64 (a memory map is streamed).
     method : {"softmin", "num_pixel_issues"}, default "softmin"
         ``"softmin"``: image score ``sum(s * w) / sum(w)`` over its pixel

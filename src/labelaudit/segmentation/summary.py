@@ -30,9 +30,9 @@ def issue_confusion(issues, labels, pred_probs, *, n_jobs=None) -> np.ndarray:
     ----------
     issues : array-like of bool, shape (N, H, W)
         Pixel issue mask, e.g. from ``find_label_issues``.
-    labels : array-like of shape (N, H, W)
+    labels : array-like or dask array of shape (N, H, W)
         Given labels in ``0 .. K-1``.
-    pred_probs : numpy.ndarray of shape (N, K, H, W)
+    pred_probs : numpy.ndarray or dask array of shape (N, K, H, W)
         Predicted probabilities (streamed; the argmax is computed only on rows
         with a flagged pixel).
     n_jobs : int, optional
@@ -87,9 +87,9 @@ def common_label_issues(issues, labels, pred_probs, *, class_names=None, exclude
     ----------
     issues : array-like of bool, shape (N, H, W)
         Pixel issue mask, e.g. from ``find_label_issues``.
-    labels : array-like of shape (N, H, W)
+    labels : array-like or dask array of shape (N, H, W)
         Given labels in ``0 .. K-1``.
-    pred_probs : numpy.ndarray of shape (N, K, H, W)
+    pred_probs : numpy.ndarray or dask array of shape (N, K, H, W)
         Predicted probabilities; the predicted class is the argmax.
     class_names : list of str, optional
         Names of classes ``0 .. len(class_names) - 1`` (default ``"0" .. "K-1"``).

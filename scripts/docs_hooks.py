@@ -114,6 +114,11 @@ CHECK_DOCS = {
     "given labels (the label scores are only as good as the model).",
     "max_regression_issue_rate": "`--task regression`: upper end of the bootstrap interval of "
     "the share of items flagged (fail unless surely below).",
+    # --task segmentation
+    "max_segmentation_pixel_issue_rate": "`--task segmentation`: upper end of the image "
+    "bootstrap interval of the share of pixels flagged (fail unless surely below).",
+    "max_segmentation_image_issue_rate": "`--task segmentation`: upper end of the image "
+    "bootstrap interval of the share of images with a flagged pixel (fail unless surely below).",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

@@ -1106,6 +1106,12 @@ _TASKS_HELP: dict[str, str] = {
                   "--regression-method outre|residual scores the labels as cleanlab does; "
                   "items whose -log(score) has a robust z-score above --regression-cutoff "
                   "(default 3.5) are issues.",
+    "segmentation": "semantic segmentation masks. DATA is a folder of label masks (<id>.png "
+                    "or <id>.npy, one class index per pixel, ordered by file name), one "
+                    "(N, H, W) .npy or a Label Studio brush export (.json); --pred-probs is ONE (N, K, H, W) float .npy (read as a "
+                    "memory map) or a folder of per-image <id>.npy (K, H, W) arrays; classes "
+                    "follow --classes (default 0..K-1); --segmentation-image-dir holds the "
+                    "pictures drawn under the report's overlays.",
     # --- end of task entries
 }
 
@@ -1178,6 +1184,18 @@ def audit_command(
         float | None,
         typer.Option("--regression-cutoff", help="--task regression: robust z-score of "
                      "-log(score) above which an item is an issue (default 3.5)."),
+    ] = None,
+    segmentation_image_dir: Annotated[
+        Path | None,
+        typer.Option("--segmentation-image-dir",
+                     help="--task segmentation: folder of the pictures (<id>.png, .jpg, ...) "
+                     "drawn under the report's mask overlays (default: none, masks only)."),
+    ] = None,
+    segmentation_min_pixels: Annotated[
+        int | None,
+        typer.Option("--segmentation-min-pixels",
+                     help="--task segmentation: flagged pixels an image needs to count as an "
+                     "issue (default 1: any flagged pixel)."),
     ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
@@ -1338,6 +1356,10 @@ def audit_command(
     if regression_options and task != "regression":
         raise typer.BadParameter(f"applies to --task regression only, not --task {task}", param_hint=f"--{next(iter(regression_options)).replace('_', '-')}")  # noqa: E501
     task_options.update(regression_options)
+    if segmentation_image_dir is not None and task != "segmentation": raise typer.BadParameter(f"applies to --task segmentation only, not --task {task}", param_hint="--segmentation-image-dir")  # noqa: E701,E501
+    if segmentation_image_dir is not None: task_options["segmentation_image_dir"] = str(segmentation_image_dir)  # noqa: E701,E501
+    if segmentation_min_pixels is not None and task != "segmentation": raise typer.BadParameter(f"applies to --task segmentation only, not --task {task}", param_hint="--segmentation-min-pixels")  # noqa: E701,E501
+    if segmentation_min_pixels is not None: task_options["segmentation_min_pixels"] = segmentation_min_pixels  # noqa: E701,E501
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

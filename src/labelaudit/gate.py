@@ -305,6 +305,12 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
               _scalar("regression_r2")),
     CheckSpec("max_regression_issue_rate", "regression_issue_rate_ci_high", "max", 0, 1,
               _scalar("regression_issue_rate_ci_high")),
+    # --task segmentation: upper bounds (image bootstrap) of the shares of pixels flagged and
+    # of images with a flagged pixel.
+    CheckSpec("max_segmentation_pixel_issue_rate", "segmentation_pixel_issue_rate_ci_high",
+              "max", 0, 1, _scalar("segmentation_pixel_issue_rate_ci_high")),
+    CheckSpec("max_segmentation_image_issue_rate", "segmentation_image_issue_rate_ci_high",
+              "max", 0, 1, _scalar("segmentation_image_issue_rate_ci_high")),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

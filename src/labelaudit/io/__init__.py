@@ -39,7 +39,14 @@ from .label_studio import label_studio_config, label_studio_tasks
 from .label_studio_detection import read_label_studio_rectangles
 from .label_studio_segmentation import read_label_studio_brushes
 from .label_studio_token import read_label_studio_spans
-from .masks import read_image_folder, read_mask_folder, read_segmentation_probs
+from .masks import (
+    folder_fingerprint,
+    read_image_folder,
+    read_mask_array,
+    read_mask_folder,
+    read_segmentation_probs,
+    stack_segmentation_probs,
+)
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .regression import read_regression_predictions
 from .tables import (
@@ -109,4 +116,7 @@ __all__ = [
     "read_segmentation_probs",
     "read_image_folder",
     "read_label_studio_brushes",
+    "read_mask_array",
+    "stack_segmentation_probs",
+    "folder_fingerprint",
 ]

@@ -10,6 +10,7 @@ folder are read.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ import numpy as np
 from ..exceptions import InputError
 from .images import read_image_bytes
 
-__all__ = ["MASK_SUFFIXES", "MaskSet", "read_image_folder", "read_mask_folder",
-           "read_segmentation_probs"]
+__all__ = ["MASK_SUFFIXES", "MaskSet", "folder_fingerprint", "read_image_folder",
+           "read_mask_array", "read_mask_folder", "read_segmentation_probs",
+           "stack_segmentation_probs"]
 
 #: Suffixes of mask files.
 MASK_SUFFIXES = (".png", ".npy")
@@ -187,3 +189,126 @@ def read_image_folder(folder: str | Path, ids) -> dict[str, bytes]:
         if got.data is not None:
             out[str(item)] = got.data
     return out
+
+
+def read_mask_array(path: str | Path) -> MaskSet:
+    """Read an (N, H, W) ``.npy`` of class indices; image ids are the row numbers ``"0" .. "N-1"``.
+
+    Raises
+    ------
+    InputError
+        When the file is not a 3-D, non-negative integer ``.npy`` (naming the file).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "masks.npy"
+    >>> np.save(path, np.zeros((2, 3, 4), dtype=np.uint8))
+    >>> got = read_mask_array(path)
+    >>> got.ids, got.masks.shape
+    (('0', '1'), (2, 3, 4))
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npy" or not path.is_file():
+        raise InputError(f"masks file '{path}': expected a folder of masks or an existing .npy "
+                         "of shape (N, H, W)")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"masks file '{path}': not a readable .npy ({exc})") from None
+    if arr.ndim != 3 or 0 in arr.shape:
+        raise InputError(f"masks file '{path}': expected shape (N, H, W), got {arr.shape}")
+    if arr.dtype.kind not in "biu":
+        raise InputError(f"masks file '{path}': dtype must be integer class indices, "
+                         f"got {arr.dtype}")
+    masks = np.array(arr)
+    if masks.dtype.kind == "i" and masks.min() < 0:
+        row = int(np.flatnonzero((masks < 0).any(axis=(1, 2)))[0])
+        raise InputError(f"masks file '{path}': negative class index in row {row}")
+    return MaskSet(tuple(str(i) for i in range(masks.shape[0])), masks, (path,))
+
+
+def _load_probs_file(path: Path, shape: tuple[int, int, int] | None,
+                     height: int, width: int) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"probabilities file '{path}': not a readable .npy ({exc})") from None
+    if arr.ndim != 3 or arr.dtype not in (np.float32, np.float64):
+        raise InputError(f"probabilities file '{path}': expected a float32/float64 array of "
+                         f"shape (K, {height}, {width}), got {arr.dtype} {arr.shape}")
+    if arr.shape[1:] != (height, width):
+        raise InputError(f"probabilities file '{path}': shape {arr.shape} does not match its "
+                         f"mask of {height} x {width} (need (K, {height}, {width}))")
+    if shape is not None and arr.shape != shape:
+        raise InputError(f"probabilities file '{path}': shape {arr.shape} differs from the "
+                         f"first image's {shape}; every image needs the same K")
+    if arr.shape[0] < 2:
+        raise InputError(f"probabilities file '{path}': needs at least 2 classes, got "
+                         f"K={arr.shape[0]}")
+    return arr
+
+
+def stack_segmentation_probs(folder: str | Path, ids, height: int, width: int,
+                             dest: str | Path) -> np.ndarray:
+    """Stack a folder of per-image ``<id>.npy`` (K, H, W) probabilities into one on-disk ``.npy``.
+
+    The files are copied one at a time into the memory map ``dest`` (in the
+    images' order ``ids``), which is returned opened read-only, so memory
+    stays at one image whatever N is.
+
+    Raises
+    ------
+    InputError
+        When an id has no file, a file is left over, or a file is not a
+        (K, H, W) float array with the first file's K and dtype.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("a", "b"):
+    ...     np.save(folder / f"{name}.npy", np.full((2, 1, 3), 0.5, dtype=np.float32))
+    >>> stack_segmentation_probs(folder, ["a", "b"], 1, 3, folder.parent / "stacked.npy").shape
+    (2, 2, 1, 3)
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"probabilities folder '{folder}': not a folder")
+    files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".npy" and p.is_file()}
+    ids = [str(i) for i in ids]
+    missing = [i for i in ids if i not in files]
+    if missing:
+        raise InputError(f"probabilities folder '{folder}': no '{missing[0]}.npy' for image "
+                         f"'{missing[0]}' ({len(missing)} image(s) without probabilities)")
+    extra = sorted(set(files) - set(ids))
+    if extra:
+        raise InputError(f"probabilities folder '{folder}': '{files[extra[0]].name}' matches "
+                         "no mask (every file must be named after an image of DATA)")
+    first = _load_probs_file(files[ids[0]], None, height, width)
+    out = np.lib.format.open_memmap(Path(dest), mode="w+", dtype=first.dtype,
+                                    shape=(len(ids), *first.shape))
+    for row, image_id in enumerate(ids):
+        arr = _load_probs_file(files[image_id], first.shape, height, width)
+        if arr.dtype != first.dtype:
+            raise InputError(f"probabilities file '{files[image_id]}': dtype {arr.dtype} differs "
+                             f"from the first image's {first.dtype}")
+        out[row] = arr
+    out.flush()
+    del out
+    return np.load(Path(dest), mmap_mode="r")
+
+
+def folder_fingerprint(folder: str | Path, files, *, n_rows: int | None = None) -> dict:
+    """Provenance of a folder input: total size and a SHA-256 over its files' names and bytes."""
+    files = sorted(Path(f) for f in files)
+    digest = hashlib.sha256()
+    size = 0
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        size += path.stat().st_size
+    return {"path": str(folder), "size_bytes": size, "sha256": digest.hexdigest(),
+            "n_rows": n_rows, "n_files": len(files)}

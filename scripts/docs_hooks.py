@@ -114,6 +114,11 @@ CHECK_DOCS = {
     "given labels (the label scores are only as good as the model).",
     "max_regression_issue_rate": "`--task regression`: upper end of the bootstrap interval of "
     "the share of items flagged (fail unless surely below).",
+    # --task multilabel
+    "max_multilabel_issue_rate": "`--task multilabel`: upper end of the Wilson interval of the "
+    "share of items with a label issue (fail unless surely below).",
+    "max_multilabel_class_issue_rate": "`--task multilabel`: upper end of the worst class's "
+    "Wilson interval of the share of items whose yes/no for it is flagged.",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

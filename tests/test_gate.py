@@ -193,6 +193,9 @@ def test_registry_covers_the_contract_keys():
         # --task regression
         "min_regression_r2",
         "max_regression_issue_rate",
+        # --task multilabel
+        "max_multilabel_issue_rate",
+        "max_multilabel_class_issue_rate",
     ]
     for key, spec in gate.CHECKS.items():
         assert key.startswith(spec.direction + "_")

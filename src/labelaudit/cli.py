@@ -1106,6 +1106,16 @@ _TASKS_HELP: dict[str, str] = {
                   "--regression-method outre|residual scores the labels as cleanlab does; "
                   "items whose -log(score) has a robust z-score above --regression-cutoff "
                   "(default 3.5) are issues.",
+    "multilabel": "sets of tags, several classes per item. DATA is a table (CSV/TSV/Parquet/"
+                  "JSONL) whose --label-col (default labels) holds each item's classes as text "
+                  "separated by --label-sep (default ',', an empty cell is no class) or as a "
+                  "list, or a Label Studio JSON export of multiple choices (first completed "
+                  "annotation per task; its predictions stand in for --pred-probs). "
+                  "--pred-probs is ONE .npy/.npz (items x classes, DATA's row order) or a "
+                  "table with one column per class (and 'id' to match by id): per-class "
+                  "probabilities in [0, 1], rows need not sum to 1; columns follow --classes "
+                  "(default: the sorted classes used). --multilabel-threshold (default 0.5, or "
+                  "per-class) makes the suggested tag sets.",
     # --- end of task entries
 }
 
@@ -1178,6 +1188,18 @@ def audit_command(
         float | None,
         typer.Option("--regression-cutoff", help="--task regression: robust z-score of "
                      "-log(score) above which an item is an issue (default 3.5)."),
+    ] = None,
+    label_sep: Annotated[
+        str | None,
+        typer.Option("--label-sep", help="--task multilabel, text label column: separator "
+                     "between an item's classes (default ',')."),
+    ] = None,
+    multilabel_threshold: Annotated[
+        str | None,
+        typer.Option("--multilabel-threshold", help="--task multilabel: probability at which "
+                     "a class enters an item's suggested tags, a number in (0, 1) (default "
+                     "0.5) or per-class (each class's mean probability over the items given "
+                     "it)."),
     ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
@@ -1338,6 +1360,10 @@ def audit_command(
     if regression_options and task != "regression":
         raise typer.BadParameter(f"applies to --task regression only, not --task {task}", param_hint=f"--{next(iter(regression_options)).replace('_', '-')}")  # noqa: E501
     task_options.update(regression_options)
+    multilabel_options = {k: v for k, v in {"label_sep": label_sep, "multilabel_threshold": multilabel_threshold}.items() if v is not None}  # noqa: E501
+    if multilabel_options and task != "multilabel":
+        raise typer.BadParameter(f"applies to --task multilabel only, not --task {task}", param_hint=f"--{next(iter(multilabel_options)).replace('_', '-')}")  # noqa: E501
+    task_options.update(multilabel_options)
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

@@ -305,6 +305,12 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
               _scalar("regression_r2")),
     CheckSpec("max_regression_issue_rate", "regression_issue_rate_ci_high", "max", 0, 1,
               _scalar("regression_issue_rate_ci_high")),
+    # --task multilabel: upper bounds of the share of items with a label issue and of the
+    # worst class's share of items with a flagged yes/no.
+    CheckSpec("max_multilabel_issue_rate", "multilabel_issue_rate_ci_high", "max", 0, 1,
+              _scalar("multilabel_issue_rate_ci_high")),
+    CheckSpec("max_multilabel_class_issue_rate", "multilabel_class_issue_rate_ci_high", "max",
+              0, 1, _scalar("multilabel_class_issue_rate_ci_high")),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

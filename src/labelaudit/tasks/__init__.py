@@ -51,6 +51,7 @@ _BUILTIN: Mapping[str, str] = {
     "detection": ".detection",
     "token": ".token",
     "regression": ".regression",
+    "multilabel": ".multilabel",
     # --- end of built-in tasks
 }
 

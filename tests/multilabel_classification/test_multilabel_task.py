@@ -326,3 +326,15 @@ def test_label_studio_example_end_to_end(capsys, tmp_path, example):
     bare.write_text(json.dumps(_label_studio_export(example, with_predictions=False)))
     code, _, err = _run(capsys, "audit", bare, "--task", "multilabel", "--out", tmp_path / "x")
     assert code == 2 and "has no prediction" in err
+
+
+def test_shipped_example_is_what_the_script_writes(tmp_path, example, monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_multilabel_example.py"
+    module = runpy.run_path(str(script), run_name="make_multilabel_example")
+    monkeypatch.setitem(module["main"].__globals__, "OUT", tmp_path)
+    module["main"]()
+    for name in ("data.csv", "pred_probs.npy", "planted.csv", "classes.txt", "README.txt"):
+        assert (tmp_path / name).read_bytes() == (example / name).read_bytes(), name

@@ -119,6 +119,10 @@ CHECK_DOCS = {
     "share of items with a label issue (fail unless surely below).",
     "max_multilabel_class_issue_rate": "`--task multilabel`: upper end of the worst class's "
     "Wilson interval of the share of items whose yes/no for it is flagged.",
+    "min_multilabel_class_alpha": "`--task multilabel --annotator-col`: smallest per-class "
+    "Krippendorff alpha (each class a yes/no question).",
+    "min_multilabel_annotator_accuracy": "`--task multilabel --annotator-col`: smallest share of "
+    "an annotator's yes/no answers that agree with the per-class majority.",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

@@ -1363,6 +1363,8 @@ def audit_command(
     multilabel_options = {k: v for k, v in {"label_sep": label_sep, "multilabel_threshold": multilabel_threshold}.items() if v is not None}  # noqa: E501
     if multilabel_options and task != "multilabel":
         raise typer.BadParameter(f"applies to --task multilabel only, not --task {task}", param_hint=f"--{next(iter(multilabel_options)).replace('_', '-')}")  # noqa: E501
+    if task == "multilabel" and annotator_col is not None:  # several rows per item, one per annotator
+        task_options["annotator_col"], annotator_col = annotator_col, None
     task_options.update(multilabel_options)
     # --- end of task-specific options into task_options
     job = _Job(

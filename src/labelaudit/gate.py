@@ -311,6 +311,11 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
               _scalar("multilabel_issue_rate_ci_high")),
     CheckSpec("max_multilabel_class_issue_rate", "multilabel_class_issue_rate_ci_high", "max",
               0, 1, _scalar("multilabel_class_issue_rate_ci_high")),
+    # --task multilabel --annotator-col: the least agreed class and the least accurate annotator.
+    CheckSpec("min_multilabel_class_alpha", "multilabel_min_class_alpha", "min", -1, 1,
+              _scalar("multilabel_min_class_alpha")),
+    CheckSpec("min_multilabel_annotator_accuracy", "multilabel_min_annotator_accuracy", "min",
+              0, 1, _scalar("multilabel_min_annotator_accuracy")),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

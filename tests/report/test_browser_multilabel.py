@@ -144,3 +144,40 @@ def test_hostile_class_names_and_ids_are_shown_as_text(browser, tmp_path):
         assert page.locator("#multilabel .tag", has_text="<script>").count() >= 4
     finally:
         ctx.close()
+
+
+def test_annotator_tables_with_a_hostile_annotator_name(browser, tmp_path):
+    ex = example_dir("multilabel")
+    given = pl.read_csv(ex / "data.csv", schema_overrides={"labels": pl.String})
+    rng = np.random.default_rng(3)
+    rows = {"id": [], "who": [], "labels": []}
+    for item, cell in given.iter_rows():
+        tags = [] if cell is None else cell.split(",")
+        for who, drop in (("ann-1", 0.0), (HOSTILE, 0.3)):
+            rows["id"].append(item)
+            rows["who"].append(who)
+            rows["labels"].append(",".join(t for t in tags if rng.random() >= drop))
+    data = tmp_path / "long.csv"
+    pl.DataFrame(rows).write_csv(data)
+    out = tmp_path / "out"
+    code = run(["audit", str(data), "--task", "multilabel", "--id-col", "id", "--annotator-col",
+                "who", "--pred-probs", str(ex / "pred_probs.npy"), "--classes",
+                (ex / "classes.txt").read_text().strip(), "--out", str(out)])
+    assert code == 0
+    ctx, page, watch = _open(browser, out / "report.html")
+    try:
+        assert watch.dialogs == [] and watch.foreign() == [] and watch.errors == []
+        table = page.locator("#multilabel-annotator-table")
+        assert table.is_visible()
+        assert table.locator("tbody tr").count() == 2
+        assert table.locator("thead th").count() == 3 + 9
+        names = table.locator("tbody th").all_inner_texts()
+        assert HOSTILE in names
+        assert page.locator("#multilabel-agreement-table tbody tr").count() == 9
+        assert page.locator("#multilabel img").count() == 0
+        page.locator("#multilabel-annotators").scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#multilabel-agreement-table").screenshot(
+            path=str(ARTIFACTS / "report-multilabel-annotators.png"))
+    finally:
+        ctx.close()

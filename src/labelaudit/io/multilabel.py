@@ -140,7 +140,8 @@ def read_multilabel_table(path: str | os.PathLike[str], *, label_col: str = "lab
     sep : str, default ","
         Separator of a delimited text column.
     annotator_col : str, optional
-        Column naming who gave each row's set (several rows per item).
+        Column naming who gave each row's set (several rows per item; items
+        are then in the order of their first row).
     what : str, default "data"
         What the file holds, for messages.
 
@@ -198,9 +199,9 @@ def read_multilabel_table(path: str | os.PathLike[str], *, label_col: str = "lab
                              f"is null at row {int(nulls.arg_true()[0])}")
     out = pl.DataFrame({"id": ids, "annotator": annotators,
                         "labels": pl.Series("labels", sets, dtype=pl.List(pl.String))})
-    dup = out.select("id", "annotator").is_duplicated()
-    if dup.any():
-        row = int(dup.arg_true()[1]) if int(dup.sum()) > 1 else int(dup.arg_true()[0])
+    repeat = ~out.select(pl.struct("id", "annotator").is_first_distinct()).to_series()
+    if repeat.any():
+        row = int(repeat.arg_true()[0])
         raise InputError(f"{source}: item {out['id'][row]!r} has two rows from annotator "
                          f"{out['annotator'][row]!r} (row {row})")
     return out

@@ -7,7 +7,11 @@ Registered on import (by the task-section block at the end of
 (items given the class, share of items with a flagged yes/no and its
 interval, wrongly given vs overlooked counts), and the least trustworthy
 items with every tag marked as kept, wrongly given (struck through) or
-overlooked (added). Sidecar: ``issues.parquet`` (one row per item).
+overlooked (added). With annotators (``--annotator-col``), each class's
+agreement and each annotator's accuracy per class against the consensus.
+Sidecars: ``issues.parquet`` (one row per item) and, with annotators,
+``class_agreement.parquet``, ``annotator_accuracy.parquet`` and
+``annotator_pairs.parquet``.
 """
 
 from __future__ import annotations
@@ -52,7 +56,27 @@ def _context(audit: Any, result: Any, options: Mapping[str, Any]) -> dict[str, A
                 "ci": f"{fmt_pct(r['ci_low'])} to {fmt_pct(r['ci_high'])}",
                 "threshold": fmt_num(r["threshold"], 3)}
                for r in audit.per_class.iter_rows(named=True)]
+    agreement = None
+    if audit.agreement is not None:
+        ag = audit.agreement
+        names = list(audit.class_names)
+        agreement = {
+            "n_annotators": ag.per_annotator.height, "n_annotations": ag.n_annotations,
+            "min_overlap": ag.min_overlap, "class_names": names,
+            "classes": [{"name": r["class"], "n_items": r["n_items"], "n_yes": r["n_yes"],
+                         "alpha": fmt_num(r["krippendorff_alpha"], 3),
+                         "alpha_key": _key(r["krippendorff_alpha"]),
+                         "kappa": fmt_num(r["mean_cohen_kappa"], 3),
+                         "kappa_key": _key(r["mean_cohen_kappa"]), "n_pairs": r["n_pairs"]}
+                        for r in ag.per_class.iter_rows(named=True)],
+            "annotators": [{"name": str(r["annotator"]), "n_items": r["n_items"],
+                            "accuracy": fmt_pct(r["accuracy"]), "accuracy_key": _key(r["accuracy"]),
+                            "per_class": [{"value": fmt_pct(r[f"accuracy:{c}"]),
+                                           "key": _key(r[f"accuracy:{c}"])} for c in names]}
+                           for r in ag.per_annotator.iter_rows(named=True)],
+        }
     return {"multilabel": {
+        "agreement": agreement,
         "n_items": audit.n_items, "n_issues": audit.n_issues, "n_empty": audit.n_empty,
         "n_classes": len(audit.class_names),
         "rate": fmt_pct(audit.issue_rate),
@@ -66,8 +90,17 @@ def _context(audit: Any, result: Any, options: Mapping[str, Any]) -> dict[str, A
     }}
 
 
+def _key(value: Any) -> str:
+    """Sort key of a number cell (missing and NaN sort first)."""
+    return "-1" if value is None or value != value else repr(float(value))
+
+
 def _sidecars(audit: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     files: dict[str, Any] = {"issues.parquet": audit.issues}
+    if audit.agreement is not None:
+        files["class_agreement.parquet"] = audit.agreement.per_class
+        files["annotator_accuracy.parquet"] = audit.agreement.per_annotator
+        files["annotator_pairs.parquet"] = audit.agreement.pairs
     if options.get("csv"):
         import polars as pl
 

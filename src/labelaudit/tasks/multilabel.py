@@ -32,6 +32,13 @@ probability of the class over the items given it (as cleanlab's
 ``compute_confident_joint`` sets the "yes" threshold of each yes/no
 problem; 0.5 for a class no item carries).
 
+With ``--annotator-col`` DATA has one row per (item, annotator): the
+audited label set of an item is the annotators' per-class majority (ties
+broken by the model), and the section adds each class's agreement
+(Krippendorff's alpha, mean pairwise Cohen's kappa) and each annotator's
+accuracy per class against that consensus (see
+:mod:`labelaudit.annotators.multilabel`).
+
 The headline is the share of items with a label issue, with a Wilson
 interval; each class has its share of items with a flagged yes/no (both
 directions) with a Wilson interval. Model-based and unverified: a model
@@ -42,13 +49,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from ..annotators.multilabel import (
+    MultilabelAgreement,
+    multilabel_agreement,
+    multilabel_consensus,
+)
 from ..exceptions import InputError, LabelAuditWarning
 from ..io import file_fingerprint
 from ..io.multilabel import (
@@ -110,6 +122,7 @@ class MultilabelAudit:
     confidence: float = 0.95
     threshold: str = "0.5"
     source: str = "table"
+    agreement: MultilabelAgreement | None = None
     kind: str = field(default="multilabel_audit", repr=False)
 
     @property
@@ -130,7 +143,8 @@ class MultilabelAudit:
     def figures(self) -> dict[str, Any]:
         """Gate figures: the item issue rate with its interval, the worst class's upper bound."""
         highs = self.per_class.get_column("ci_high")
-        return {
+        extra = {} if self.agreement is None else self.agreement.figures()
+        return {**extra,
             "multilabel_issue_rate": self.issue_rate,
             "multilabel_issue_rate_ci_low": self.ci_low,
             "multilabel_issue_rate_ci_high": self.ci_high,
@@ -143,14 +157,29 @@ class MultilabelAudit:
         """The ``summary.json`` entry: figures, rule and the per-class table."""
         return {**self.figures(), "confidence": self.confidence, "threshold": self.threshold,
                 "source": self.source, "n_empty_label_sets": self.n_empty,
-                "interval": "Wilson", "per_class": self.per_class.to_dicts()}
+                "interval": "Wilson", "per_class": self.per_class.to_dicts(),
+                **({} if self.agreement is None else {"annotators": {
+                    "consensus": "majority per class; ties by the model (p >= 0.5)",
+                    "n_annotations": self.agreement.n_annotations,
+                    "min_overlap": self.agreement.min_overlap,
+                    "per_class": self.agreement.per_class.to_dicts(),
+                    "per_annotator": self.agreement.per_annotator.to_dicts()}})}
 
     def lines(self) -> list[str]:
-        """Terminal summary line."""
+        """Terminal summary lines."""
         conf = f"{100 * self.confidence:g}%"
         worst = self.per_class.sort(["estimated_noise_rate", "class"],
                                     descending=[True, False]).row(0, named=True)
-        return [
+        more = []
+        if self.agreement is not None:
+            fig = self.agreement.figures()
+            alpha, acc = fig["multilabel_min_class_alpha"], fig["multilabel_min_annotator_accuracy"]
+            more.append(
+                f"Annotators: {self.agreement.per_annotator.height} over "
+                f"{self.agreement.n_annotations} label sets; lowest class Krippendorff alpha "
+                f"{'undefined' if alpha is None else f'{alpha:.3f}'}, lowest annotator accuracy "
+                f"against the consensus {'undefined' if acc is None else f'{100 * acc:.1f}%'}.")
+        return more + [
             f"Multi-label: {self.n_issues} of {self.n_items} items have a label issue "
             f"({100 * self.issue_rate:.2f}%, {conf} interval {100 * self.ci_low:.2f}% to "
             f"{100 * self.ci_high:.2f}%, Wilson; model-based, unverified); most affected class "
@@ -343,24 +372,38 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
     threshold = _threshold(request)
     sep = request.options.get("label_sep")
     is_ls = request.data.suffix.lower() == ".json"
+    annotator_col = request.options.get("annotator_col")
     predictions = None
+    rows = None
     if is_ls:
-        for flag, value in (("--label-col", request.label_col), ("--label-sep", sep)):
+        for flag, value in (("--label-col", request.label_col), ("--label-sep", sep),
+                            ("--annotator-col", annotator_col)):
             if value is not None:
                 raise InputError(f"{flag} applies to a table DATA, not to the Label Studio "
                                  f"export '{request.data}'")
-        rows, predictions = read_label_studio_multilabel(request.data)
-        table = rows.unique(subset="id", keep="first", maintain_order=True).select("id", "labels")
+        ls_rows, predictions = read_label_studio_multilabel(request.data)
+        table = ls_rows.unique(subset="id", keep="first", maintain_order=True).select(
+            "id", "labels")
         source = "label_studio"
+    elif annotator_col is not None:
+        if request.id_col is None:
+            raise InputError("--annotator-col needs --id-col: the column naming the item each "
+                             "annotator's row is about")
+        rows = read_multilabel_table(request.data, label_col=request.label_col or "labels",
+                                     id_col=request.id_col, sep="," if sep is None else sep,
+                                     annotator_col=annotator_col)
+        table = pl.DataFrame({"id": rows.get_column("id").unique(maintain_order=True)})
+        source = "table, one row per annotator"
     else:
         table = read_multilabel_table(request.data, label_col=request.label_col or "labels",
                                       id_col=request.id_col, sep="," if sep is None else sep)
         source = "table"
     where = f"data file '{request.data}'"
-    sets = table.get_column("labels")
-    class_names = multilabel_classes(sets, request.classes, source=where)
+    class_names = multilabel_classes(
+        (table if rows is None else rows).get_column("labels"), request.classes, source=where)
     ids = table.get_column("id")
-    inputs = [{"role": "data", **file_fingerprint(request.data, n_rows=table.height)}]
+    inputs = [{"role": "data", **file_fingerprint(request.data,
+                                                  n_rows=(table if rows is None else rows).height)}]
     if request.pred_probs:
         probs_path = Path(request.pred_probs[0])
         probs = read_multilabel_probs(probs_path, class_names=class_names, ids=ids)
@@ -371,6 +414,12 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
     else:
         raise InputError("--task multilabel needs --pred-probs: the (items x classes) matrix of "
                          "out-of-sample probabilities")
+    agreement = None
+    if rows is not None:
+        _, consensus = multilabel_consensus(rows, class_names, probs)
+        table = table.with_columns(consensus)
+        agreement = multilabel_agreement(rows, class_names, consensus)
+    sets = table.get_column("labels")
     if table.height < 2:
         raise InputError(f"{where}: --task multilabel needs at least 2 items, got {table.height}")
     labels = multilabel_indices(sets, class_names)
@@ -378,6 +427,8 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         raise InputError(f"{where}: every item has an empty label set; nothing to audit")
     audit = audit_multilabel(labels, probs, class_names, ids=ids, threshold=threshold,
                              n_jobs=request.n_jobs, source=source)
+    if agreement is not None:
+        audit = replace(audit, agreement=agreement)
     result = task_result(
         "multilabel", issues=audit.issues, class_names=audit.class_names,
         per_class=audit.per_class, estimated_noise_rate=audit.issue_rate, ci_low=audit.ci_low,

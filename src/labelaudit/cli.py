@@ -1115,7 +1115,9 @@ _TASKS_HELP: dict[str, str] = {
                   "table with one column per class (and 'id' to match by id): per-class "
                   "probabilities in [0, 1], rows need not sum to 1; columns follow --classes "
                   "(default: the sorted classes used). --multilabel-threshold (default 0.5, or "
-                  "per-class) makes the suggested tag sets.",
+                  "per-class) makes the suggested tag sets. --annotator-col (with --id-col): "
+                  "one row per item and annotator; the per-class majority is audited and "
+                  "each class's agreement and each annotator's accuracy are reported.",
     # --- end of task entries
 }
 

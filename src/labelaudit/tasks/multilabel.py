@@ -240,8 +240,17 @@ def _warn_thin(caught, onehot: np.ndarray, class_names: Sequence[str]) -> None:
                       LabelAuditWarning, stacklevel=3)
 
 
-def _names(mask_rows: np.ndarray, names: np.ndarray) -> list[list[str]]:
-    return [names[row].tolist() for row in mask_rows]
+def _names(mask: np.ndarray, names: Sequence[str]) -> pl.Series:
+    """Per row, the names of the True columns in column order (a list column, built vectorised)."""
+    n = mask.shape[0]
+    rows, cols = np.nonzero(mask)  # row-major: rows ascending, columns ascending within a row
+    grouped = (pl.DataFrame({"row": rows.astype(np.int64),
+                             "v": pl.Series([str(c) for c in names], dtype=pl.String)
+                             .gather(cols.astype(np.int64))})
+               .group_by("row", maintain_order=True).agg("v"))
+    full = (pl.DataFrame({"row": np.arange(n, dtype=np.int64)})
+            .join(grouped, on="row", how="left").sort("row"))
+    return full.get_column("v").fill_null(pl.lit([], dtype=pl.List(pl.String)))
 
 
 def audit_multilabel(labels: Sequence[Sequence[int]], pred_probs: np.ndarray,
@@ -304,20 +313,18 @@ def audit_multilabel(labels: Sequence[Sequence[int]], pred_probs: np.ndarray,
     rank[ranked] = np.arange(1, ranked.size + 1)
     thresholds = suggestion_thresholds(onehot, probs, threshold)
     suggested = probs >= thresholds
-    names = np.array(class_names, dtype=object)
     wrongly_given = onehot & pair_flags
     overlooked = ~onehot & pair_flags
     if ids is None:
         ids = pl.Series("id", np.arange(n, dtype=np.int64))
-    list_of = pl.List(pl.String)
     rest = np.where(is_issue, -np.inf, scores)
     order = np.lexsort((np.arange(n), np.where(is_issue, rank, 0), rest))
     issues = pl.DataFrame({
         "id": ids.alias("id"),
-        "given_labels": pl.Series(_names(onehot, names), dtype=list_of),
-        "suggested_labels": pl.Series(_names(suggested, names), dtype=list_of),
-        "wrongly_given": pl.Series(_names(wrongly_given, names), dtype=list_of),
-        "overlooked": pl.Series(_names(overlooked, names), dtype=list_of),
+        "given_labels": _names(onehot, class_names),
+        "suggested_labels": _names(suggested, class_names),
+        "wrongly_given": _names(wrongly_given, class_names),
+        "overlooked": _names(overlooked, class_names),
         "label_quality": scores,
         "is_issue": is_issue,
         "issue_rank": pl.Series(rank).replace(0, None),

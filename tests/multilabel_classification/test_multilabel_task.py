@@ -338,3 +338,22 @@ def test_shipped_example_is_what_the_script_writes(tmp_path, example, monkeypatc
     module["main"]()
     for name in ("data.csv", "pred_probs.npy", "planted.csv", "classes.txt", "README.txt"):
         assert (tmp_path / name).read_bytes() == (example / name).read_bytes(), name
+
+
+def test_label_studio_annotators(capsys, tmp_path, example):
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(_label_studio_export(example)))
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "audit", export, "--task", "multilabel", "--classes",
+                             _classes(example), "--annotator-col", "annotator", "--out", out)
+    assert code == 0, err
+    assert "Annotators: 2 over 327 label sets" in stdout
+    acc = pl.read_parquet(out / "annotator_accuracy.parquet").sort("annotator")
+    assert acc.get_column("annotator").to_list() == ["1", "2"]
+    assert acc.get_column("n_items").to_list() == [320, 7]
+    agreement = pl.read_parquet(out / "class_agreement.parquet")
+    assert set(agreement.get_column("n_items")) == {7}
+    assert pl.read_parquet(out / "issues.parquet").height == 320
+    code, _, err = _run(capsys, "audit", export, "--task", "multilabel", "--annotator-col",
+                        "who", "--out", tmp_path / "x")
+    assert code == 2 and "column 'annotator'" in err

@@ -6,7 +6,8 @@ Inputs (read by :mod:`labelaudit.io.multilabel`):
   (default ``labels``) holds each item's classes, as text separated by
   ``--label-sep`` (default ``,``; an empty cell is the empty set) or as a
   list; or a Label Studio JSON export of a multiple-choice ``Choices``
-  control (the first completed annotation of each task is its label set).
+  control (the first completed annotation of each task is its label set;
+  with ``--annotator-col annotator``, every annotation, by its annotator).
 - ``--pred-probs``: one ``.npy``/``.npz`` ``(N, K)`` matrix in DATA's row
   order, or a table with one column per class (and an ``id`` column to
   match rows by id): the out-of-sample probability that each item carries
@@ -369,6 +370,21 @@ def _threshold(request: TaskRequest) -> float | str:
     return number
 
 
+def _label_studio_annotations(rows: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """Every annotation of a Label Studio export, checked to name its annotator once per task."""
+    missing = rows.get_column("annotator").is_null()
+    if missing.any():
+        item = rows.get_column("id")[int(missing.arg_true()[0])]
+        raise InputError(f"data file '{path}': an annotation of task {item!r} names no "
+                         "annotator (completed_by); --annotator-col needs one for each")
+    repeat = ~rows.select(pl.struct("id", "annotator").is_first_distinct()).to_series()
+    if repeat.any():
+        r = int(repeat.arg_true()[0])
+        raise InputError(f"data file '{path}': task {rows['id'][r]!r} has two annotations by "
+                         f"{rows['annotator'][r]!r}")
+    return rows
+
+
 def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
     """Read DATA and the probabilities, audit the label sets, attach the ``multilabel`` section."""
     if request.predictions is not None:
@@ -383,15 +399,20 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
     predictions = None
     rows = None
     if is_ls:
-        for flag, value in (("--label-col", request.label_col), ("--label-sep", sep),
-                            ("--annotator-col", annotator_col)):
+        for flag, value in (("--label-col", request.label_col), ("--label-sep", sep)):
             if value is not None:
                 raise InputError(f"{flag} applies to a table DATA, not to the Label Studio "
                                  f"export '{request.data}'")
+        if annotator_col not in (None, "annotator"):
+            raise InputError(f"--annotator-col: a Label Studio export's annotators are column "
+                             f"'annotator' (who completed each annotation), got {annotator_col!r}")
         ls_rows, predictions = read_label_studio_multilabel(request.data)
         table = ls_rows.unique(subset="id", keep="first", maintain_order=True).select(
             "id", "labels")
         source = "label_studio"
+        if annotator_col is not None:
+            rows = _label_studio_annotations(ls_rows, request.data)
+            table = table.select("id")
     elif annotator_col is not None:
         if request.id_col is None:
             raise InputError("--annotator-col needs --id-col: the column naming the item each "

@@ -119,6 +119,15 @@ CHECK_DOCS = {
     "bootstrap interval of the share of pixels flagged (fail unless surely below).",
     "max_segmentation_image_issue_rate": "`--task segmentation`: upper end of the image "
     "bootstrap interval of the share of images with a flagged pixel (fail unless surely below).",
+    # --task multilabel
+    "max_multilabel_issue_rate": "`--task multilabel`: upper end of the Wilson interval of the "
+    "share of items with a label issue (fail unless surely below).",
+    "max_multilabel_class_issue_rate": "`--task multilabel`: upper end of the worst class's "
+    "Wilson interval of the share of items whose yes/no for it is flagged.",
+    "min_multilabel_class_alpha": "`--task multilabel --annotator-col`: smallest per-class "
+    "Krippendorff alpha (each class a yes/no question).",
+    "min_multilabel_annotator_accuracy": "`--task multilabel --annotator-col`: smallest share of "
+    "an annotator's yes/no answers that agree with the per-class majority.",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

@@ -196,6 +196,11 @@ def test_registry_covers_the_contract_keys():
         # --task segmentation
         "max_segmentation_pixel_issue_rate",
         "max_segmentation_image_issue_rate",
+        # --task multilabel
+        "max_multilabel_issue_rate",
+        "max_multilabel_class_issue_rate",
+        "min_multilabel_class_alpha",
+        "min_multilabel_annotator_accuracy",
     ]
     for key, spec in gate.CHECKS.items():
         assert key.startswith(spec.direction + "_")

@@ -1112,6 +1112,18 @@ _TASKS_HELP: dict[str, str] = {
                     "memory map) or a folder of per-image <id>.npy (K, H, W) arrays; classes "
                     "follow --classes (default 0..K-1); --segmentation-image-dir holds the "
                     "pictures drawn under the report's overlays.",
+    "multilabel": "sets of tags, several classes per item. DATA is a table (CSV/TSV/Parquet/"
+                  "JSONL) whose --label-col (default labels) holds each item's classes as text "
+                  "separated by --label-sep (default ',', an empty cell is no class) or as a "
+                  "list, or a Label Studio JSON export of multiple choices (first completed "
+                  "annotation per task; its predictions stand in for --pred-probs). "
+                  "--pred-probs is ONE .npy/.npz (items x classes, DATA's row order) or a "
+                  "table with one column per class (and 'id' to match by id): per-class "
+                  "probabilities in [0, 1], rows need not sum to 1; columns follow --classes "
+                  "(default: the sorted classes used). --multilabel-threshold (default 0.5, or "
+                  "per-class) makes the suggested tag sets. --annotator-col (with --id-col): "
+                  "one row per item and annotator; the per-class majority is audited and "
+                  "each class's agreement and each annotator's accuracy are reported.",
     # --- end of task entries
 }
 
@@ -1196,6 +1208,18 @@ def audit_command(
         typer.Option("--segmentation-min-pixels",
                      help="--task segmentation: flagged pixels an image needs to count as an "
                      "issue (default 1: any flagged pixel)."),
+    ] = None,
+    label_sep: Annotated[
+        str | None,
+        typer.Option("--label-sep", help="--task multilabel, text label column: separator "
+                     "between an item's classes (default ',')."),
+    ] = None,
+    multilabel_threshold: Annotated[
+        str | None,
+        typer.Option("--multilabel-threshold", help="--task multilabel: probability at which "
+                     "a class enters an item's suggested tags, a number in (0, 1) (default "
+                     "0.5) or per-class (each class's mean probability over the items given "
+                     "it)."),
     ] = None,
     # --- end of task-specific options
     pred_probs: Annotated[
@@ -1360,6 +1384,12 @@ def audit_command(
     if segmentation_image_dir is not None: task_options["segmentation_image_dir"] = str(segmentation_image_dir)  # noqa: E701,E501
     if segmentation_min_pixels is not None and task != "segmentation": raise typer.BadParameter(f"applies to --task segmentation only, not --task {task}", param_hint="--segmentation-min-pixels")  # noqa: E701,E501
     if segmentation_min_pixels is not None: task_options["segmentation_min_pixels"] = segmentation_min_pixels  # noqa: E701,E501
+    multilabel_options = {k: v for k, v in {"label_sep": label_sep, "multilabel_threshold": multilabel_threshold}.items() if v is not None}  # noqa: E501
+    if multilabel_options and task != "multilabel":
+        raise typer.BadParameter(f"applies to --task multilabel only, not --task {task}", param_hint=f"--{next(iter(multilabel_options)).replace('_', '-')}")  # noqa: E501
+    if task == "multilabel" and annotator_col is not None:  # several rows per item, one per annotator
+        task_options["annotator_col"], annotator_col = annotator_col, None
+    task_options.update(multilabel_options)
     # --- end of task-specific options into task_options
     job = _Job(
         data=data,

@@ -311,6 +311,17 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
               "max", 0, 1, _scalar("segmentation_pixel_issue_rate_ci_high")),
     CheckSpec("max_segmentation_image_issue_rate", "segmentation_image_issue_rate_ci_high",
               "max", 0, 1, _scalar("segmentation_image_issue_rate_ci_high")),
+    # --task multilabel: upper bounds of the share of items with a label issue and of the
+    # worst class's share of items with a flagged yes/no.
+    CheckSpec("max_multilabel_issue_rate", "multilabel_issue_rate_ci_high", "max", 0, 1,
+              _scalar("multilabel_issue_rate_ci_high")),
+    CheckSpec("max_multilabel_class_issue_rate", "multilabel_class_issue_rate_ci_high", "max",
+              0, 1, _scalar("multilabel_class_issue_rate_ci_high")),
+    # --task multilabel --annotator-col: the least agreed class and the least accurate annotator.
+    CheckSpec("min_multilabel_class_alpha", "multilabel_min_class_alpha", "min", -1, 1,
+              _scalar("multilabel_min_class_alpha")),
+    CheckSpec("min_multilabel_annotator_accuracy", "multilabel_min_annotator_accuracy", "min",
+              0, 1, _scalar("multilabel_min_annotator_accuracy")),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

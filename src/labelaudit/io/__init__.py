@@ -14,6 +14,10 @@ Label Studio tasks (:mod:`.label_studio`)
 Schema and identity helpers (:mod:`.tables`)
     :func:`require_columns`, :func:`encode_labels`, :func:`item_ids`,
     :func:`align_by_id`.
+Multi-label sets (:mod:`.multilabel`)
+    :func:`read_multilabel_table` (delimited or list columns),
+    :func:`read_label_studio_multilabel` (multiple choices and their
+    predictions), :func:`read_multilabel_probs` (per-class probabilities).
 Probabilities (:mod:`.probs`)
     :func:`load_pred_probs` (``.npy`` memory map, ``.npz``, probability
     tables), :func:`load_pred_probs_shards` (row shards as a dask array).
@@ -46,6 +50,11 @@ from .masks import (
     read_mask_folder,
     read_segmentation_probs,
     stack_segmentation_probs,
+)
+from .multilabel import (
+    read_label_studio_multilabel,
+    read_multilabel_probs,
+    read_multilabel_table,
 )
 from .probs import load_pred_probs, load_pred_probs_shards, open_npy_shard, shard_paths
 from .regression import read_regression_predictions
@@ -119,4 +128,7 @@ __all__ = [
     "read_mask_array",
     "stack_segmentation_probs",
     "folder_fingerprint",
+    "read_multilabel_table",
+    "read_multilabel_probs",
+    "read_label_studio_multilabel",
 ]

@@ -395,6 +395,5 @@ register_section(
 
 
 # --- one import per task, in task order
-from . import _section_regression, _section_token  # noqa: E402,F401,I001
-from . import _section_segmentation  # noqa: E402,F401,I001
+from . import _section_multilabel, _section_regression, _section_segmentation, _section_token  # noqa: E402,F401,I001,E501
 # --- end of task section imports

@@ -52,6 +52,7 @@ _BUILTIN: Mapping[str, str] = {
     "token": ".token",
     "regression": ".regression",
     "segmentation": ".segmentation",
+    "multilabel": ".multilabel",
     # --- end of built-in tasks
 }
 

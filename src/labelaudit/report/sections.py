@@ -396,4 +396,5 @@ register_section(
 
 # --- one import per task, in task order
 from . import _section_regression, _section_token  # noqa: E402,F401,I001
+from . import _section_detection  # noqa: E402,F401,I001
 # --- end of task section imports

@@ -114,6 +114,11 @@ CHECK_DOCS = {
     "given labels (the label scores are only as good as the model).",
     "max_regression_issue_rate": "`--task regression`: upper end of the bootstrap interval of "
     "the share of items flagged (fail unless surely below).",
+    # --task detection
+    "max_detection_image_issue_rate": "`--task detection`: upper end of the Wilson interval of "
+    "the share of images with a flagged box (fail unless surely below).",
+    "max_detection_overlooked": "`--task detection`: number of predicted objects with no "
+    "given box (overlooked boxes).",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

@@ -193,6 +193,9 @@ def test_registry_covers_the_contract_keys():
         # --task regression
         "min_regression_r2",
         "max_regression_issue_rate",
+        # --task detection
+        "max_detection_image_issue_rate",
+        "max_detection_overlooked",
     ]
     for key, spec in gate.CHECKS.items():
         assert key.startswith(spec.direction + "_")

@@ -174,7 +174,8 @@ def run_detection(request: TaskRequest):
         "overlooked": (flags & _engine.OVERLOOKED) > 0,
         "swapped": (flags & _engine.SWAP) > 0,
         "badly_located": (flags & _engine.BADLOC) > 0,
-        "n_given": inputs.n_label_boxes, "n_predicted": inputs.n_pred_boxes.sum(axis=1),
+        "n_given": inputs.n_label_boxes.astype(np.int64),
+        "n_predicted": inputs.n_pred_boxes.sum(axis=1, dtype=np.int64),
     }).sort("issue_rank")
     n = len(inputs)
     n_img = int(is_issue.sum())

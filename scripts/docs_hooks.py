@@ -128,6 +128,11 @@ CHECK_DOCS = {
     "Krippendorff alpha (each class a yes/no question).",
     "min_multilabel_annotator_accuracy": "`--task multilabel --annotator-col`: smallest share of "
     "an annotator's yes/no answers that agree with the per-class majority.",
+    # --task detection
+    "max_detection_image_issue_rate": "`--task detection`: upper end of the Wilson interval of "
+    "the share of images with a flagged box (fail unless surely below).",
+    "max_detection_overlooked": "`--task detection`: number of predicted objects with no "
+    "given box (overlooked boxes).",
 }
 
 #: Policy-wide options (keys of labelaudit.gate.OPTIONS).

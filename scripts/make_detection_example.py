@@ -25,7 +25,7 @@ README = """Example for labelaudit audit --task detection (written by scripts/ma
 
 images/img_XX.png   twelve 96x96 images of red squares (class "square") and blue bars ("bar")
 annotations.json    COCO annotations: images, annotations (bbox = [x, y, width, height]), categories;
-                    three planted errors: img_03 misses an object, img_06 calls a square a bar,
+                    three planted errors: img_03 misses an object, img_06 calls a bar a square,
                     img_09 has a box drawn away from its object
 predictions.json    COCO results: a detector's boxes with scores, one per object
 

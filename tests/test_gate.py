@@ -201,6 +201,9 @@ def test_registry_covers_the_contract_keys():
         "max_multilabel_class_issue_rate",
         "min_multilabel_class_alpha",
         "min_multilabel_annotator_accuracy",
+        # --task detection
+        "max_detection_image_issue_rate",
+        "max_detection_overlooked",
     ]
     for key, spec in gate.CHECKS.items():
         assert key.startswith(spec.direction + "_")

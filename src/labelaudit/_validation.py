@@ -803,8 +803,8 @@ class DetectionInputs:
         ``K``, the number of per-class arrays in every image's predictions.
     dtype : numpy.dtype
         float32 when every box array is float32, float64 otherwise.
-    n_label_boxes : ndarray of shape (N,), dtype=intp
-    n_pred_boxes : ndarray of shape (N, K), dtype=intp
+    n_label_boxes : ndarray of shape (N,), dtype=int32
+    n_pred_boxes : ndarray of shape (N, K), dtype=int32
     """
 
     __slots__ = ("dtype", "label_boxes", "label_classes", "n_classes", "n_label_boxes",
@@ -843,10 +843,26 @@ class DetectionChunk:
             setattr(self, key, value)
 
 
+#: One shared read-only empty box array per (width, dtype): an image without boxes costs no array.
+_EMPTY_BOXES: dict = {}
+
+
+def _empty_boxes(width: int, dtype) -> np.ndarray:
+    key = (width, np.dtype(dtype))
+    arr = _EMPTY_BOXES.get(key)
+    if arr is None:
+        arr = np.empty((0, width), dtype=dtype)
+        arr.flags.writeable = False
+        _EMPTY_BOXES[key] = arr
+    return arr
+
+
 def _detection_box_array(value, *, width: int, where: str, dtypes: set) -> np.ndarray:
     arr = np.asarray(value)
     if arr.size == 0:
-        return np.empty((0, width), dtype=arr.dtype if arr.dtype.kind == "f" else np.float64)
+        if arr.shape == (0, width) and arr.dtype.kind == "f":
+            return arr
+        return _empty_boxes(width, arr.dtype if arr.dtype.kind == "f" else np.float64)
     if arr.ndim != 2 or arr.shape[1] != width:
         raise InputError(f"{where} must have shape (n, {width}), got shape {arr.shape}")
     if arr.dtype.kind in "iub":
@@ -904,8 +920,9 @@ def check_detection_inputs(labels, predictions, *, known_classes: bool = True,
         raise InputError(f"`{predictions_name}[0]` holds no per-class arrays: K must be at least 1")
     dtypes: set = set()
     label_boxes, label_classes, preds = [], [], []
-    n_label = np.empty(n, dtype=np.intp)
-    n_pred_boxes = np.empty((n, n_classes), dtype=np.intp)
+    # int32 counts (half the memory of intp; an image holds far fewer than 2**31 boxes)
+    n_label = np.empty(n, dtype=np.int32)
+    n_pred_boxes = np.empty((n, n_classes), dtype=np.int32)
     for i in range(n):
         lab = labels[i]
         if not isinstance(lab, dict):
@@ -920,7 +937,8 @@ def check_detection_inputs(labels, predictions, *, known_classes: bool = True,
         if cls.ndim > 1:
             raise InputError(f"`{labels_name}[{i}]['labels']` must be one-dimensional, got shape "
                              f"{cls.shape}")
-        cls = cls.reshape(-1)
+        if cls.ndim != 1:
+            cls = cls.reshape(-1)
         if cls.shape[0] != boxes.shape[0]:
             raise InputError(f"`{labels_name}[{i}]` has {boxes.shape[0]} boxes but {cls.shape[0]} "
                              "labels")
@@ -939,15 +957,19 @@ def check_detection_inputs(labels, predictions, *, known_classes: bool = True,
             got = len(pred) if isinstance(pred, (list, tuple, np.ndarray)) else type(pred).__name__
             raise InputError(f"`{predictions_name}[{i}]` must hold {n_classes} per-class arrays "
                              f"(as `{predictions_name}[0]`), got {got}")
-        per_class = []
+        per_class = None  # the caller's own sequence, unless an array had to be converted
         for k in range(n_classes):
-            arr = _detection_box_array(pred[k], width=5,
+            given = pred[k]
+            arr = _detection_box_array(given, width=5,
                                        where=f"`{predictions_name}[{i}][{k}]`", dtypes=dtypes)
-            per_class.append(arr)
+            if per_class is None and arr is not given:
+                per_class = [pred[j] for j in range(k)]
+            if per_class is not None:
+                per_class.append(arr)
             n_pred_boxes[i, k] = arr.shape[0]
         label_boxes.append(boxes)
         label_classes.append(cls)
-        preds.append(per_class)
+        preds.append(pred if per_class is None else per_class)
         n_label[i] = boxes.shape[0]
     dtype = np.dtype(np.float32) if dtypes == {np.dtype(np.float32)} else np.dtype(np.float64)
     return DetectionInputs(label_boxes, label_classes, preds, n_classes, dtype, n_label,

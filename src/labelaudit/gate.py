@@ -322,6 +322,12 @@ CHECKS: Mapping[str, CheckSpec] = _registry(
               _scalar("multilabel_min_class_alpha")),
     CheckSpec("min_multilabel_annotator_accuracy", "multilabel_min_annotator_accuracy", "min",
               0, 1, _scalar("multilabel_min_annotator_accuracy")),
+    # --task detection: the upper bound of the share of images with a flagged box, and the
+    # number of objects the detector found that nobody labelled.
+    CheckSpec("max_detection_image_issue_rate", "detection_image_issue_ci_high", "max", 0, 1,
+              _scalar("detection_image_issue_ci_high")),
+    CheckSpec("max_detection_overlooked", "detection_n_overlooked", "max", 0, math.inf,
+              _scalar("detection_n_overlooked"), integer=True),
 )
 
 #: Policy-wide options (allowed in the fail-level table only) and their allowed values.

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from labelaudit._validation import check_detection_inputs
 from labelaudit.exceptions import InputError, LabelAuditWarning
@@ -177,3 +178,45 @@ def test_kernel_openmp_threads_are_used():
     from labelaudit import _core
 
     assert hasattr(_core, "od_match") and hasattr(_core, "od_box_scores")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(n=st.integers(0, 3000), share=st.floats(0.0, 1.0), extra=st.integers(0, 50),
+       seed=st.integers(0, 2**32 - 1))
+def test_average_precision_from_hit_positions_equals_the_dense_curve(n, share, extra, seed):
+    # The lean form (memory per hit) must give the dense curve's float32 area to the bit,
+    # including no hits, all hits, recall reaching 1 (extra == 0) and classes without labels.
+    rng = np.random.default_rng(seed)
+    hits = (rng.random(n) < share).astype(np.uint16)
+    n_gt = int(hits.sum()) + extra
+    dense = _engine._average_precision_dense(hits, n_gt)
+    lean = _engine._average_precision(np.flatnonzero(hits), n, n_gt)
+    assert lean.dtype == dense.dtype and lean.tobytes() == dense.tobytes()
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(case=detection_case(max_images=24))
+def test_consuming_the_matches_gives_the_same_precision(case):
+    labels, predictions, _ = case
+    inputs = check_detection_inputs(labels, predictions)
+    engine = _engine.Engine()
+    kept = _engine.match_pass(inputs, engine)
+    consumed = _engine.match_pass(inputs, engine)
+    a = _engine.class_average_precision(kept)
+    b = _engine.class_average_precision(consumed, consume=True)
+    assert a.tobytes() == b.tobytes()
+    assert all(s is None for s in consumed.scores) and kept.scores[0] is not None
+
+
+def test_checked_inputs_hold_the_callers_arrays_without_copies():
+    pred = [np.array([[0.0, 0.0, 10.0, 10.0, 0.9]]), np.zeros((0, 5))]
+    labels = [{"bboxes": BOX, "labels": np.array([0])}, {"bboxes": np.zeros((0, 4)),
+                                                          "labels": np.zeros(0, dtype=int)}]
+    inputs = check_detection_inputs(labels, [pred, [np.zeros(0), pred[0]]])
+    assert inputs.predictions[0] is pred                      # unchanged: the caller's list
+    assert inputs.label_boxes[0] is BOX and inputs.label_classes[0] is labels[0]["labels"]
+    converted = inputs.predictions[1]                          # a (0,) array became (0, 5)
+    assert converted is not pred and converted[0].shape == (0, 5) and converted[1] is pred[0]
+    assert inputs.n_pred_boxes.tolist() == [[1, 0], [0, 1]]
+    assert inputs.n_label_boxes.tolist() == [1, 0]

@@ -30,7 +30,7 @@ AP_SCALE_FACTOR = 0.25
 #: Factor applied to the class threshold for each of the three issue kinds.
 BOX_THRESHOLD_FACTOR = 0.8
 #: Images packed and scored at a time.
-DEFAULT_CHUNK_IMAGES = 4096
+DEFAULT_CHUNK_IMAGES = 1024
 #: Images handed to one thread at a time inside a chunk.
 KERNEL_CHUNK_IMAGES = 64
 #: Share of emptied per-class prediction arrays above which pruning warns.
@@ -81,8 +81,12 @@ def match_pass(inputs: DetectionInputs, engine: Engine, *, match: bool = True,
     K = inputs.n_classes
     thresholds = IOU_THRESHOLDS if match else np.empty(0, dtype=np.float64)
     lowest = 1.0
-    scores = [[] for _ in range(K)]
-    matches = [[] for _ in range(K)]
+    # Filled in place, chunk by chunk (no per-chunk pieces to concatenate): sized for every
+    # predicted box of the class, cut to the boxes ``min_score`` keeps at the end.
+    size = inputs.n_pred_boxes.sum(axis=0) if match else np.zeros(K, dtype=np.intp)
+    scores = [np.empty(int(size[k]), dtype=np.float64) for k in range(K)]
+    matches = [np.empty(int(size[k]), dtype=np.uint16) for k in range(K)]
+    filled = np.zeros(K, dtype=np.intp)
     n_labels = np.zeros(K, dtype=np.int64)
     n_seg = n_pruned = 0
     for start, stop in engine.chunks(len(inputs)):
@@ -99,19 +103,22 @@ def match_pass(inputs: DetectionInputs, engine: Engine, *, match: bool = True,
             known = chunk.lab_cls[(chunk.lab_cls >= 0) & (chunk.lab_cls < K)]
             n_labels += np.bincount(known, minlength=K)[:K]
             for k in range(K):
-                sel = chunk.pred_cls == k
-                scores[k].append(chunk.pred_boxes[sel, 4].copy())
-                matches[k].append(tp[sel])
-    if match:
-        scores = [np.concatenate(s) for s in scores]
-        matches = [np.concatenate(m) for m in matches]
+                sel = np.flatnonzero(chunk.pred_cls == k)
+                at = filled[k]
+                scores[k][at:at + sel.shape[0]] = chunk.pred_boxes[sel, 4]
+                matches[k][at:at + sel.shape[0]] = tp[sel]
+                filled[k] += sel.shape[0]
+        del chunk, tp
+    scores = [s[:f] for s, f in zip(scores, filled, strict=True)]
+    matches = [m[:f] for m, f in zip(matches, filled, strict=True)]
     return MatchPass(lowest, scores, matches, n_labels, n_seg, n_pruned)
 
 
-def _average_precision(hits: np.ndarray, n_gt: int) -> np.float32:
+def _average_precision_dense(hits: np.ndarray, n_gt: int) -> np.float32:
     # Area under the interpolated precision/recall curve of one class at one
     # IoU threshold, with the reference's dtypes: running counts in float32,
     # recall in float64, precision in float32, the area rounded to float32.
+    # Kept as the definition :func:`_average_precision` is tested against.
     hits32 = hits.astype(np.float32)
     tp = np.cumsum(hits32)
     fp = np.cumsum(np.float32(1) - hits32)
@@ -128,18 +135,55 @@ def _average_precision(hits: np.ndarray, n_gt: int) -> np.float32:
     return area
 
 
-def class_average_precision(found: MatchPass) -> np.ndarray:
-    """Mean average precision over :data:`IOU_THRESHOLDS` per class, scaled by 0.25 (float32)."""
+def _average_precision(hit_at: np.ndarray, n: int, n_gt: int) -> np.float32:
+    # The same area from the positions of the hits only (memory per hit, not per box).
+    # Recall changes exactly at a hit, so the curve's steps are the hits (plus the
+    # final step to recall 1 when it is not reached, whose precision is 0); between
+    # hits precision only falls, so its envelope at a hit is the running maximum
+    # over the later hits. Every term is computed with the dense form's operations
+    # and dtypes and summed in the same order, so the result is the same to the bit.
+    # Exact while n < 2**24 (float32 counts); larger classes use the dense form.
+    if n == 0 or n >= 2**24:
+        hits = np.zeros(n, dtype=np.uint8)
+        hits[hit_at] = 1
+        return _average_precision_dense(hits, n_gt)
+    eps = np.finfo(np.float32).eps
+    count = np.arange(1, hit_at.shape[0] + 1, dtype=np.float32)           # tp at each hit
+    precision = count / (hit_at + 1).astype(np.float32)                    # tp / (tp + fp)
+    envelope = np.maximum.accumulate(precision[::-1].astype(np.float64))[::-1]
+    recall = count.astype(np.float64) / max(float(n_gt), float(eps))
+    last = recall[-1] if recall.shape[0] else 0.0
+    final = last != 1.0
+    terms = np.empty(recall.shape[0] + final, dtype=np.float64)
+    np.multiply(np.diff(recall, prepend=0.0), envelope, out=terms[:recall.shape[0]])
+    if final:
+        terms[-1] = (1.0 - last) * 0.0
+    area = np.zeros(1, dtype=np.float32)
+    area[0] = np.sum(terms)
+    return area
+
+
+def class_average_precision(found: MatchPass, *, consume: bool = False) -> np.ndarray:
+    """Mean average precision over :data:`IOU_THRESHOLDS` per class, scaled by 0.25 (float32).
+
+    With ``consume`` each class's scores and matches are dropped from ``found`` once used
+    (for callers that need nothing else from it), so they are freed as the loop goes.
+    """
     K = len(found.scores)
     out = np.empty(K, dtype=np.float32)
     for k in range(K):
         # Decreasing score, ties by position in the dataset.
         order = np.argsort(-found.scores[k], kind="stable")
         bits = found.matches[k][order]
+        del order
+        if consume:
+            found.scores[k] = found.matches[k] = None
+        n = bits.shape[0]
         per_threshold = np.array([
-            _average_precision((bits >> t) & 1, int(found.n_labels[k]))
+            _average_precision(np.flatnonzero((bits >> t) & 1), n, int(found.n_labels[k]))
             for t in range(len(IOU_THRESHOLDS))
         ])
+        del bits
         out[k] = np.mean(per_threshold) * AP_SCALE_FACTOR
     return out
 

@@ -32,9 +32,12 @@ from .rank import DEFAULT_AGGREGATION_WEIGHTS, _quality_scores, issues_from_scor
 __all__ = ["find_label_issues"]
 
 
-def _issue_flags(inputs, engine, *, overlapping_label_check: bool, keep_boxes: bool = False):
+def _issue_flags(inputs, engine, *, overlapping_label_check: bool, keep_boxes: bool = False,
+                 keep_matches: bool = True):
+    # Without keep_matches, the per-box scores and matches of the first pass are freed while
+    # the average precision is computed (the returned MatchPass then holds None for them).
     found = _engine.match_pass(inputs, engine, match=True)
-    class_ap = _engine.class_average_precision(found)
+    class_ap = _engine.class_average_precision(found, consume=not keep_matches)
     scored = _engine.score_pass(inputs, engine, min_similarity=found.min_similarity,
                                 overlapping_label_check=overlapping_label_check,
                                 thresholds=_engine.box_thresholds(class_ap),
@@ -100,7 +103,8 @@ def find_label_issues(
     inputs = check_detection_inputs(labels, predictions, known_classes=True)
     engine = _engine.Engine.for_jobs(None)
     _, _, scored = _issue_flags(inputs, engine,
-                                overlapping_label_check=bool(overlapping_label_check))
+                                overlapping_label_check=bool(overlapping_label_check),
+                                keep_matches=False)
     is_issue = scored.flags > 0
     if not return_indices_ranked_by_score:
         return is_issue

@@ -24,13 +24,13 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".t
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
 
 
-def _png_data_uri(pixels: np.ndarray) -> str:
-    """Encode a 2-D (gray) or 3-D (RGB) uint8 array as a PNG data URI."""
+def _png_data_uri(pixels: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
+    """Encode a 2-D (gray) or 3-D (RGB) uint8 array as a PNG data URI (shrunk to ``size``)."""
     from PIL import Image
 
     img = Image.fromarray(pixels)
-    if max(img.size) > THUMBNAIL_SIZE:
-        img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    if max(img.size) > size:
+        img.thumbnail((size, size))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -65,7 +65,7 @@ def _array_thumbnail(value: Any) -> str | None:
 MAX_IMAGE_PIXELS = 25_000_000
 
 
-def _encoded_thumbnail(data: bytes) -> tuple[str | None, str | None]:
+def _encoded_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> tuple[str | None, str | None]:
     import warnings
 
     from PIL import Image
@@ -77,10 +77,10 @@ def _encoded_thumbnail(data: bytes) -> tuple[str | None, str | None]:
                 width, height = img.size
                 if width * height > MAX_IMAGE_PIXELS:
                     return None, f"claims {width:,} x {height:,} pixels (at most {MAX_IMAGE_PIXELS:,})"
-                img.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # JPEG: decode shrunk
+                img.draft("RGB", (size, size))  # JPEG: decode shrunk
                 img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
-                img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                return _png_data_uri(np.asarray(img)), None
+                img.thumbnail((size, size))
+                return _png_data_uri(np.asarray(img), size), None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None, "too many pixels (a decompression bomb)"
     except Exception as exc:  # noqa: BLE001 - one bad image never stops the report
@@ -88,12 +88,14 @@ def _encoded_thumbnail(data: bytes) -> tuple[str | None, str | None]:
 
 
 def thumbnail(
-    value: Any, kind: str, base_dir: Path | None, root: Path | None = None
+    value: Any, kind: str, base_dir: Path | None, root: Path | None = None,
+    size: int = THUMBNAIL_SIZE,
 ) -> tuple[str | None, str | None]:
     """A small PNG data URI for one image cell, or None and the reason it has none.
 
     A path is read through :func:`labelaudit.io.images.read_image_bytes`, only
-    inside ``root`` (default ``base_dir``, the data's folder).
+    inside ``root`` (default ``base_dir``, the data's folder). Encoded images
+    are shrunk to fit ``size`` pixels (pixel arrays always to THUMBNAIL_SIZE).
     """
     if value is None:
         return None, None
@@ -104,13 +106,13 @@ def thumbnail(
             uri = None
         return uri, None if uri is not None else "not a square gray or RGB pixel array"
     if kind == "bytes":
-        return _encoded_thumbnail(bytes(value))
+        return _encoded_thumbnail(bytes(value), size)
     from ..io.images import read_image_bytes
 
     data, reason = read_image_bytes(str(value), base_dir, root=root)
     if data is None:
         return None, reason
-    return _encoded_thumbnail(data)
+    return _encoded_thumbnail(data, size)
 
 
 def image_kind(series: pl.Series) -> str | None:

@@ -395,5 +395,11 @@ register_section(
 
 
 # --- one import per task, in task order
-from . import _section_multilabel, _section_regression, _section_segmentation, _section_token  # noqa: E402,F401,I001,E501
+from . import (  # noqa: E402,F401,I001
+    _section_detection,
+    _section_multilabel,
+    _section_regression,
+    _section_segmentation,
+    _section_token,
+)
 # --- end of task section imports

@@ -46,7 +46,9 @@ class DetectionReview:
     boxes : polars.DataFrame
         One row per box (``source`` "given" or "predicted"): image id, class,
         corners, score, issue type (``overlooked``, ``swapped``,
-        ``badly_located`` or empty).
+        ``badly_located`` or empty) and, for a swapped given box,
+        ``predicted_class``: the class of the other-class predicted box of
+        its image that overlaps it most (null otherwise).
     per_class : polars.DataFrame
         Per class: boxes, issues, issue rate with interval, detector precision,
         recall and F1 (averaged over IoU 0.5 to 0.95).
@@ -96,6 +98,28 @@ def _read(request: TaskRequest):
     return dataset, predictions, inputs
 
 
+def _swap_classes(b, lab_img, lab_cls, pred_cls, swapped, names) -> list[str | None]:
+    """Per given box: for a swapped one, the class of the other-class prediction overlapping it
+    most (by IoU; None when none overlaps), else None. Loops over the swapped boxes only."""
+    out: list[str | None] = [None] * lab_cls.shape[0]
+    ptr, pred = b["pred_ptr"], b["pred_boxes"]
+    for i in np.flatnonzero(swapped):
+        lo, hi = ptr[lab_img[i]], ptr[lab_img[i] + 1]
+        other = np.flatnonzero(pred_cls[lo:hi] != lab_cls[i]) + lo
+        if other.size == 0:
+            continue
+        box, cand = b["lab_boxes"][i, :4], pred[other, :4]
+        w = np.clip(np.minimum(box[2], cand[:, 2]) - np.maximum(box[0], cand[:, 0]), 0, None)
+        h = np.clip(np.minimum(box[3], cand[:, 3]) - np.maximum(box[1], cand[:, 1]), 0, None)
+        inter = w * h
+        union = ((box[2] - box[0]) * (box[3] - box[1])
+                 + (cand[:, 2] - cand[:, 0]) * (cand[:, 3] - cand[:, 1]) - inter)
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        if iou.max() > 0:
+            out[i] = names[int(pred_cls[other[int(np.argmax(iou))]])]
+    return out
+
+
 def run_detection(request: TaskRequest):
     """Audit the boxes of ``request.data`` against ``request.predictions``."""
     dataset, predictions, provenance = _read(request)
@@ -117,6 +141,7 @@ def run_detection(request: TaskRequest):
     names = dataset.class_names
     ids = np.array(dataset.image_ids)
     given_kind = np.where(swapped, "swapped", np.where(badloc, "badly_located", ""))
+    swap_to = _swap_classes(b, lab_img, lab_cls, pred_cls, swapped, names)
     boxes = pl.concat([
         pl.DataFrame({
             "image_id": ids[lab_img], "source": "given",
@@ -125,7 +150,8 @@ def run_detection(request: TaskRequest):
             "x2": b["lab_boxes"][:, 2], "y2": b["lab_boxes"][:, 3],
             "score": np.full(lab_cls.shape[0], np.nan),
             "box_quality": np.minimum(b["badloc"], b["swap"]), "issue": given_kind,
-        }, schema_overrides={"image_id": pl.String}),
+            "predicted_class": swap_to,
+        }, schema_overrides={"image_id": pl.String, "predicted_class": pl.String}),
         pl.DataFrame({
             "image_id": ids[pred_img], "source": "predicted",
             "class": [names[c] for c in pred_cls],
@@ -133,7 +159,8 @@ def run_detection(request: TaskRequest):
             "x2": b["pred_boxes"][:, 2], "y2": b["pred_boxes"][:, 3],
             "score": b["pred_boxes"][:, 4], "box_quality": b["overlooked"],
             "issue": np.where(over, "overlooked", ""),
-        }, schema_overrides={"image_id": pl.String}),
+            "predicted_class": [None] * pred_cls.shape[0],
+        }, schema_overrides={"image_id": pl.String, "predicted_class": pl.String}),
     ])
     flags = scored.flags
     is_issue = flags > 0
@@ -147,7 +174,8 @@ def run_detection(request: TaskRequest):
         "overlooked": (flags & _engine.OVERLOOKED) > 0,
         "swapped": (flags & _engine.SWAP) > 0,
         "badly_located": (flags & _engine.BADLOC) > 0,
-        "n_given": inputs.n_label_boxes, "n_predicted": inputs.n_pred_boxes.sum(axis=1),
+        "n_given": inputs.n_label_boxes.astype(np.int64),
+        "n_predicted": inputs.n_pred_boxes.sum(axis=1, dtype=np.int64),
     }).sort("issue_rank")
     n = len(inputs)
     n_img = int(is_issue.sum())

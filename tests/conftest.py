@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import polars as pl
 import pytest
@@ -63,3 +65,25 @@ def planted_noise(n: int, k: int, *, seed: int, rate=0.15, boost: float = 2.5,
 def planted():
     """The one planted-noise generator of the suite (:func:`planted_noise`)."""
     return planted_noise
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's ``chromium``) for the report's browser tests.
+
+    They fail, never skip, when Playwright or Chromium is missing: a report
+    that was not looked at is not a passing report.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is required for the browser tests: pip install playwright",
+                    pytrace=False)
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("headless Chromium is required for the browser tests "
+                    "(install the Debian package: apt-get install chromium)", pytrace=False)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        yield b
+        b.close()

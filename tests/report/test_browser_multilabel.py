@@ -12,34 +12,18 @@ these tests fail, never skip, when it is missing.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from _browser import open_page as _open
 
 from labelaudit.cli import run
 from labelaudit.datasets import example_dir
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is required for the browser tests: pip install playwright",
-                    pytrace=False)
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("headless Chromium is required (apt-get install chromium)", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -51,30 +35,6 @@ def example_out(tmp_path_factory):
                 (ex / "classes.txt").read_text().strip(), "--out", str(out)])
     assert code == 0
     return out
-
-
-class _Watch:
-    def __init__(self, page, path: Path):
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.requests: list[str] = []
-        self.own = path.resolve().as_uri()
-        page.on("console", lambda m: self.errors.append(m.text)
-                if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: self.requests.append(r.url))
-
-    def foreign(self) -> list[str]:
-        return [u for u in self.requests if u != self.own and not u.startswith("data:")]
-
-
-def _open(browser, path: Path):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    watch = _Watch(page, path)
-    page.goto(path.resolve().as_uri(), wait_until="load")
-    return ctx, page, watch
 
 
 def test_multilabel_section_shows_tags_and_classes(browser, example_out):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from _browser import open_page as _open
 
 from labelaudit.audit import audit
 from labelaudit.report import write_html
@@ -33,20 +34,6 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is required for the browser tests: pip install playwright",
-                    pytrace=False)
-    exe = _chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def demo_report(tmp_path_factory, demo_audit):
     result, demo = demo_audit
     out = tmp_path_factory.mktemp("demo")
@@ -55,32 +42,6 @@ def demo_report(tmp_path_factory, demo_audit):
     path = write_html(result, out / "report.html", summary=summary, items=demo.items,
                       attribute_cols=["annotator", "source"], date="2026-01-15")
     return path, result
-
-
-class _Watch:
-    """Console messages, page errors, dialogs and requests of one page."""
-
-    def __init__(self, page, path: Path):
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.requests: list[str] = []
-        self.path = path
-        page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: self.requests.append(r.url))
-
-    def foreign_requests(self) -> list[str]:
-        own = self.path.resolve().as_uri()
-        return [u for u in self.requests if u != own and not u.startswith("data:")]
-
-
-def _open(browser, path: Path, **context):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
-    page = ctx.new_page()
-    watch = _Watch(page, path)
-    page.goto(path.resolve().as_uri(), wait_until="load")
-    return ctx, page, watch
 
 
 def _visible_rows(page) -> list[dict]:
@@ -99,7 +60,7 @@ def test_demo_report_loads_cleanly_and_offline(browser, demo_report):
     try:
         assert watch.errors == []
         assert watch.dialogs == []
-        assert watch.foreign_requests() == []
+        assert watch.foreign() == []
         for section in ("#gate", "#summary", "#noise", "#issues", "#annotators", "#bias",
                         "#methodology"):
             if section == "#gate":
@@ -200,7 +161,7 @@ def test_everything_is_readable_without_javascript(browser, demo_report):
         assert not page.locator("#issue-controls").is_visible()  # no dead controls
         for section in ("#summary", "#noise", "#issues", "#annotators", "#bias", "#methodology"):
             assert page.locator(section).is_visible()
-        assert watch.foreign_requests() == []
+        assert watch.foreign() == []
     finally:
         ctx.close()
 
@@ -237,7 +198,7 @@ def test_hostile_strings_never_execute_in_the_browser(browser, tmp_path):
     try:
         assert watch.dialogs == []
         assert watch.errors == []
-        assert watch.foreign_requests() == []
+        assert watch.foreign() == []
         assert HOSTILE in page.locator("h1").inner_text()
         assert page.locator("#issues-table thead th", has_text="img src=x").count() == 1
         page.fill("#issue-filter", "onerror")

@@ -67,22 +67,6 @@ def _tool(name: str, package: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is required for the browser tests: pip install playwright",
-                    pytrace=False)
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        _tool("chromium", "chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     """``{name: directory}`` of the demo and an annotator-only run of the command line."""
     root = tmp_path_factory.mktemp("print")

@@ -48,10 +48,22 @@ def positions(flat_index: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
     return sentence, flat_index - starts[sentence]
 
 
+#: Pairs built per block by :func:`as_pairs` (bounds the temporary int lists).
+PAIR_BLOCK = 1 << 14
+
+
 def as_pairs(flat_index: np.ndarray, starts: np.ndarray) -> list[tuple[int, int]]:
-    """``[(sentence, position), ...]`` as Python ints, in the order of ``flat_index``."""
+    """``[(sentence, position), ...]`` as Python ints, in the order of ``flat_index``.
+
+    Built a block at a time, so the temporary lists of Python ints stay small
+    next to the returned list.
+    """
     sentence, position = positions(flat_index, starts)
-    return list(zip(sentence.tolist(), position.tolist(), strict=True))
+    out: list[tuple[int, int]] = []
+    for a in range(0, sentence.shape[0], PAIR_BLOCK):
+        out.extend(zip(sentence[a:a + PAIR_BLOCK].tolist(), position[a:a + PAIR_BLOCK].tolist(),
+                       strict=True))
+    return out
 
 
 def reduce_sentences(token_scores: np.ndarray, starts: np.ndarray, method: str,

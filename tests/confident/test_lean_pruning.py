@@ -1,10 +1,10 @@
-"""The built-in pruning filters keep no per-row arrays; their results do not change.
+"""The built-in pruning filters keep no per-row probabilities; their results do not change.
 
 They read ``p[label]`` and the best other class from the matrix during the
-selection, un-flag only the flagged rows and score only the flagged rows for
-the ranking. A filter registered with ``pruning=True`` still gets ``keep``,
-``other`` and ``selfc`` from the row pass; both routes must flag and rank the
-same rows.
+selection and score only the flagged rows for the ranking. A filter
+registered with ``pruning=True`` still gets ``other`` and ``selfc`` from the
+row pass; both routes must flag and rank the same rows, and the selection
+must keep the same rows whether it gets those arrays or not, in any order.
 """
 
 from __future__ import annotations

@@ -602,12 +602,6 @@ def mask_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray,
     return mask
 
 
-def masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """masks[0]: prune-by-noise-rate rows, masks[1]: prune-by-class rows."""
-    masks = np.zeros((2, n), dtype=bool)
-    masks[plan["slot_group"][slot], rows] = True
-    return masks
-
 def counts_for_fixed_removal(prune_counts, label_counts, num_to_remove_per_class):
     """Rescale the prune matrix so class k loses ``num_to_remove_per_class[k]`` items.
 

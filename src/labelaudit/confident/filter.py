@@ -51,7 +51,6 @@ from ._passes import (
     select_candidates,
     smallest,
     thresholds_from_counts,
-    unflag_agreeing,
 )
 from .count import compute_confident_joint, confident_joint_result
 from .noise import estimate_joint
@@ -82,10 +81,9 @@ class FilterInputs:
     pred_probs : ndarray of shape (n_samples, K)
         C-contiguous float32 or float64, rows checked to be probability vectors.
     label_counts : ndarray of int64, shape (K,)
-    keep : ndarray of bool, shape (n_samples,), or None
+    keep : ndarray of bool, shape (n_samples,)
         The given label wins ``argmax(p + 1e-6 * onehot(label))`` (these rows
-        are un-flagged after ``select`` unless the filter opts out). None for
-        the built-in pruning filters, which keep no per-row arrays.
+        are un-flagged after ``select`` unless the filter opts out).
     guess : ndarray of int32 or None
         Confident guess of each row (-1: none), when the filter uses it.
     confident_joint : ndarray of shape (K, K) or None
@@ -148,10 +146,10 @@ class FilterSpec:
     chunked : bool
         The dask backend implements this filter (the built-in ones).
     lean : bool
-        ``select`` needs none of ``keep``, ``other`` and ``selfc`` (the
-        built-in pruning filters): the row pass keeps no per-row arrays, the
-        un-flagging checks the flagged rows only and the ranking scores the
-        flagged rows only.
+        ``select`` needs neither ``other`` nor ``selfc`` (the built-in pruning
+        filters): the row pass keeps only the one-byte ``keep`` flags, the
+        selection reads both values from the matrix, and the ranking scores
+        the flagged rows only.
     """
 
     name: str
@@ -250,8 +248,7 @@ def _prune(inputs: FilterInputs, filter_by: str) -> np.ndarray:
     selfc = no_rows if inputs.selfc is None else inputs.selfc
     slot, _, rows = select_candidates(inputs.labels, inputs.pred_probs, plan, other, selfc,
                                       n_jobs=inputs.n_jobs, chunk_size=inputs.chunk_size,
-                                      first=(None if inputs.keep is None
-                                             else np.flatnonzero(~inputs.keep)))
+                                      first=np.flatnonzero(~inputs.keep))
     n = inputs.labels.shape[0]
     by_rate = by_class = None
     if filter_by != "prune_by_class":
@@ -448,8 +445,8 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     if confident_joint is not None:
         confident_joint = check_square(confident_joint, k)
 
-    # Lean filters keep no per-row arrays: their candidates come from a second
-    # read of the matrix, and only the flagged rows are un-flagged and scored.
+    # Lean filters keep no per-row probabilities: their candidates come from a
+    # second read of the matrix, and only the flagged rows are scored.
     lean = spec.lean and not is_float16(pred_probs)
     # The score the filter (or else the ranking) needs, fused into the row pass
     # when the kernel computes it (lean filters: on the flagged rows only,
@@ -466,9 +463,11 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     thresholds = (thresholds_from_counts(labels, pred_probs, label_counts)
                   if need_cj or fused_adjust else None)
     adjust = adjust_vector(thresholds) if fused_adjust else None
+    # The keep flags (one byte a row) stay: they order the selection (likely
+    # issues first, so its bars rise early) and un-flag without a second read.
     res = row_pass(labels, pred_probs,
                    cut=cut_points(thresholds, k, pred_probs.dtype) if need_cj else None,
-                   want_guess=spec.uses_guess, want_keep=not lean,
+                   want_guess=spec.uses_guess, want_keep=True,
                    want_other=spec.pruning and not lean,
                    score=None if flagged_only else fused, adjust=None if flagged_only else adjust,
                    n_jobs=n_jobs, chunk_size=chunk_size, check=not _validated)
@@ -485,9 +484,7 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
         raise LabelAuditError(
             f"filter {filter_by!r} returned a mask of shape {mask.shape}, expected {labels.shape}."
         )
-    if spec.unflag and res.keep is None:
-        unflag_agreeing(mask, labels, pred_probs)
-    elif spec.unflag:
+    if spec.unflag:
         mask &= ~res.keep  # un-flag items whose given label is the bumped argmax
 
     if return_indices_ranked_by is None:

@@ -58,11 +58,11 @@ def as_pairs(flat_index: np.ndarray, starts: np.ndarray) -> list[tuple[int, int]
     Built a block at a time, so the temporary lists of Python ints stay small
     next to the returned list.
     """
-    sentence, position = positions(flat_index, starts)
+    flat_index = np.asarray(flat_index, dtype=np.int64)
     out: list[tuple[int, int]] = []
-    for a in range(0, sentence.shape[0], PAIR_BLOCK):
-        out.extend(zip(sentence[a:a + PAIR_BLOCK].tolist(), position[a:a + PAIR_BLOCK].tolist(),
-                       strict=True))
+    for a in range(0, flat_index.shape[0], PAIR_BLOCK):
+        sentence, position = positions(flat_index[a:a + PAIR_BLOCK], starts)
+        out.extend(zip(sentence.tolist(), position.tolist(), strict=True))
     return out
 
 

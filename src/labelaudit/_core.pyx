@@ -614,18 +614,27 @@ cdef void _select_chunk(
     cdef intp i, q, lab, t, j, h, nh
     cdef i64 s, t0, t1
     cdef const floating* row
-    cdef floating pk, m
+    cdef floating pk, m, oth
     cdef double margin, old
     for q in range(start, stop):
         i = rows[q] if rows != NULL else q
         if skip != NULL and skip[i]:
             continue
         lab = labels[i]
-        pk = selfc[i]
+        row = P + i * K
+        if selfc != NULL:
+            pk = selfc[i]
+            oth = other[i]
+        else:
+            # No per-row arrays: read p[label] and the best other class here.
+            pk = row[lab]
+            oth = -INFINITY
+            for j in range(K):
+                if j != lab and row[j] > oth:
+                    oth = row[j]
         t0 = pair_ptr[lab]
         t1 = pair_ptr[lab + 1]
-        if t0 < t1 and <double>(other[i] - pk) >= class_floor[lab]:
-            row = P + i * K
+        if t0 < t1 and <double>(oth - pk) >= class_floor[lab]:
             if bar != NULL:
                 if floating is float:
                     nh = la_hits_f32(row, K, pk, bar + lab * K, hits)
@@ -661,8 +670,8 @@ cdef void _select_chunk(
 def select_top(
     const floating[:, ::1] P,          # IN  (n, K)
     const intp[::1] labels,            # IN  (n,)
-    const floating[::1] other,         # IN  (n,) max over the other classes (row_pass)
-    const floating[::1] selfc,         # IN  (n,) p[i, labels[i]] (row_pass)
+    const floating[::1] other,         # IN  (n,) max over the other classes (row_pass), or (0,)
+    const floating[::1] selfc,         # IN  (n,) p[i, labels[i]] (row_pass), or (0,): read from P
     const i64[::1] pair_ptr,           # IN  (K + 1,) CSR over given classes; pair t is slot t
     const intp[::1] pair_j,            # IN  (n_pairs,) true class of each pair slot
     const i64[::1] pair_of,            # IN  (K * K,) slot of pair (k, j), or empty (sparse)
@@ -707,7 +716,9 @@ def select_top(
             for c in prange(n_chunks, schedule="static"):
                 start = c * chunk_size
                 _select_chunk(
-                    &P[0, 0], K, &labels[0], &other[0], &selfc[0],
+                    &P[0, 0], K, &labels[0],
+                    &other[0] if other.shape[0] > 0 else NULL,
+                    &selfc[0] if selfc.shape[0] > 0 else NULL,
                     start, _chunk_stop(start, chunk_size, count),
                     &first[0] if phase == 0 else NULL,
                     &is_first[0] if phase == 1 and n_first > 0 else NULL,

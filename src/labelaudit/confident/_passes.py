@@ -508,6 +508,9 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
                       first=None, best_first=False, floor_keys=None):
     """Kernel pass 3: every slot's kept rows as flat arrays ``(slot, key, row)``.
 
+    ``other`` and ``selfc`` are the row pass's per-row arrays, or empty
+    arrays: the kernel then reads ``p[label]`` and the best other class from
+    ``pred_probs`` itself (no ``(n,)`` arrays, one more read of the matrix).
     Rows are local to ``pred_probs``; the keys are the selection keys (margin,
     or minus the self-confidence), so shards can be merged exactly later.
     Slots come in increasing order; with ``best_first``, each slot's rows are
@@ -591,11 +594,13 @@ def noise_rate_rows_float16(labels, pred_probs, plan) -> np.ndarray:
     return mask
 
 
-def masks_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """masks[0]: prune-by-noise-rate rows, masks[1]: prune-by-class rows."""
-    masks = np.zeros((2, n), dtype=bool)
-    masks[plan["slot_group"][slot], rows] = True
-    return masks
+def mask_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray,
+                         group: int) -> np.ndarray:
+    """Rows kept by the slots of one group (0: prune by noise rate, 1: by class)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[rows[plan["slot_group"][slot] == group]] = True
+    return mask
+
 
 def counts_for_fixed_removal(prune_counts, label_counts, num_to_remove_per_class):
     """Rescale the prune matrix so class k loses ``num_to_remove_per_class[k]`` items.

@@ -41,7 +41,7 @@ from ._passes import (
     cut_points,
     fill_diagonal_min_one,
     is_dask_array,
-    masks_from_candidates,
+    mask_from_candidates,
     noise_rate_rows_float16,
     prepare,
     prune_plan,
@@ -92,7 +92,8 @@ class FilterInputs:
         The filter's fused score, when it declares one.
     other, selfc : ndarray or None
         Largest probability among the other classes and ``p[label]``
-        (pruning filters).
+        (filters registered with ``pruning=True``; None for the built-in
+        ones, whose selection reads them from ``pred_probs``).
     frac_noise, num_to_remove_per_class, min_examples_per_class, n_jobs, chunk_size
         The caller's arguments.
     """
@@ -144,6 +145,11 @@ class FilterSpec:
         Warn that a given ``confident_joint`` is ignored.
     chunked : bool
         The dask backend implements this filter (the built-in ones).
+    lean : bool
+        ``select`` needs neither ``other`` nor ``selfc`` (the built-in pruning
+        filters): the row pass keeps only the one-byte ``keep`` flags, the
+        selection reads both values from the matrix, and the ranking scores
+        the flagged rows only.
     """
 
     name: str
@@ -155,6 +161,7 @@ class FilterSpec:
     unflag: bool = True
     warn_supplied_joint: bool = False
     chunked: bool = False
+    lean: bool = False
 
 
 #: Registered issue filters by name. Add one with :func:`register_filter`.
@@ -164,7 +171,8 @@ FILTERS: dict[str, FilterSpec] = {}
 def register_filter(name: str, select: Callable[[FilterInputs], np.ndarray], *,
                     pruning: bool = False, uses_joint: bool = False, uses_guess: bool = False,
                     score: str | None = None, unflag: bool = True,
-                    warn_supplied_joint: bool = False, _chunked: bool = False) -> FilterSpec:
+                    warn_supplied_joint: bool = False, _chunked: bool = False,
+                    _lean: bool = False) -> FilterSpec:
     """Register an issue filter for ``find_label_issues(filter_by=name)``.
 
     Parameters
@@ -195,7 +203,7 @@ def register_filter(name: str, select: Callable[[FilterInputs], np.ndarray], *,
     if score is not None and score_spec(score, parameter="score").function is not None:
         raise LabelAuditError(f"filter {name!r}: `score` must be a kernel score method.")
     spec = FilterSpec(name, select, pruning, uses_joint or pruning, uses_guess, score, unflag,
-                      warn_supplied_joint, _chunked)
+                      warn_supplied_joint, _chunked, _lean)
     FILTERS[name] = spec
     return spec
 
@@ -235,27 +243,36 @@ def _prune(inputs: FilterInputs, filter_by: str) -> np.ndarray:
             f"(at most min_examples_per_class={inputs.min_examples_per_class}).",
             LabelAuditWarning, stacklevel=4,  # the caller of find_label_issues
         )
-    slot, _, rows = select_candidates(inputs.labels, inputs.pred_probs, plan, inputs.other,
-                                      inputs.selfc, n_jobs=inputs.n_jobs,
-                                      chunk_size=inputs.chunk_size,
+    no_rows = np.empty(0, dtype=inputs.pred_probs.dtype)
+    other = no_rows if inputs.other is None else inputs.other
+    selfc = no_rows if inputs.selfc is None else inputs.selfc
+    slot, _, rows = select_candidates(inputs.labels, inputs.pred_probs, plan, other, selfc,
+                                      n_jobs=inputs.n_jobs, chunk_size=inputs.chunk_size,
                                       first=np.flatnonzero(~inputs.keep))
-    masks = masks_from_candidates(inputs.labels.shape[0], plan, slot, rows)
-    if is_float16(inputs.pred_probs) and filter_by != "prune_by_class":
-        masks[0] = noise_rate_rows_float16(inputs.labels, inputs.pred_probs, plan)
-    return masks
+    n = inputs.labels.shape[0]
+    by_rate = by_class = None
+    if filter_by != "prune_by_class":
+        if is_float16(inputs.pred_probs):
+            by_rate = noise_rate_rows_float16(inputs.labels, inputs.pred_probs, plan)
+        else:
+            by_rate = mask_from_candidates(n, plan, slot, rows, 0)
+    if filter_by != "prune_by_noise_rate":
+        by_class = mask_from_candidates(n, plan, slot, rows, 1)
+    return by_rate, by_class
 
 
 def _prune_by_noise_rate(inputs: FilterInputs) -> np.ndarray:
-    return _prune(inputs, "prune_by_noise_rate")[0].copy()
+    return _prune(inputs, "prune_by_noise_rate")[0]
 
 
 def _prune_by_class(inputs: FilterInputs) -> np.ndarray:
-    return _prune(inputs, "prune_by_class")[1].copy()
+    return _prune(inputs, "prune_by_class")[1]
 
 
 def _prune_both(inputs: FilterInputs) -> np.ndarray:
-    masks = _prune(inputs, "both")
-    return masks[0] & masks[1]
+    by_rate, by_class = _prune(inputs, "both")
+    by_rate &= by_class
+    return by_rate
 
 
 def _off_diagonal(inputs: FilterInputs) -> np.ndarray:
@@ -274,9 +291,10 @@ def _lowest_scores(inputs: FilterInputs) -> np.ndarray:
     return mask
 
 
-register_filter("prune_by_noise_rate", _prune_by_noise_rate, pruning=True, _chunked=True)
-register_filter("prune_by_class", _prune_by_class, pruning=True, _chunked=True)
-register_filter("both", _prune_both, pruning=True, _chunked=True)
+register_filter("prune_by_noise_rate", _prune_by_noise_rate, pruning=True, _chunked=True,
+                _lean=True)
+register_filter("prune_by_class", _prune_by_class, pruning=True, _chunked=True, _lean=True)
+register_filter("both", _prune_both, pruning=True, _chunked=True, _lean=True)
 register_filter("confident_learning", _off_diagonal, uses_guess=True, warn_supplied_joint=True,
                 _chunked=True)
 register_filter("predicted_neq_given", lambda inputs: _argmax_differs(inputs.labels,
@@ -427,21 +445,31 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
     if confident_joint is not None:
         confident_joint = check_square(confident_joint, k)
 
+    # Lean filters keep no per-row probabilities: their candidates come from a
+    # second read of the matrix, and only the flagged rows are scored.
+    lean = spec.lean and not is_float16(pred_probs)
     # The score the filter (or else the ranking) needs, fused into the row pass
-    # when the kernel computes it.
+    # when the kernel computes it (lean filters: on the flagged rows only,
+    # unless the score must check every row for values outside [0, 1]).
     fused = None
     fused_adjust = False
+    flagged_only = False
     if spec.score is not None:
         fused = score_spec(spec.score)
     elif rank_spec is not None and rank_spec.function is None:
         fused, fused_adjust = rank_spec, rank_adjust
+        flagged_only = lean and not rank_spec.strict_unit_interval
     need_cj = spec.uses_guess or (spec.uses_joint and confident_joint is None)
     thresholds = (thresholds_from_counts(labels, pred_probs, label_counts)
                   if need_cj or fused_adjust else None)
+    adjust = adjust_vector(thresholds) if fused_adjust else None
+    # The keep flags (one byte a row) stay: they order the selection (likely
+    # issues first, so its bars rise early) and un-flag without a second read.
     res = row_pass(labels, pred_probs,
                    cut=cut_points(thresholds, k, pred_probs.dtype) if need_cj else None,
-                   want_guess=spec.uses_guess, want_keep=True, want_other=spec.pruning,
-                   score=fused, adjust=adjust_vector(thresholds) if fused_adjust else None,
+                   want_guess=spec.uses_guess, want_keep=True,
+                   want_other=spec.pruning and not lean,
+                   score=None if flagged_only else fused, adjust=None if flagged_only else adjust,
                    n_jobs=n_jobs, chunk_size=chunk_size, check=not _validated)
     if confident_joint is None and need_cj:
         confident_joint = calibrate_counts(fill_diagonal_min_one(res.counts), label_counts)
@@ -461,6 +489,11 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
 
     if return_indices_ranked_by is None:
         return mask
+    if flagged_only:
+        idx = np.flatnonzero(mask)
+        return idx[np.argsort(_flagged_scores(labels, pred_probs, idx, rank_spec, adjust,
+                                              n_jobs, chunk_size),
+                              kind="stable")].astype(np.int64)
     if fused is rank_spec and fused_adjust == rank_adjust:
         scores = res.score
     else:
@@ -469,6 +502,25 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by=None, rank
                                           _validated=_validated, **rank_by_kwargs)
     idx = np.flatnonzero(mask)
     return idx[np.argsort(scores[idx], kind="stable")].astype(np.int64)
+
+
+#: Flagged rows scored per block by :func:`_flagged_scores` (bounds its copies).
+_SCORE_BLOCK = 1 << 16
+
+
+def _flagged_scores(labels, pred_probs, idx, spec, adjust, n_jobs, chunk_size) -> np.ndarray:
+    """The kernel score of the rows ``idx``, a block of gathered rows at a time.
+
+    Kernel scores are row-wise (the adjusted ones given the thresholds), so
+    they equal the whole-matrix pass's values for those rows.
+    """
+    parts = [np.empty(0, dtype=pred_probs.dtype)]
+    for a in range(0, idx.shape[0], _SCORE_BLOCK):
+        rows = idx[a:a + _SCORE_BLOCK]
+        parts.append(row_pass(labels[rows], np.ascontiguousarray(pred_probs[rows]), score=spec,
+                              adjust=adjust, n_jobs=n_jobs, chunk_size=chunk_size,
+                              check=False).score)
+    return np.concatenate(parts)
 
 
 def num_label_issues(labels, pred_probs, *, confident_joint=None,

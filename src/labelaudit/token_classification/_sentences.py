@@ -48,10 +48,22 @@ def positions(flat_index: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
     return sentence, flat_index - starts[sentence]
 
 
+#: Pairs built per block by :func:`as_pairs` (bounds the temporary int lists).
+PAIR_BLOCK = 1 << 14
+
+
 def as_pairs(flat_index: np.ndarray, starts: np.ndarray) -> list[tuple[int, int]]:
-    """``[(sentence, position), ...]`` as Python ints, in the order of ``flat_index``."""
-    sentence, position = positions(flat_index, starts)
-    return list(zip(sentence.tolist(), position.tolist(), strict=True))
+    """``[(sentence, position), ...]`` as Python ints, in the order of ``flat_index``.
+
+    Built a block at a time, so the temporary lists of Python ints stay small
+    next to the returned list.
+    """
+    flat_index = np.asarray(flat_index, dtype=np.int64)
+    out: list[tuple[int, int]] = []
+    for a in range(0, flat_index.shape[0], PAIR_BLOCK):
+        sentence, position = positions(flat_index[a:a + PAIR_BLOCK], starts)
+        out.extend(zip(sentence.tolist(), position.tolist(), strict=True))
+    return out
 
 
 def reduce_sentences(token_scores: np.ndarray, starts: np.ndarray, method: str,

@@ -1259,9 +1259,13 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
 
     Returns
     -------
-    ndarray
+    ndarray or dask array
+        A dask array is returned as is (lazy) after its range check, which
+        computes it one band of row chunks at a time.
     """
-    pred_probs = _as_float_array(pred_probs, name, dask="multi-label functions take numpy arrays")
+    lazy = _is_dask(pred_probs)
+    if not lazy:
+        pred_probs = _as_float_array(pred_probs, name, dask="pass a 2-D dask array or compute it")
     if pred_probs.ndim != 2:
         raise LabelAuditError(
             f"`{name}` must be 2-D (n_samples, n_classes), got shape {pred_probs.shape}."
@@ -1271,12 +1275,21 @@ def check_multilabel_probs(pred_probs, *, name: str = "pred_probs") -> np.ndarra
             f"Only float32 or float64 `{name}` are supported, got dtype={pred_probs.dtype}."
         )
     n, k = pred_probs.shape
+    if any(d != d for d in pred_probs.shape):  # NaN: a dask array of unknown size
+        raise LabelAuditError(
+            f"`{name}` is a dask array of unknown shape {pred_probs.shape}: call "
+            "`compute_chunk_sizes()` on it first."
+        )
     if n == 0 or k == 0:
         raise LabelAuditError(f"`{name}` needs at least one row and one column, got shape {pred_probs.shape}.")
-    if not pred_probs.flags.c_contiguous:
-        pred_probs = np.ascontiguousarray(pred_probs)
-    for start in range(0, n, max(1, _SCAN_ROWS // max(k, 1))):
-        block = pred_probs[start:start + max(1, _SCAN_ROWS // max(k, 1))]
+    if lazy:
+        blocks = dask_row_blocks(pred_probs)
+    else:
+        if not pred_probs.flags.c_contiguous:
+            pred_probs = np.ascontiguousarray(pred_probs)
+        step = max(1, _SCAN_ROWS // max(k, 1))
+        blocks = ((start, pred_probs[start:start + step]) for start in range(0, n, step))
+    for start, block in blocks:
         bad = ~((block >= -RANGE_TOLERANCE) & (block <= 1 + RANGE_TOLERANCE))
         if bad.any():
             row, col = np.argwhere(bad)[0]
@@ -1595,6 +1608,27 @@ def check_segmentation_probs(pred_probs, *, name: str = "pred_probs") -> np.ndar
 
 def _is_dask(values) -> bool:
     return hasattr(values, "__dask_graph__") and hasattr(values, "ndim")
+
+
+def dask_row_blocks(values, start: int = 0, stop: int | None = None, columns=slice(None)):
+    """Yield ``(first row, ndarray)`` for the rows ``start:stop`` of a 2-D dask array.
+
+    The rows are computed one band at a time, a band being the array's own row
+    chunks merged up to about :data:`_SCAN_ROWS` values (never less than one
+    chunk), so only that band is ever in memory. ``columns`` (a slice) selects
+    the columns computed. Each block is C-contiguous.
+    """
+    stop = values.shape[0] if stop is None else stop
+    width = len(range(*columns.indices(values.shape[1])))
+    bounds = np.cumsum((0, *values.chunks[0]))
+    a = start
+    while a < stop:
+        b = int(bounds[np.searchsorted(bounds, a, side="right")])  # end of a's chunk
+        while b < stop and (b - a) * max(width, 1) < _SCAN_ROWS:
+            b = int(bounds[np.searchsorted(bounds, b, side="right")])
+        b = min(b, stop)
+        yield a, np.ascontiguousarray(values[a:b, columns].compute())
+        a = b
 
 
 def segmentation_prob_block(block) -> np.ndarray:

@@ -17,7 +17,8 @@ import numpy as np
 
 from .._core import ml_column
 from .._threads import effective_n_threads
-from .._validation import check_multilabel_labels, check_multilabel_probs
+from .._validation import check_multilabel_labels, check_multilabel_probs, dask_row_blocks
+from ..confident._passes import is_dask_array
 from ..exceptions import LabelAuditError
 
 #: Score methods of the per-class (binary) problems, as cleanlab names them.
@@ -25,6 +26,11 @@ BASE_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_ent
 
 #: Rows per kernel work unit when the caller does not say.
 DEFAULT_CHUNK = 1 << 16
+
+#: A dask ``pred_probs`` is computed a few columns at a time into a cache of
+#: at most this fraction of the matrix (or :data:`LAZY_CACHE_MIN_BYTES`).
+LAZY_CACHE_FRACTION = 1 / 16
+LAZY_CACHE_MIN_BYTES = 16 << 20
 
 
 class Problem:
@@ -43,16 +49,42 @@ class Problem:
         if chunk_size is not None and (isinstance(chunk_size, bool) or int(chunk_size) < 1):
             raise LabelAuditError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
         self.chunk_size = int(chunk_size) if chunk_size is not None else DEFAULT_CHUNK
+        self.lazy = is_dask_array(pred_probs)
+        self._cached = None  # dask input: (start, stop, first column, computed block)
 
     def column(self, c: int, start: int = 0, stop: int | None = None):
         """``(x, y)``: column ``c`` of ``pred_probs`` and its 0/1 labels for rows
-        ``start:stop`` (default all), contiguous."""
+        ``start:stop`` (default all), contiguous.
+
+        A dask ``pred_probs`` is computed for a group of columns at once (as
+        many as fit :data:`LAZY_CACHE_FRACTION` of the matrix), so the calls
+        for consecutive classes read the dask graph once per group.
+        """
         stop = self.n if stop is None else stop
+        if self.lazy:
+            return self._lazy_column(c, start, stop)
         x = np.empty(stop - start, dtype=self.pred_probs.dtype)
         y = np.empty(stop - start, dtype=np.uint8)
         ml_column(self.pred_probs[start:stop], self.bits[start:stop], c, x, y, self.n_threads,
                   self.chunk_size)
         return x, y
+
+    def _lazy_column(self, c: int, start: int, stop: int):
+        cached = self._cached
+        if (cached is None or cached[:2] != (start, stop)
+                or not cached[2] <= c < cached[2] + cached[3].shape[1]):
+            itemsize = self.pred_probs.dtype.itemsize
+            budget = max(LAZY_CACHE_MIN_BYTES,
+                         int(self.n * self.k * itemsize * LAZY_CACHE_FRACTION))
+            width = max(1, min(self.k - c, budget // max(1, (stop - start) * itemsize)))
+            self._cached = None  # drop the old block before computing the next
+            block = np.empty((stop - start, width), dtype=self.pred_probs.dtype)
+            for a, part in dask_row_blocks(self.pred_probs, start, stop, slice(c, c + width)):
+                block[a - start:a - start + part.shape[0]] = part
+            cached = self._cached = (start, stop, c, block)
+        x = np.ascontiguousarray(cached[3][:, c - cached[2]])
+        y = (self.bits[start:stop, c >> 3] >> (7 - (c & 7))) & np.uint8(1)
+        return x, np.ascontiguousarray(y, dtype=np.uint8)
 
     def class_counts(self) -> np.ndarray:
         """Items carrying each class (int64, one per class)."""
@@ -64,8 +96,13 @@ class Problem:
 
     def subset(self, rows: np.ndarray) -> Problem:
         """The same problem restricted to ``rows`` (a boolean mask or indices)."""
-        return Problem(np.ascontiguousarray(self.bits[rows]),
-                       np.ascontiguousarray(self.pred_probs[rows]),
+        probs = self.pred_probs
+        if self.lazy:  # only the chosen rows are computed
+            rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else rows
+            probs = probs[np.asarray(rows)].compute()
+        else:
+            probs = probs[rows]
+        return Problem(np.ascontiguousarray(self.bits[rows]), np.ascontiguousarray(probs),
                        n_jobs=self.n_threads, chunk_size=self.chunk_size)
 
 

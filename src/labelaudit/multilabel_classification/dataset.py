@@ -77,7 +77,7 @@ def common_multilabel_issues(labels=None, pred_probs=None, *, class_names=None,
     ----------
     labels : list of list of int
         The classes each item carries.
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class.
     class_names : sequence of str, optional
         Adds a ``Class Name`` column.
@@ -138,7 +138,7 @@ def rank_classes_by_multilabel_quality(labels=None, pred_probs=None, *, class_na
     ----------
     labels : list of list of int
         The classes each item carries.
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class.
     class_names : sequence of str, optional
         Adds a ``Class Name`` column.
@@ -203,7 +203,7 @@ def overall_multilabel_health_score(labels=None, pred_probs=None, *, confident_j
     ----------
     labels : list of list of int
         The classes each item carries.
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class.
     confident_joint : ndarray of shape (K, 2, 2), optional
         One-vs-rest confident joint used instead of the estimated one.
@@ -237,7 +237,7 @@ def multilabel_health_summary(labels=None, pred_probs=None, *, class_names=None,
     ----------
     labels : list of list of int
         The classes each item carries.
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class.
     class_names : sequence of str, optional
         Adds a ``Class Name`` column to the tables.

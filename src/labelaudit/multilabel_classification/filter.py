@@ -150,7 +150,7 @@ def find_multilabel_issues_per_class(labels, pred_probs, return_indices_ranked_b
     ----------
     labels : list of list of int
         The classes each item carries (``[[0, 2], [], [1], ...]``).
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class, float32
         or float64 (a read-only memory map is read without a copy).
     return_indices_ranked_by : str, optional
@@ -222,7 +222,7 @@ def find_label_issues(labels, pred_probs, return_indices_ranked_by=None, rank_by
     ----------
     labels : list of list of int
         The classes each item carries (``[[0, 2], [], [1], ...]``).
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class, float32
         or float64; rows need not sum to one.
     return_indices_ranked_by : str, optional

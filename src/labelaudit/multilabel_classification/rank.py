@@ -92,7 +92,7 @@ def get_label_quality_scores(labels, pred_probs, *, method="self_confidence",
     ----------
     labels : list of list of int
         The classes each item carries (``[[0, 2], [], [1], ...]``).
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Out-of-sample probability that each item carries each class (rows
         need not sum to one), float32 or float64.
     method : {"self_confidence", "normalized_margin", "confidence_weighted_entropy"}
@@ -141,7 +141,7 @@ def get_label_quality_scores_per_class(labels, pred_probs, *, method="self_confi
     ----------
     labels : list of list of int
         The classes each item carries.
-    pred_probs : ndarray of shape (n_samples, K)
+    pred_probs : ndarray or dask array of shape (n_samples, K)
         Probability that each item carries each class.
     method : {"self_confidence", "normalized_margin", "confidence_weighted_entropy"}
         Score of each class's binary problem.

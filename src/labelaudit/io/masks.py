@@ -81,6 +81,14 @@ def _decode_mask(path: Path, data: bytes) -> np.ndarray:
     return arr.astype(np.int64 if arr.dtype.itemsize > 2 else np.uint16, copy=False)
 
 
+def _open_npy(path: Path, what: str) -> np.ndarray:
+    """``path`` as a read-only memory map (no pickles), or an error naming ``what`` and the file."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
+        raise InputError(f"{what} '{path}': not a readable .npy ({exc})") from None
+
+
 def read_mask_folder(folder: str | Path) -> MaskSet:
     """Read every ``.png`` / ``.npy`` mask of ``folder``, ordered by file name.
 
@@ -145,10 +153,7 @@ def read_segmentation_probs(path: str | Path, n_images: int, height: int,
     if path.suffix.lower() != ".npy" or not path.is_file():
         raise InputError(f"probabilities file '{path}': expected an existing .npy file "
                          "of shape (N, K, H, W)")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"probabilities file '{path}': not a readable .npy ({exc})") from None
+    arr = _open_npy(path, "probabilities file")
     if arr.ndim != 4:
         raise InputError(f"probabilities file '{path}': expected shape (N, K, H, W), got "
                          f"{arr.shape}")
@@ -212,10 +217,7 @@ def read_mask_array(path: str | Path) -> MaskSet:
     if path.suffix.lower() != ".npy" or not path.is_file():
         raise InputError(f"masks file '{path}': expected a folder of masks or an existing .npy "
                          "of shape (N, H, W)")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"masks file '{path}': not a readable .npy ({exc})") from None
+    arr = _open_npy(path, "masks file")
     if arr.ndim != 3 or 0 in arr.shape:
         raise InputError(f"masks file '{path}': expected shape (N, H, W), got {arr.shape}")
     if arr.dtype.kind not in "biu":
@@ -230,10 +232,7 @@ def read_mask_array(path: str | Path) -> MaskSet:
 
 def _load_probs_file(path: Path, shape: tuple[int, int, int] | None,
                      height: int, width: int) -> np.ndarray:
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"probabilities file '{path}': not a readable .npy ({exc})") from None
+    arr = _open_npy(path, "probabilities file")
     if arr.ndim != 3 or arr.dtype not in (np.float32, np.float64):
         raise InputError(f"probabilities file '{path}': expected a float32/float64 array of "
                          f"shape (K, {height}, {width}), got {arr.dtype} {arr.shape}")

@@ -9,7 +9,12 @@ import pytest
 from PIL import Image
 
 from labelaudit.exceptions import InputError
-from labelaudit.io import read_label_studio_brushes, read_mask_folder, read_segmentation_probs
+from labelaudit.io import (
+    read_label_studio_brushes,
+    read_mask_array,
+    read_mask_folder,
+    read_segmentation_probs,
+)
 from labelaudit.io.label_studio_segmentation import decode_brush_rle, encode_brush_rle
 
 
@@ -86,3 +91,14 @@ def test_label_studio_brush_export(tmp_path):
     assert got.masks[0].tolist() == [[1, 2, 0, 0], [0, 0, 0, 0], [2, 2, 2, 2]]
     with pytest.raises(InputError, match=r"brush label\(s\) \['road'\] are not in"):
         read_label_studio_brushes(tmp_path / "export.json", classes=["bg", "car"])
+
+
+@pytest.mark.parametrize(("reader", "what"), [
+    (read_mask_array, "masks file"),
+    (lambda p: read_segmentation_probs(p, 1, 2, 2), "probabilities file"),
+])
+def test_unreadable_npy_names_the_file(tmp_path, reader, what):
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"not an array")
+    with pytest.raises(InputError, match=rf"{what} '.*broken\.npy': not a readable \.npy"):
+        reader(bad)

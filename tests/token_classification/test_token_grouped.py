@@ -63,13 +63,15 @@ def _quiet():
 
 @SETTINGS
 @given(case=CASES, group=st.sampled_from([1, 5, 37, 1 << 15]),
+       fold_every=st.sampled_from([1, 2, 16]),
        filter_by=st.sampled_from(["prune_by_noise_rate", "prune_by_class", "both"]),
        ranked_by=st.sampled_from([None, "self_confidence", "normalized_margin"]),
        n_jobs=st.sampled_from([1, 2]))
-def test_grouped_route_equals_the_flat_route(case, group, filter_by, ranked_by, n_jobs,
-                                             monkeypatch):
+def test_grouped_route_equals_the_flat_route(case, group, fold_every, filter_by, ranked_by,
+                                             n_jobs, monkeypatch):
     nested_labels, nested_probs, labels, probs, lengths = case
     monkeypatch.setattr(_grouped, "GROUP_TOKENS", group)
+    monkeypatch.setattr(_grouped, "FOLD_EVERY", fold_every)
     assert _grouped.find_issues(nested_labels, nested_probs, filter_by=filter_by,
                                 ranked_by=ranked_by, n_jobs=n_jobs) is not None
     grouped = la_filter.find_label_issues(nested_labels, nested_probs, filter_by=filter_by,
@@ -88,6 +90,7 @@ def test_grouped_route_matches_cleanlab_across_many_groups(case, monkeypatch):
     if np.unique(np.round(probs, 6)).size < probs.size // 2:
         return  # tie-heavy: cleanlab's order of exact ties follows numpy's unstable sort
     monkeypatch.setattr(_grouped, "GROUP_TOKENS", 16)
+    monkeypatch.setattr(_grouped, "FOLD_EVERY", 3)
     ours = la_filter.find_label_issues(nested_labels, nested_probs)
     assert ours == cl_filter.find_label_issues(nested_labels, nested_probs)
 

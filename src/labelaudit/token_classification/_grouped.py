@@ -36,7 +36,11 @@ from ..exceptions import LabelAuditError, LabelAuditWarning
 __all__ = ["find_issues"]
 
 #: Tokens per group (the buffer is this many rows of the token matrix).
-GROUP_TOKENS = 1 << 15
+GROUP_TOKENS = 1 << 17
+
+#: Groups between two folds of the threshold sums (the pieces kept in between
+#: are at most two partial leaves per class and group).
+FOLD_EVERY = 16
 
 _PRUNING = ("prune_by_noise_rate", "prune_by_class", "both")
 
@@ -103,10 +107,9 @@ def find_issues(labels, pred_probs, *, filter_by="prune_by_noise_rate", ranked_b
 
 
 def _block(pred_probs, a, b):
-    parts = [p for p in pred_probs[a:b] if p.shape[0]]
-    if not parts:  # a group of empty sentences
-        return np.empty((0, pred_probs[a].shape[1]), dtype=pred_probs[a].dtype)
-    return np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts))
+    if b - a == 1:
+        return np.ascontiguousarray(pred_probs[a])
+    return np.concatenate(pred_probs[a:b])  # empty sentences add no rows
 
 
 def _run(labels, pred_probs, k, dtype, starts, groups, filter_by, rank_spec, n_jobs,
@@ -145,7 +148,8 @@ def _run(labels, pred_probs, k, dtype, starts, groups, filter_by, rank_spec, n_j
                                                      int(seq_start[g, c]), int(counts[c]))
             merged[c][0].update(node_sums)
             merged[c][1].update(node_raw)
-            _fold(*merged[c], int(counts[c]), dtype)
+            if g % FOLD_EVERY == FOLD_EVERY - 1:
+                _fold(*merged[c], int(counts[c]), dtype)
         del lab, p, grouped
     values = []
     for c in range(k):

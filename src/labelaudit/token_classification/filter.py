@@ -4,7 +4,9 @@
 classification problem: it runs :func:`labelaudit.find_label_issues` on the
 flat token matrix (so every filter, option and tie rule of the
 classification core applies unchanged) and maps the flagged tokens back to
-``(sentence, position)`` pairs.
+``(sentence, position)`` pairs. cleanlab's nested form with a pruning filter
+is read a group of sentences at a time instead (same results, no copy into
+one matrix).
 
 Examples
 --------

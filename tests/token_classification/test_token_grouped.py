@@ -53,6 +53,14 @@ CASES = st.builds(_case, seed=st.integers(0, 2**32 - 1), n_sentences=st.integers
                   dtype=st.sampled_from([np.float32, np.float64]),
                   decimals=st.sampled_from([None, 1, 2]))
 
+#: Continuous probabilities only: on rounded ones, exact ties (in the ranking, at
+#: a selection cut, in the rounding of the prune counts) follow numpy's unstable
+#: sort in cleanlab. The tie-heavy cases are compared with the flat route above,
+#: whose own cleanlab parity on ties is tested in ``test_token_parity``.
+CONTINUOUS = st.builds(_case, seed=st.integers(0, 2**32 - 1), n_sentences=st.integers(1, 120),
+                       max_len=st.sampled_from([1, 4, 12, 30]), k=st.sampled_from([2, 3, 6]),
+                       dtype=st.sampled_from([np.float32, np.float64]), decimals=st.none())
+
 
 @pytest.fixture(autouse=True)
 def _quiet():
@@ -84,11 +92,9 @@ def test_grouped_route_equals_the_flat_route(case, group, fold_every, filter_by,
 
 
 @SETTINGS
-@given(case=CASES.filter(lambda c: c[4].sum() > 60))
+@given(case=CONTINUOUS.filter(lambda c: c[4].sum() > 60))
 def test_grouped_route_matches_cleanlab_across_many_groups(case, monkeypatch):
-    nested_labels, nested_probs, _, probs, _ = case
-    if np.unique(np.round(probs, 6)).size < probs.size // 2:
-        return  # tie-heavy: cleanlab's order of exact ties follows numpy's unstable sort
+    nested_labels, nested_probs, _, _, _ = case
     monkeypatch.setattr(_grouped, "GROUP_TOKENS", 16)
     monkeypatch.setattr(_grouped, "FOLD_EVERY", 3)
     ours = la_filter.find_label_issues(nested_labels, nested_probs)

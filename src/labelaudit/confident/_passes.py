@@ -574,6 +574,63 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
     return slot, heap_val[0, pos], heap_idx[0, pos]
 
 
+def select_candidates_in_blocks(blocks, plan, n_classes: int, dtype, *, n_jobs, chunk_size):
+    """:func:`select_candidates` over row blocks fed one at a time, with the same result.
+
+    ``blocks`` yields ``(offset, labels, pred_probs)`` for consecutive row
+    blocks of one matrix (``offset`` is the block's first global row). The
+    heaps, bars and floors carry over from block to block, so this is the
+    kernel's one streamed pass over the whole matrix: before each block the
+    kept rows are expressed relative to its offset (earlier rows become
+    negative and still compare as the smaller rows) and restored after it.
+    Returns ``(slot, key, row)`` with global rows, slots in increasing order.
+    """
+    n_slots = plan["slot_cap"].shape[0]
+    if n_slots == 0:
+        for _ in blocks:
+            pass
+        return (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64))
+    n_threads = effective_n_threads(n_jobs)
+    chunk = resolve_chunk_size(chunk_size)
+    total = int(plan["slot_cap"].sum())
+    k = n_classes
+    heap_val = np.empty((n_threads, total), dtype=np.float64)
+    heap_idx = np.zeros((n_threads, total), dtype=np.int64)
+    heap_size = np.zeros((n_threads, n_slots), dtype=np.int64)
+    worst = np.full((n_threads, n_slots), -np.inf)
+    floor = np.full((n_threads, k), -np.inf)
+    hits = np.empty((n_threads, k), dtype=np.intp)
+    n_pairs = plan["pair_j"].shape[0]
+    if n_pairs and k * k <= _DENSE_PAIRS_MAX:
+        pair_k = np.repeat(np.arange(k), np.diff(plan["pair_ptr"]))
+        pair_of = np.full(k * k, -1, dtype=np.int64)
+        pair_of[pair_k * k + plan["pair_j"]] = np.arange(n_pairs)
+        bar = np.full((n_threads, k * k), np.inf, dtype=dtype)
+        bar[:, pair_k * k + plan["pair_j"]] = -np.inf
+    else:
+        pair_of = np.zeros(0, dtype=np.int64)
+        bar = np.zeros((0, 0), dtype=dtype)
+    none = np.empty(0, dtype=dtype)
+    no_rows = np.zeros(0, dtype=np.intp)
+    no_flags = np.zeros(0, dtype=np.uint8)
+    for offset, labels, pred_probs in blocks:
+        if pred_probs.shape[0] == 0:
+            continue
+        heap_idx -= offset
+        select_top(pred_probs, labels, none, none, plan["pair_ptr"], plan["pair_j"], pair_of,
+                   plan["class_slot"], plan["slot_off"], plan["slot_cap"], heap_val, heap_idx,
+                   heap_size, worst, floor, bar, hits, no_rows, no_flags, chunk, n_threads)
+        heap_idx += offset
+        del labels, pred_probs  # before the next block is built
+    if n_threads > 1:
+        merge_heaps(plan["slot_off"], plan["slot_cap"], heap_val, heap_idx, heap_size)
+    sizes = heap_size[0]
+    slot = np.repeat(np.arange(n_slots, dtype=np.int64), sizes)
+    first = np.cumsum(sizes) - sizes
+    pos = plan["slot_off"][slot] + (np.arange(slot.shape[0]) - first[slot])
+    return slot, heap_val[0, pos], heap_idx[0, pos]
+
+
 def noise_rate_rows_float16(labels, pred_probs, plan) -> np.ndarray:
     """Prune-by-noise-rate rows of float16 probabilities, with float16 margins.
 

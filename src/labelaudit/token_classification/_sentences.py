@@ -43,13 +43,14 @@ def positions(flat_index: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
     ``searchsorted(..., side="right") - 1`` picks the last sentence starting at
     or before the token, which skips the empty sentences sharing its start.
     """
-    flat_index = np.asarray(flat_index, dtype=np.int64)
+    # In the offsets' dtype, so the search never converts the offsets.
+    flat_index = np.asarray(flat_index).astype(starts.dtype, copy=False)
     sentence = np.searchsorted(starts, flat_index, side="right") - 1
     return sentence, flat_index - starts[sentence]
 
 
 #: Pairs built per block by :func:`as_pairs` (bounds the temporary int lists).
-PAIR_BLOCK = 1 << 14
+PAIR_BLOCK = 1 << 12
 
 
 def as_pairs(flat_index: np.ndarray, starts: np.ndarray) -> list[tuple[int, int]]:
@@ -58,7 +59,9 @@ def as_pairs(flat_index: np.ndarray, starts: np.ndarray) -> list[tuple[int, int]
     Built a block at a time, so the temporary lists of Python ints stay small
     next to the returned list.
     """
-    flat_index = np.asarray(flat_index, dtype=np.int64)
+    flat_index = np.asarray(flat_index)
+    if flat_index.dtype.kind not in "iu":
+        flat_index = flat_index.astype(np.int64)
     out: list[tuple[int, int]] = []
     for a in range(0, flat_index.shape[0], PAIR_BLOCK):
         sentence, position = positions(flat_index[a:a + PAIR_BLOCK], starts)

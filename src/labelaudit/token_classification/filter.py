@@ -4,7 +4,9 @@
 classification problem: it runs :func:`labelaudit.find_label_issues` on the
 flat token matrix (so every filter, option and tie rule of the
 classification core applies unchanged) and maps the flagged tokens back to
-``(sentence, position)`` pairs.
+``(sentence, position)`` pairs. cleanlab's nested form with a pruning filter
+is read a group of sentences at a time instead (same results, no copy into
+one matrix).
 
 Examples
 --------
@@ -24,9 +26,13 @@ import numpy as np
 from .._validation import check_sentence_lengths
 from ..confident.filter import find_label_issues as _find_token_issues
 from ..exceptions import LabelAuditError
+from ._grouped import find_issues
 from ._sentences import as_pairs, flag_counts, flatten
 
 __all__ = ["find_label_issues", "issues_per_sentence", "token_issue_mask"]
+
+#: Options the grouped route for nested input takes (any other goes the flat route).
+_GROUPED_KWARGS = {"filter_by", "n_jobs", "chunk_size", "verbose"}
 
 
 def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_confidence",
@@ -86,6 +92,12 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_conf
             "low_memory=False; a memory-mapped (T, K) token matrix is already streamed in "
             "row chunks."
         )
+    if sentence_lengths is None and set(kwargs) <= _GROUPED_KWARGS:
+        # cleanlab's nested form, read a group of sentences at a time (no flat copy).
+        found = find_issues(labels, pred_probs, ranked_by=return_indices_ranked_by,
+                            **{key: value for key, value in kwargs.items() if key != "verbose"})
+        if found is not None:
+            return as_pairs(*found)
     flat_labels, flat_probs, starts = flatten(labels, pred_probs, sentence_lengths)
     found = _find_token_issues(flat_labels, flat_probs,
                                return_indices_ranked_by=return_indices_ranked_by, **kwargs)

@@ -134,3 +134,20 @@ def test_bad_rows_and_other_options_take_the_flat_route():
     half = la_filter.find_label_issues(nested_labels, nested_probs, frac_noise=0.5)
     assert half == la_filter.find_label_issues(labels, probs, sentence_lengths=lengths,
                                                frac_noise=0.5)
+
+
+def test_layouts_the_grouped_route_does_not_take():
+    nested_labels, nested_probs, _, _, _ = _case(5, 20, 6, 3, np.float64, None)
+    assert _grouped.find_issues(nested_labels, nested_probs) is not None
+    as_arrays = [np.asarray(seq) for seq in nested_labels]
+    assert _grouped.find_issues(as_arrays, nested_probs) is not None  # arrays are sequences too
+    shapes = {
+        "a list among the arrays": (nested_labels, [nested_probs[0].tolist(), *nested_probs[1:]]),
+        "a 1-D array": (nested_labels, [nested_probs[0].ravel(), *nested_probs[1:]]),
+        "other columns": (nested_labels, [nested_probs[0][:, :2], *nested_probs[1:]]),
+        "a short label list": ([nested_labels[0][:-1], *nested_labels[1:]], nested_probs),
+        "a string of labels": (["01", *nested_labels[1:]], nested_probs),
+        "a 0-d label array": ([np.int64(0), *nested_labels[1:]], nested_probs),
+    }
+    for name, (labs, probs) in shapes.items():
+        assert _grouped.find_issues(labs, probs) is None, name

@@ -502,13 +502,7 @@ def _selected_rows(inp, counts, raw, survivors, *, filter_by, frac_noise=1.0,
             prune = ps.counts_for_fixed_removal(prune, counts, num_to_remove_per_class)
         plan = ps.prune_plan(prune, counts, min_examples_per_class, filter_by)
         slot, rows = _merge_candidates(_pruning_candidates(inp, plan), plan)
-        group = plan["slot_group"][slot]
-        if filter_by == "prune_by_noise_rate":
-            selected = np.unique(rows[group == 0])
-        elif filter_by == "prune_by_class":
-            selected = np.unique(rows[group == 1])
-        else:
-            selected = np.intersect1d(rows[group == 0], rows[group == 1])
+        selected = ps.selected_rows(plan, slot, rows, filter_by)
     elif filter_by in ("low_normalized_margin", "low_self_confidence"):
         selected = _lowest_scores(inp, filter_by[4:], survivors)
     return selected

@@ -541,20 +541,7 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
             a, b = plan["pair_ptr"][c], plan["pair_ptr"][c + 1]
             floor[:, c] = floor_keys[a:b].min()
     hits = np.empty((n_threads, k), dtype=np.intp)
-    n_pairs = plan["pair_j"].shape[0]
-    if n_pairs and k * k <= _DENSE_PAIRS_MAX:
-        # One bar per (given, true) pair: +inf where nothing is pruned, -inf
-        # (admit anything) until the pair's heap is full.
-        pair_k = np.repeat(np.arange(k), np.diff(plan["pair_ptr"]))
-        pair_of = np.full(k * k, -1, dtype=np.int64)
-        pair_of[pair_k * k + plan["pair_j"]] = np.arange(n_pairs)
-        bar = np.full((n_threads, k * k), np.inf, dtype=pred_probs.dtype)
-        bar[:, pair_k * k + plan["pair_j"]] = (
-            -np.inf if floor_keys is None else floor_keys[:n_pairs].astype(pred_probs.dtype)
-        )
-    else:
-        pair_of = np.zeros(0, dtype=np.int64)
-        bar = np.zeros((0, 0), dtype=pred_probs.dtype)
+    pair_of, bar = _pair_bars(plan, k, n_threads, pred_probs.dtype, floor_keys)
     first = np.zeros(0, dtype=np.intp) if first is None else np.ascontiguousarray(first,
                                                                                   dtype=np.intp)
     is_first = np.zeros(n if first.size else 0, dtype=np.uint8)
@@ -572,6 +559,24 @@ def select_candidates(labels, pred_probs, plan, other, selfc, *, n_jobs, chunk_s
     first = np.cumsum(sizes) - sizes
     pos = plan["slot_off"][slot] + (np.arange(slot.shape[0]) - first[slot])
     return slot, heap_val[0, pos], heap_idx[0, pos]
+
+
+def _pair_bars(plan, k: int, n_threads: int, dtype, floor_keys=None):
+    """``(pair_of, bar)``: the dense pair index and per-thread admission bars.
+
+    One bar per (given, true) pair: +inf where nothing is pruned, the pair's
+    floor key (or -inf, admit anything) until the pair's heap is full. Empty
+    when there are no pairs or ``k * k`` is too large for a dense table.
+    """
+    n_pairs = plan["pair_j"].shape[0]
+    if not n_pairs or k * k > _DENSE_PAIRS_MAX:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=dtype)
+    cell = np.repeat(np.arange(k), np.diff(plan["pair_ptr"])) * k + plan["pair_j"]
+    pair_of = np.full(k * k, -1, dtype=np.int64)
+    pair_of[cell] = np.arange(n_pairs)
+    bar = np.full((n_threads, k * k), np.inf, dtype=dtype)
+    bar[:, cell] = -np.inf if floor_keys is None else floor_keys[:n_pairs].astype(dtype)
+    return pair_of, bar
 
 
 def select_candidates_in_blocks(blocks, plan, n_classes: int, dtype, *, n_jobs, chunk_size):
@@ -600,16 +605,7 @@ def select_candidates_in_blocks(blocks, plan, n_classes: int, dtype, *, n_jobs, 
     worst = np.full((n_threads, n_slots), -np.inf)
     floor = np.full((n_threads, k), -np.inf)
     hits = np.empty((n_threads, k), dtype=np.intp)
-    n_pairs = plan["pair_j"].shape[0]
-    if n_pairs and k * k <= _DENSE_PAIRS_MAX:
-        pair_k = np.repeat(np.arange(k), np.diff(plan["pair_ptr"]))
-        pair_of = np.full(k * k, -1, dtype=np.int64)
-        pair_of[pair_k * k + plan["pair_j"]] = np.arange(n_pairs)
-        bar = np.full((n_threads, k * k), np.inf, dtype=dtype)
-        bar[:, pair_k * k + plan["pair_j"]] = -np.inf
-    else:
-        pair_of = np.zeros(0, dtype=np.int64)
-        bar = np.zeros((0, 0), dtype=dtype)
+    pair_of, bar = _pair_bars(plan, k, n_threads, dtype)
     none = np.empty(0, dtype=dtype)
     no_rows = np.zeros(0, dtype=np.intp)
     no_flags = np.zeros(0, dtype=np.uint8)
@@ -657,6 +653,20 @@ def mask_from_candidates(n: int, plan, slot: np.ndarray, rows: np.ndarray,
     mask = np.zeros(n, dtype=bool)
     mask[rows[plan["slot_group"][slot] == group]] = True
     return mask
+
+
+def selected_rows(plan, slot: np.ndarray, rows: np.ndarray, filter_by: str) -> np.ndarray:
+    """Sorted unique rows a pruning filter keeps, from the selection's ``(slot, row)`` pairs.
+
+    ``prune_by_noise_rate`` keeps the rows of group 0's slots, ``prune_by_class``
+    those of group 1, and ``both`` the rows in both.
+    """
+    group = plan["slot_group"][slot]
+    if filter_by == "prune_by_noise_rate":
+        return np.unique(rows[group == 0])
+    if filter_by == "prune_by_class":
+        return np.unique(rows[group == 1])
+    return np.intersect1d(rows[group == 0], rows[group == 1])
 
 
 def counts_for_fixed_removal(prune_counts, label_counts, num_to_remove_per_class):

@@ -203,13 +203,7 @@ def _run(labels, pred_probs, k, dtype, starts, groups, filter_by, rank_spec, n_j
         )
     slot, _, rows = ps.select_candidates_in_blocks(
         blocks(numbered=False), plan, k, dtype, n_jobs=n_jobs, chunk_size=chunk_size)
-    group = plan["slot_group"][slot]
-    if filter_by == "prune_by_noise_rate":
-        selected = np.unique(rows[group == 0])
-    elif filter_by == "prune_by_class":
-        selected = np.unique(rows[group == 1])
-    else:
-        selected = np.intersect1d(rows[group == 0], rows[group == 1])
+    selected = ps.selected_rows(plan, slot, rows, filter_by)
     del slot, rows
 
     # Un-flag the selected rows whose given label wins, and score the others.

@@ -198,6 +198,11 @@ cdef extern from "_rowscan.h" nogil:
     void la_whole_f64(const double* row, Py_ssize_t K, const double* cut, la_scan* acc)
     intp la_hits_f32(const float* row, intp K, float pk, const float* bar, intp* out)
     intp la_hits_f64(const double* row, intp K, double pk, const double* bar, intp* out)
+    # Per-pixel argmax over class planes (segmentation); 1 when a value is non-finite.
+    int la_plane_argmax_f32(const float* row0, Py_ssize_t K, Py_ssize_t plane, Py_ssize_t W,
+                            float* vbuf, cnp.int32_t* abuf)
+    int la_plane_argmax_f64(const double* row0, Py_ssize_t K, Py_ssize_t plane, Py_ssize_t W,
+                            double* vbuf, cnp.int32_t* abuf)
     int la_use_avx2()
     int la_use_avx512()
     void la_cap_level(int level)

@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -419,5 +420,43 @@ static inline ptrdiff_t la_hits_f64(const double *row, ptrdiff_t K, double pk, c
                                     ptrdiff_t *out) {
     return LA_PICK(la_hits_f64, (row, K, pk, bar, out));
 }
+
+/* Per-pixel argmax over the K class planes of one image row (segmentation).
+ *
+ * Pixel j of class k sits at row0[k * plane + j]. The first class wins ties
+ * (a later class must be strictly larger), as in numpy; NaN never wins a
+ * comparison. vbuf/abuf receive the maximum and its class for the W pixels.
+ * Returns 1 when any value is non-finite (v - v is NaN only then). Written as
+ * selects over restrict pointers with an integer flag, so the compiler
+ * vectorises the sweep over each plane; the result is exact, whatever the
+ * vector width. */
+#define LA_PLANE_ARGMAX(NAME, T)                                             \
+static inline int NAME(const T *restrict row0, ptrdiff_t K, ptrdiff_t plane, \
+                       ptrdiff_t W, T *restrict vbuf, int32_t *restrict abuf) \
+{                                                                            \
+    int bad = 0;                                                             \
+    for (ptrdiff_t j = 0; j < W; j++) {                                      \
+        T v = row0[j];                                                       \
+        bad |= (v - v) != 0;                                                 \
+        vbuf[j] = v;                                                         \
+        abuf[j] = 0;                                                         \
+    }                                                                        \
+    for (ptrdiff_t k = 1; k < K; k++) {                                      \
+        const T *restrict row = row0 + k * plane;                            \
+        int32_t kk = (int32_t)k;                                             \
+        for (ptrdiff_t j = 0; j < W; j++) {                                  \
+            T v = row[j];                                                    \
+            T cur = vbuf[j];                                                 \
+            int gt = isgreater(v, cur);   /* quiet: vectorises */           \
+            bad |= (v - v) != 0;                                             \
+            vbuf[j] = gt ? v : cur;                                          \
+            abuf[j] = gt ? kk : abuf[j];                                     \
+        }                                                                    \
+    }                                                                        \
+    return bad;                                                              \
+}
+
+LA_PLANE_ARGMAX(la_plane_argmax_f32, float)
+LA_PLANE_ARGMAX(la_plane_argmax_f64, double)
 
 #endif /* LABELAUDIT_ROWSCAN_H */

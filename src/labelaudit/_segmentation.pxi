@@ -60,28 +60,16 @@ cdef inline void _seg_row_argmax(const floating* row0, intp K, intp plane, intp 
                                  floating* vbuf, i32* abuf, i64* n_bad) noexcept nogil:
     # argmax over classes for every pixel of one image row starting at row0
     # (class k of pixel j sits at row0[k * plane + j]); first index on ties,
-    # like numpy (a later class wins only when strictly larger). Classes are
-    # swept plane by plane and the update is written without branches, so the
-    # inner loop runs over contiguous memory and vectorises. Non-finite values
-    # are detected through v - v, which is 0 for finite v and NaN otherwise.
-    cdef intp k, j
-    cdef floating v, acc = 0
-    cdef bint gt
-    cdef const floating* row
-    for j in range(W):
-        v = row0[j]
-        acc = acc + (v - v)
-        vbuf[j] = v
-        abuf[j] = 0
-    for k in range(1, K):
-        row = row0 + k * plane
-        for j in range(W):
-            v = row[j]
-            acc = acc + (v - v)
-            gt = v > vbuf[j]
-            vbuf[j] = v if gt else vbuf[j]
-            abuf[j] = <i32>k if gt else abuf[j]
-    if acc != acc:
+    # like numpy (a later class wins only when strictly larger). The sweep is
+    # la_plane_argmax_* in _rowscan.h: classes plane by plane, selects without
+    # branches and a quiet comparison, so the loop over each plane vectorises.
+    # An image row with a non-finite value adds one to n_bad.
+    cdef int bad
+    if floating is float:
+        bad = la_plane_argmax_f32(row0, K, plane, W, vbuf, abuf)
+    else:
+        bad = la_plane_argmax_f64(row0, K, plane, W, vbuf, abuf)
+    if bad:
         n_bad[0] += 1
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -157,6 +158,44 @@ def test_bad_batch_size_and_threshold():
         p = probs.copy()
         p[0, labels[0, 0, 0], 0, 0] = np.inf
         get_label_quality_scores(labels, p, verbose=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0, 0, 0), (1, 3, 2, 17), (2, 2, 4, 36)])
+def test_one_non_finite_value_anywhere_is_found(dtype, bad, where):
+    # The argmax sweep runs in vector lanes over each class plane: a value
+    # in any plane, lane or row tail must be seen (W = 37 is not a multiple
+    # of any vector width).
+    labels, probs = _case(n=3, k=4, h=5, w=37, dtype=dtype, seed=3)
+    probs = probs.copy()
+    probs[where] = bad
+    with pytest.raises(InputError, match="non-finite"):
+        find_label_issues(labels, probs, verbose=False)
+
+
+def test_argmax_ties_take_the_first_class_at_every_lane():
+    # Equal maxima in two classes: numpy's argmax (first index) decides which
+    # pixels count as confident off-label pixels, so the mask must equal
+    # cleanlab's on probabilities made of a few repeated values.
+    from cleanlab.segmentation.filter import find_label_issues as cl_find
+
+    rng = np.random.default_rng(0)
+    n, k, h, w = 4, 4, 6, 37
+    probs = rng.choice([0.1, 0.2, 0.3, 0.4], size=(n, k, h, w)).astype(np.float32)
+    probs /= probs.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, k, size=(n, h, w))
+    tied = (probs == probs.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    assert tied.sum() > 300  # many pixels whose argmax is a tie
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = cl_find(labels, probs, verbose=False, n_jobs=1)
+    got = find_label_issues(labels, probs, verbose=False)
+    differ = got != expected
+    # Pixels tied at the cut may differ (documented), none others.
+    scores = np.take_along_axis(probs, labels[:, None], axis=1)[:, 0]
+    assert np.unique(scores[differ]).size <= 1
+    assert (got & expected).sum() > 500
 
 
 CHILD = r"""

@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from ..confident._batched import find_issues as batched_issues
 from ..confident.rank import order_label_issues
 from ..exceptions import LabelAuditError, LabelAuditWarning
 from . import _onevsrest as ovr
@@ -36,12 +37,37 @@ __all__ = ["find_label_issues", "find_multilabel_issues_per_class"]
 _SCORE_FILTERS = ("low_normalized_margin", "low_self_confidence")
 
 
-def _check_low_memory(low_memory) -> None:
-    if low_memory:
-        raise LabelAuditError(
-            "`low_memory=True` is not supported: labelaudit already streams `pred_probs` in row "
-            "chunks (pass a read-only np.memmap); leave low_memory=False."
-        )
+#: Defaults of the options ``low_memory=True`` does not use; cleanlab warns when
+#: one is set. (cleanlab warns on ``n_jobs`` too; here it is a thread count the
+#: batched estimate uses, without changing its results.)
+_UNUSED_WITH_LOW_MEMORY = {"filter_by": "prune_by_noise_rate", "num_to_remove_per_class": None,
+                           "confident_joint": None, "frac_noise": 1.0,
+                           "min_examples_per_class": 1}
+
+
+def _warn_low_memory_options(rank_by_kwargs, **options) -> None:
+    """cleanlab's warnings for options that ``low_memory=True`` leaves unused."""
+    if rank_by_kwargs:
+        warnings.warn("`rank_by_kwargs` is not used when `low_memory=True`.",
+                      LabelAuditWarning, stacklevel=3)
+    for name, value in options.items():
+        default = _UNUSED_WITH_LOW_MEMORY[name]
+        if value is not default and not (default is not None and value == default):
+            warnings.warn(f"`{name}` is not used when `low_memory=True`.", LabelAuditWarning,
+                          stacklevel=3)
+
+
+def _batched_per_class(problem, method):
+    """Yield ``(x, y, issues)`` per class: cleanlab's batched estimate on its yes/no problem.
+
+    ``issues`` are the class's flagged rows in row order, scored by ``method``
+    (self-confidence when None, as in cleanlab).
+    """
+    method = "self_confidence" if method is None else method
+    for c in range(problem.k):
+        x, y = problem.column(c)
+        yield x, y, batched_issues(y.astype(np.intp), ovr.binary_probs(x), method,
+                                   n_jobs=problem.n_threads)
 
 
 def _check_joint(confident_joint, k: int):
@@ -176,7 +202,13 @@ def find_multilabel_issues_per_class(labels, pred_probs, return_indices_ranked_b
     verbose : bool
         Accepted for compatibility; nothing is printed.
     low_memory : bool, default False
-        Must be False: memory is already bounded by streaming row chunks.
+        cleanlab's batched estimate on every class's yes/no problem instead of
+        ``filter_by``: thresholds
+        as a running mean over batches of 10,000 rows, each class's issues
+        the rows with the lowest ``return_indices_ranked_by`` scores
+        (self-confidence when None). ``filter_by``, ``frac_noise``,
+        ``num_to_remove_per_class``, ``min_examples_per_class`` and
+        ``confident_joint`` are then not used.
     chunk_size : int, optional
         Rows per work unit; results do not depend on it.
 
@@ -198,8 +230,19 @@ def find_multilabel_issues_per_class(labels, pred_probs, return_indices_ranked_b
     >>> find_multilabel_issues_per_class(labels, p).nonzero()
     (array([2, 2, 5]), array([0, 1, 1]))
     """
-    _check_low_memory(low_memory)
     problem = ovr.validate(labels, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
+    if low_memory:
+        if return_indices_ranked_by is None:
+            masks = np.zeros((problem.n, problem.k), dtype=bool)
+            for c, (_, _, issues) in enumerate(_batched_per_class(problem, None)):
+                masks[issues, c] = True
+            return masks
+        ranked, labels_list, probs_list = [], [], []
+        for x, y, issues in _batched_per_class(problem, return_indices_ranked_by):
+            ranked.append(issues.astype(np.int64))
+            labels_list.append(y.astype(np.int64))
+            probs_list.append(ovr.binary_probs(x))
+        return ranked, labels_list, probs_list
     return _per_class(problem, return_indices_ranked_by=return_indices_ranked_by,
                       rank_by_kwargs=rank_by_kwargs, filter_by=filter_by, frac_noise=frac_noise,
                       num_to_remove_per_class=num_to_remove_per_class,
@@ -252,7 +295,13 @@ def find_label_issues(labels, pred_probs, return_indices_ranked_by=None, rank_by
     verbose : bool
         Accepted for compatibility; nothing is printed.
     low_memory : bool, default False
-        Must be False: memory is already bounded by streaming row chunks.
+        cleanlab's batched estimate on every class's yes/no problem instead of
+        ``filter_by``: thresholds
+        as a running mean over batches of 10,000 rows, each class's issues
+        the rows with the lowest ``return_indices_ranked_by`` scores
+        (self-confidence when None). ``filter_by``, ``frac_noise``,
+        ``num_to_remove_per_class``, ``min_examples_per_class`` and
+        ``confident_joint`` are then not used.
     chunk_size : int, optional
         Rows per work unit; results do not depend on it.
 
@@ -272,12 +321,29 @@ def find_label_issues(labels, pred_probs, return_indices_ranked_by=None, rank_by
     >>> find_label_issues(labels, p, return_indices_ranked_by="self_confidence").tolist()
     [2, 5]
     """
-    _check_low_memory(low_memory)
+    if low_memory:
+        _warn_low_memory_options(
+            rank_by_kwargs, filter_by=filter_by, num_to_remove_per_class=num_to_remove_per_class,
+            confident_joint=confident_joint, frac_noise=frac_noise,
+            min_examples_per_class=min_examples_per_class)
     problem = ovr.validate(labels, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
     rank_by_kwargs = dict(rank_by_kwargs or {})
     adjust = bool(rank_by_kwargs.get("adjust_pred_probs", False))
     if return_indices_ranked_by is not None:
         rank_method = ovr.base_method(return_indices_ranked_by)
+    if low_memory:
+        found = [issues for _, _, issues in _batched_per_class(problem,
+                                                               return_indices_ranked_by)]
+        if return_indices_ranked_by is None:
+            mask = np.zeros(problem.n, dtype=bool)
+            for issues in found:
+                mask[issues] = True
+            return mask
+        flagged = np.unique(np.concatenate(found)).astype(np.int64)
+        ovr.require_both_values(problem)
+        scores = ovr.default_aggregator()(class_scores(problem, method=rank_method,
+                                                       adjust_pred_probs=adjust))
+        return flagged[_stable_order(scores[flagged])].astype(np.int64)
     if filter_by in _SCORE_FILTERS:
         _check_joint(confident_joint, problem.k)  # checked, then unused (as in cleanlab)
         flagged = np.zeros(problem.n, dtype=bool)

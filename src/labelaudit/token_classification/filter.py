@@ -21,11 +21,14 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._validation import check_sentence_lengths
+from ..confident._batched import find_issues as batched_issues
 from ..confident.filter import find_label_issues as _find_token_issues
-from ..exceptions import LabelAuditError
+from ..exceptions import LabelAuditError, LabelAuditWarning
 from ._grouped import find_issues
 from ._sentences import as_pairs, flag_counts, flatten
 
@@ -33,6 +36,10 @@ __all__ = ["find_label_issues", "issues_per_sentence", "token_issue_mask"]
 
 #: Options the grouped route for nested input takes (any other goes the flat route).
 _GROUPED_KWARGS = {"filter_by", "n_jobs", "chunk_size", "verbose"}
+
+#: Options ``low_memory=True`` uses or takes silently (cleanlab warns on every
+#: option; ``n_jobs`` is a thread count here and does not change results).
+_BATCHED_KWARGS = {"n_jobs"}
 
 
 def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_confidence",
@@ -57,8 +64,13 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_conf
         method registered in :data:`labelaudit.confident.rank.SCORES`). None
         returns the issues in file order (cleanlab fails on None).
     low_memory : bool, default False
-        cleanlab's batched estimate; not implemented (True raises). The
-        default path already streams a memory-mapped token matrix.
+        cleanlab's batched estimate instead of the confident-learning
+        filters: thresholds as a running mean over batches of 10,000 tokens,
+        the number of issues counted from each token's argmax, and the issues
+        the tokens with that many lowest ``return_indices_ranked_by`` scores,
+        returned in file order (as cleanlab's). Other options are not used
+        and warned about, except ``n_jobs`` (threads). The default path
+        streams a memory-mapped token matrix too.
     sentence_lengths : array-like of int, optional
         Tokens per sentence, for flat ``labels``; labelaudit only.
     **kwargs
@@ -87,11 +99,14 @@ def find_label_issues(labels, pred_probs, *, return_indices_ranked_by="self_conf
     token is refused, as cleanlab refuses it.
     """
     if low_memory:
-        raise LabelAuditError(
-            "`low_memory=True` (cleanlab's batched estimate) is not supported: pass "
-            "low_memory=False; a memory-mapped (T, K) token matrix is already streamed in "
-            "row chunks."
-        )
+        for name in kwargs:
+            if name not in _BATCHED_KWARGS:
+                warnings.warn(f"`{name}` is not used when `low_memory=True`.",
+                              LabelAuditWarning, stacklevel=2)
+        flat_labels, flat_probs, starts = flatten(labels, pred_probs, sentence_lengths)
+        found = batched_issues(flat_labels, flat_probs, return_indices_ranked_by,
+                               n_jobs=kwargs.get("n_jobs"))
+        return as_pairs(found, starts)
     if sentence_lengths is None and set(kwargs) <= _GROUPED_KWARGS:
         # cleanlab's nested form, read a group of sentences at a time (no flat copy).
         found = find_issues(labels, pred_probs, ranked_by=return_indices_ranked_by,

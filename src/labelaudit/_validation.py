@@ -867,6 +867,13 @@ def _detection_box_array(value, *, width: int, where: str, dtypes: set) -> np.nd
         raise InputError(f"{where} must have shape (n, {width}), got shape {arr.shape}")
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float64)
+    elif arr.dtype == object:
+        # e.g. one row of np.array([a, b], dtype=object) when every class has
+        # the same number of boxes: numpy makes it a 3-D object array.
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"{where} must hold numbers, got dtype object") from None
     elif arr.dtype.kind != "f":
         raise InputError(f"{where} must hold numbers, got dtype {arr.dtype}")
     elif arr.dtype not in (np.float32, np.float64):

@@ -18,7 +18,7 @@ Examples
 >>> labels = [[0], [0], [0], [1], [1], [1], [0, 1], []]
 >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.9],
 ...               [0.1, 0.8], [0.1, 0.2], [0.9, 0.8], [0.1, 0.1]])
->>> dataset.overall_multilabel_health_score(labels, p)
+>>> float(dataset.overall_multilabel_health_score(labels, p))
 0.75
 """
 
@@ -196,7 +196,7 @@ def rank_classes_by_multilabel_quality(labels=None, pred_probs=None, *, class_na
 
 
 def overall_multilabel_health_score(labels=None, pred_probs=None, *, confident_joint=None,
-                                    n_jobs=None, chunk_size=None) -> float:
+                                    n_jobs=None, chunk_size=None) -> np.float64:
     """Share of items whose label set looks right: ``1 - issues / items``.
 
     Parameters
@@ -212,20 +212,21 @@ def overall_multilabel_health_score(labels=None, pred_probs=None, *, confident_j
 
     Returns
     -------
-    float
+    numpy.float64
+        As cleanlab's.
 
     Examples
     --------
     >>> import numpy as np
     >>> from labelaudit.multilabel_classification import dataset
     >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.9]])
-    >>> dataset.overall_multilabel_health_score([[0], [0], [0, 1], [1]], p)
+    >>> float(dataset.overall_multilabel_health_score([[0], [0], [0, 1], [1]], p))
     0.75
     """
     num_examples = _num_examples(labels)
     issues = _find_label_issues(labels, pred_probs, confident_joint=confident_joint,
                                 n_jobs=n_jobs, chunk_size=chunk_size)
-    return float(1.0 - np.int64(np.count_nonzero(issues)) / num_examples)
+    return np.float64(1.0 - np.int64(np.count_nonzero(issues)) / num_examples)  # as cleanlab's
 
 
 def multilabel_health_summary(labels=None, pred_probs=None, *, class_names=None,

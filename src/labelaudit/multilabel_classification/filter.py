@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from ..confident._batched import find_issues as batched_issues
+from ..confident.filter import find_label_issues as core_find_label_issues
 from ..confident.rank import order_label_issues
 from ..exceptions import LabelAuditError, LabelAuditWarning
 from . import _onevsrest as ovr
@@ -107,7 +108,7 @@ def class_flags(problem, *, filter_by="prune_by_noise_rate", frac_noise=1.0,
     One class at a time, so memory stays a few vectors of length n. Warns
     once, listing the classes with a side too small to prune.
     """
-    if filter_by not in FAST_FILTERS:
+    if filter_by not in FAST_FILTERS + _SCORE_FILTERS:
         raise LabelAuditError(
             f"`filter_by` must be one of {', '.join(FAST_FILTERS + _SCORE_FILTERS)}, "
             f"got {filter_by!r}."
@@ -129,6 +130,16 @@ def class_flags(problem, *, filter_by="prune_by_noise_rate", frac_noise=1.0,
     thin = []
     for c in range(k):
         x, y = problem.column(c)
+        if filter_by in _SCORE_FILTERS:
+            # The score filters on the yes/no problem, as cleanlab runs them
+            # per class (the multi-label find_label_issues scores items instead).
+            flags = core_find_label_issues(
+                y.astype(np.intp), ovr.binary_probs(x), filter_by=filter_by,
+                frac_noise=frac_noise, min_examples_per_class=min_examples_per_class,
+                confident_joint=None if cj is None else cj[c], n_jobs=problem.n_threads,
+                chunk_size=problem.chunk_size)
+            yield c, x, y, flags
+            continue
         flags, few = binary_flags(
             x, y, filter_by=filter_by, frac_noise=frac_noise,
             num_to_remove=None if removal is None else removal[c],

@@ -13,7 +13,7 @@ Examples
 >>> summary.object_counts_per_image(labels, predictions)
 ([2], [1])
 >>> lab_sizes, pred_sizes = summary.bounding_box_size_distribution(labels, predictions)
->>> dict(lab_sizes)
+>>> {int(c): [float(a) for a in areas] for c, areas in lab_sizes.items()}
 {0: [100.0], 1: [200.0]}
 """
 
@@ -102,12 +102,14 @@ def _areas_by_class(classes: np.ndarray, areas: np.ndarray, class_names) -> dict
         keep = np.isin(classes, np.array(list(names), dtype=classes.dtype))
         classes, areas = classes[keep], areas[keep]
         keys = [names[c] for c in classes.tolist()]
-        for key, area in zip(keys, areas.tolist(), strict=True):
+        for key, area in zip(keys, areas, strict=True):
             grouped[key].append(area)
         return grouped
+    # numpy scalars, as cleanlab's: class keys in the labels' integer type and
+    # areas in the boxes' float type.
     uniq, first, inverse = np.unique(classes, return_index=True, return_inverse=True)
     for j in np.argsort(first, kind="stable"):
-        grouped[uniq[j].item()] = areas[inverse == j].tolist()
+        grouped[uniq[j]] = list(areas[inverse == j])
     return grouped
 
 
@@ -139,14 +141,16 @@ def bounding_box_size_distribution(labels=None, predictions=None, *, auxiliary_i
     >>> lab, pred = bounding_box_size_distribution(labels, [[np.zeros((0, 5))] * 2],
     ...                                            class_names={"1": "dog"})
     >>> dict(lab), dict(pred)
-    ({'dog': [6.0]}, {})
+    ({'dog': [np.float64(6.0)]}, {})
     """
     per_image = _per_image(labels, predictions, auxiliary_inputs)
     sides = []
     for cls_at, box_at in ((0, 1), (2, 3)):
         classes = [np.asarray(item[cls_at]).reshape(-1) for item in per_image]
-        boxes = [np.asarray(item[box_at]).reshape(-1, 4) if np.asarray(item[box_at]).size
-                 else np.empty((0, 4)) for item in per_image]
+        # Images without boxes add nothing (and no float64 of their own: the
+        # areas keep the boxes' dtype, as cleanlab's per-image arithmetic does).
+        boxes = [np.asarray(item[box_at]).reshape(-1, 4) for item in per_image
+                 if np.asarray(item[box_at]).size]
         cls_all = np.concatenate(classes) if classes else np.empty(0, dtype=np.intp)
         box_all = np.concatenate(boxes) if boxes else np.empty((0, 4))
         if cls_at == 2:

@@ -213,13 +213,12 @@ def find_multilabel_issues_per_class(labels, pred_probs, return_indices_ranked_b
     verbose : bool
         Accepted for compatibility; nothing is printed.
     low_memory : bool, default False
-        cleanlab's batched estimate on every class's yes/no problem instead of
-        ``filter_by``: thresholds
-        as a running mean over batches of 10,000 rows, each class's issues
-        the rows with the lowest ``return_indices_ranked_by`` scores
-        (self-confidence when None). ``filter_by``, ``frac_noise``,
-        ``num_to_remove_per_class``, ``min_examples_per_class`` and
-        ``confident_joint`` are then not used.
+        cleanlab's batched estimate on every class's yes/no problem instead
+        of ``filter_by``: thresholds as a running mean over batches of 10,000
+        rows, each class's issues the rows with the lowest
+        ``return_indices_ranked_by`` scores (self-confidence when None).
+        ``filter_by``, ``frac_noise``, ``num_to_remove_per_class``,
+        ``min_examples_per_class`` and ``confident_joint`` are then not used.
     chunk_size : int, optional
         Rows per work unit; results do not depend on it.
 
@@ -306,13 +305,12 @@ def find_label_issues(labels, pred_probs, return_indices_ranked_by=None, rank_by
     verbose : bool
         Accepted for compatibility; nothing is printed.
     low_memory : bool, default False
-        cleanlab's batched estimate on every class's yes/no problem instead of
-        ``filter_by``: thresholds
-        as a running mean over batches of 10,000 rows, each class's issues
-        the rows with the lowest ``return_indices_ranked_by`` scores
-        (self-confidence when None). ``filter_by``, ``frac_noise``,
-        ``num_to_remove_per_class``, ``min_examples_per_class`` and
-        ``confident_joint`` are then not used.
+        cleanlab's batched estimate on every class's yes/no problem instead
+        of ``filter_by``: thresholds as a running mean over batches of 10,000
+        rows, each class's issues the rows with the lowest
+        ``return_indices_ranked_by`` scores (self-confidence when None).
+        ``filter_by``, ``frac_noise``, ``num_to_remove_per_class``,
+        ``min_examples_per_class`` and ``confident_joint`` are then not used.
     chunk_size : int, optional
         Rows per work unit; results do not depend on it.
 

@@ -42,6 +42,20 @@ def _batches(n: int):
         yield a, min(a + BATCH, n)
 
 
+def fold_thresholds(thresholds: np.ndarray, seen: np.ndarray, counts: np.ndarray,
+                    batch: np.ndarray) -> np.ndarray:
+    """One batch folded into cleanlab's running per-class thresholds.
+
+    ``batch`` holds the batch's per-class thresholds and ``counts`` its items
+    per class. Returns the new thresholds (float64, floored at
+    :data:`THRESHOLD_FLOOR`) and adds ``counts`` to ``seen`` in place, as
+    ``LabelInspector.update_confident_thresholds`` does.
+    """
+    thresholds = (seen * thresholds + counts * batch) / np.clip(seen + counts, 1, None)
+    seen += counts
+    return np.clip(thresholds, THRESHOLD_FLOOR, None)
+
+
 def running_thresholds(labels: np.ndarray, pred_probs) -> np.ndarray:
     """Per-class thresholds folded batch by batch (float64, one per class)."""
     k = pred_probs.shape[1]
@@ -51,9 +65,7 @@ def running_thresholds(labels: np.ndarray, pred_probs) -> np.ndarray:
         lab = labels[a:b]
         counts = ps.class_counts(lab, k)
         batch = ps.thresholds_from_counts(lab, np.ascontiguousarray(pred_probs[a:b]), counts)
-        thresholds = (seen * thresholds + counts * batch) / np.clip(seen + counts, 1, None)
-        thresholds = np.clip(thresholds, THRESHOLD_FLOOR, None)
-        seen += counts
+        thresholds = fold_thresholds(thresholds, seen, counts, batch)
     return thresholds
 
 

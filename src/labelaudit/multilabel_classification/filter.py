@@ -53,22 +53,25 @@ def _warn_low_memory_options(rank_by_kwargs, **options) -> None:
                       LabelAuditWarning, stacklevel=3)
     for name, value in options.items():
         default = _UNUSED_WITH_LOW_MEMORY[name]
-        if value is not default and not (default is not None and value == default):
+        changed = value is not None if default is None else value != default
+        if changed:
             warnings.warn(f"`{name}` is not used when `low_memory=True`.", LabelAuditWarning,
                           stacklevel=3)
 
 
 def _batched_per_class(problem, method):
-    """Yield ``(x, y, issues)`` per class: cleanlab's batched estimate on its yes/no problem.
+    """Yield ``(y, probs, issues)`` per class: cleanlab's batched estimate on its yes/no problem.
 
-    ``issues`` are the class's flagged rows in row order, scored by ``method``
+    ``y`` are the class's 0/1 labels, ``probs`` its ``[1 - p, p]`` matrix and
+    ``issues`` its flagged rows in row order, scored by ``method``
     (self-confidence when None, as in cleanlab).
     """
     method = "self_confidence" if method is None else method
     for c in range(problem.k):
         x, y = problem.column(c)
-        yield x, y, batched_issues(y.astype(np.intp), ovr.binary_probs(x), method,
-                                   n_jobs=problem.n_threads)
+        probs = ovr.binary_probs(x)
+        yield y, probs, batched_issues(y.astype(np.intp), probs, method,
+                                       n_jobs=problem.n_threads)
 
 
 def _check_joint(confident_joint, k: int):
@@ -248,10 +251,10 @@ def find_multilabel_issues_per_class(labels, pred_probs, return_indices_ranked_b
                 masks[issues, c] = True
             return masks
         ranked, labels_list, probs_list = [], [], []
-        for x, y, issues in _batched_per_class(problem, return_indices_ranked_by):
+        for y, probs, issues in _batched_per_class(problem, return_indices_ranked_by):
             ranked.append(issues.astype(np.int64))
             labels_list.append(y.astype(np.int64))
-            probs_list.append(ovr.binary_probs(x))
+            probs_list.append(probs)
         return ranked, labels_list, probs_list
     return _per_class(problem, return_indices_ranked_by=return_indices_ranked_by,
                       rank_by_kwargs=rank_by_kwargs, filter_by=filter_by, frac_noise=frac_noise,

@@ -37,17 +37,13 @@ from .._core import (
 )
 from .._threads import effective_n_threads
 from .._validation import segmentation_label_block, segmentation_prob_block
+from ..confident._batched import SLACK, THRESHOLD_FLOOR, fold_thresholds
 from ..exceptions import InputError, LabelAuditError
 
 #: Upper bound of probability bytes handed to the kernels at once. A block is
 #: a view of the input, so this bounds the label block and the page-cache
 #: working set, not a copy.
 BLOCK_BYTES = 32 << 20
-
-#: cleanlab's constants: thresholds are clipped below at 2e-6 and compared
-#: with a 1e-6 slack.
-THRESHOLD_FLOOR = 2e-6
-SLACK = 1e-6
 
 _ALL = np.iinfo(np.int64).max
 
@@ -150,9 +146,7 @@ def confident_thresholds(source: Source, batch_size: int, n_threads: int) -> np.
         with np.errstate(invalid="ignore", divide="ignore"):
             batch_mean = np.where(c > 0, (s / np.maximum(c, 1)).astype(dtype), 2.0)
         batch_mean = np.clip(batch_mean.astype(np.float64), THRESHOLD_FLOOR, None)
-        thresholds = (seen * thresholds + c * batch_mean) / np.clip(seen + c, 1, None)
-        thresholds = np.clip(thresholds, THRESHOLD_FLOOR, None)
-        seen += c
+        thresholds = fold_thresholds(thresholds, seen, c, batch_mean)
     return thresholds
 
 

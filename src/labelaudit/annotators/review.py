@@ -305,8 +305,9 @@ def review_annotators(
     seed: int = 0,
     consensus_method: str | None = None,
     max_iter: int = 100,
-    tol: float = 1e-6,
-    smoothing: float = 0.01,
+    tol: float = 1e-5,
+    smoothing: float = 0.0,
+    stopping: str = "elbo",
     time_window: str = "1w",
     min_confusion_count: int = 5,
     n_jobs: int | None = None,
@@ -352,7 +353,7 @@ def review_annotators(
         ``consensus_label`` and ``consensus_quality`` (built in: ``"dawid_skene"``,
         ``"majority"``, ``"crowdlab"``). Default: ``"crowdlab"``
         when ``pred_probs`` is given and CROWDLAB ran, else ``"dawid_skene"``.
-    max_iter, tol, smoothing : optional
+    max_iter, tol, smoothing, stopping : optional
         Dawid-Skene options (see :func:`dawid_skene`).
     time_window : str, default="1w"
         Window length as a polars duration string (``"1d"``, ``"1w"``, ``"1mo"``).
@@ -448,7 +449,8 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
     probs = _check_pred_probs(pred_probs, enc) if pred_probs is not None else None
 
     counts = label_counts(enc)
-    ds = dawid_skene(enc, max_iter=max_iter, tol=tol, smoothing=smoothing, n_jobs=n_jobs)
+    ds = dawid_skene(enc, max_iter=max_iter, tol=tol, smoothing=smoothing, stopping=stopping,
+                     n_jobs=n_jobs)
     mv = majority_vote(counts, tie_break=ds.posterior)
     crowd = _run_crowdlab(enc, probs, warn=consensus_method != "crowdlab")
     method = consensus_method or ("crowdlab" if crowd is not None else "dawid_skene")
@@ -474,7 +476,8 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
         "item_col": item_col, "annotator_col": annotator_col, "label_col": label_col,
         "time_col": time_col, "min_overlap": int(min_overlap), "alpha": float(alpha),
         "seed": int(seed), "consensus_method": method, "max_iter": int(max_iter),
-        "tol": float(tol), "smoothing": float(smoothing), "time_window": time_window,
+        "tol": float(tol), "smoothing": float(smoothing), "stopping": stopping,
+        "time_window": time_window,
         "min_confusion_count": int(min_confusion_count), "ds_n_iter": ds.n_iter,
         "ds_converged": ds.converged,
     }

@@ -211,6 +211,122 @@ def ds_elbo(
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
+cdef inline double _ds_item_posterior_elbo(
+    cnp.intp_t start,
+    cnp.intp_t stop,
+    const cnp.intp_t[::1] annotator,
+    const cnp.intp_t[::1] label,
+    const double[:, :, ::1] log_confusion_t,
+    const double[::1] log_prior,
+    const double[:, ::1] previous,
+    double[:, ::1] posterior,
+    Py_ssize_t i,
+    double* elbo_out,
+) noexcept nogil:
+    """:func:`_ds_item_posterior` and, in the same pass, :func:`_ds_item_elbo` of ``previous``.
+
+    The bound's terms are added in the order :func:`_ds_item_elbo` adds them, so
+    both values are bit for bit those of the two separate kernels.
+    """
+    cdef Py_ssize_t n_classes = log_prior.shape[0]
+    cdef Py_ssize_t k
+    cdef cnp.intp_t a
+    cdef double mx, total, q, expected = 0.0, entropy = 0.0
+    cdef double* out = &posterior[i, 0]
+    cdef const double* old = &previous[i, 0]
+    cdef const double* row
+    for k in range(n_classes):
+        out[k] = log_prior[k]
+    for a in range(start, stop):
+        row = &log_confusion_t[annotator[a], label[a], 0]
+        for k in range(n_classes):
+            expected += old[k] * (row[k] + log_prior[k])
+            out[k] += row[k]
+    if stop > start:
+        for k in range(n_classes):
+            q = old[k]
+            if q < _DS_EPS:
+                q = _DS_EPS
+            entropy -= q * log(q)
+    elbo_out[0] = expected + entropy
+    mx = out[0]
+    for k in range(1, n_classes):
+        if out[k] > mx:
+            mx = out[k]
+    total = 0.0
+    for k in range(n_classes):
+        out[k] = exp(out[k] - mx)
+        total += out[k]
+    for k in range(n_classes):
+        out[k] /= total
+    return mx + log(total)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
+def ds_e_step_elbo(
+    const cnp.intp_t[::1] item_ptr,          # IN  (n_items + 1,)
+    const cnp.intp_t[::1] item_annotator,    # IN  (n_annotations,) sorted by item
+    const cnp.intp_t[::1] item_label,        # IN  (n_annotations,) sorted by item
+    const double[:, :, ::1] log_confusion_t, # IN  (n_annotators, K, K) [given, true]
+    const double[::1] log_prior,             # IN  (K,)
+    const double[:, ::1] previous,           # IN  (n_items, K)
+    double[:, ::1] posterior,                # OUT (n_items, K)
+    double[::1] item_loglik,                 # OUT (n_items,)
+    double[::1] item_elbo,                   # OUT (n_items,)
+    int n_threads=1,
+):
+    """:func:`ds_elbo` of ``previous`` and :func:`ds_e_step` in one pass over the annotations.
+
+    The bound of an iteration pairs its posteriors with the parameters of the
+    M-step that follows, which are the parameters the next E-step reads. So
+    the next E-step can add up the bound while it computes the new
+    posteriors: one pass instead of two.
+
+    Parameters
+    ----------
+    item_ptr, item_annotator, item_label, log_confusion_t, log_prior
+        As in :func:`ds_e_step`.
+    previous : ndarray of shape (n_items, K), dtype=float64
+        Posteriors whose bound is computed (not written).
+    posterior : ndarray of shape (n_items, K), dtype=float64
+        Output: the new posteriors (must not be ``previous``).
+    item_loglik, item_elbo : ndarray of shape (n_items,), dtype=float64
+        Output: each item's log marginal likelihood and share of the bound.
+    n_threads : int, default=1
+        OpenMP threads over items (ignored in a serial build).
+
+    Returns
+    -------
+    loglik, elbo : float
+        The two sums, each accumulated serially in item order: equal to
+        what :func:`ds_e_step` and :func:`ds_elbo` return.
+    """
+    cdef Py_ssize_t n_items = posterior.shape[0]
+    cdef Py_ssize_t i
+    cdef double total = 0.0, bound = 0.0
+    if n_items == 0:
+        return 0.0, 0.0
+    if &previous[0, 0] == &posterior[0, 0]:
+        raise ValueError("posterior must not be the previous posteriors")
+    if n_threads < 1:
+        n_threads = 1
+    with nogil:
+        for i in prange(n_items, schedule="static", num_threads=n_threads):
+            item_loglik[i] = _ds_item_posterior_elbo(
+                item_ptr[i], item_ptr[i + 1], item_annotator, item_label,
+                log_confusion_t, log_prior, previous, posterior, i, &item_elbo[i],
+            )
+        for i in range(n_items):
+            total += item_loglik[i]
+            bound += item_elbo[i]
+    return total, bound
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
 cdef inline void _ds_normalise_annotator(
     double[:, :, ::1] confusion,
     double[:, :, ::1] counts_t,
@@ -465,3 +581,81 @@ def ds_leave_one_out_mode(
         # Each iteration writes only slot ``a`` of the outputs.
         for a in prange(n, schedule="static", num_threads=n_threads):
             _ds_loo_one(counts, item[a], label[a], &loo_label[a], &n_others[a], &tie[a])
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline void _pairs_of_item(
+    cnp.intp_t start,
+    cnp.intp_t stop,
+    cnp.intp_t out,
+    const cnp.intp_t[::1] annotator,
+    const cnp.intp_t[::1] label,
+    cnp.intp_t[::1] pair_a,
+    cnp.intp_t[::1] pair_b,
+    cnp.intp_t[::1] label_a,
+    cnp.intp_t[::1] label_b,
+) noexcept nogil:
+    """Write the pairs of annotations ``start:stop`` (one item) from slot ``out`` on."""
+    cdef cnp.intp_t s, t
+    for s in range(start, stop):
+        for t in range(s + 1, stop):
+            if annotator[t] < annotator[s]:
+                pair_a[out] = annotator[t]
+                pair_b[out] = annotator[s]
+                label_a[out] = label[t]
+                label_b[out] = label[s]
+            else:
+                pair_a[out] = annotator[s]
+                pair_b[out] = annotator[t]
+                label_a[out] = label[s]
+                label_b[out] = label[t]
+            out = out + 1
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def annotation_pairs(
+    const cnp.intp_t[::1] item_ptr,          # IN  (n_items + 1,)
+    const cnp.intp_t[::1] pair_ptr,          # IN  (n_items + 1,)
+    const cnp.intp_t[::1] annotator,         # IN  (n_annotations,) sorted by item
+    const cnp.intp_t[::1] label,             # IN  (n_annotations,) sorted by item
+    cnp.intp_t[::1] pair_a,                  # OUT (n_pairs,)
+    cnp.intp_t[::1] pair_b,                  # OUT (n_pairs,)
+    cnp.intp_t[::1] label_a,                 # OUT (n_pairs,)
+    cnp.intp_t[::1] label_b,                 # OUT (n_pairs,)
+    int n_threads=1,
+):
+    """Every pair of annotations that share an item, the lower annotator first.
+
+    Parameters
+    ----------
+    item_ptr : ndarray of shape (n_items + 1,), dtype=intp
+        CSR offsets of the annotations of each item.
+    pair_ptr : ndarray of shape (n_items + 1,), dtype=intp
+        Offsets of each item's pairs in the outputs:
+        ``cumsum(n_i * (n_i - 1) / 2)`` with a leading 0.
+    annotator, label : ndarray of shape (n_annotations,), dtype=intp
+        Annotator and label of each annotation, sorted by item.
+    pair_a, pair_b : ndarray of shape (n_pairs,), dtype=intp
+        Output: the two annotators of each pair, ``pair_a <= pair_b``.
+    label_a, label_b : ndarray of shape (n_pairs,), dtype=intp
+        Output: their labels.
+    n_threads : int, default=1
+        OpenMP threads over items (ignored in a serial build).
+
+    Returns
+    -------
+    None
+    """
+    cdef Py_ssize_t n_items = item_ptr.shape[0] - 1
+    cdef Py_ssize_t i
+    if n_items <= 0:
+        return
+    if n_threads < 1:
+        n_threads = 1
+    with nogil:
+        # Each item writes only its own slots pair_ptr[i]:pair_ptr[i + 1].
+        for i in prange(n_items, schedule="static", num_threads=n_threads):
+            _pairs_of_item(item_ptr[i], item_ptr[i + 1], pair_ptr[i], annotator, label,
+                           pair_a, pair_b, label_a, label_b)

@@ -599,6 +599,28 @@ def test_accuracy_estimates_rank_annotators():
 
 
 @needs_kernels
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), n_annotators=st.integers(2, 15), k=st.integers(2, 6),
+       min_count=st.integers(0, 6))
+def test_confusion_table_dense_counts_equal_grouped_counts(monkeypatch, seed, n_annotators, k,
+                                                           min_count):
+    """The dense count route of the confusion table gives the group-by route's table."""
+    from labelaudit.annotators import review as review_module
+
+    rng = np.random.default_rng(seed)
+    frame, _ = simulate_crowd(rng, 120, rng.uniform(0.3, 0.95, n_annotators), k,
+                              min(3, n_annotators))
+    enc = encode(frame)
+    loo = annotators.leave_one_out_consensus(enc)
+    dense = review_module._confusion_table(enc, loo, min_count=min_count, top=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(review_module, "_DENSE_CONFUSION_CELLS", 0)
+        grouped = review_module._confusion_table(enc, loo, min_count=min_count, top=3)
+    assert dense.equals(grouped)
+
+
+@needs_kernels
 def test_review_passes_the_dawid_skene_options():
     frame, _ = simulate_crowd(np.random.default_rng(3), 300, np.linspace(0.4, 0.9, 8), 4, 3)
     kw = dict(item_col="item", annotator_col="worker", label_col="label")
@@ -841,3 +863,88 @@ def test_drift_table_is_deterministic_and_flags_a_planted_drift():
     none = annotators.review_annotators(frame, item_col="item", annotator_col="worker",
                                         label_col="label")
     assert none.drift is None and none.time_windows is None
+
+
+# ---------------------------------------------------------------------------
+# Fused kernels equal the kernels they replace
+# ---------------------------------------------------------------------------
+
+
+def _random_csr(rng, n_items, n_annotators, k, max_per_item):
+    counts = rng.integers(0, max_per_item + 1, size=n_items)
+    item_ptr = np.zeros(n_items + 1, dtype=np.intp)
+    np.cumsum(counts, out=item_ptr[1:])
+    n = int(item_ptr[-1])
+    annotator = rng.integers(0, n_annotators, size=n).astype(np.intp)
+    label = rng.integers(0, k, size=n).astype(np.intp)
+    return item_ptr, annotator, label
+
+
+@needs_kernels
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_items=st.integers(1, 40),
+    k=st.integers(2, 5),
+    n_threads=st.sampled_from([1, 2]),
+)
+def test_fused_e_step_and_bound_equal_the_two_kernels(seed, n_items, k, n_threads):
+    rng = np.random.default_rng(seed)
+    n_annotators = 4
+    item_ptr, annotator, label = _random_csr(rng, n_items, n_annotators, k, 4)
+    conf = rng.dirichlet(np.ones(k), size=(n_annotators, k))  # [j, true, given]
+    log_conf_t = np.ascontiguousarray(np.log(conf).transpose(0, 2, 1))
+    log_prior = np.log(rng.dirichlet(np.ones(k)))
+    previous = rng.dirichlet(np.ones(k), size=n_items)
+
+    post_a = np.empty((n_items, k))
+    ll_a = np.empty(n_items)
+    elbo_a = np.empty(n_items)
+    loglik_a = KERNELS.ds_e_step(item_ptr, annotator, label, log_conf_t, log_prior, post_a, ll_a, n_threads)
+    bound_a = KERNELS.ds_elbo(item_ptr, annotator, label, log_conf_t, log_prior, previous, elbo_a, n_threads)
+
+    post_b = np.empty((n_items, k))
+    ll_b = np.empty(n_items)
+    elbo_b = np.empty(n_items)
+    loglik_b, bound_b = KERNELS.ds_e_step_elbo(
+        item_ptr, annotator, label, log_conf_t, log_prior, previous, post_b, ll_b, elbo_b, n_threads
+    )
+    np.testing.assert_array_equal(post_a, post_b)
+    np.testing.assert_array_equal(ll_a, ll_b)
+    np.testing.assert_array_equal(elbo_a, elbo_b)
+    assert loglik_a == loglik_b
+    assert bound_a == bound_b
+
+
+@needs_kernels
+def test_fused_e_step_refuses_to_overwrite_its_input():
+    item_ptr = np.array([0, 1], dtype=np.intp)
+    one = np.zeros(1, dtype=np.intp)
+    post = np.full((1, 2), 0.5)
+    with pytest.raises(ValueError, match="must not be the previous"):
+        KERNELS.ds_e_step_elbo(
+            item_ptr, one, one, np.zeros((1, 2, 2)), np.zeros(2), post, post, np.empty(1), np.empty(1)
+        )
+
+
+@needs_kernels
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_items=st.integers(1, 30), n_threads=st.sampled_from([1, 2]))
+def test_annotation_pairs_kernel_lists_every_pair_once(seed, n_items, n_threads):
+    rng = np.random.default_rng(seed)
+    item_ptr, annotator, label = _random_csr(rng, n_items, 6, 3, 5)
+    sizes = np.diff(item_ptr)
+    pair_ptr = np.zeros(n_items + 1, dtype=np.intp)
+    np.cumsum(sizes * (sizes - 1) // 2, out=pair_ptr[1:])
+    n_pairs = int(pair_ptr[-1])
+    out = [np.full(n_pairs, -1, dtype=np.intp) for _ in range(4)]
+    KERNELS.annotation_pairs(item_ptr, pair_ptr, annotator, label, *out, n_threads)
+
+    expected = []
+    for i in range(n_items):
+        span = range(item_ptr[i], item_ptr[i + 1])
+        for s, t in itertools.combinations(span, 2):
+            a, b = (s, t) if annotator[s] <= annotator[t] else (t, s)
+            expected.append((annotator[a], annotator[b], label[a], label[b]))
+    got = list(zip(*(o.tolist() for o in out), strict=True))
+    assert got == expected

@@ -190,32 +190,25 @@ def _csr(index: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _annotation_pairs(encoded: EncodedAnnotations) -> tuple[np.ndarray, ...]:
-    """All pairs of annotations that share an item, annotator_a < annotator_b.
+    """All pairs of annotations that share an item, annotator_a <= annotator_b.
 
-    The number of pairs is ``sum_i n_i (n_i - 1) / 2``.
+    The number of pairs is ``sum_i n_i (n_i - 1) / 2``; a compiled kernel
+    writes each item's pairs into its own slots.
     """
-    order, _ = _csr(encoded.item, encoded.n_items)
-    item = encoded.item[order]
-    ann = encoded.annotator[order]
-    lab = encoded.label[order]
-    max_per_item = int(np.bincount(encoded.item).max()) if encoded.n_annotations else 0
-    parts_a, parts_b, parts_la, parts_lb = [], [], [], []
-    for d in range(1, max_per_item):
-        same = np.flatnonzero(item[d:] == item[:-d])
-        if same.size == 0:
-            continue
-        a1, a2 = ann[same], ann[same + d]
-        l1, l2 = lab[same], lab[same + d]
-        swap = a1 > a2
-        parts_a.append(np.where(swap, a2, a1))
-        parts_b.append(np.where(swap, a1, a2))
-        parts_la.append(np.where(swap, l2, l1))
-        parts_lb.append(np.where(swap, l1, l2))
-    if not parts_a:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty, empty, empty
-    return (np.concatenate(parts_a), np.concatenate(parts_b),
-            np.concatenate(parts_la), np.concatenate(parts_lb))
+    from labelaudit.annotators.consensus import _kernels
+
+    order, item_ptr = _csr(encoded.item, encoded.n_items)
+    per_item = np.diff(item_ptr)
+    pair_ptr = np.zeros(encoded.n_items + 1, dtype=np.intp)
+    np.cumsum(per_item * (per_item - 1) // 2, out=pair_ptr[1:])
+    n_pairs = int(pair_ptr[-1])
+    out = [np.empty(n_pairs, dtype=np.intp) for _ in range(4)]
+    if n_pairs:
+        _kernels().annotation_pairs(
+            item_ptr, pair_ptr, np.ascontiguousarray(encoded.annotator[order], dtype=np.intp),
+            np.ascontiguousarray(encoded.label[order], dtype=np.intp), *out, n_threads=1,
+        )
+    return tuple(out)
 
 
 def pairwise_agreement(encoded: EncodedAnnotations, *, min_overlap: int = 10) -> pl.DataFrame:
@@ -238,7 +231,7 @@ def pairwise_agreement(encoded: EncodedAnnotations, *, min_overlap: int = 10) ->
 
     Notes
     -----
-    Pairs are enumerated item by item, so the cost is
+    Pairs are enumerated item by item (in a compiled kernel), so the cost is
     ``sum_i n_i (n_i - 1) / 2`` for ``n_i`` labels on item ``i``; no
     annotators x annotators or items x annotators matrix is built.
     """

@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 #: Kernels this module needs from the compiled core.
-_KERNEL_NAMES = ("ds_e_step", "ds_m_step", "ds_elbo", "ds_leave_one_out_mode")
+_KERNEL_NAMES = ("ds_e_step", "ds_e_step_elbo", "ds_m_step", "ds_elbo",
+                 "ds_leave_one_out_mode", "annotation_pairs")
 
 #: CROWDLAB needs a dense items x annotators matrix; refuse beyond these sizes.
 CROWDLAB_MAX_ANNOTATORS = 200
@@ -322,17 +323,25 @@ def dawid_skene(
     converged = False
     previous = -math.inf
     n_ann = max(encoded.n_annotations, 1)
-    loglik = -math.inf
-    for _ in range(int(max_iter)):
-        total = core.ds_e_step(*csr, log_confusion_t, log_priors, posterior, item_loglik,
-                               threads)
+    # Iteration t: E-step (posteriors q_t), M-step (parameters theta_t), then the stopping
+    # test. The ELBO of t pairs q_t with theta_t, which is what the E-step of t + 1 reads:
+    # that E-step adds the bound up in the same pass, into a second posterior buffer, and
+    # when the test stops at t its posteriors are simply not used.
+    spare = np.empty_like(posterior) if stopping == "elbo" and max_iter > 1 else None
+    item_elbo = np.empty(n_items) if spare is not None else None
+    total = core.ds_e_step(*csr, log_confusion_t, log_priors, posterior, item_loglik, threads)
+    for t in range(1, int(max_iter) + 1):
         core.ds_m_step(*csr, posterior, float(smoothing), confusion, log_confusion_t,
                        priors, log_priors, threads, given)
         loglik = total / n_ann
         if stopping == "elbo":
-            # item_loglik is free again: it holds each item's share of the bound.
-            current = core.ds_elbo(*csr, log_confusion_t, log_priors, posterior, item_loglik,
-                                   threads) / n_ann
+            if t < max_iter:
+                total, bound = core.ds_e_step_elbo(*csr, log_confusion_t, log_priors, posterior,
+                                                   spare, item_loglik, item_elbo, threads)
+            else:  # no next E-step: the bound on its own
+                bound = core.ds_elbo(*csr, log_confusion_t, log_priors, posterior,
+                                     item_loglik, threads)
+            current = bound / n_ann
             done = current - previous < tol
         else:
             current = loglik
@@ -342,6 +351,13 @@ def dawid_skene(
             converged = True
             break
         previous = current
+        if t == max_iter:
+            break
+        if stopping == "elbo":
+            posterior, spare = spare, posterior
+        else:
+            total = core.ds_e_step(*csr, log_confusion_t, log_priors, posterior, item_loglik,
+                                   threads)
 
     labels = np.argmax(posterior, axis=1).astype(np.intp)
     labels[n[:, 0] == 0] = -1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,16 +237,58 @@ def _issue_mask_from_column(
     return per_item > 0
 
 
+#: Up to this many (annotator, true, given) cells the confusion counts are taken densely.
+_DENSE_CONFUSION_CELLS = 1 << 22
+
+
+def _dense_confusion_counts(
+    graded: pl.DataFrame, n_annotators: int, k: int, min_count: int
+) -> tuple[pl.DataFrame, ...]:
+    """The four count tables of :func:`_confusion_table` from one dense count array.
+
+    Only the cells a confusion can come from (off the diagonal, at least
+    ``min_count`` answers) are listed; the others would be filtered out anyway.
+    """
+    annotator = graded.get_column("annotator").to_numpy()
+    true = graded.get_column("loo_label").to_numpy()
+    given = graded.get_column("label").to_numpy()
+    counts = np.bincount((annotator * k + true) * k + given,
+                         minlength=n_annotators * k * k).reshape(n_annotators, k, k)
+    rows = counts.sum(axis=2)
+    peers = counts.sum(axis=0)
+    keep = counts >= max(min_count, 1)
+    keep[:, np.arange(k), np.arange(k)] = False
+    j, t, g = np.nonzero(keep)
+    cells = pl.DataFrame({"annotator": j.astype(np.int64), "loo_label": t.astype(np.int64),
+                          "label": g.astype(np.int64), "n": counts[j, t, g].astype(np.uint32)})
+    jt = np.unique(j * k + t)
+    row_tot = pl.DataFrame({"annotator": (jt // k).astype(np.int64),
+                            "loo_label": (jt % k).astype(np.int64),
+                            "n_true": rows[jt // k, jt % k].astype(np.uint32)})
+    tg = np.arange(k * k)
+    all_cells = pl.DataFrame({"loo_label": (tg // k).astype(np.int64),
+                              "label": (tg % k).astype(np.int64),
+                              "all_n": peers.ravel().astype(np.uint32)})
+    all_rows = pl.DataFrame({"loo_label": np.arange(k, dtype=np.int64),
+                             "all_true": peers.sum(axis=1).astype(np.uint32)})
+    return cells, row_tot, all_cells, all_rows
+
+
 def _confusion_table(
     encoded: EncodedAnnotations, loo: pl.DataFrame, *, min_count: int, top: int
 ) -> pl.DataFrame:
     """Top systematic confusions per annotator against the leave-one-out consensus."""
     names = encoded.class_names
     graded = loo.filter(pl.col("graded"))
-    cells = graded.group_by(["annotator", "loo_label", "label"]).agg(pl.len().alias("n"))
-    row_tot = graded.group_by(["annotator", "loo_label"]).agg(pl.len().alias("n_true"))
-    all_cells = graded.group_by(["loo_label", "label"]).agg(pl.len().alias("all_n"))
-    all_rows = graded.group_by("loo_label").agg(pl.len().alias("all_true"))
+    k = max(encoded.n_classes, 1)
+    if encoded.n_annotators * k * k <= _DENSE_CONFUSION_CELLS:
+        cells, row_tot, all_cells, all_rows = _dense_confusion_counts(graded, encoded.n_annotators,
+                                                                      k, min_count)
+    else:
+        cells = graded.group_by(["annotator", "loo_label", "label"]).agg(pl.len().alias("n"))
+        row_tot = graded.group_by(["annotator", "loo_label"]).agg(pl.len().alias("n_true"))
+        all_cells = graded.group_by(["loo_label", "label"]).agg(pl.len().alias("all_n"))
+        all_rows = graded.group_by("loo_label").agg(pl.len().alias("all_true"))
     table = (
         cells.join(row_tot, on=["annotator", "loo_label"])
         .join(all_cells, on=["loo_label", "label"])
@@ -449,18 +492,21 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
     probs = _check_pred_probs(pred_probs, enc) if pred_probs is not None else None
 
     counts = label_counts(enc)
-    ds = dawid_skene(enc, max_iter=max_iter, tol=tol, smoothing=smoothing, stopping=stopping,
-                     n_jobs=n_jobs)
+    # Dawid-Skene's kernels release the GIL: fit it on a worker thread while this one
+    # computes what does not depend on it. Each result is the same as run in turn.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelaudit-ds") as pool:
+        fit = pool.submit(dawid_skene, enc, max_iter=max_iter, tol=tol, smoothing=smoothing,
+                          stopping=stopping, n_jobs=n_jobs if n_jobs is not None else 1)
+        crowd = _run_crowdlab(enc, probs, warn=consensus_method != "crowdlab")
+        pairwise = pairwise_agreement(enc, min_overlap=min_overlap)
+        agreement = agreement_summary(enc, min_overlap=min_overlap, counts=counts,
+                                      pairwise=pairwise)
+        loo = leave_one_out_consensus(enc, counts=counts, n_jobs=n_jobs)
+        confusions = _confusion_table(enc, loo, min_count=min_confusion_count, top=3)
+        ds = fit.result()
     mv = majority_vote(counts, tie_break=ds.posterior)
-    crowd = _run_crowdlab(enc, probs, warn=consensus_method != "crowdlab")
     method = consensus_method or ("crowdlab" if crowd is not None else "dawid_skene")
     consensus = _consensus_table(enc, counts, mv, ds, crowd, probs, method, quality_in, issues)
-
-    pairwise = pairwise_agreement(enc, min_overlap=min_overlap)
-    agreement = agreement_summary(enc, min_overlap=min_overlap, counts=counts, pairwise=pairwise)
-
-    loo = leave_one_out_consensus(enc, counts=counts, n_jobs=n_jobs)
-    confusions = _confusion_table(enc, loo, min_count=min_confusion_count, top=3)
     annotators = _annotator_table(enc, counts, ds, loo, confusions, issues, mv.n_annotations,
                                   alpha=alpha)
     windows = drift = None

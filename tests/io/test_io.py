@@ -779,3 +779,40 @@ def test_mapped_shard_travels_as_its_path_and_views_by_value(tmp_path):
     np.testing.assert_array_equal(protocol.deserialize(header, frames), values)
     header, frames = protocol.serialize(shard[3:])
     np.testing.assert_array_equal(protocol.deserialize(header, frames), values[3:])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.integers(-(2**40), 2**40) | st.integers(-3, 12), min_size=1, max_size=60),
+    given_classes=st.none() | st.lists(
+        st.integers(-3, 12).map(str) | st.sampled_from(["05", "x", " 1", "+2"]),
+        max_size=12, unique=True),
+    dtype=st.sampled_from([pl.Int64, pl.Int32, pl.UInt8, pl.Boolean]),
+)
+def test_integer_labels_code_as_their_string_form(values, given_classes, dtype):
+    from labelaudit.io import tables
+
+    if dtype == pl.UInt8:
+        values = [v % 256 for v in values]
+    if dtype == pl.Int32:
+        values = [max(min(v, 2**31 - 1), -(2**31)) for v in values]
+    if dtype == pl.Boolean:
+        values = [v % 2 == 0 for v in values]
+    series = pl.Series("label", values, dtype=dtype)
+
+    def encode():
+        try:
+            return io.encode_labels(series, classes=given_classes, source="t", column="label")
+        except InputError as exc:
+            return str(exc)
+
+    fast = encode()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(tables, "_integer_codes", lambda *a: None)
+        slow = encode()
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        np.testing.assert_array_equal(fast[0], slow[0])
+        assert fast[0].dtype == slow[0].dtype
+        assert fast[1] == slow[1]

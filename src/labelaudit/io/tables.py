@@ -607,6 +607,9 @@ def encode_labels(
         and value).
     """
     check_scalar_column(values, source=source, role="label")
+    fast = _integer_codes(values, classes)
+    if fast is not None:
+        return fast
     names = _labels_as_strings(values, source, column)
     nulls = names.is_null()
     if nulls.any():
@@ -618,6 +621,69 @@ def encode_labels(
         class_names = _checked_classes(classes, names, source, column)
     codes = names.replace_strict(class_names, range(len(class_names)), return_dtype=pl.Int64)
     return codes.to_numpy().astype(np.intp, copy=False), class_names
+
+
+#: Integer labels spanning at most this many values are coded through a lookup table.
+_LOOKUP_SPAN = 1 << 22
+
+
+def _integer_codes(values: pl.Series, classes: Sequence[Any] | None):
+    """Codes and class names of integer (or boolean) labels without a detour through strings.
+
+    The same result as the string path: classes sorted numerically, or the
+    given ``classes`` matched by their string form. Returns None whenever
+    that path has something to say (nulls, a label outside ``classes``,
+    duplicate classes) or the labels are not integers, so its messages stay
+    the only ones.
+    """
+    dtype = values.dtype
+    if not (dtype.is_integer() or dtype == pl.Boolean) or values.null_count():
+        return None
+    ints = values.cast(pl.Int64) if dtype != pl.Int64 else values
+    arr = ints.to_numpy()
+    if arr.shape[0] == 0:
+        return None
+    low, high = int(arr.min()), int(arr.max())
+    small = high - low < _LOOKUP_SPAN
+    shifted = arr if low == 0 else arr - low
+    if classes is None:
+        if small:
+            keys = np.flatnonzero(np.bincount(shifted, minlength=high - low + 1)) + low
+        else:
+            keys = np.sort(ints.unique().to_numpy())
+        class_names = [str(v) for v in keys.tolist()]
+    else:
+        class_names = [str(c) for c in classes]
+        if len(set(class_names)) != len(class_names):
+            return None
+        pairs = []
+        for code, name in enumerate(class_names):
+            try:
+                key = int(name)
+            except ValueError:
+                continue
+            if str(key) == name:
+                pairs.append((key, code))
+        if not pairs:
+            return None
+        keys = np.array([k for k, _ in pairs], dtype=np.int64)
+    if classes is None:
+        position = np.arange(keys.shape[0], dtype=np.intp)
+    else:
+        position = np.array([c for _, c in pairs], dtype=np.intp)
+    if small:
+        table = np.full(high - low + 1, -1, dtype=np.intp)
+        inside = (keys >= low) & (keys <= high)
+        table[keys[inside] - low] = position[inside]
+        codes = table[shifted]
+    else:
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        at = np.minimum(np.searchsorted(sorted_keys, arr), sorted_keys.shape[0] - 1)
+        codes = np.where(sorted_keys[at] == arr, position[order][at], -1).astype(np.intp)
+    if codes.min() < 0:
+        return None  # a label outside the classes: the string path names it
+    return codes, class_names
 
 
 def _labels_as_strings(values: pl.Series, source: str, column: str) -> pl.Series:

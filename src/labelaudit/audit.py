@@ -18,7 +18,9 @@ order, so a shuffled copy of the same data gives the same result.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -82,7 +84,7 @@ def _encode(labels: Any, class_names: Sequence[Any] | None) -> tuple[np.ndarray,
                     f"labels: row {row} has class index {arr[row]} but only {len(names)} class "
                     "names were given"
                 )
-            return arr.astype(np.intp), names if names is not None else [str(c) for c in range(k)]
+            return arr.astype(np.intp, copy=False), names if names is not None else [str(c) for c in range(k)]
         series = pl.Series("label", arr)
     return encode_labels(series, classes=class_names, source="labels", column="label")
 
@@ -287,6 +289,11 @@ def audit(
     if id_series is None:
         id_series = pl.Series("id", np.arange(n, dtype=np.int64))
 
+    model_figures = functools.partial(
+        _model_figures, names=names, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
+        models=None if lazy or not extras else models,
+        sources=[pred_probs_source, *extra_sources], lazy=lazy,
+    )
     if lazy:
         joint, mask, quality, suggested = _audit_chunked(
             codes, probs, filter_by=filter_by, source=pred_probs_source, progress=progress
@@ -294,24 +301,28 @@ def audit(
         noise = confident.noise_from_joint(
             joint, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
         )
+        interval, findings = model_figures(codes, probs, noise)
+        issues = _issues_table(id_series, codes, suggested, quality, mask, names)
     else:
         validated = oof is None  # given probabilities were checked above
         noise = confident.noise_rate_intervals(
             codes, probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
             n_jobs=n_jobs, _validated=validated,
         )
-        mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs,
-                                           _validated=validated)
-        quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
-                                                     _validated=validated)
-        suggested = row_argmax(probs, n_jobs=n_jobs)
-    interval, findings = _model_figures(
-        codes, probs, noise, names, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-        models=None if lazy or not extras else models,
-        sources=[pred_probs_source, *extra_sources], lazy=lazy,
-    )
+        # The model figures read only the probabilities and the noise estimate; their
+        # passes (numpy, which releases the GIL) run on a second thread while this one
+        # finds the issues and builds their table. Each result depends on its inputs
+        # alone, so the thread changes no figure.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(model_figures, codes, probs, noise)
+            mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs,
+                                               _validated=validated)
+            quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
+                                                         _validated=validated)
+            suggested = row_argmax(probs, n_jobs=n_jobs)
+            issues = _issues_table(id_series, codes, suggested, quality, mask, names)
+            interval, findings = pending.result()
     py, nm, inv = noise.confident_joint.latent()
-    issues = _issues_table(id_series, codes, suggested, quality, mask, names)
     n_issues = int(mask.sum())
     per_class = _per_class_table(codes, mask, quality, noise, names)
     parameters = {
@@ -372,7 +383,7 @@ def _mean_probabilities(models: Sequence[np.ndarray]) -> np.ndarray:
 _LAZY_MODEL_ROWS = 100_000
 
 
-def _model_figures(codes, probs, noise, names, *, n_bootstrap, confidence, seed, models,
+def _model_figures(codes, probs, noise, *, names, n_bootstrap, confidence, seed, models,
                    sources, lazy):
     """The model-based interval and the model checks of one audit.
 

@@ -264,6 +264,36 @@ def calibrate_temperature(labels, pred_probs, *, seed: int = 0) -> tuple[float, 
 # ---------------------------------------------------------------------------
 
 
+class _Moments:
+    """Count, mean and sum of squared deviations of a stream of chunks (Chan et al.'s merge).
+
+    The chunks are fixed by the data's shape, never by the thread count, so
+    the figures are the same on every run.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def add(self, x: np.ndarray) -> None:
+        m = x.shape[0]
+        if m == 0:
+            return
+        x = np.asarray(x, dtype=np.float64)
+        mean = float(x.mean())
+        m2 = float(np.square(x - mean).sum())
+        total = self.n + m
+        delta = mean - self.mean
+        self.mean += delta * m / total
+        self.m2 += m2 + delta * delta * self.n * m / total
+        self.n = total
+
+    def std(self) -> float:
+        """Standard deviation with one degree of freedom taken (``ddof=1``)."""
+        return float(np.sqrt(self.m2 / (self.n - 1))) if self.n > 1 else float("inf")
+
+
 def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
     """Per-row contributions to the lower bound and the two upper bounds.
 
@@ -271,11 +301,35 @@ def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
     tempered by ``t`` are never held whole.
     """
     n = y.shape[0]
-    dtype = p.dtype if p.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    thr = np.asarray(thresholds, dtype=np.float64)
     lower = np.empty(n)
     upper_doubt = np.empty(n)
     upper_unvouched = np.empty(n)
+    for start, stop, terms in _row_term_chunks(y, p, t, thresholds):
+        lower[start:stop], upper_doubt[start:stop], upper_unvouched[start:stop] = terms
+    return lower, upper_doubt, upper_unvouched
+
+
+def _row_term_moments(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
+    """Mean and standard deviation of each of :func:`_row_terms`' vectors, none held whole."""
+    moments = [_Moments(), _Moments(), _Moments()]
+    for _, _, terms in _row_term_chunks(y, p, t, thresholds):
+        for acc, term in zip(moments, terms, strict=True):
+            acc.add(term)
+    return [(acc.mean, acc.std()) for acc in moments]
+
+
+def _lower_bound(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray) -> float:
+    """The lower bound's point, computed as :func:`model_noise_interval` computes it."""
+    if y.shape[0] <= _BOOT_ROWS:
+        return float(_row_terms(y, p, t, thresholds)[0].mean())
+    return float(_row_term_moments(y, p, t, thresholds)[0][0])
+
+
+def _row_term_chunks(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
+    """``(start, stop, (lower, doubt, unvouched))`` for each chunk of rows, in order."""
+    n = y.shape[0]
+    dtype = p.dtype if p.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    thr = np.asarray(thresholds, dtype=np.float64)
     scale = dtype.type(t)
     # Every row's largest probability is at least 1/K, so p ** t never underflows
     # when t * log(K) is moderate; only then can the max-shift be left out.
@@ -299,14 +353,16 @@ def _row_terms(y: np.ndarray, p: np.ndarray, t: float, thresholds: np.ndarray):
         given = z[rows, yy].astype(np.float64) / total
         z[rows, yy] = -1.0
         best_other = z.max(axis=1).astype(np.float64) / total
-        # Lower: the calibrated preference for another class over the given one, less the
-        # model's own calibrated doubt about that other class (its chance of being wrong).
-        lower[start:stop] = np.maximum(2.0 * best_other - 1.0 - given, 0.0)
-        # Upper 1: all of the calibrated doubt about the given label is noise.
-        upper_doubt[start:stop] = 1.0 - given
-        # Upper 2: every row the model does not confidently put in its given class.
-        upper_unvouched[start:stop] = raw_given < thr[yy]
-    return lower, upper_doubt, upper_unvouched
+        yield start, stop, (
+            # Lower: the calibrated preference for another class over the given one, less
+            # the model's own calibrated doubt about that other class (its chance of being
+            # wrong).
+            np.maximum(2.0 * best_other - 1.0 - given, 0.0),
+            # Upper 1: all of the calibrated doubt about the given label is noise.
+            1.0 - given,
+            # Upper 2: every row the model does not confidently put in its given class.
+            (raw_given < thr[yy]).astype(np.float64),
+        )
 
 
 def _resampled_means(columns: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
@@ -320,34 +376,36 @@ def _resampled_means(columns: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
     return out
 
 
-def _bound_limits(columns: np.ndarray, n_bootstrap: int, confidence: float, seed: int):
-    """Low end of the lower bound's interval and high end of the upper bound's, at a bounded cost.
+def _bound_limits(columns, n_bootstrap: int, confidence: float, seed: int):
+    """Low end of the lower bound's interval and high end of the upper bound's.
 
     ``columns`` holds the per-row terms (lower, doubt, unvouched), three
-    vectors. Up to
-    ``_BOOT_ROWS`` rows the interval is the percentile bootstrap of every
-    row; beyond, the normal (central limit) interval of each mean, which the
-    bootstrap of a mean of that many bounded terms agrees with. The upper
-    bound is a minimum of two means; its high end is taken as the smaller of
-    the two means' high ends, which is never below the high end of the
-    minimum.
+    vectors; the interval is the percentile bootstrap of every row. The
+    upper bound is a minimum of two means; its high end is taken as the
+    smaller of the two means' high ends, which is never below the high end
+    of the minimum.
     """
-    n = columns[0].shape[0]
     alpha = (1.0 - confidence) / 2.0
-    if n <= _BOOT_ROWS:
-        reps = _resampled_means(np.column_stack(columns), n_bootstrap,
-                                np.random.default_rng([seed, 1]))
-        low = float(np.quantile(reps[:, 0], alpha))
-        high = float(np.quantile(np.minimum(reps[:, 1], reps[:, 2]), 1.0 - alpha))
-    else:
-        from statistics import NormalDist
-
-        z = NormalDist().inv_cdf(1.0 - alpha)
-        ends = [float(c.mean() + sign * z * c.std(ddof=1) / np.sqrt(n))
-                for c, sign in zip(columns, (-1.0, 1.0, 1.0), strict=True)]
-        low = ends[0]
-        high = min(ends[1], ends[2])
+    reps = _resampled_means(np.column_stack(columns), n_bootstrap,
+                            np.random.default_rng([seed, 1]))
+    low = float(np.quantile(reps[:, 0], alpha))
+    high = float(np.quantile(np.minimum(reps[:, 1], reps[:, 2]), 1.0 - alpha))
     return low, high
+
+
+def _normal_limits(moments, n: int, confidence: float):
+    """The same two ends from the normal (central limit) interval of each mean.
+
+    Beyond ``_BOOT_ROWS`` rows the bootstrap of a mean of that many bounded
+    terms agrees with it, at the cost of one pass that holds no per-row
+    vector.
+    """
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+    ends = [mean + sign * z * std / np.sqrt(n)
+            for (mean, std), sign in zip(moments, (-1.0, 1.0, 1.0), strict=True)]
+    return float(ends[0]), float(min(ends[1], ends[2]))
 
 
 def _one_model(y, p, *, n_bootstrap, confidence, seed, noise=None):
@@ -358,10 +416,16 @@ def _one_model(y, p, *, n_bootstrap, confidence, seed, noise=None):
     p = np.asarray(p)
     thresholds = np.asarray(noise.confident_joint.thresholds, dtype=np.float64)
     t = _fit_temperature(y, p, seed)
-    cols = _row_terms(y, p, t, thresholds)
-    low, high = _bound_limits(cols, n_bootstrap, confidence, seed)
-    lb = float(cols[0].mean())
-    ub = float(min(cols[1].mean(), cols[2].mean()))
+    if y.shape[0] <= _BOOT_ROWS:
+        cols = _row_terms(y, p, t, thresholds)
+        low, high = _bound_limits(cols, n_bootstrap, confidence, seed)
+        lb = float(cols[0].mean())
+        ub = float(min(cols[1].mean(), cols[2].mean()))
+    else:
+        moments = _row_term_moments(y, p, t, thresholds)
+        low, high = _normal_limits(moments, y.shape[0], confidence)
+        lb = float(moments[0][0])
+        ub = float(min(moments[1][0], moments[2][0]))
     lb_lo = min(low, lb)
     ub_hi = max(high, ub)
     lo = float(min(noise.ci_low, lb_lo))
@@ -535,30 +599,36 @@ def _lift(y, p, assign):
     """Per-row ``p[i, a(y_i)] - mean_j p[j, a(y_i)]``: zero on average when ``p`` ignores the labels.
 
     ``assign[c]`` is the column read for label ``c`` (no copy of ``p``).
+    Returns the mean of the per-row lifts and its standard error, from two
+    chunked passes that hold no per-row vector.
     """
-    rows = np.arange(y.shape[0])
-    sums = np.zeros(p.shape[1])
-    for start in range(0, p.shape[0], 4096):   # float32 within a block, float64 across
-        sums += p[start:start + 4096].sum(axis=0)
-    col_means = (sums / p.shape[0])[assign]
-    d = p[rows, assign[y]].astype(np.float64) - col_means[y]
-    mean = float(d.mean())
-    se = float(d.std(ddof=1) / np.sqrt(d.shape[0])) if d.shape[0] > 1 else float("inf")
-    return mean, se
-
-
-def _top(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's most probable column and its probability (float64), chunk by chunk."""
     n = p.shape[0]
-    top = np.empty(n, dtype=np.intp)
-    top_p = np.empty(n)
     step = _chunk_rows(p.shape[1])
+    sums = np.zeros(p.shape[1])
+    for start in range(0, n, 4096):   # float32 within a block, float64 across
+        sums += p[start:start + 4096].sum(axis=0)
+    col_means = (sums / n)[assign]
+    moments = _Moments()
+    for start in range(0, n, step):
+        yy = y[start:start + step]
+        given = p[start:start + yy.shape[0]][np.arange(yy.shape[0]), assign[yy]]
+        moments.add(given.astype(np.float64) - col_means[yy])
+    se = moments.std() / np.sqrt(n) if n > 1 else float("inf")
+    return float(moments.mean), float(se)
+
+
+def _top_counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, float]:
+    """Label x most-probable-column counts (float64, K x K) and the sum of each row's top probability."""
+    n, k = p.shape
+    counts = np.zeros(k * k, dtype=np.int64)
+    top_sum = 0.0
+    step = _chunk_rows(k)
     for start in range(0, n, step):
         chunk = p[start:start + step]
         arg = chunk.argmax(axis=1)
-        top[start:start + chunk.shape[0]] = arg
-        top_p[start:start + chunk.shape[0]] = chunk[np.arange(chunk.shape[0]), arg]
-    return top, top_p
+        counts += np.bincount(y[start:start + chunk.shape[0]] * k + arg, minlength=k * k)
+        top_sum += float(chunk[np.arange(chunk.shape[0]), arg].sum(dtype=np.float64))
+    return counts.reshape(k, k).astype(np.float64), top_sum
 
 
 def _pair_auc(a: np.ndarray, b: np.ndarray) -> float:
@@ -699,8 +769,7 @@ def check_model(labels, pred_probs, class_names=None, *, interval=None,
     prior = counts / n
 
     # (b) column order: label x argmax confusion, best one-to-one assignment.
-    top, top_p = _top(p)
-    confusion = np.bincount(y * k + top, minlength=k * k).reshape(k, k).astype(np.float64)
+    confusion, top_sum = _top_counts(y, p)
     agree_identity = float(np.trace(confusion) / n)
     if confusion.max(axis=1).sum() / n - agree_identity < _PERMUTE_GAIN:
         # No assignment can beat the identity by the margin (each label's best column
@@ -755,8 +824,8 @@ def check_model(labels, pred_probs, class_names=None, *, interval=None,
             {"pairs": [{"classes": [names[i], names[j]], "auc": auc} for auc, i, j in weak]}))
 
     # (d) calibration, judged so that label noise alone cannot trigger it.
-    confidence_mean = float(top_p.mean())
-    agreement = float(np.mean(top == y))
+    confidence_mean = top_sum / n
+    agreement = agree_identity
     gap = confidence_mean - agreement
     # Credit only the noise the model is sure of (the lower bound of model_noise_interval):
     # confident learning's own estimate would grant an overconfident model all its errors.
@@ -764,8 +833,7 @@ def check_model(labels, pred_probs, class_names=None, *, interval=None,
         noise_credit = float(interval.lower_bound)
     else:
         thresholds = get_confident_thresholds(y, p)
-        lower, _, _ = _row_terms(y, p, _fit_temperature(y, p, seed), thresholds)
-        noise_credit = float(lower.mean())
+        noise_credit = _lower_bound(y, p, _fit_temperature(y, p, seed), thresholds)
     if -gap > _CALIBRATION_GAP:
         findings.append(ModelFinding(
             "underconfident", "warning",

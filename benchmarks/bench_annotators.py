@@ -45,6 +45,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _installed import compile_package  # noqa: E402
 from bench_dawid_skene import simulate  # noqa: E402
 
 from labelaudit import annotators  # noqa: E402
@@ -179,6 +180,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import crowdkit
 
+    compile_package()  # as pip install leaves it (see _installed.py)
     work = Path(tempfile.mkdtemp(prefix="bench-annotators-"))
     load_start = os.getloadavg()
     try:

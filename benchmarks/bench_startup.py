@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _installed import compile_package  # noqa: E402
+
 HEAVY = ("sklearn", "scipy", "matplotlib", "dask", "distributed", "jinja2")
 PROBE = (
     "\nimport json, sys\n"
@@ -63,6 +66,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    compile_package()  # as pip install leaves it (see _installed.py)
     load_start = os.getloadavg()
     rows = []
     for name, argv in COMMANDS.items():

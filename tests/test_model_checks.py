@@ -357,3 +357,53 @@ def test_inseparable_classes_are_found_on_large_data(large):
     mask = labels < 2
     auc = roc_auc_score(labels[mask] == 0, blurred[mask, 0].astype(np.float64) - blurred[mask, 1])
     assert f.figures["pairs"][0]["auc"] == pytest.approx(auc, abs=0.03)
+
+
+# --------------------------------------------------------------------------- streamed passes
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 400), cut=st.lists(st.integers(1, 60), min_size=1, max_size=12),
+       seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([1e-6, 1.0, 1e6]))
+def test_streamed_moments_equal_numpy_on_the_whole_vector(n, cut, seed, scale):
+    from labelaudit.model_checks import _Moments
+
+    x = np.random.default_rng(seed).normal(loc=3.0 * scale, scale=scale, size=n)
+    acc, start, i = _Moments(), 0, 0
+    while start < n:  # chunks of the drawn sizes, cycled
+        stop = min(n, start + cut[i % len(cut)])
+        acc.add(x[start:stop])
+        start, i = stop, i + 1
+    assert acc.n == n
+    assert acc.mean == pytest.approx(float(x.mean()), rel=1e-12, abs=1e-12 * scale)
+    assert acc.std() == pytest.approx(float(x.std(ddof=1)), rel=1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 7, 130])
+def test_streamed_lift_and_top_counts_equal_their_per_row_forms(k, monkeypatch):
+    from labelaudit import model_checks as mc
+
+    rng = np.random.default_rng(k)
+    n = 5_000
+    p = rng.dirichlet(np.ones(k), n).astype(np.float32)
+    y = rng.integers(0, k, n)
+    monkeypatch.setattr(mc, "_CHUNK_CELLS", 997)   # many uneven chunks
+    counts, top_sum = mc._top_counts(y, p)
+    top = p.argmax(axis=1)
+    assert np.array_equal(counts, np.bincount(y * k + top, minlength=k * k).reshape(k, k))
+    assert top_sum == pytest.approx(float(p[np.arange(n), top].astype(np.float64).sum()), rel=1e-12)
+    assign = rng.permutation(k)
+    d = p[np.arange(n), assign[y]].astype(np.float64) - (p.astype(np.float64).mean(axis=0))[assign][y]
+    mean, se = mc._lift(y, p, assign)
+    # column sums are float32 within blocks of 4,096 rows: agreement to float32 precision
+    assert mean == pytest.approx(float(d.mean()), rel=1e-6, abs=1e-7)
+    assert se == pytest.approx(float(d.std(ddof=1) / np.sqrt(n)), rel=1e-6)
+    # the bounds' moments against the per-row vectors they replace
+    thresholds = labelaudit.noise_rate_intervals(y, p, n_bootstrap=10).confident_joint.thresholds
+    cols = mc._row_terms(y, p, 1.3, thresholds)
+    for (m, s), col in zip(mc._row_term_moments(y, p, 1.3, thresholds), cols, strict=True):
+        assert m == pytest.approx(float(col.mean()), rel=1e-12, abs=1e-15)
+        assert s == pytest.approx(float(col.std(ddof=1)), rel=1e-9, abs=1e-15)

@@ -816,3 +816,32 @@ def test_integer_labels_code_as_their_string_form(values, given_classes, dtype):
         np.testing.assert_array_equal(fast[0], slow[0])
         assert fast[0].dtype == slow[0].dtype
         assert fast[1] == slow[1]
+
+
+@pytest.mark.parametrize(("values", "dtype", "given_classes"), [
+    ([2**64 - 1, 1], pl.UInt64, [str(2**64 - 1), "1"]),       # beyond int64
+    ([2**63, 0, 2**63], pl.UInt64, None),
+    ([1, 2], pl.Int64, ["99999999999999999999", "1", "2"]),  # a class key beyond int64
+    ([1, 2], pl.Int64, [2**70, 1, 2]),
+    ([-(2**63), 2**63 - 1, 0], pl.Int64, None),              # the whole int64 span
+])
+def test_integer_labels_beyond_int64_take_the_string_path(values, dtype, given_classes):
+    from labelaudit.io import tables
+
+    series = pl.Series("label", values, dtype=dtype)
+
+    def encode():
+        try:
+            return io.encode_labels(series, classes=given_classes, source="t", column="label")
+        except Exception as exc:  # noqa: BLE001 - both paths must fail alike
+            return type(exc).__name__
+
+    fast = encode()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(tables, "_integer_codes", lambda *a: None)
+        slow = encode()
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        np.testing.assert_array_equal(fast[0], slow[0])
+        assert fast[1] == slow[1]

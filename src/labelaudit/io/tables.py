@@ -627,6 +627,9 @@ def encode_labels(
 _LOOKUP_SPAN = 1 << 22
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _integer_codes(values: pl.Series, classes: Sequence[Any] | None):
     """Codes and class names of integer (or boolean) labels without a detour through strings.
 
@@ -639,13 +642,16 @@ def _integer_codes(values: pl.Series, classes: Sequence[Any] | None):
     dtype = values.dtype
     if not (dtype.is_integer() or dtype == pl.Boolean) or values.null_count():
         return None
-    ints = values.cast(pl.Int64) if dtype != pl.Int64 else values
+    # Values beyond the int64 range (UInt64, Int128) become nulls here: the string path.
+    ints = values.cast(pl.Int64, strict=False) if dtype != pl.Int64 else values
+    if ints.null_count():
+        return None
     arr = ints.to_numpy()
     if arr.shape[0] == 0:
         return None
     low, high = int(arr.min()), int(arr.max())
     small = high - low < _LOOKUP_SPAN
-    shifted = arr if low == 0 else arr - low
+    shifted = (arr if low == 0 else arr - low) if small else None
     if classes is None:
         if small:
             keys = np.flatnonzero(np.bincount(shifted, minlength=high - low + 1)) + low
@@ -662,7 +668,8 @@ def _integer_codes(values: pl.Series, classes: Sequence[Any] | None):
                 key = int(name)
             except ValueError:
                 continue
-            if str(key) == name:
+            # A key beyond int64 matches no label (the labels fit int64): it has no rows.
+            if str(key) == name and _INT64_MIN <= key <= _INT64_MAX:
                 pairs.append((key, code))
         if not pairs:
             return None

@@ -350,3 +350,23 @@ def test_extra_models_are_validated_like_the_first(noisy_probs):
         audit(s[:178], features=X, extra_pred_probs=[pp[:178]])
     with pytest.raises(LabelAuditError, match="extra_pred_probs_sources"):
         audit(s, pp, extra_pred_probs=[pp], extra_pred_probs_sources=["a", "b"])
+
+
+def test_one_job_runs_on_the_calling_thread_with_the_same_results(noisy_probs, monkeypatch):
+    import sys
+
+    audit_module = sys.modules[audit.__module__]
+    labels, probs = noisy_probs[0], noisy_probs[1]
+    threaded = audit(labels, probs, n_jobs=2, n_bootstrap=50)
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("n_jobs=1 started a thread")
+
+    monkeypatch.setattr(audit_module, "ThreadPoolExecutor", no_thread)
+    single = audit(labels, probs, n_jobs=1, n_bootstrap=50)
+    with pytest.raises(AssertionError, match="started a thread"):
+        audit(labels, probs, n_jobs=2, n_bootstrap=50)
+    assert_frame_equal(single.issues, threaded.issues)
+    assert single.noise_interval == threaded.noise_interval
+    assert single.model_checks == threaded.model_checks
+    assert single.estimated_noise_rate == threaded.estimated_noise_rate

@@ -162,7 +162,9 @@ def audit(
     confidence : float, default 0.95
         Coverage of the intervals.
     n_jobs : int, optional
-        Parallel folds and kernel threads; results do not depend on it.
+        Parallel folds and kernel threads; results do not depend on it. With
+        ``n_jobs=1`` everything runs on the calling thread; otherwise the model
+        checks run on a second thread beside the issue search.
     pred_probs_source : str, default "pred_probs"
         Name of the probabilities in error messages, e.g. the file name.
     extra_pred_probs : sequence of array-like, default ()
@@ -309,19 +311,27 @@ def audit(
             codes, probs, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
             n_jobs=n_jobs, _validated=validated,
         )
-        # The model figures read only the probabilities and the noise estimate; their
-        # passes (numpy, which releases the GIL) run on a second thread while this one
-        # finds the issues and builds their table. Each result depends on its inputs
-        # alone, so the thread changes no figure.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(model_figures, codes, probs, noise)
-            mask = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs,
-                                               _validated=validated)
-            quality = confident.get_label_quality_scores(codes, probs, method="self_confidence",
-                                                         _validated=validated)
-            suggested = row_argmax(probs, n_jobs=n_jobs)
-            issues = _issues_table(id_series, codes, suggested, quality, mask, names)
-            interval, findings = pending.result()
+
+        def find_issues():
+            found = confident.find_label_issues(codes, probs, filter_by=filter_by, n_jobs=n_jobs,
+                                                _validated=validated)
+            scores = confident.get_label_quality_scores(codes, probs, method="self_confidence",
+                                                        _validated=validated)
+            top = row_argmax(probs, n_jobs=n_jobs)
+            return found, scores, top, _issues_table(id_series, codes, top, scores, found, names)
+
+        if n_jobs == 1:
+            mask, quality, suggested, issues = find_issues()
+            interval, findings = model_figures(codes, probs, noise)
+        else:
+            # The model figures read only the probabilities and the noise estimate; their
+            # passes (numpy, which releases the GIL) run on a second thread while this one
+            # finds the issues and builds their table. Each result depends on its inputs
+            # alone, so the thread changes no figure.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(model_figures, codes, probs, noise)
+                mask, quality, suggested, issues = find_issues()
+                interval, findings = pending.result()
     py, nm, inv = noise.confident_joint.latent()
     n_issues = int(mask.sum())
     per_class = _per_class_table(codes, mask, quality, noise, names)

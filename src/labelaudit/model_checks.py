@@ -626,7 +626,8 @@ def _top_counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, float]:
     for start in range(0, n, step):
         chunk = p[start:start + step]
         arg = chunk.argmax(axis=1)
-        counts += np.bincount(y[start:start + chunk.shape[0]] * k + arg, minlength=k * k)
+        # Scattered adds: a bincount of K * K cells per chunk would cost K**3 per pass.
+        np.add.at(counts, y[start:start + chunk.shape[0]] * k + arg, 1)
         top_sum += float(chunk[np.arange(chunk.shape[0]), arg].sum(dtype=np.float64))
     return counts.reshape(k, k).astype(np.float64), top_sum
 

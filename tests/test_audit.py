@@ -370,3 +370,36 @@ def test_one_job_runs_on_the_calling_thread_with_the_same_results(noisy_probs, m
     assert single.noise_interval == threaded.noise_interval
     assert single.model_checks == threaded.model_checks
     assert single.estimated_noise_rate == threaded.estimated_noise_rate
+
+
+def test_an_error_beside_the_model_checks_is_raised_without_waiting_for_them(noisy_probs,
+                                                                             monkeypatch):
+    import importlib
+    import sys
+    import threading
+
+    audit_module = sys.modules[audit.__module__]
+    labels, probs = noisy_probs[0], noisy_probs[1]
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    figures = audit_module._model_figures
+
+    def slow_figures(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        finished.set()
+        return figures(*args, **kwargs)
+
+    def failing_search(*args, **kwargs):
+        started.wait(30)
+        raise LabelAuditError("the issue search failed")
+
+    monkeypatch.setattr(audit_module, "_model_figures", slow_figures)
+    monkeypatch.setattr(importlib.import_module("labelaudit.confident"), "find_label_issues",
+                        failing_search)
+    try:
+        with pytest.raises(LabelAuditError, match="issue search failed"):
+            audit(labels, probs, n_jobs=2, n_bootstrap=20)
+        assert started.is_set() and not finished.is_set()  # raised while the checks still ran
+    finally:
+        release.set()
+    assert finished.wait(30)

@@ -327,11 +327,15 @@ def audit(
             # The model figures read only the probabilities and the noise estimate; their
             # passes (numpy, which releases the GIL) run on a second thread while this one
             # finds the issues and builds their table. Each result depends on its inputs
-            # alone, so the thread changes no figure.
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            # alone, so the thread changes no figure. An error (or Ctrl-C) on this thread
+            # is raised at once, without waiting for the figures nobody will read.
+            pool = ThreadPoolExecutor(max_workers=1)
+            try:
                 pending = pool.submit(model_figures, codes, probs, noise)
                 mask, quality, suggested, issues = find_issues()
                 interval, findings = pending.result()
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
     py, nm, inv = noise.confident_joint.latent()
     n_issues = int(mask.sum())
     per_class = _per_class_table(codes, mask, quality, noise, names)

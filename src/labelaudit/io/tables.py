@@ -658,6 +658,7 @@ def _integer_codes(values: pl.Series, classes: Sequence[Any] | None):
         else:
             keys = np.sort(ints.unique().to_numpy())
         class_names = [str(v) for v in keys.tolist()]
+        position = np.arange(keys.shape[0], dtype=np.intp)
     else:
         class_names = [str(c) for c in classes]
         if len(set(class_names)) != len(class_names):
@@ -674,9 +675,6 @@ def _integer_codes(values: pl.Series, classes: Sequence[Any] | None):
         if not pairs:
             return None
         keys = np.array([k for k, _ in pairs], dtype=np.int64)
-    if classes is None:
-        position = np.arange(keys.shape[0], dtype=np.intp)
-    else:
         position = np.array([c for _, c in pairs], dtype=np.intp)
     if small:
         table = np.full(high - low + 1, -1, dtype=np.intp)

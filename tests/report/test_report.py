@@ -410,6 +410,43 @@ def test_chart_svg_is_deterministic_and_inert():
     assert "http" not in svg1
 
 
+@pytest.mark.parametrize("title", ["", "A title, long enough to widen the box", "$x^2$"])
+def test_single_pass_svg_has_the_size_and_content_of_a_tight_savefig(title):
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.bar(["a", "bb", "a much longer tick label"], [1, 2, 3])
+    ax.set_title(title)
+    ax.set_xlabel("given label")
+    fig.text(0.99, 0.01, "note", ha="right")
+    with matplotlib.rc_context({"svg.hashsalt": "t"}):
+        ours = _charts._draw_tight(fig)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        theirs = buf.getvalue()
+
+    def size(text):
+        head = re.search(r"<svg\b[^>]*>", text).group(0)
+        width, height = (float(re.search(f'{k}="([0-9.]+)pt"', head).group(1))
+                         for k in ("width", "height"))
+        view = [float(v) for v in re.search(r'viewBox="([^"]+)"', head).group(1).split()]
+        return width, height, view
+
+    w1, h1, v1 = size(ours)
+    w2, h2, v2 = size(theirs)
+    assert (w1, h1) == pytest.approx((w2, h2), abs=1e-5)
+    assert v1[2:] == pytest.approx(v2[2:], abs=1e-5) and v1[:2] != [0, 0]
+    # The same elements in the same order; only clip-path ids (hashes of coordinates,
+    # which savefig shifts by the crop offset) may differ.
+    clip = re.compile(r'^p[0-9a-f]{10}$')
+    tags = re.compile(r"<([a-zA-Z]+)\b")
+    assert tags.findall(ours) == tags.findall(theirs)
+    ids = [[i for i in re.findall(r'id="([^"]+)"', t) if not clip.match(i)] for t in (ours, theirs)]
+    assert ids[0] == ids[1] and len(ids[0]) > 10
+
+
 def test_write_html_writes_the_rendered_page(tmp_path, demo):
     result, _ = demo
     path = write_html(result, tmp_path / "report.html", date="2026-01-15")

@@ -69,6 +69,53 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+_SVG_SIZE = re.compile(r'<svg\b[^>]*?\swidth="[^"]*"\s+height="[^"]*"\s+viewBox="[^"]*"')
+
+
+def _short_float(value: float) -> str:
+    """A number as matplotlib's SVG writer prints it: six decimals, trailing zeros cut."""
+    return f"{value:f}".rstrip("0").rstrip(".")
+
+
+def _draw_tight(fig: Figure) -> str:
+    """The figure as SVG text, cropped to its artists plus ``savefig.pad_inches``.
+
+    What ``savefig(bbox_inches="tight")`` shows, drawn once instead of twice:
+    savefig lays the whole figure out once to find the tight box and again to
+    write it. Here the figure is written once at full size, the tight box is
+    read from that same drawing (its text layouts are cached by renderer), and
+    the ``<svg>`` element's size and ``viewBox`` are set to that box.
+    """
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    buf = io.StringIO()
+    dpi = fig.dpi
+    fig.dpi = 72  # SVG user units are points, as in print_svg
+    try:
+        width, height = fig.get_size_inches()
+        renderer = MixedModeRenderer(
+            fig, width, height, dpi,
+            RendererSVG(width * 72, height * 72, buf, image_dpi=dpi, metadata={"Date": None}),
+        )
+        fig.draw(renderer)
+        box = fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])
+        renderer.finalize()
+    finally:
+        fig.dpi = dpi
+    text = buf.getvalue()
+    x0, w, h = 72 * box.x0, 72 * box.width, 72 * box.height
+    y0 = 72 * (height - box.y1)  # SVG's y axis points down
+    w_, h_, x_, y_ = (_short_float(v) for v in (w, h, x0, y0))
+    size = f'width="{w_}pt" height="{h_}pt" viewBox="{x_} {y_} {w_} {h_}"'
+    start = _SVG_SIZE.search(text)
+    if start is None:  # pragma: no cover - matplotlib always writes all three
+        raise RuntimeError("unexpected SVG header from matplotlib")
+    head = text[start.start():start.end()]
+    head = re.sub(r'\swidth="[^"]*"\s+height="[^"]*"\s+viewBox="[^"]*"', " " + size, head)
+    return text[:start.start()] + head + text[start.end():]
+
+
 def to_svg(fig: Figure, name: str, alt: str) -> Markup:
     """Render a figure as an inline ``<svg>`` element.
 
@@ -86,10 +133,8 @@ def to_svg(fig: Figure, name: str, alt: str) -> Markup:
     markupsafe.Markup
         The ``<svg>`` element without XML prolog or doctype.
     """
-    buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": f"labelaudit-{name}", **_RC}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    text = buf.getvalue()
+        text = _draw_tight(fig)
     start = _SVG_START.search(text)
     svg = text[start.start():] if start else text
     # Inline SVG in HTML needs no namespace declarations (the parser supplies them, also

@@ -215,3 +215,50 @@ def test_no_module_level_heavy_imports():
                 continue
             found += [(path.name, n) for n in names if n.split(".")[0] in heavy]
     assert len(files) > 5 and found == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5000, allow_nan=False), st.integers(1, 400)),
+                min_size=1, max_size=30))
+def test_chi_square_tail_matches_scipy(cases):
+    x = np.array([c[0] for c in cases])
+    df = np.array([c[1] for c in cases])
+    got = stats.chi2_sf(x, df)
+    ref = scipy_stats.chi2.sf(x, df)
+    assert got.shape == x.shape
+    assert np.allclose(got, ref, rtol=1e-10, atol=1e-300)
+
+
+def test_chi_square_tail_edges():
+    assert stats.chi2_sf(0.0, 3) == 1.0 and stats.chi2_sf(-1.0, 1) == 1.0
+    assert np.isnan(stats.chi2_sf(np.nan, 2))
+    assert stats.chi2_sf(1e6, 2) == 0.0  # below the smallest double, as scipy
+    assert stats.chi2_sf(np.ones((2, 3)), [1, 2, 3]).shape == (2, 3)
+    for bad in (0, 1.5, -2):
+        with pytest.raises(ValueError, match="whole degrees of freedom"):
+            stats.chi2_sf(1.0, bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-38, 38, allow_nan=False), min_size=1, max_size=30))
+def test_normal_distribution_function_matches_scipy(z):
+    z = np.array(z)
+    got = stats.normal_cdf(z)
+    ref = scipy_stats.norm.cdf(z)
+    assert np.allclose(got, ref, rtol=1e-12, atol=1e-300)
+    assert np.isnan(stats.normal_cdf(np.nan)) and stats.normal_cdf(np.inf) == 1.0
+
+
+def test_the_annotator_review_does_not_import_scipy():
+    code = (
+        "import sys, polars as pl\n"
+        "from labelaudit.annotators import review_annotators\n"
+        "rows = [(i, a, (i + (a == 'c') * (i % 3 == 0)) % 3) for i in range(60) "
+        "for a in 'abc']\n"
+        "t = pl.DataFrame(rows, schema=['item', 'who', 'label'], orient='row')\n"
+        "r = review_annotators(t, item_col='item', annotator_col='who', label_col='label')\n"
+        "assert r.annotators.height == 3\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1466,7 +1466,7 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     _check_common_options(job)
     if job.time_window != "1w" and job.time_col is None:
         raise _Usage("--time-window applies to --time-col only")
-    _warm_up_report("scipy.special")  # for the per-annotator tests
+    _warm_up_report()
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(
         job.annotations, item_col=job.item_col, annotator_col=job.annotator_col,

@@ -10,7 +10,9 @@ importing this module stays cheap.
   (Yates chi-square for large counts, Fisher's exact test otherwise);
 * :func:`fisher_exact_two_sided` -- two-sided Fisher exact p-values of many 2x2 tables;
 * :func:`two_proportion_z_less` -- one-sided pooled two-proportion z-test;
-* :func:`chi_square_homogeneity` -- row-wise chi-square homogeneity test of 2 x K tables.
+* :func:`chi_square_homogeneity` -- row-wise chi-square homogeneity test of 2 x K tables;
+* :func:`normal_cdf`, :func:`chi2_sf` -- the two tail functions those tests need, from the
+  standard library's ``math``, so the annotator review never imports scipy.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import numpy as np
 
 __all__ = [
     "benjamini_hochberg",
+    "chi2_sf",
     "chi_square_homogeneity",
     "fisher_exact_two_sided",
+    "normal_cdf",
     "normal_quantile",
     "two_proportion_test",
     "two_proportion_z_less",
@@ -289,6 +293,90 @@ def fisher_exact_two_sided(x1: Any, n1: Any, x2: Any, n2: Any) -> np.ndarray:
     return np.minimum(out, 1.0)
 
 
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def normal_cdf(z: Any) -> np.ndarray:
+    """Standard normal distribution function, elementwise.
+
+    The standard library's ``math.erfc`` (``Phi(z) = erfc(-z / sqrt 2) / 2``),
+    accurate to a few units in the last place, also deep in the lower tail; it
+    equals ``scipy.stats.norm.cdf`` to that precision. The annotator review
+    tests a few hundred annotators, where importing ``scipy.special`` would
+    cost far more than the arithmetic (a fifth of the whole command at a
+    million annotations).
+
+    Parameters
+    ----------
+    z : array_like of float
+        NaN gives NaN.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+
+    Examples
+    --------
+    >>> normal_cdf([0.0, -1.959963984540054]).round(6).tolist()
+    [0.5, 0.025]
+    """
+    z = np.asarray(z, dtype=np.float64)
+    return np.asarray(0.5 * _erfc(-z / math.sqrt(2.0)), dtype=np.float64)
+
+
+def chi2_sf(x: Any, df: Any) -> np.ndarray:
+    """Upper tail ``P(X >= x)`` of the chi-square distribution with whole degrees of freedom.
+
+    For whole ``df`` the regularised upper incomplete gamma function has a
+    finite series: with ``y = x / 2``, ``exp(-y) * sum_{i < df/2} y**i / i!``
+    for even ``df``, and ``erfc(sqrt(y)) + exp(-y) * sum_{i < (df-1)/2}
+    y**(i + 1/2) / Gamma(i + 3/2)`` for odd ``df``. Every term is positive, so
+    the sum loses no precision in the tail, where p-values are decided; each
+    term is formed in logarithms so that large ``x`` does not overflow. It
+    equals ``scipy.stats.chi2.sf(x, df)`` (tested to a relative 1e-10) without
+    importing scipy (see :func:`normal_cdf`).
+
+    Parameters
+    ----------
+    x : array_like of float
+        Statistics (non-negative; NaN gives NaN).
+    df : array_like of int
+        Degrees of freedom, at least 1; broadcast with ``x``.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+
+    Examples
+    --------
+    >>> chi2_sf([3.841458820694124, 5.991464547107979], [1, 2]).round(6).tolist()
+    [0.05, 0.05]
+    """
+    x, df = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(df))
+    if df.size and (np.any(df < 1) or np.any(df != np.round(df))):
+        raise ValueError("chi2_sf needs whole degrees of freedom of at least 1")
+    shape = x.shape
+    x = x.ravel()
+    df = df.ravel().astype(np.int64)
+    y = np.maximum(x, 0.0) / 2.0
+    odd = df % 2 == 1
+    shift = np.where(odd, 0.5, 0.0)
+    n_terms = df // 2  # terms of the finite sum (odd df: beside the erfc part)
+    out = np.where(odd, np.asarray(_erfc(np.sqrt(y)), dtype=np.float64), 0.0)
+    width = int(n_terms.max()) if n_terms.size else 0
+    if width:
+        i = np.arange(width, dtype=np.float64)
+        power = i[None, :] + shift[:, None]
+        lgam = np.vectorize(math.lgamma, otypes=[np.float64])(power + 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_y = np.log(y)[:, None]
+            log_terms = -y[:, None] + np.where(power > 0, power * log_y, 0.0) - lgam
+        terms = np.where(i[None, :] < n_terms[:, None], np.exp(log_terms), 0.0)
+        out = out + terms.sum(axis=1)
+    out = np.where(x <= 0, 1.0, np.minimum(out, 1.0))
+    return np.where(np.isnan(x), np.nan, out).reshape(shape)
+
+
 def two_proportion_z_less(x1: Any, n1: Any, x2: Any, n2: Any) -> np.ndarray:
     """One-sided pooled two-proportion z-test of H1: ``p1 < p2``.
 
@@ -310,14 +398,12 @@ def two_proportion_z_less(x1: Any, n1: Any, x2: Any, n2: Any) -> np.ndarray:
     >>> round(float(two_proportion_z_less(10, 100, 30, 100)), 6)
     0.000203
     """
-    from scipy.special import ndtr  # scipy.stats.norm.cdf is ndtr; far lighter to import
-
     x1, n1, x2, n2 = (np.asarray(v, dtype=np.float64) for v in (x1, n1, x2, n2))
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        p = ndtr(z)
+        p = normal_cdf(z)
     p = np.where((n1 > 0) & (n2 > 0) & (se == 0), 1.0, p)
     return np.where((n1 > 0) & (n2 > 0), p, np.nan)
 
@@ -337,8 +423,6 @@ def chi_square_homogeneity(own: np.ndarray, peers: np.ndarray) -> np.ndarray:
         the columns that are empty in both rows dropped; NaN when a row is empty or fewer
         than two columns remain.
     """
-    from scipy.special import chdtrc  # scipy.stats.chi2.sf(x, df) is chdtrc(df, x)
-
     own = np.asarray(own, dtype=np.float64)
     peers = np.asarray(peers, dtype=np.float64)
     col = own + peers
@@ -351,5 +435,5 @@ def chi_square_homogeneity(own: np.ndarray, peers: np.ndarray) -> np.ndarray:
         terms = np.where(used, (own - e_own) ** 2 / e_own + (peers - e_peers) ** 2 / e_peers, 0.0)
     stat = terms.sum(axis=1)
     dof = used.sum(axis=1) - 1
-    p = chdtrc(np.maximum(dof, 1).astype(np.float64), stat)
+    p = chi2_sf(stat, np.maximum(dof, 1))
     return np.where((dof >= 1) & (n_own > 0) & (n_peers > 0), p, np.nan)

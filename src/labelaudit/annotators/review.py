@@ -503,12 +503,12 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
                                       pairwise=pairwise)
         loo = leave_one_out_consensus(enc, counts=counts, n_jobs=n_jobs)
         confusions = _confusion_table(enc, loo, min_count=min_confusion_count, top=3)
+        grades = _annotator_grades(enc, counts, loo, confusions, issues, alpha=alpha)
         ds = fit.result()
     mv = majority_vote(counts, tie_break=ds.posterior)
     method = consensus_method or ("crowdlab" if crowd is not None else "dawid_skene")
     consensus = _consensus_table(enc, counts, mv, ds, crowd, probs, method, quality_in, issues)
-    annotators = _annotator_table(enc, counts, ds, loo, confusions, issues, mv.n_annotations,
-                                  alpha=alpha)
+    annotators = _annotator_table(grades, ds)
     windows = drift = None
     if enc.time is not None:
         windows = _time_windows(enc, loo["graded"].to_numpy(), loo["correct"].to_numpy(),
@@ -623,18 +623,20 @@ def _consensus_table(
     return table
 
 
-def _annotator_table(
+def _annotator_grades(
     enc: EncodedAnnotations,
     counts: np.ndarray,
-    ds: DawidSkeneResult,
     loo: pl.DataFrame,
     confusions: pl.DataFrame,
     issues: np.ndarray | None,
-    n_ann_item: np.ndarray,
     *,
     alpha: float,
-) -> pl.DataFrame:
-    """One row per annotator: leave-one-out accuracy with its interval, test and flag."""
+) -> dict[str, Any]:
+    """Everything of the annotator table that does not need Dawid-Skene, by column.
+
+    The review computes it while Dawid-Skene runs on its worker thread;
+    :func:`_annotator_table` adds the Dawid-Skene columns.
+    """
     m, k = enc.n_annotators, enc.n_classes
     graded = loo["graded"].to_numpy()
     correct = loo["correct"].to_numpy()
@@ -650,23 +652,17 @@ def _annotator_table(
     _, _, kappa_cons = _grouped_kappa(ann[g_idx], enc.label[g_idx],
                                       loo["loo_label"].to_numpy()[g_idx].astype(np.intp), m, k)
 
-    own = np.zeros((m, k))
-    np.add.at(own, (ann, enc.label), 1.0)
+    # Own labels, and all labels on the items each annotator labeled (own included).
+    own = np.bincount(ann * k + enc.label, minlength=m * k).reshape(m, k).astype(np.float64)
     seen = np.empty((m, k))
     for c in range(k):
-        seen[:, c] = np.bincount(ann, weights=counts[enc.item, c], minlength=m)
+        seen[:, c] = np.bincount(ann, weights=counts[:, c][enc.item], minlength=m)
     label_p = chi_square_homogeneity(own, seen - own)
 
     p_value = two_proportion_z_less(n_agree, n_graded, n_agree.sum() - n_agree,
                                     n_graded.sum() - n_graded)
     q_value = benjamini_hochberg(p_value)
-    flagged = np.nan_to_num(q_value, nan=1.0) <= alpha
-
-    top_text = (
-        confusions.group_by(enc.annotator_col, maintain_order=True)
-        .agg(pl.col("description").str.join("; ").alias("top_confusions"))
-    )
-    annotators = pl.DataFrame({
+    columns: dict[str, Any] = {
         enc.annotator_col: enc.annotator_ids,
         "n_labels": n_labels.astype(np.int64),
         "n_graded": n_graded.astype(np.int64),
@@ -676,22 +672,39 @@ def _annotator_table(
         "accuracy_high": high,
         "peer_accuracy": peer_accuracy,
         "kappa_vs_consensus": kappa_cons,
-        "ds_accuracy": ds.annotator_accuracy,
-        "ds_confusion": pl.Series(ds.confusion),
+        "ds_accuracy": None,  # Dawid-Skene's, filled in by _annotator_table
+        "ds_confusion": None,
         "label_dist_p_value": label_p,
-    })
-    annotators = annotators.join(top_text, on=enc.annotator_col, how="left", maintain_order="left")
+    }
+    top_text = (
+        confusions.group_by(enc.annotator_col, maintain_order=True)
+        .agg(pl.col("description").str.join("; ").alias("top_confusions"))
+    )
+    extra: dict[str, Any] = {}
     if issues is not None:
         n_issue = np.bincount(ann, weights=issues[enc.item], minlength=m)
-        total_issues = float(issues[n_ann_item > 0].sum())
+        total_issues = float(issues[counts.sum(axis=1) > 0].sum())
         with np.errstate(invalid="ignore", divide="ignore"):
-            annotators = annotators.with_columns(
-                n_issue_items=pl.Series(n_issue.astype(np.int64)),
-                issue_rate=pl.Series(np.where(n_labels > 0, n_issue / n_labels, np.nan)),
-                issue_share=pl.Series(n_issue / total_issues if total_issues else np.full(m, np.nan)),
-            )
+            extra = {
+                "n_issue_items": n_issue.astype(np.int64),
+                "issue_rate": np.where(n_labels > 0, n_issue / n_labels, np.nan),
+                "issue_share": n_issue / total_issues if total_issues else np.full(m, np.nan),
+            }
+    extra.update(p_value=p_value, q_value=q_value,
+                 flagged=np.nan_to_num(q_value, nan=1.0) <= alpha)
+    return {"columns": columns, "top_text": top_text, "extra": extra, "key": enc.annotator_col}
+
+
+def _annotator_table(grades: dict[str, Any], ds: DawidSkeneResult) -> pl.DataFrame:
+    """One row per annotator: leave-one-out accuracy with its interval, test and flag."""
+    columns = dict(grades["columns"])
+    columns["ds_accuracy"] = ds.annotator_accuracy
+    columns["ds_confusion"] = pl.Series(ds.confusion)
+    key = grades["key"]
+    annotators = pl.DataFrame(columns).join(grades["top_text"], on=key, how="left",
+                                            maintain_order="left")
     return annotators.with_columns(
-        p_value=pl.Series(p_value), q_value=pl.Series(q_value), flagged=pl.Series(flagged),
+        pl.Series(name, values) for name, values in grades["extra"].items()
     )
 
 

@@ -292,6 +292,34 @@ def test_percent_agreement_brute_force(seed, n_items, k):
     assert nan_equal(got, float(np.mean(shares)) if shares else float("nan"), 1e-12)
 
 
+@HYP
+@given(seed=st.integers(0, 2**32 - 1), n_items=st.integers(1, 25), n_ann=st.integers(1, 6),
+       k=st.integers(1, 4), p_label=st.floats(0.2, 1.0))
+def test_agreement_summary_equals_the_separate_statistics(seed, n_items, n_ann, k, p_label):
+    # The summary computes its figures from per-item totals shared between them; they must
+    # be the same numbers, bit for bit, as the public functions on the count table, and
+    # Fleiss' item count the number of items at the modal rater count.
+    rng = np.random.default_rng(seed)
+    frame = random_long(rng, n_items, n_ann, k, p_label=p_label)
+    if frame.height == 0:
+        return
+    enc = encode(frame)
+    counts = annotators.label_counts(enc)
+    summary = annotators.agreement_summary(enc, min_overlap=1)
+    n = counts.sum(axis=1)
+    pairs = (n * (n - 1) / 2).sum()
+    pooled = (counts * (counts - 1) / 2).sum() / pairs if pairs else float("nan")
+    assert nan_equal(summary["percent_agreement"], annotators.percent_agreement(counts), 0)
+    assert nan_equal(summary["fleiss_kappa"], annotators.fleiss_kappa(counts), 0)
+    assert nan_equal(summary["krippendorff_alpha"],
+                     annotators.krippendorff_alpha_nominal(counts), 0)
+    assert nan_equal(summary["pairwise_agreement_pooled"], pooled, 0)
+    m = summary["fleiss_n_raters"]
+    assert summary["fleiss_n_items"] == (int((n == m).sum()) if m >= 2 else 0)
+    if m >= 2:
+        assert nan_equal(summary["fleiss_kappa"], annotators.fleiss_kappa(counts, n_raters=m), 0)
+
+
 def test_agreement_summary_perfect_agreement():
     frame = random_long(np.random.default_rng(5), 30, 4, 3, p_label=1.0, p_agree=1.0)
     summary = annotators.agreement_summary(encode(frame), min_overlap=5)

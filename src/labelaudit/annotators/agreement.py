@@ -42,33 +42,77 @@ def percent_agreement(counts: np.ndarray) -> float:
     float
         Mean agreement in [0, 1]; NaN if no item has two labels.
     """
-    pairable = _pairable(counts)
-    if pairable is None:
-        return float("nan")
-    c, n = pairable
-    return float(np.mean((c * (c - 1)).sum(axis=1) / (n * (n - 1))))
+    return _percent(_RowStats.of(counts))
 
 
-def _pairable(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Count rows of the items with at least two labels and their label totals, or None."""
-    counts = np.asarray(counts, dtype=np.float64)
-    n = counts.sum(axis=1)
-    keep = n >= 2
+class _RowStats:
+    """Per-item quantities every dataset-level figure is built from, computed once.
+
+    ``c`` is the count table as float64, ``n`` each item's label count and ``s2``
+    the sum of its squared class counts. Counts are whole numbers, so every sum
+    of them below is exact, and a figure computed from these equals the same
+    figure computed from the table directly, bit for bit.
+    """
+
+    __slots__ = ("c", "n", "s2")
+
+    def __init__(self, c: np.ndarray, n: np.ndarray, s2: np.ndarray) -> None:
+        self.c, self.n, self.s2 = c, n, s2
+
+    @classmethod
+    def of(cls, counts: np.ndarray) -> _RowStats:
+        c = np.asarray(counts, dtype=np.float64)
+        return cls(c, c.sum(axis=1), np.einsum("ik,ik->i", c, c))
+
+
+def _percent(stats: _RowStats) -> float:
+    keep = stats.n >= 2
     if not keep.any():
-        return None
-    return counts[keep], n[keep]
+        return float("nan")
+    n = stats.n[keep]
+    # sum_k c_k (c_k - 1) is s2 - n.
+    return float(np.mean((stats.s2[keep] - n) / (n * (n - 1))))
 
 
-def _fleiss_rows(counts: np.ndarray, n_raters: int | None) -> tuple[np.ndarray, int]:
-    n = counts.sum(axis=1)
-    if n_raters is None:
-        multi = n[n >= 2]
-        if multi.size == 0:
-            return np.zeros((0, counts.shape[1])), 0
-        values, freq = np.unique(multi, return_counts=True)
-        # Modal rater count; among equally common counts take the largest.
-        n_raters = int(values[np.flatnonzero(freq == freq.max())[-1]])
-    return counts[n == n_raters], int(n_raters)
+def _modal_raters(n: np.ndarray) -> int:
+    """Most common label count among items with two or more (the largest on a tie), or 0."""
+    multi = n[n >= 2]
+    if multi.size == 0:
+        return 0
+    values, freq = np.unique(multi, return_counts=True)
+    return int(values[np.flatnonzero(freq == freq.max())[-1]])
+
+
+def _fleiss(stats: _RowStats, m: int) -> tuple[float, int]:
+    """Fleiss' kappa on the items with exactly ``m`` labels, and how many there are."""
+    rows = stats.n == m
+    n_rows = int(rows.sum())
+    if n_rows == 0 or m < 2:
+        return float("nan"), n_rows
+    column_totals = stats.c[rows].sum(axis=0)
+    p_cat = column_totals / column_totals.sum()
+    p_rat = (stats.s2[rows] - m) / (m * (m - 1.0))
+    p_exp = (p_cat * p_cat).sum()
+    if p_exp == 1.0:
+        return float("nan"), n_rows
+    return float((p_rat.mean() - p_exp) / (1 - p_exp)), n_rows
+
+
+def _krippendorff(stats: _RowStats) -> float:
+    keep = stats.n >= 2
+    if not keep.any():
+        return float("nan")
+    c, m = stats.c[keep], stats.n[keep]
+    w = c / (m - 1.0)[:, None]
+    coincidence = w.T @ c
+    coincidence[np.diag_indices_from(coincidence)] -= w.sum(axis=0)
+    n_c = coincidence.sum(axis=0)
+    n_total = n_c.sum()
+    observed = coincidence.sum() - np.trace(coincidence)
+    expected = (n_total * n_total - (n_c * n_c).sum()) / (n_total - 1.0)
+    if expected == 0:
+        return float("nan")
+    return float(1.0 - observed / expected)
 
 
 def fleiss_kappa(counts: np.ndarray, *, n_raters: int | None = None) -> float:
@@ -94,16 +138,9 @@ def fleiss_kappa(counts: np.ndarray, *, n_raters: int | None = None) -> float:
         Kappa; NaN when undefined (no eligible item, ``n_raters < 2``, or a
         single category used throughout, where chance agreement is 1).
     """
-    table, m = _fleiss_rows(np.asarray(counts, dtype=np.float64), n_raters)
-    if table.shape[0] == 0 or m < 2:
-        return float("nan")
-    p_cat = table.sum(axis=0) / table.sum()
-    p_rat = ((table * table).sum(axis=1) - m) / (m * (m - 1.0))
-    p_mean = p_rat.mean()
-    p_exp = (p_cat * p_cat).sum()
-    if p_exp == 1.0:
-        return float("nan")
-    return float((p_mean - p_exp) / (1 - p_exp))
+    stats = _RowStats.of(counts)
+    m = _modal_raters(stats.n) if n_raters is None else int(n_raters)
+    return _fleiss(stats, m)[0]
 
 
 def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
@@ -125,20 +162,7 @@ def krippendorff_alpha_nominal(counts: np.ndarray) -> float:
         the pairable labels). The ``krippendorff`` package raises in the
         first case and returns NaN in the second.
     """
-    pairable = _pairable(counts)
-    if pairable is None:
-        return float("nan")
-    c, m = pairable
-    w = c / (m - 1.0)[:, None]
-    coincidence = w.T @ c
-    coincidence[np.diag_indices_from(coincidence)] -= w.sum(axis=0)
-    n_c = coincidence.sum(axis=0)
-    n_total = n_c.sum()
-    observed = coincidence.sum() - np.trace(coincidence)
-    expected = (n_total * n_total - (n_c * n_c).sum()) / (n_total - 1.0)
-    if expected == 0:
-        return float("nan")
-    return float(1.0 - observed / expected)
+    return _krippendorff(_RowStats.of(counts))
 
 
 #: Up to this many (group, class) cells or pair keys, counts are taken densely.
@@ -305,11 +329,12 @@ def agreement_summary(
         counts = label_counts(encoded)
     if pairwise is None:
         pairwise = pairwise_agreement(encoded, min_overlap=min_overlap)
-    n = counts.sum(axis=1)
-    c = counts.astype(np.float64)
+    stats = _RowStats.of(counts)
+    n = stats.n
     total_pairs = float((n * (n - 1) / 2).sum())
-    agree_pairs = float((c * (c - 1) / 2).sum())
-    table, m = _fleiss_rows(c, None)
+    agree_pairs = float(((stats.s2 - n) / 2).sum())  # sum of c_k (c_k - 1) / 2: exact
+    m = _modal_raters(n)
+    fleiss, fleiss_items = _fleiss(stats, m)
     kappas = pairwise["cohen_kappa"].to_numpy()
     finite = kappas[np.isfinite(kappas)]
     return {
@@ -317,12 +342,12 @@ def agreement_summary(
         "n_annotations": int(encoded.n_annotations),
         "n_annotators": int(encoded.n_annotators),
         "n_items_multi": int((n >= 2).sum()),
-        "percent_agreement": percent_agreement(counts),
+        "percent_agreement": _percent(stats),
         "pairwise_agreement_pooled": agree_pairs / total_pairs if total_pairs else float("nan"),
-        "fleiss_kappa": fleiss_kappa(c, n_raters=m) if m >= 2 else float("nan"),
+        "fleiss_kappa": fleiss,
         "fleiss_n_raters": int(m),
-        "fleiss_n_items": int(table.shape[0]),
-        "krippendorff_alpha": krippendorff_alpha_nominal(counts),
+        "fleiss_n_items": fleiss_items if m >= 2 else 0,
+        "krippendorff_alpha": _krippendorff(stats),
         "cohen_kappa_mean": float(finite.mean()) if finite.size else float("nan"),
         "cohen_kappa_median": float(np.median(finite)) if finite.size else float("nan"),
         "n_pairs": int(pairwise.height),

@@ -191,8 +191,7 @@ def test_stats_slices_annotators_import_no_heavy_modules():
         "heavy = ('scipy', 'sklearn', 'matplotlib', 'dask')\n"
         "print(sorted(m for m in new if m.split('.')[0] in heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert _fresh_interpreter_prints(code) == "[]"
 
 
 def test_no_module_level_heavy_imports():
@@ -260,5 +259,10 @@ def test_the_annotator_review_does_not_import_scipy():
         "assert r.annotators.height == 3\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
     )
+    assert _fresh_interpreter_prints(code) == "[]"
+
+
+def _fresh_interpreter_prints(code: str) -> str:
+    """What ``code`` prints when run by a new interpreter (nothing imported beforehand)."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()

@@ -316,6 +316,14 @@ class AuditResult(ResultTables):
         -------
         AuditResult
 
+        Raises
+        ------
+        InputError
+            When ``sample`` was not drawn from this audit (its items' flags,
+            labels or qualities, or the item count, differ; see
+            :func:`labelaudit.verify.sampling.check_drawn_from`), and for bad
+            reviews as :func:`labelaudit.verify.verify_reviews` says.
+
         Examples
         --------
         >>> import numpy as np, polars as pl
@@ -335,7 +343,9 @@ class AuditResult(ResultTables):
         ('review', 120)
         """
         from .verify import verify_reviews
+        from .verify.sampling import check_drawn_from
 
+        check_drawn_from(sample, self.issues)
         kwargs.setdefault("audit_ids", self.issues.get_column("id"))
         estimate = verify_reviews(sample, reviews, **kwargs)
         verified = self.with_section("verified", estimate, figures=estimate.figures())

@@ -139,6 +139,64 @@ def test_partial_review_needs_permission():
     assert v.to_dict()["method"]["partial_review_assumption"]
 
 
+def test_a_stratum_without_any_review_is_refused():
+    # With no reviewed item a stratum has no share to weight: the review is refused rather
+    # than filled in with a made-up rate (it used to be 1/2, reported as verified).
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=100, seed=0)
+    design = sample.design
+    ids = design.get_column("id").to_numpy()
+    nothing = pl.DataFrame({"id": ids, "reviewed_label": pl.Series([None] * ids.size,
+                                                                  dtype=pl.String)})
+    with pytest.raises(InputError, match="none of the 100 sampled items is reviewed"):
+        verify_reviews(sample, nothing, allow_partial=True)
+    stratum = design.get_column("stratum").to_numpy()
+    keep = stratum != 3
+    labels = [str(t) if k else None for t, k in zip(truth[ids], keep, strict=True)]
+    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+    with pytest.raises(InputError, match="no item of stratum 3 .* is reviewed"):
+        verify_reviews(sample, answers, allow_partial=True)
+    # one reviewed item in that stratum is enough for a partial review
+    first = int(np.flatnonzero(~keep)[0])
+    labels[first] = str(truth[ids][first])
+    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+    v = verify_reviews(sample, answers, allow_partial=True)
+    assert v.partial and v.n_reviewed == int(keep.sum()) + 1
+
+
+def test_detector_quality_uses_each_items_own_flag_in_a_simple_random_sample():
+    # A simple random sample has one stratum holding flagged and unflagged items; the
+    # detector's figures must come from each item's flag, not the stratum's.
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=400, seed=1, strata=1)
+    assert sample.strata.height == 1
+    flagged_all = table.get_column("is_issue").to_numpy()
+    assert sample.strata.get_column("n_issues")[0] == int(flagged_all.sum())
+    assert not sample.strata.get_column("is_issue")[0]
+    design = sample.design
+    ids = design.get_column("id").to_numpy()
+    flag = design.get_column("is_issue").to_numpy()
+    v = verify_reviews(sample, pl.DataFrame({"id": ids, "reviewed_label": truth[ids]}))
+    n_flag, n_rest = int(flagged_all.sum()), int((~flagged_all).sum())
+    wrong_flag = wrong[ids][flag].mean() * n_flag
+    wrong_rest = wrong[ids][~flag].mean() * n_rest
+    assert v.precision["estimate"] == pytest.approx(wrong_flag / n_flag)
+    assert v.recall["estimate"] == pytest.approx(wrong_flag / (wrong_flag + wrong_rest))
+    assert v.precision["ci_low"] <= v.precision["estimate"] <= v.precision["ci_high"]
+    # the truth of this population lies inside both intervals
+    true_precision = wrong[flagged_all].mean()
+    true_recall = wrong[flagged_all].sum() / wrong.sum()
+    assert v.precision["ci_low"] <= true_precision <= v.precision["ci_high"]
+    assert v.recall["ci_low"] <= true_recall <= v.recall["ci_high"]
+    # no reviewed flagged item: the figures are not measured, and the result says why
+    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(
+        [None if f else str(t) for f, t in zip(flag, truth[ids], strict=True)], dtype=pl.String)})
+    v = verify_reviews(sample, answers, allow_partial=True)
+    assert v.precision["estimate"] is None and v.recall["estimate"] is None
+    assert "no reviewed item among the flagged items" in v.parameters["detector_note"]
+    assert any("not measured" in line for line in v.summary_lines())
+
+
 def test_review_errors_name_the_problem():
     table, wrong, truth = generated_audit()
     sample = review_sample(table, size=50, seed=0)

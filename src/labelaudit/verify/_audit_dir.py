@@ -247,7 +247,29 @@ def load_sample(directory: str | Path, *, class_names: tuple[str, ...]) -> Revie
             f"sample strata '{directory / 'sample_strata.parquet'}': missing column(s) "
             f"{', '.join(map(repr, missing))}"
         )
-    strata = long.select(strata_cols).unique("stratum", keep="first").sort("stratum")
+    strata = long.select(strata_cols + (["n_issues"] if "n_issues" in long.columns else []))
+    strata = strata.unique("stratum", keep="first").sort("stratum")
+    if "n_issues" not in strata.columns:
+        strata = _issues_per_stratum(strata, design)
     counts = long.select("stratum", "given_label", pl.col("n_class_items").alias("n_items"))
     return ReviewSample(design, strata, counts, class_names, int(info.get("seed", 0)),
                         dict(info.get("parameters") or {}))
+
+
+def _issues_per_stratum(strata: pl.DataFrame, design: pl.DataFrame) -> pl.DataFrame:
+    """``n_issues`` for a sample drawn before the strata recorded it.
+
+    Strata of issues and strata of unflagged items are pure, so the count is
+    the stratum's size or 0. A stratum whose sampled items are of both kinds
+    (a simple random sample's only stratum) has an unknown count (null): the
+    detector's precision and recall are then not measured.
+    """
+    kinds = design.group_by("stratum").agg(
+        pl.col("is_issue").cast(pl.Boolean).any().alias("_any"),
+        pl.col("is_issue").cast(pl.Boolean).all().alias("_all"),
+    )
+    joined = strata.join(kinds, on="stratum", how="left", maintain_order="left")
+    mixed = pl.col("_any").fill_null(False) & ~pl.col("_all").fill_null(True)
+    count = pl.when(mixed).then(None).when(pl.col("is_issue")).then(pl.col("n_items")).otherwise(0)
+    return joined.with_columns(count.cast(pl.Int64).alias("n_issues")).drop("_any", "_all")
+

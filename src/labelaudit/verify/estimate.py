@@ -279,9 +279,93 @@ def stratified_bounds(
 
 
 def _point(sizes: np.ndarray, n: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Estimated wrong labels per stratum, ``N_h x_h / n_h`` (prior mean 1/2 when n_h = 0)."""
-    rate = np.where(n > 0, x / np.maximum(n, 1), 0.5)
-    return sizes * rate
+    """Estimated wrong labels per stratum, ``N_h x_h / n_h`` (every ``n_h`` at least 1)."""
+    return sizes * (x / np.maximum(n, 1))
+
+
+def _check_every_stratum_reviewed(
+    sizes: np.ndarray, n: np.ndarray, sampled: np.ndarray, n_sampled: int, source: str
+) -> None:
+    """Refuse a review that leaves a whole stratum unreviewed.
+
+    The design-based estimate weights each stratum's reviewed share by its
+    size; a stratum without one reviewed item has no share to weight, and any
+    figure put in its place would be an assumption presented as a review.
+    """
+    if not n.any():
+        raise InputError(
+            f"{source}: none of the {n_sampled} sampled items is reviewed; fill reviewed_label "
+            "(or is_correct) before verifying"
+        )
+    empty = np.flatnonzero((n == 0) & (sizes > 0))
+    if empty.size:
+        h = int(empty[0])
+        raise InputError(
+            f"{source}: no item of stratum {h} ({int(sizes[h])} items, {int(sampled[h])} "
+            f"sampled) is reviewed; a partial review needs at least one reviewed item in "
+            f"every stratum ({empty.size} of {sizes.size} have none)"
+        )
+
+
+def _detector(
+    strata: pl.DataFrame,
+    stratum: np.ndarray,
+    item_flag: np.ndarray,
+    rev: np.ndarray,
+    bad: np.ndarray,
+    *,
+    n_draws: int,
+    seed: int,
+    confidence: float,
+) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """The detector's precision and recall measured on the sample, with their bounds.
+
+    Each stratum splits into its flagged and its unflagged items (a stratum of
+    the default design holds one kind only; a simple random sample's holds
+    both), with cell sizes from the audit. Each cell gets beta-binomial draws
+    of its wrong labels. Returns both figures and, when they cannot be
+    measured, the reason (the figures are then None).
+    """
+    empty = {"estimate": None, "ci_low": None, "ci_high": None}
+    if "n_issues" not in strata.columns or strata.get_column("n_issues").null_count():
+        return empty, empty, ("the sample does not record how many flagged items each "
+                              "stratum holds")
+    n_strata = strata.height
+    sizes = strata.get_column("n_items").to_numpy().astype(np.int64)
+    n_issues = strata.get_column("n_issues").to_numpy().astype(np.int64)
+    # Cell 2h: flagged items of stratum h; cell 2h + 1: the others.
+    cell_sizes = np.stack([n_issues, sizes - n_issues], axis=1).ravel()
+    cell = 2 * stratum + (~item_flag).astype(np.int64)
+    n_c = np.bincount(cell[rev], minlength=2 * n_strata).astype(np.int64)
+    x_c = np.bincount(cell[rev & bad], minlength=2 * n_strata).astype(np.int64)
+    unseen = np.flatnonzero((n_c == 0) & (cell_sizes > 0))
+    if unseen.size:
+        h, kind = divmod(int(unseen[0]), 2)
+        return empty, empty, (f"no reviewed item among the {'unflagged' if kind else 'flagged'} "
+                              f"items of stratum {h}")
+    # Only the cells that hold items: for strata of one kind each, these are the strata
+    # themselves, in order.
+    keep = cell_sizes > 0
+    is_flag = np.tile([True, False], n_strata)[keep]
+    cell_sizes, n_c, x_c = cell_sizes[keep], n_c[keep], x_c[keep]
+    up = stratified_draws(cell_sizes, n_c, x_c, n_draws=n_draws, seed=seed)
+    down = stratified_draws(cell_sizes, n_c, x_c, n_draws=n_draws, seed=seed + 1, side="lower")
+    point = _point(cell_sizes, n_c, x_c)
+    n_flagged = int(cell_sizes[is_flag].sum())
+    precision = _ratio_block(
+        point[is_flag].sum(), n_flagged, down[:, is_flag].sum(axis=1) / max(n_flagged, 1),
+        up[:, is_flag].sum(axis=1) / max(n_flagged, 1), confidence,
+    )
+    # recall = flagged wrong / all wrong: low when few flagged and many unflagged are wrong
+    hit_lo, hit_hi = down[:, is_flag].sum(axis=1), up[:, is_flag].sum(axis=1)
+    miss_lo, miss_hi = down[:, ~is_flag].sum(axis=1), up[:, ~is_flag].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = _ratio_block(
+            point[is_flag].sum(), point.sum(),
+            np.where(hit_lo + miss_hi > 0, hit_lo / (hit_lo + miss_hi), np.nan),
+            np.where(hit_hi + miss_lo > 0, hit_hi / (hit_hi + miss_lo), np.nan), confidence,
+        )
+    return precision, recall, None
 
 
 def _check_confidence(confidence: float) -> None:
@@ -560,6 +644,8 @@ class VerifiedEstimate(ResultTables):
                 f"{p['ci_high']:.2f}), recall {r['estimate']:.2f} ({r['ci_low']:.2f}-"
                 f"{r['ci_high']:.2f})."
             )
+        elif self.parameters.get("detector_note"):
+            lines.append(f"Detector on the sample: not measured ({self.parameters['detector_note']}).")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -694,26 +780,16 @@ def verify_reviews(
     bad = wrong.fill_null(False).to_numpy()
     n_h = np.bincount(stratum[rev], minlength=n_strata).astype(np.int64)
     x_h = np.bincount(stratum[rev & bad], minlength=n_strata).astype(np.int64)
+    _check_every_stratum_reviewed(sizes, n_h, strata.get_column("n_sampled").to_numpy(),
+                                  joined.height, source)
     N = int(sizes.sum())
-    up = stratified_draws(sizes, n_h, x_h, n_draws=n_draws, seed=seed)
-    down = stratified_draws(sizes, n_h, x_h, n_draws=n_draws, seed=seed + 1, side="lower")
     point = _point(sizes, n_h, x_h)
     est, lo, hi = effective_sample_bounds(sizes, n_h, x_h, confidence=confidence)
-    flagged = strata.get_column("is_issue").to_numpy().astype(bool)
-    n_flagged = sizes[flagged].sum()
-    precision = _ratio_block(
-        point[flagged].sum(), n_flagged, down[:, flagged].sum(axis=1) / max(n_flagged, 1),
-        up[:, flagged].sum(axis=1) / max(n_flagged, 1), confidence,
+    item_flag = joined.get_column("is_issue").cast(pl.Boolean).fill_null(False).to_numpy()
+    precision, recall, detector_note = _detector(
+        strata, stratum, item_flag, rev, bad, n_draws=n_draws, seed=seed, confidence=confidence
     )
-    # recall = flagged wrong / all wrong: low when few flagged and many unflagged are wrong
-    hit_lo, hit_hi = down[:, flagged].sum(axis=1), up[:, flagged].sum(axis=1)
-    miss_lo, miss_hi = down[:, ~flagged].sum(axis=1), up[:, ~flagged].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = _ratio_block(
-            point[flagged].sum(), point.sum(),
-            np.where(hit_lo + miss_hi > 0, hit_lo / (hit_lo + miss_hi), np.nan),
-            np.where(hit_hi + miss_lo > 0, hit_hi / (hit_hi + miss_lo), np.nan), confidence,
-        )
+    flagged = strata.get_column("is_issue").to_numpy().astype(bool)
     per_class = _per_class(sample, joined, rev, bad, names, confidence, n_draws, seed)
     strata_rows = [
         {
@@ -735,8 +811,9 @@ def verify_reviews(
         "interval": "beta interval on the effective sample size (Korn-Graubard): design "
         "variance from Jeffreys-smoothed stratum rates with finite-population correction, "
         "Jeffreys Beta(x*+1/2, n*-x*+1/2) quantiles, 0 when no error was seen",
-        "detector_intervals": "per-stratum beta posteriors with beta-binomial counts for the "
-        "unreviewed items, Monte Carlo",
+        "detector_intervals": "beta posteriors with beta-binomial counts for the unreviewed "
+        "items of each (stratum, flagged or not) cell, Monte Carlo",
+        "detector_note": detector_note,
         "n_draws": n_draws,
         "seed": seed,
         "sample_seed": sample.seed,

@@ -27,6 +27,7 @@ __all__ = [
     "allocate",
     "anticipated_error_probabilities",
     "anticipated_half_width",
+    "check_drawn_from",
     "make_strata",
     "prior_shift_error_probabilities",
     "review_sample",
@@ -65,8 +66,10 @@ class ReviewSample(ResultTables):
         ``id``, ``given_label``, ``suggested_label``, ``label_quality``,
         ``is_issue``, ``stratum``, ``stratum_size``, ``inclusion_probability``.
     strata : polars.DataFrame
-        One row per stratum: ``stratum``, ``is_issue``, ``quality_low``,
-        ``quality_high``, ``n_items``, ``n_sampled``, ``anticipated_rate``.
+        One row per stratum: ``stratum``, ``is_issue`` (every item of the
+        stratum is flagged), ``n_issues`` (how many are: a simple random sample's
+        one stratum holds both kinds), ``quality_low``, ``quality_high``,
+        ``n_items``, ``n_sampled``, ``anticipated_rate``.
     class_counts : polars.DataFrame
         Items per stratum and given class (``stratum``, ``given_label``,
         ``n_items``), for per-class estimates.
@@ -695,10 +698,12 @@ def review_sample(
     )
     low = np.array([quality[stratum == h].min() for h in range(n_strata)])
     high = np.array([quality[stratum == h].max() for h in range(n_strata)])
+    n_issues = np.bincount(stratum, weights=flagged, minlength=n_strata).astype(np.int64)
     strata_table = pl.DataFrame(
         {
             "stratum": np.arange(n_strata, dtype=np.int64),
-            "is_issue": np.array([flagged[stratum == h][0] for h in range(n_strata)]),
+            "is_issue": n_issues == sizes,
+            "n_issues": n_issues,
             "quality_low": low,
             "quality_high": high,
             "n_items": sizes,
@@ -729,3 +734,79 @@ def review_sample(
         "anticipated_half_width": math.sqrt(_variance(sizes, rates, alloc)) * _Z95,
     }
     return ReviewSample(design, strata_table, class_counts, names, int(seed), params)
+
+
+def check_drawn_from(sample: ReviewSample, issues: Any, *, source: str = "review sample") -> None:
+    """Refuse a sample that was not drawn from this audit's issues table.
+
+    A sample records, for each item it drew, the audit's given label, label
+    quality and flag, and the size of every stratum. Verifying it against
+    another audit (or a later run of the same one with other probabilities)
+    would weight the reviews by strata that no longer exist, so any
+    difference is an error (label qualities may differ by 1e-6, the last
+    digits a refit on other hardware can change).
+
+    Parameters
+    ----------
+    sample : ReviewSample
+        The sample (as drawn, or read back by ``load_sample``).
+    issues : polars.DataFrame
+        The audit's issues table (``id``, ``given_label``, ``label_quality``,
+        ``is_issue``).
+    source : str, default "review sample"
+        Name of the sample, for the message.
+
+    Raises
+    ------
+    InputError
+        Naming the first item (or the item count) that differs.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"id": np.arange(200), "given_label": ["a"] * 200,
+    ...                   "suggested_label": ["b"] * 200,
+    ...                   "label_quality": np.linspace(0, 1, 200), "is_issue": np.arange(200) < 20})
+    >>> s = review_sample(t, size=30, seed=0)
+    >>> check_drawn_from(s, t)
+    >>> check_drawn_from(s, t.with_columns(is_issue=~pl.col("is_issue")))
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: review sample: item 69 is not flagged in the sample but flagged in this audit; ...
+    """
+    table, _ = _issues_frame(issues)
+    advice = ("the sample was drawn from another audit, or from an earlier run of this one; "
+              "draw a new sample from this audit")
+    if sample.n_items != table.height:
+        raise InputError(f"{source}: drawn from {sample.n_items} items, but this audit has "
+                         f"{table.height}; {advice}")
+    design = sample.design.select(
+        pl.col("id").cast(pl.String).alias("_key"), "id", "given_label", "label_quality",
+        "is_issue",
+    )
+    audit = table.select(
+        pl.col("id").cast(pl.String).alias("_key"),
+        pl.col("given_label").alias("_given"), pl.col("label_quality").alias("_quality"),
+        pl.col("is_issue").alias("_flag"),
+    ).unique("_key", keep="first")
+    joined = design.join(audit, on="_key", how="left", maintain_order="left")
+    checks = (
+        (pl.col("_flag").is_null(), "{id!r} is in the sample but not in this audit"),
+        (pl.col("is_issue").cast(pl.Boolean) != pl.col("_flag").cast(pl.Boolean),
+         "{id!r} is {a} in the sample but {b} in this audit"),
+        (pl.col("given_label").cast(pl.String) != pl.col("_given").cast(pl.String),
+         "{id!r} has given label {g!r} in the sample but {h!r} in this audit"),
+        ((pl.col("label_quality").cast(pl.Float64) - pl.col("_quality").cast(pl.Float64)).abs()
+         > 1e-6, "{id!r} has label quality {q:.6g} in the sample but {r:.6g} in this audit"),
+    )
+    for condition, text in checks:
+        bad = joined.filter(condition.fill_null(False))
+        if bad.height:
+            row = bad.row(0, named=True)
+            flagged = bool(row["is_issue"])
+            detail = text.format(
+                id=row["id"], a="flagged" if flagged else "not flagged",
+                b="not" if flagged else "flagged", g=row["given_label"], h=row["_given"],
+                q=row["label_quality"] or 0.0, r=row["_quality"] or 0.0,
+            )
+            raise InputError(f"{source}: item {detail}; {advice}")
+

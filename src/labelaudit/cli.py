@@ -941,7 +941,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
                  class_names: Sequence[str]) -> tuple[Any, Any, list[dict[str, Any]]]:
     """The reviewers' table, the sample design it answers (first of ``designs`` that has one)
     and both files' provenance; ``option`` names the flag that points at the design."""
-    from .io import file_fingerprint, read_annotation_table
+    from .io import file_fingerprint, read_reviews
     from .verify._audit_dir import load_sample
 
     design = next((d for d in designs if (d / "sample_design.parquet").is_file()), None)
@@ -952,7 +952,7 @@ def _read_review(reviews: Path, designs: Sequence[Path], option: str,
             f"{option} DIR (the --out of 'labelaudit sample')"
         )
     sample = load_sample(design, class_names=tuple(class_names))
-    raw = read_annotation_table(reviews, what="reviews", text_columns=("id", "reviewed_label"))
+    raw = read_reviews(reviews)
     inputs = [{"role": "reviews", **file_fingerprint(reviews, n_rows=raw.height)},
               {"role": "sample_design", **file_fingerprint(design / "sample_design.parquet",
                                                            n_rows=sample.design.height)}]

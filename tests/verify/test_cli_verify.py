@@ -302,3 +302,73 @@ def test_plan_with_audit_adds_the_stratified_plan(audited, capsys):
     assert run(["plan", "--lot-size", "999", "--aql", "0.02", "--lq", "0.10",
                 "--audit", str(root / "audit")]) == 2
     assert "differs from the 2000 items" in capsys.readouterr().err
+
+
+def test_review_file_round_trips_formula_like_ids_and_labels(tmp_path):
+    # review_sample.csv guards cells a spreadsheet would run as formulas ('@ann, '-1);
+    # verify must read them back as the ids and labels they are.
+    rng = np.random.default_rng(3)
+    n = 300
+    true = rng.integers(0, 2, n)
+    given = np.where(rng.random(n) < 0.1, 1 - true, true)
+    logits = rng.normal(size=(n, 2))
+    logits[np.arange(n), true] += 2.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    names = np.array(["-1", "+1"])
+    ids = [f"@user{i}" for i in range(n)]
+    pl.DataFrame({"id": ids, "label": names[given]}).write_csv(tmp_path / "data.csv")
+    np.save(tmp_path / "probs.npy", probs)
+    assert run(["audit", str(tmp_path / "data.csv"), "--label-col", "label", "--id-col", "id",
+                "--pred-probs", str(tmp_path / "probs.npy"), "--classes=-1,+1",
+                "--out", str(tmp_path / "audit"), "--n-bootstrap", "10"]) == 0
+    assert run(["sample", str(tmp_path / "audit"), "--size", "40",
+                "--out", str(tmp_path / "s")]) == 0
+    text = (tmp_path / "s" / "review_sample.csv").read_text()
+    assert "'@user" in text and ("'+1" in text or "'-1" in text)  # the guard is there
+    truth = dict(zip(ids, names[true].tolist(), strict=True))
+    table = pl.read_csv(tmp_path / "s" / "review_sample.csv", infer_schema_length=0)
+    raw_ids = [i[1:] for i in table.get_column("id")]  # what the reviewer means
+    table = table.with_columns(pl.Series("reviewed_label", [
+        "'" + truth[i] for i in raw_ids]))  # answered in the file's own style
+    table.write_csv(tmp_path / "s" / "reviewed.csv")
+    assert run(["verify", str(tmp_path / "audit"), str(tmp_path / "s" / "reviewed.csv"),
+                "--out", str(tmp_path / "v")]) == 0
+    verified = json.loads((tmp_path / "v" / "summary.json").read_text())["verified"]
+    wrong = sum(truth[i] != g for i, g in zip(raw_ids, [
+        s[1:] for s in table.get_column("given_label")], strict=True))
+    assert verified["n_reviewed"] == 40 and verified["n_wrong_reviewed"] == wrong
+
+
+def test_a_sample_without_flag_counts_still_verifies(audited, tmp_path):
+    # Samples drawn before the strata recorded n_issues: pure strata get it from their
+    # flag; the detector figures are the same as with the recorded counts.
+    root, truth = audited
+    assert _sample(root, tmp_path / "s", "--size", 150) == 0
+    reviews = _answer(tmp_path / "s", truth, tmp_path / "s" / "r.csv")
+    assert run(["verify", str(root / "audit"), str(reviews), "--out", str(tmp_path / "v1")]) == 0
+    strata = pl.read_parquet(tmp_path / "s" / "sample_strata.parquet")
+    strata.drop("n_issues").write_parquet(tmp_path / "s" / "sample_strata.parquet")
+    assert run(["verify", str(root / "audit"), str(reviews), "--out", str(tmp_path / "v2")]) == 0
+    one, two = (json.loads((tmp_path / d / "summary.json").read_text())["verified"]
+                for d in ("v1", "v2"))
+    assert one["detector"] == two["detector"] and one["detector"]["precision"]["estimate"]
+
+
+def test_verify_refuses_a_sample_of_another_audit(audited, tmp_path, capsys):
+    root, truth = audited
+    assert _sample(root, tmp_path / "s", "--size", 100) == 0
+    reviews = _answer(tmp_path / "s", truth, tmp_path / "s" / "r.csv")
+    # the same data audited again with other probabilities: other flags and qualities
+    probs = np.load(root / "probs.npy")
+    other = np.random.default_rng(9).dirichlet(np.ones(3), probs.shape[0])
+    np.save(tmp_path / "other.npy", 0.5 * probs + 0.5 * other)
+    assert run(["audit", str(root / "data.csv"), "--label-col", "label", "--id-col", "item",
+                "--pred-probs", str(tmp_path / "other.npy"), "--out", str(tmp_path / "audit2"),
+                "--n-bootstrap", "10"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "v"
+    assert run(["verify", str(tmp_path / "audit2"), str(reviews), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "drawn from another audit" in err and err.count("\n") == 1
+    assert not out.exists()
+    assert run(["verify", str(root / "audit"), str(reviews), "--out", str(out)]) == 0

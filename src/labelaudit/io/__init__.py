@@ -7,7 +7,8 @@ Tables (:mod:`.tables`, :mod:`.label_studio`)
     :func:`read_table` picks a reader from :data:`READERS` by suffix (CSV,
     TSV, Parquet, Parquet dataset directories, JSON Lines, Label Studio
     JSON and JSON_MIN); :func:`register_reader` adds a format.
-    :func:`read_annotation_table` also reads Label Studio CSV exports.
+    :func:`read_annotation_table` also reads Label Studio CSV exports;
+    :func:`read_reviews` reads reviewers' answers (undoing the CSV formula guard).
 Label Studio tasks (:mod:`.label_studio`)
     :func:`label_studio_tasks` (import tasks with the suggested label as a
     prediction), :func:`label_studio_config` (the labeling interface).
@@ -67,6 +68,7 @@ from .tables import (
     item_ids,
     parquet_dataset_files,
     read_annotation_table,
+    read_reviews,
     read_table,
     register_reader,
     require_columns,
@@ -101,6 +103,7 @@ __all__ = [
     "publish",
     "read_annotation_table",
     "read_image_bytes",
+    "read_reviews",
     "read_table",
     "read_json",
     "read_toml",

@@ -479,6 +479,42 @@ def read_annotation_table(
 
 
 
+def read_reviews(path: str | Path) -> pl.DataFrame:
+    """Read reviewers' answers to a review sample: a table, or a Label Studio export.
+
+    As :func:`read_annotation_table`, with ``id``, ``given_label`` and
+    ``reviewed_label`` read as text. From a CSV file the formula guard that
+    ``review_sample.csv`` was written with is removed (see
+    :func:`~labelaudit.io.writers.remove_formula_guard`), so an id such as
+    ``@ann`` or a label such as ``-1`` reads back as itself.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The reviews file.
+
+    Returns
+    -------
+    polars.DataFrame
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "reviewed.csv").write_text("id,given_label,reviewed_label\\n'@ann,'-1,'+1\\n")
+    >>> read_reviews(d / "reviewed.csv").row(0)
+    ('@ann', '-1', '+1')
+    """
+    from .writers import remove_formula_guard
+
+    path = Path(path)
+    frame = read_annotation_table(path, what="reviews",
+                                  text_columns=("id", "given_label", "reviewed_label"))
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        frame = remove_formula_guard(frame)
+    return frame
+
+
 def input_fingerprints(
     role: str, path: str | os.PathLike[str], *, n_rows: int | None
 ) -> list[dict[str, Any]]:

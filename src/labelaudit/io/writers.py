@@ -243,6 +243,44 @@ def _neutralise(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
+def remove_formula_guard(df: pl.DataFrame) -> pl.DataFrame:
+    """Undo :func:`write_csv`'s formula guard on a table read back from its CSV.
+
+    A text cell (or column name) that is a single quote followed by text
+    starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return loses
+    that quote: it is what :func:`write_csv` wrote for the text without it.
+    Cells the guard did not touch, and cells a spreadsheet saved without the
+    quote, are unchanged.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        A table read from a CSV file labelaudit wrote (such as
+        ``review_sample.csv``), edited or not.
+
+    Returns
+    -------
+    polars.DataFrame
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"id": ["'@ann", "bob", "'x"], "label": ["'-1", "+1", "'+1"]})
+    >>> remove_formula_guard(t).rows()
+    [('@ann', '-1'), ('bob', '+1'), ("'x", '+1')]
+    """
+
+    def guarded(text: pl.Expr) -> pl.Expr:
+        return pl.any_horizontal(text.str.starts_with("'" + p) for p in _FORMULA_PREFIXES)
+
+    text_columns = [c for c, dtype in df.schema.items() if dtype == pl.String]
+    out = df.with_columns(
+        pl.when(guarded(pl.col(c))).then(pl.col(c).str.slice(1)).otherwise(pl.col(c)).alias(c)
+        for c in text_columns
+    )
+    return out.rename({c: c[1:] for c in out.columns
+                       if c.startswith("'") and c[1:].startswith(_FORMULA_PREFIXES)})
+
+
 def write_output(path: str | os.PathLike[str], content: Any) -> None:
     """Atomically write one output, in the format its file name ends with.
 

@@ -114,6 +114,24 @@ def test_sample_bad_input_exits_2_and_writes_nothing(audited, tmp_path, capsys, 
     assert not out.exists()
 
 
+def test_sample_data_with_other_ids_exits_2(audited, tmp_path, capsys):
+    # a data file whose ids do not match the audit's would leave the reviewers blank rows
+    root, _ = audited
+    data = pl.read_csv(root / "data.csv")
+    data.with_columns(pl.Series("item", [f"x{i}" for i in range(data.height)])).write_csv(
+        tmp_path / "other.csv")
+    data.head(1000).write_csv(tmp_path / "half.csv")
+    for name in ("other.csv", "half.csv"):
+        out = tmp_path / f"never-{name}"
+        assert _sample(root, out, "--size", 100, "--data", tmp_path / name,
+                       "--id-col", "item") == 2
+        err = capsys.readouterr().err
+        assert "sampled ids are not in its 'id' column" in err and err.count("\n") == 1
+        assert not out.exists()
+    assert _sample(root, tmp_path / "ok", "--size", 100, "--data", root / "data.csv",
+                   "--id-col", "item") == 0
+
+
 def test_verify_full_review(audited, tmp_path, capsys):
     root, truth = audited
     assert _sample(root, tmp_path / "s", "--size", 200, "--seed", 1) == 0

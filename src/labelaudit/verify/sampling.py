@@ -226,12 +226,16 @@ def _add_data_columns(table: pl.DataFrame, data: pl.DataFrame) -> pl.DataFrame:
     data = data.select(keep).with_columns(pl.col("id").cast(pl.String).alias("_key"))
     if data.get_column("_key").is_duplicated().any():
         raise InputError("item data: column 'id' has duplicate values")
-    joined = (
-        table.with_columns(pl.col("id").cast(pl.String).alias("_key"))
-        .join(data.drop("id"), on="_key", how="left", maintain_order="left")
-        .drop("_key")
-    )
-    return joined
+    keyed = table.with_columns(pl.col("id").cast(pl.String).alias("_key"))
+    absent = ~keyed.get_column("_key").is_in(data.get_column("_key").implode())
+    if absent.any():
+        first = keyed.get_column("id").filter(absent)[0]
+        raise InputError(
+            f"item data: {int(absent.sum())} of {table.height} sampled ids are not in its "
+            f"'id' column (first: {first!r}); give the data file the audit read (and its "
+            "id column)"
+        )
+    return keyed.join(data.drop("id"), on="_key", how="left", maintain_order="left").drop("_key")
 
 
 # --------------------------------------------------------------------------- strata

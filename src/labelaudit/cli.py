@@ -2091,16 +2091,8 @@ def _execute_plan(
     from .verify.plans import oc_curve, single_sampling_plan, stratified_plan
 
     plan = single_sampling_plan(lot_size, aql, lq, producer_risk, consumer_risk)
-    console = _stdout_console()
-    console.print(
-        f"Single sampling plan for a lot of {lot_size}: review n = {plan.n} random items, "
-        f"accept when at most c = {plan.c} are wrong. Producer's risk {plan.producer_risk:.4f} "
-        f"(lot at AQL {aql:g}, {plan.defects_at_aql} wrong), consumer's risk "
-        f"{plan.consumer_risk:.4f} (lot at LQ {lq:g}, {plan.defects_at_lq} wrong); exact "
-        "hypergeometric."
-    )
-    plans = [("single", plan)]
-    if audit_dir is not None:
+    strat = None
+    if audit_dir is not None:  # every check before the first line is printed
         from .verify._audit_dir import load_audit_dir
 
         audit = load_audit_dir(audit_dir)
@@ -2111,6 +2103,16 @@ def _execute_plan(
             )
         strat = stratified_plan(audit.issues, aql=aql, lq=lq, producer_risk=producer_risk,
                                 consumer_risk=consumer_risk)
+    console = _stdout_console()
+    console.print(
+        f"Single sampling plan for a lot of {lot_size}: review n = {plan.n} random items, "
+        f"accept when at most c = {plan.c} are wrong. Producer's risk {plan.producer_risk:.4f} "
+        f"(lot at AQL {aql:g}, {plan.defects_at_aql} wrong), consumer's risk "
+        f"{plan.consumer_risk:.4f} (lot at LQ {lq:g}, {plan.defects_at_lq} wrong); exact "
+        "hypergeometric."
+    )
+    plans = [("single", plan)]
+    if strat is not None:
         console.print(
             f"Model-assisted stratified plan from the audit: review n = {strat.n} items "
             f"({', '.join(map(str, strat.allocation))} per stratum), accept when the upper "

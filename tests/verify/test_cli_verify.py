@@ -319,7 +319,9 @@ def test_plan_with_audit_adds_the_stratified_plan(audited, capsys):
     assert "If the wrong labels are spread as thinly as the raw scores suggest" in out
     assert run(["plan", "--lot-size", "999", "--aql", "0.02", "--lq", "0.10",
                 "--audit", str(root / "audit")]) == 2
-    assert "differs from the 2000 items" in capsys.readouterr().err
+    failed = capsys.readouterr()
+    assert "differs from the 2000 items" in failed.err
+    assert failed.out == ""  # nothing printed before the refusal
 
 
 def test_review_file_round_trips_formula_like_ids_and_labels(tmp_path):

@@ -1790,6 +1790,8 @@ def _execute_sample(
         f"{100 * sample.parameters['anticipated_half_width']:.2f} points."
         + ("" if plan is None else f" Sized by the {plan.kind} acceptance plan.")
     )
+    if getattr(plan, "note", None):
+        console.print(f"Single sampling plan instead of the model-assisted one: {plan.note}.")
     console.print(f"Wrote {', '.join(str(out / n) for n in SAMPLE_FILES)}.")
     return EXIT_OK
 
@@ -2130,6 +2132,11 @@ def _execute_plan(
             alpha, beta = strat.risks_under(strat.parameters[key])
             console.print(f"  If the wrong labels are {label}: producer's risk {alpha:.4f}, "
                           f"consumer's risk {beta:.4f}.")
+        problem = strat.robustness_problem()
+        if problem is not None:
+            console.print(f"This plan's consumer's risk cannot be relied on for this audit: "
+                          f"{problem}. An acceptance policy (gate.acceptance) uses the single "
+                          "sampling plan instead.")
         plans.append(("stratified", strat))
     table = Table(title="Operating characteristic: P(accept) by the lot's share of wrong labels")
     table.add_column("wrong labels")

@@ -247,11 +247,11 @@ def test_plan_prints_exact_risks(capsys):
     assert "must be below lq" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["stratified", "single"])
-def test_acceptance_accept_and_reject(audited, tmp_path, capsys, kind):
+@pytest.mark.parametrize("kind, lq", [("stratified", 0.06), ("single", 0.15)])
+def test_acceptance_accept_and_reject(audited, tmp_path, capsys, kind, lq):
     root, truth = audited
     policy = tmp_path / "gate.toml"
-    policy.write_text(f'[gate.acceptance]\naql = 0.02\nlq = 0.15\nplan = "{kind}"\n')
+    policy.write_text(f'[gate.acceptance]\naql = 0.02\nlq = {lq}\nplan = "{kind}"\n')
     assert _sample(root, tmp_path / "s", "--policy", policy) == 0
     info = json.loads((tmp_path / "s" / "sample_design.json").read_text())
     assert info["acceptance_plan"]["kind"] == kind
@@ -287,7 +287,7 @@ def test_acceptance_accept_and_reject(audited, tmp_path, capsys, kind):
     assert "the same policy ('labelaudit sample --policy')" in capsys.readouterr().err
     # the demo's shipped review (150 items) is not the plan's sample either: said so plainly
     demo = tmp_path / "demo.toml"
-    demo.write_text('[gate.acceptance]\naql = 0.02\nlq = 0.15\nplan = "stratified"\n')
+    demo.write_text('[gate.acceptance]\naql = 0.02\nlq = 0.06\nplan = "stratified"\n')
     big = _sample(root, tmp_path / "big", "--size", 150)
     assert big == 0
     many = _answer(tmp_path / "big", truth, tmp_path / "big" / "r.csv")
@@ -296,6 +296,22 @@ def test_acceptance_accept_and_reject(audited, tmp_path, capsys, kind):
     assert "this sample was not drawn by the stratified plan" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
     assert not (tmp_path / "x").exists()
+
+
+def test_a_fragile_stratified_plan_gives_way_to_the_single_plan(audited, tmp_path, capsys):
+    # AQL 2%, LQ 15% on this lot: the stratified plan would review 2 items per stratum,
+    # and its consumer's risk under the raw spread would be far above the 10% asked for.
+    root, _ = audited
+    policy = tmp_path / "gate.toml"
+    policy.write_text('[gate.acceptance]\naql = 0.02\nlq = 0.15\nplan = "stratified"\n')
+    assert _sample(root, tmp_path / "s", "--policy", policy) == 0
+    out = capsys.readouterr().out
+    assert "Single sampling plan instead of the model-assisted one" in out
+    plan = json.loads((tmp_path / "s" / "sample_design.json").read_text())["acceptance_plan"]
+    assert plan["kind"] == "single" and "consumer's risk would be" in plan["note"]
+    assert run(["plan", "--lot-size", "2000", "--aql", "0.02", "--lq", "0.15",
+                "--audit", str(root / "audit")]) == 0
+    assert "cannot be relied on for this audit" in capsys.readouterr().out
 
 
 def test_verify_junit_needs_policy(audited, tmp_path, capsys):

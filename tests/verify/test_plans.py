@@ -131,6 +131,34 @@ def test_stratified_plan_risks_under_other_spreads():
     assert looser.n <= plan.n <= stricter.n
 
 
+def test_a_plan_whose_risk_depends_on_the_spread_gives_way_to_the_single_plan():
+    from labelaudit.verify.plans import MAX_RISK_FACTOR, plan_from_policy
+
+    levels = {"aql": 0.02, "lq": 0.10, "producer_risk": 0.05, "consumer_risk": 0.10}
+    # A small lot of 300 with 5% issues: two reviews per stratum, so the verdict depends on
+    # where the wrong labels are far more than on what the review finds.
+    import labelaudit
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 300)
+    given = np.where(rng.random(300) < 0.1, rng.integers(0, 3, 300), truth)
+    probs = rng.dirichlet(np.ones(3), 300) * 0.3
+    probs[np.arange(300), truth] += 0.7
+    small = labelaudit.audit(given, probs, n_bootstrap=10).issues
+    strat = stratified_plan(small, **levels)
+    worst, _ = strat.worst_consumer_risk()
+    assert worst > MAX_RISK_FACTOR * 0.10 and strat.robustness_problem() is not None
+    chosen = plan_from_policy({**levels, "plan": "stratified"}, small)
+    assert chosen.kind == "single" and chosen.n == single_sampling_plan(300, 0.02, 0.10).n
+    assert "was not used" in chosen.note and chosen.to_dict()["note"] == chosen.note
+    # A lot the scores rank well keeps the model-assisted plan, within the bound everywhere.
+    large = ranked_audit()
+    strat = stratified_plan(large, aql=0.02, lq=0.06)
+    assert strat.robustness_problem() is None
+    assert strat.worst_consumer_risk()[0] <= MAX_RISK_FACTOR * 0.10
+    assert plan_from_policy({**levels, "lq": 0.06, "plan": "stratified"}, large) == strat
+
+
 def test_stratified_plan_decides():
     table = ranked_audit()
     plan = stratified_plan(table, aql=0.02, lq=0.06)
@@ -141,6 +169,9 @@ def test_stratified_plan_decides():
     dirty = plan.decide(sizes=sizes, n=n, x=n // 2)
     assert dirty["decision"] == "REJECT"
     with pytest.raises(LabelAuditError, match="partial"):
+        plan.decide(sizes=sizes, n=n - 1, x=np.zeros_like(n), partial=True)
+    # fewer items than the plan draws, all of them reviewed: another sample than the plan's
+    with pytest.raises(LabelAuditError, match="not drawn by the stratified plan"):
         plan.decide(sizes=sizes, n=n - 1, x=np.zeros_like(n))
 
 

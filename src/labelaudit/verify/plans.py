@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,14 @@ ACCEPTANCE_KEYS: Mapping[str, Any] = {
     "plan": "stratified",
 }
 PLAN_KINDS = ("stratified", "single")
+
+#: The spreads of wrong labels a stratified plan reports its risks under.
+SPREAD_NAMES = ("calibrated", "prior_shift", "raw")
+
+#: A stratified plan is used only while its consumer's risk under every spread of
+#: :data:`SPREAD_NAMES` stays below this many times the consumer's risk asked for
+#: (see :meth:`StratifiedPlan.robustness_problem`).
+MAX_RISK_FACTOR = 2.0
 
 #: Share of the anticipated spread of wrong labels taken from the prior-shift
 #: anticipation (the model's odds of a wrong label rescaled to the issue count,
@@ -118,6 +126,9 @@ class AcceptancePlan:
         The plan's exact risks: P(reject | lot at AQL), P(accept | lot at LQ).
     producer_risk_target, consumer_risk_target : float
         The risks asked for.
+    note : str or None
+        Why this plan is used where a policy asked for the model-assisted one
+        (see :func:`plan_from_policy`), or None.
     """
 
     lot_size: int
@@ -131,6 +142,7 @@ class AcceptancePlan:
     consumer_risk: float
     producer_risk_target: float
     consumer_risk_target: float
+    note: str | None = None
 
     kind = "single"
 
@@ -198,9 +210,13 @@ def _plan_dict(plan: Any, **extra: Any) -> dict[str, Any]:
     return out
 
 
-def _check_drawn_by_plan(reviewed: Sequence[int], planned: Sequence[int], kind: str) -> None:
-    """More reviewed items than the plan draws (in some stratum): the sample is another one."""
-    if any(r > p for r, p in zip(reviewed, planned, strict=True)):
+def _check_drawn_by_plan(
+    reviewed: Sequence[int], planned: Sequence[int], kind: str, *, complete: bool = False
+) -> None:
+    """Another sample than the plan's: more reviewed items than it draws in some stratum,
+    or, for a review said to be ``complete``, any other count."""
+    pairs = list(zip(reviewed, planned, strict=True))
+    if any(r > p for r, p in pairs) or (complete and any(r != p for r, p in pairs)):
         raise InputError(
             f"acceptance: this sample was not drawn by the {kind} plan (reviewed: {reviewed}; "
             f"the plan draws {planned}); draw the sample to decide on with the same policy "
@@ -434,7 +450,8 @@ class StratifiedPlan:
                 "acceptance: the sample's strata do not match the plan's; draw the sample with "
                 "the same policy ('labelaudit sample --policy')"
             )
-        _check_drawn_by_plan(n.tolist(), list(self.allocation), "stratified")
+        _check_drawn_by_plan(n.tolist(), list(self.allocation), "stratified",
+                             complete=not partial)
         _check_complete(partial or tuple(n.tolist()) != self.allocation, int(n.sum()), self.n)
         u = float(self.statistic(sizes, n, x))
         level = f"{100 * (1 - self.bound_tail):g}%"
@@ -451,6 +468,39 @@ class StratifiedPlan:
         """(producer's risk, consumer's risk) if the wrong labels spread as ``spread``."""
         p = self.accept_probability([self.defects_at_aql, self.defects_at_lq], spread)
         return float(1 - p[0]), float(p[1])
+
+    def worst_consumer_risk(self) -> tuple[float, str]:
+        """The highest consumer's risk under the spreads the plan considers, and which spread.
+
+        The spreads are the two anticipations the plan mixes (``calibrated``:
+        the power one; ``prior_shift``) and the raw scores (``raw``); see
+        :func:`stratified_plan`.
+        """
+        worst = max(
+            (self.risks_under(self.parameters[f"spread_{name}"])[1], name)
+            for name in SPREAD_NAMES if f"spread_{name}" in self.parameters
+        )
+        return float(worst[0]), worst[1]
+
+    def robustness_problem(self) -> str | None:
+        """Why this plan's stated consumer's risk cannot be relied on here, or None.
+
+        The risks a plan states hold under the anticipated spread of wrong
+        labels. When another spread the plan considers would put the consumer's
+        risk above :data:`MAX_RISK_FACTOR` times the target, where the wrong
+        labels are decides the verdict more than the review does (typically a
+        small lot with two reviews per stratum), and a plan that cannot tell
+        the buyer its risk is not used: :func:`plan_from_policy` takes the
+        single sampling plan instead.
+        """
+        worst, name = self.worst_consumer_risk()
+        if worst <= MAX_RISK_FACTOR * self.consumer_risk_target:
+            return None
+        spread = {"calibrated": "the power anticipation", "prior_shift":
+                  "the prior-shift anticipation", "raw": "the raw scores"}[name]
+        return (f"if the wrong labels were spread as in {spread}, its consumer's risk would be "
+                f"{worst:.2f}, more than "
+                f"{MAX_RISK_FACTOR:g} times the {self.consumer_risk_target:g} asked for")
 
     def oc(self) -> list[dict[str, float]]:
         """The plan's operating-characteristic curve (see :func:`oc_curve`)."""
@@ -724,12 +774,22 @@ def plan_from_policy(acceptance: Mapping[str, Any], issues: Any) -> Any:
     Returns
     -------
     AcceptancePlan or StratifiedPlan
+        The model-assisted plan, unless the policy asks for the single one or
+        the model-assisted plan's consumer's risk cannot be relied on for this
+        audit (:meth:`StratifiedPlan.robustness_problem`): then the single
+        sampling plan, with the reason in its ``note``.
     """
     table, _ = _issues_frame(issues)
     levels = {k: acceptance[k] for k in ("aql", "lq", "producer_risk", "consumer_risk")}
     if acceptance.get("plan", "stratified") == "single":
         return single_sampling_plan(table.height, **levels)
-    return stratified_plan(table, **levels)
+    plan = stratified_plan(table, **levels)
+    problem = plan.robustness_problem()
+    if problem is not None:
+        single = single_sampling_plan(table.height, **levels)
+        return replace(single, note=(
+            f"the model-assisted plan ({plan.n} reviews) was not used: {problem}"))
+    return plan
 
 
 def acceptance_gate(decision: Mapping[str, Any], source: str = "<plan>") -> Any:

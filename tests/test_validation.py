@@ -76,3 +76,57 @@ def test_n_jobs_below_minus_the_cores_is_refused(monkeypatch):
         _threads.resolve_n_jobs(-5)
     with pytest.raises(LabelAuditError, match="must not be 0"):
         _threads.resolve_n_jobs(0)
+
+
+@pytest.mark.parametrize("window", ["1d", "2w", "1mo", "6h", "1h30m", "1y6mo", "1w0d", "100y",
+                                    "36525d"])
+def test_time_windows_of_positive_length_are_accepted(window):
+    from labelaudit._validation import check_time_window
+
+    assert check_time_window(window) == window
+
+
+@pytest.mark.parametrize(("window", "reason"), [
+    ("0d", "its length is zero"),
+    ("00d0h", "its length is zero"),
+    ("", "expected whole numbers"),
+    ("1i", "the unit 'i' counts rows, not time"),
+    ("-1d", "expected whole numbers"),
+    ("1D", "expected whole numbers"),
+    (" 1d", "expected whole numbers"),
+    ("weekly", "expected whole numbers"),
+    ("1d6h", "it mixes days and sub-daily units"),
+    ("1mo1w", "it mixes months and weeks"),
+    ("101y", "longer than 100 years"),
+    ("9223372036854775808d", "longer than 100 years"),
+    (7, "of type int, not text"),
+])
+def test_time_windows_without_a_positive_length_are_refused(window, reason):
+    from labelaudit._validation import check_time_window
+
+    with pytest.raises(LabelAuditError) as info:
+        check_time_window(window, name="--time-window")
+    message = str(info.value)
+    assert message.startswith("--time-window must be a positive polars duration string")
+    assert f"got {window!r} ({reason}" in message and "\n" not in message
+
+
+def test_feature_values_whose_squares_overflow_are_refused():
+    import polars as pl
+
+    from labelaudit._validation import MAX_FEATURE_MAGNITUDE, check_feature_column
+
+    assert MAX_FEATURE_MAGNITUDE == 1e150
+    check_feature_column(pl.Series([1.0, -1e150, 1e150]), source="data file 'd.csv'", column="f1")
+    check_feature_column(pl.Series([2**62, -(2**62)]), source="data file 'd.csv'", column="f1")
+    for value in (1e308, -1e160, 1.0000001e150):
+        with pytest.raises(InputError) as info:
+            check_feature_column(pl.Series([0.5, 2.0, value]), source="data file 'd.csv'",
+                                 column="f1")
+        assert str(info.value).startswith(
+            f"data file 'd.csv': feature column 'f1' is {value!r} at row 2; feature values "
+            "must lie within +-1e+150")
+    with pytest.raises(InputError, match="feature column 'f1' is inf at row 1$"):
+        check_feature_column(pl.Series([0.5, float("inf")]), source="d", column="f1")
+    with pytest.raises(InputError, match="feature column 'f1' is null at row 0$"):
+        check_feature_column(pl.Series([None, 1.0]), source="d", column="f1")

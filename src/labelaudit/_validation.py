@@ -23,7 +23,9 @@ __all__ = [
     "check_probabilities",
     "coerce_features",
     "check_scalar_column",
+    "check_feature_column",
     "check_seed",
+    "check_time_window",
     "integers_if_canonical",
     "is_float16",
     "raise_for_bad_rows",
@@ -608,6 +610,92 @@ def check_seed(seed, *, name: str = "seed") -> int:
     return int(seed)
 
 
+#: Length of each unit of a time window in nanoseconds. A month counts a twelfth of a
+#: year of 365.25 days; only the bound below uses these lengths of the calendar units.
+_DURATION_NS = {
+    "ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
+    "d": 86_400 * 10**9, "w": 7 * 86_400 * 10**9, "mo": 2_629_800 * 10**9,
+    "q": 3 * 2_629_800 * 10**9, "y": 12 * 2_629_800 * 10**9,
+}
+
+#: Longest time window accepted: 100 years (36,525 days). Longer windows hold every
+#: timestamp anyway, and lengths past about 290 years do not fit the 64-bit
+#: nanosecond counts that truncating a timestamp computes.
+MAX_TIME_WINDOW_YEARS = 100
+
+_DURATION_PART = r"([0-9]+)(ns|us|ms|mo|s|m|h|d|w|q|y)"
+
+
+def check_time_window(value, *, name: str = "time_window") -> str:
+    """Return ``value`` when it is a positive time duration that can cut timestamps into windows.
+
+    A duration is one or more whole numbers each followed by a unit: ``ns``,
+    ``us``, ``ms``, ``s``, ``m`` (minutes), ``h``, ``d``, ``w``, ``mo``, ``q``
+    or ``y``, as in ``"1d"``, ``"2w"``, ``"1mo"``, ``"6h"`` or ``"1h30m"`` (the
+    polars duration syntax without signs and without the index unit ``i``,
+    which counts rows rather than time). Its total length must be above zero
+    and at most :data:`MAX_TIME_WINDOW_YEARS` years, and its units must come
+    from one group: months (``y``, ``q``, ``mo``), weeks, days or the
+    sub-daily units, which are the lengths timestamps can be truncated to.
+
+    Parameters
+    ----------
+    value : str
+        The window length.
+    name : str, default "time_window"
+        Parameter (or command-line option) named in the message.
+
+    Returns
+    -------
+    str
+        ``value``, unchanged.
+
+    Raises
+    ------
+    LabelAuditError
+        Otherwise, naming the parameter, the value and what is wrong with it.
+
+    Examples
+    --------
+    >>> check_time_window("2w")
+    '2w'
+    >>> check_time_window("0d")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.LabelAuditError: time_window must be a positive polars duration string such as '1d', '2w', '1mo' or '6h'; got '0d' (its length is zero)
+    """
+    import re
+
+    def refuse(reason: str) -> LabelAuditError:
+        return LabelAuditError(
+            f"{name} must be a positive polars duration string such as '1d', '2w', '1mo' or "
+            f"'6h'; got {value!r} ({reason})"
+        )
+
+    if not isinstance(value, str):
+        raise refuse(f"of type {type(value).__name__}, not text")
+    if not re.fullmatch(f"(?:{_DURATION_PART})+", value):
+        if re.fullmatch(r"[0-9]+i", value):
+            raise refuse("the unit 'i' counts rows, not time")
+        raise refuse("expected whole numbers, each followed by one of the units ns, us, ms, s, "
+                     "m, h, d, w, mo, q, y")
+    parts = [(int(number), unit) for number, unit in re.findall(_DURATION_PART, value)]
+    length = sum(number * _DURATION_NS[unit] for number, unit in parts)
+    if length == 0:
+        raise refuse("its length is zero")
+    if length > MAX_TIME_WINDOW_YEARS * _DURATION_NS["y"]:
+        raise refuse(f"longer than {MAX_TIME_WINDOW_YEARS} years")
+    groups = {
+        "months" if unit in ("mo", "q", "y") else "weeks" if unit == "w"
+        else "days" if unit == "d" else "sub-daily units"
+        for number, unit in parts if number
+    }
+    if len(groups) > 1:
+        raise refuse(f"it mixes {' and '.join(sorted(groups))}; use units of one of months, "
+                     "weeks, days or sub-daily units")
+    return value
+
+
 # --------------------------------------------------------------------------- table columns
 
 #: Decimal integers exactly as ``str(int)`` writes them: no sign "+", no leading zeros, no spaces.
@@ -718,6 +806,62 @@ def _level_codes(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
         _, inverse = np.unique(text[present].astype(str), return_inverse=True)
         codes[present] = inverse
     return codes
+
+
+#: Largest feature magnitude accepted from a table. Standardising a column sums the
+#: squares of its values: ``1e150 ** 2 = 1e300`` leaves room for sums over 10**8 rows
+#: below float64's largest number (about 1.8e308), while values much above ``1e154``
+#: have squares that overflow to infinity and the model's fit fails on them.
+MAX_FEATURE_MAGNITUDE = 1e150
+
+
+def check_feature_column(values, *, source: str, column: str) -> None:
+    """Refuse a feature column whose values the model cannot be fitted on.
+
+    Parameters
+    ----------
+    values : polars.Series
+        One numeric (or boolean) feature column, rows in table order.
+    source : str
+        Name of the table, for messages (``"data file 'd.csv'"``).
+    column : str
+        Name of the column, for messages.
+
+    Raises
+    ------
+    InputError
+        On the first null, NaN or infinite value, or the first value whose
+        magnitude exceeds :data:`MAX_FEATURE_MAGNITUDE` (``1e150``; above
+        it, the squares that standardising the column sums overflow float64),
+        naming the table, the column, the row and the value.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> check_feature_column(pl.Series([0.5, 2e160]), source="data file 'd.csv'", column="f1")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: data file 'd.csv': feature column 'f1' is 2e+160 at row 1; feature values must lie within +-1e+150 (standardising a column squares its values, and larger squares overflow float64); rescale the column first
+    """
+    nulls = values.is_null()
+    if nulls.any():
+        raise InputError(
+            f"{source}: feature column {column!r} is null at row {int(nulls.arg_true()[0])}"
+        )
+    if not values.dtype.is_float():
+        return  # integer, decimal and boolean values stay far below the bound
+    bad = ~values.is_finite()
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise InputError(f"{source}: feature column {column!r} is {values[row]!r} at row {row}")
+    huge = values.abs() > MAX_FEATURE_MAGNITUDE
+    if huge.any():
+        row = int(huge.arg_true()[0])
+        raise InputError(
+            f"{source}: feature column {column!r} is {values[row]!r} at row {row}; feature values "
+            f"must lie within +-{MAX_FEATURE_MAGNITUDE:g} (standardising a column squares its "
+            "values, and larger squares overflow float64); rescale the column first"
+        )
 
 
 def coerce_features(X) -> tuple[np.ndarray, tuple[int, ...], bool]:

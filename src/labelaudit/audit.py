@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._validation import check_probabilities, check_seed
+from ._validation import check_feature_column, check_probabilities, check_seed
 from .exceptions import InputError, LabelAuditError
 from .result import AuditResult
 
@@ -506,8 +506,11 @@ def feature_matrix(
     LabelAuditError
         When ``feature_cols`` names a reserved column.
     InputError
-        On a missing or non-numeric column, a null or a non-finite value
-        (naming the column and row), or when no numeric column is left.
+        On a missing or non-numeric column, a null, a non-finite value or a
+        value beyond ``1e150`` in magnitude (whose square would overflow when
+        the column is standardised; see
+        :data:`labelaudit._validation.MAX_FEATURE_MAGNITUDE`), naming the
+        column, the row and the value, or when no numeric column is left.
     """
     from .io import require_columns
 
@@ -532,17 +535,7 @@ def feature_matrix(
                 "--pred-probs FILE or --feature-cols COL,COL"
             )
     for col in cols:
-        values = df.get_column(col)
-        nulls = values.is_null()
-        if nulls.any():
-            raise InputError(
-                f"{source}: feature column {col!r} is null at row {int(nulls.arg_true()[0])}"
-            )
-        if values.dtype.is_float():
-            bad = ~values.is_finite()
-            if bad.any():
-                row = int(bad.arg_true()[0])
-                raise InputError(f"{source}: feature column {col!r} is {values[row]!r} at row {row}")
+        check_feature_column(df.get_column(col), source=source, column=col)
     X = df.select(pl.col(cols).cast(pl.Float64)).to_numpy(order="c")
     return X, cols
 

@@ -463,6 +463,13 @@ class _Loaded:
     extra_sources: list = field(default_factory=list)  # their names in messages
 
 
+def _check_time_window(window: str, option: str) -> None:
+    """A window length option, under the rule of ``review_annotators(time_window=...)``."""
+    from ._validation import check_time_window
+
+    check_time_window(window, name=option)
+
+
 def _check_common_options(job: _Job | _AnnotatorsJob) -> None:
     """Checks every command shares: the gate's JUnit file, --classes and --out."""
     if job.junit is not None and job.policy is None:
@@ -512,6 +519,7 @@ def _check_options(job: _Job) -> None:
         raise _Usage("--annotation-time-col applies to --annotations only")
     if job.annotation_time_window != "1w" and job.annotation_time_col is None:
         raise _Usage("--annotation-time-window applies to --annotation-time-col only")
+    _check_time_window(job.annotation_time_window, "--annotation-time-window")
     if job.annotations is None and job.consensus is not None:
         raise _Usage("--consensus applies to --annotations only")
     if job.min_slice_size < 1:
@@ -1285,8 +1293,8 @@ def audit_command(
         str,
         typer.Option(
             "--annotation-time-window",
-            help="Length of the windows of --annotation-time-col: 1d, 1w, 2w, 1mo, ... "
-            "(a polars duration).",
+            help="Length of the windows of --annotation-time-col: 1d, 1w, 2w, 1mo, 6h, ... "
+            "(a positive polars duration of at most 100y).",
         ),
     ] = "1w",
     consensus: Annotated[str | None, _CONSENSUS] = None,
@@ -1543,7 +1551,8 @@ def annotators_command(
         str,
         typer.Option(
             "--time-window",
-            help="Length of the windows of --time-col: 1d, 1w, 2w, 1mo, ... (a polars duration).",
+            help="Length of the windows of --time-col: 1d, 1w, 2w, 1mo, 6h, ... (a positive "
+            "polars duration of at most 100y).",
         ),
     ] = "1w",
     pred_probs: Annotated[

@@ -800,6 +800,21 @@ def test_time_windows_and_issue_share():
 
 
 @needs_kernels
+@pytest.mark.parametrize("window", ["0d", "", "1i", "1d6h", "101y", 7])
+def test_a_time_window_without_a_positive_length_is_refused(window):
+    frame = pl.DataFrame({"item": [1, 1, 2, 2], "worker": [1, 2, 1, 2], "label": [0, 1, 0, 0],
+                          "ts": [dt.datetime(2024, 1, d) for d in (1, 2, 3, 9)]})
+    kw = {"item_col": "item", "annotator_col": "worker", "label_col": "label"}
+    for time_col in ("ts", None):
+        with pytest.raises(LabelAuditError,
+                           match=r"^time_window must be a positive polars duration string "
+                                 rf"such as '1d', '2w', '1mo' or '6h'; got {window!r} \("):
+            annotators.review_annotators(frame, time_col=time_col, time_window=window, **kw)
+    assert annotators.review_annotators(frame, time_col="ts", time_window="1d", **kw
+                                        ).time_windows["window_start"].n_unique() == 4
+
+
+@needs_kernels
 def test_issue_mask_from_column_must_be_constant_per_item():
     frame = pl.DataFrame({"item": [1, 1, 2], "worker": [1, 2, 1], "label": [0, 1, 0],
                           "flag": [True, False, False]})

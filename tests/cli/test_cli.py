@@ -201,6 +201,16 @@ def _probs_with_header(tmp_path, header):
     return _write(tmp_path / "p.csv", f"item,{header}\n{rows}\n")
 
 
+def _with_feature_value(tmp_path, data, value, row=17, column="f00"):
+    """A copy of the data file whose feature ``column`` holds ``value`` at ``row``."""
+    frame = pl.read_csv(data)
+    values = frame[column].to_list()
+    values[row] = value
+    path = tmp_path / "huge.csv"
+    frame.with_columns(pl.Series(column, values)).write_csv(path)
+    return path
+
+
 BAD_INPUTS = {
     "missing column": (
         lambda t, d: _audit_args(d, t / "out", "--feature-cols", "f00,nope"),
@@ -273,6 +283,15 @@ BAD_INPUTS = {
         lambda t, d: _audit_args(d, t / "out", "--policy",
                                  _write(t / "gate.toml", "[gate]\nmax_noise = 0.1\n")),
         ["gate.toml", "unknown key 'max_noise'"],
+    ),
+    "feature too large to standardise": (
+        lambda t, d: _audit_args(_with_feature_value(t, d, 1e160), t / "out"),
+        ["huge.csv", "feature column 'f00' is 1e+160 at row 17", "within +-1e+150",
+         "overflow"],
+    ),
+    "largest float as a feature": (
+        lambda t, d: _audit_args(_with_feature_value(t, d, -1.7e308), t / "out"),
+        ["huge.csv", "feature column 'f00' is -1.7e+308 at row 17", "within +-1e+150"],
     ),
     "non-numeric feature": (
         lambda t, d: _audit_args(d, t / "out", "--feature-cols", "f00,cellar"),

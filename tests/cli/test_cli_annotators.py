@@ -526,7 +526,28 @@ def test_time_window_sets_the_window_length(capsys, tmp_path, drifting_crowd):
     assert code == 2 and "--time-col" in err
     code, _, err = _run(capsys, "annotators", path, "--time-col", "when", "--time-window",
                         "weekly", "--out", tmp_path / "y")
-    assert code == 2 and "time_window" in err and not (tmp_path / "y").exists()
+    assert code == 2 and "--time-window" in err and not (tmp_path / "y").exists()
+
+
+@pytest.mark.parametrize("window", ["0d", "", "1i"])
+def test_a_time_window_without_a_positive_length_exits_2(capsys, tmp_path, drifting_crowd,
+                                                          items_csv, ann_csv, window):
+    """Zero, empty and row-count windows would make every timestamp a window of its own."""
+    path = tmp_path / "ann.csv"
+    drifting_crowd.write_csv(path)
+    message = (f"must be a positive polars duration string such as '1d', '2w', '1mo' or '6h'; "
+               f"got {window!r}")
+    code, _, err = _run(capsys, "annotators", path, "--time-col", "when", "--time-window",
+                        window, "--out", tmp_path / "a")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"labelaudit: error: --time-window {message}")
+    code, _, err = _run(capsys, "audit", items_csv, "--label-col", "label", "--id-col", "item",
+                        "--annotations", ann_csv, "--annotation-time-col", "when",
+                        "--annotation-time-window", window, "--out", tmp_path / "b")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"labelaudit: error: --annotation-time-window {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.csv", "annotations.csv",
+                                                          "items.csv"]
 
 
 def test_audit_annotation_time_options_add_per_window_figures(capsys, tmp_path, items_csv,

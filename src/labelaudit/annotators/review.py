@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit._display import ResultTables, short_repr
-from labelaudit._validation import as_polars_frame
+from labelaudit._validation import as_polars_frame, check_time_window
 from labelaudit.annotators.agreement import _grouped_kappa, agreement_summary, pairwise_agreement
 from labelaudit.annotators.consensus import (
     CROWDLAB_MAX_ANNOTATORS,
@@ -399,7 +399,10 @@ def review_annotators(
     max_iter, tol, smoothing, stopping : optional
         Dawid-Skene options (see :func:`dawid_skene`).
     time_window : str, default="1w"
-        Window length as a polars duration string (``"1d"``, ``"1w"``, ``"1mo"``).
+        Window length: a positive polars duration string such as ``"1d"``,
+        ``"2w"``, ``"1mo"`` or ``"6h"`` (units of one group: months, weeks,
+        days or sub-daily), at most 100 years. The index unit ``"i"`` counts
+        rows, not time, and is refused, as are zero and empty lengths.
     min_confusion_count : int, default=5
         Minimum count for a confusion to be reported.
     n_jobs : int, optional
@@ -476,6 +479,7 @@ flagged_annotators=['dee'], consensus_method='dawid_skene')
     ('dee', 0.6, True)
     """
     _check_options(alpha, min_confusion_count, consensus_method, pred_probs)
+    check_time_window(time_window, name="time_window")
     annotations = as_polars_frame(annotations, name=source)
     enc = encode_annotations(
         annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
@@ -718,12 +722,8 @@ def _time_windows(
         "graded": graded,
         "correct": correct,
     }).drop_nulls("time")
-    try:
-        frame = frame.with_columns(window_start=pl.col("time").dt.truncate(every))
-    except (pl.exceptions.PolarsError, ValueError) as exc:
-        raise LabelAuditError(
-            f"time_window must be a polars duration string such as '1d', '1w' or '1mo'; got {every!r}"
-        ) from exc
+    # ``every`` passed check_time_window, so polars can truncate to it.
+    frame = frame.with_columns(window_start=pl.col("time").dt.truncate(every))
     agg = (
         frame.group_by(["annotator", "window_start"])
         .agg(

@@ -403,3 +403,81 @@ def test_an_error_beside_the_model_checks_is_raised_without_waiting_for_them(noi
     finally:
         release.set()
     assert finished.wait(30)
+
+
+# --------------------------------------------------------------------------- annotator review
+
+
+_COLUMNS = {"item_col": "item_id", "annotator_col": "annotator", "label_col": "label"}
+
+
+def _annotations(ids, truth, names, seed):
+    """Three annotators on every other item, each right 80% of the time."""
+    rng = np.random.default_rng(seed)
+    rows = [(ids[i], who, names[truth[i] if rng.random() < 0.8 else rng.integers(len(names))])
+            for i in range(0, len(ids), 2) for who in ("p", "q", "r")]
+    return pl.DataFrame(rows, schema=["item_id", "annotator", "label"], orient="row")
+
+
+def _same_crowdlab(review, oracle):
+    got, want = review.consensus, oracle.consensus
+    assert got["item_id"].to_list() == want["item_id"].to_list()
+    assert got["crowdlab_label"].to_list() == want["crowdlab_label"].to_list()
+    np.testing.assert_allclose(got["crowdlab_quality"].to_numpy(),
+                               want["crowdlab_quality"].to_numpy(), rtol=0, atol=1e-12)
+    assert got["consensus_label"].to_list() == want["consensus_label"].to_list()
+
+
+def test_annotator_review_runs_crowdlab_on_the_audited_probabilities(noisy_probs):
+    from labelaudit import review_annotators
+    from labelaudit.audit import add_annotator_review
+
+    s, pp, truth = noisy_probs
+    names = ["c0", "c1", "c2", "c3"]
+    ids = _ids(len(s))
+    ann = _annotations(ids, truth, names, seed=7)
+    perm = np.random.default_rng(8).permutation(len(s))  # rows out of id order
+    shuffled = [ids[i] for i in perm]
+    result = audit(np.array(names)[s][perm], pp[perm], ids=shuffled, class_names=names,
+                   n_bootstrap=10)
+    review = add_annotator_review(result, ann, pred_probs=pp[perm], ids=shuffled,
+                                  consensus_method="crowdlab").extras["annotators"]
+    oracle = review_annotators(ann, classes=names, pred_probs=pp, item_ids=pl.Series(ids),
+                               consensus_method="crowdlab", **_COLUMNS)
+    assert set(review.consensus["consensus_method"]) == {"crowdlab"}
+    _same_crowdlab(review, oracle)
+    # The default consensus is CROWDLAB when it ran, Dawid-Skene without probabilities.
+    default = add_annotator_review(result, ann, pred_probs=pp[perm], ids=shuffled)
+    assert default.extras["annotators"].params["consensus_method"] == "crowdlab"
+    plain = add_annotator_review(result, ann).extras["annotators"]
+    assert plain.params["consensus_method"] == "dawid_skene"
+    assert "crowdlab_label" not in plain.consensus.columns
+    with pytest.raises(LabelAuditError, match="consensus_method='crowdlab' requires pred_probs"):
+        add_annotator_review(result, ann, consensus_method="crowdlab")
+    with pytest.raises(InputError, match=r"^pred_probs: has shape \(599, 4\) but the audit has "
+                                         r"600 items and 4 classes"):
+        add_annotator_review(result, ann, pred_probs=pp[perm][:-1], ids=shuffled[:-1])
+    with pytest.raises(InputError, match="^ids: the audit's ids have type String but ids were "
+                                         "not given"):
+        add_annotator_review(result, ann, pred_probs=pp[perm])
+    with pytest.raises(InputError, match="^ids: the audited item 'item-0000' is not among them"):
+        add_annotator_review(result, ann, pred_probs=pp, ids=["other", *ids[1:]])
+
+
+def test_annotator_review_of_a_feature_audit_uses_its_out_of_fold_probabilities():
+    from labelaudit import review_annotators
+    from labelaudit.audit import add_annotator_review
+
+    X, y = load_wine(return_X_y=True)
+    names = ["barolo", "grignolino", "barbera"]
+    ids = _ids(len(y))
+    ann = _annotations(ids, y, names, seed=9)
+    perm = np.random.default_rng(10).permutation(len(y))
+    result = audit(np.array(names)[y][perm], features=X[perm], ids=[ids[i] for i in perm],
+                   class_names=names, cv=3, n_bootstrap=10)
+    review = add_annotator_review(result, ann).extras["annotators"]
+    assert review.params["consensus_method"] == "crowdlab"
+    # The out-of-fold probabilities are in id order, whatever the order of the rows.
+    oracle = review_annotators(ann, classes=names, pred_probs=result.out_of_fold.pred_probs,
+                               item_ids=pl.Series(ids), **_COLUMNS)
+    _same_crowdlab(review, oracle)

@@ -850,6 +850,8 @@ def add_annotator_review(
     time_col: str | None = None,
     source: str = "annotations",
     n_jobs: int | None = None,
+    pred_probs: Any = None,
+    ids: Any = None,
     **options: Any,
 ) -> AuditResult:
     """Review the annotators of an audited dataset and attach the review.
@@ -858,6 +860,12 @@ def add_annotator_review(
     audit's per-item issue flags and label quality, so each annotator's share
     of the confident-learning issues is reported and the relabel queue uses
     the label quality. Annotation labels must be classes of the audit.
+
+    It also gets the audit's out-of-sample probabilities when they are
+    known: ``pred_probs`` when given, else the out-of-fold probabilities the
+    audit computed from features. With them the review runs CROWDLAB, which
+    then fills ``consensus_label`` unless ``consensus_method`` says
+    otherwise; ``consensus_method="crowdlab"`` needs them.
 
     Parameters
     ----------
@@ -873,6 +881,14 @@ def add_annotator_review(
         Name of the table in messages.
     n_jobs : int, optional
         Threads for the kernels; results do not depend on it.
+    pred_probs : array-like of shape (n_items, n_classes), optional
+        The probabilities given to :func:`audit` (their mean when it was
+        given several models), rows in the order of its labels. Default: the
+        audit's out-of-fold probabilities (``result.out_of_fold``), or none
+        when it was given probabilities.
+    ids : sequence or polars.Series, optional
+        The ids given to :func:`audit`, one per row of ``pred_probs``;
+        default row numbers, as :func:`audit` uses without ids.
     **options
         Further keyword arguments of ``review_annotators`` (``alpha``,
         ``min_overlap``, ``consensus_method``, ``time_window``, ...).
@@ -891,27 +907,82 @@ def add_annotator_review(
     ------
     InputError
         On a missing column, an unknown item or label, a duplicate
-        (item, annotator) pair or a bad timestamp.
+        (item, annotator) pair or a bad timestamp, or when ``pred_probs``
+        does not have one row per audited item or ``ids`` are not the
+        audit's ids.
+    LabelAuditError
+        When ``consensus_method`` needs probabilities and none are known.
     """
     from .annotators import review_annotators
 
     issues = result.issues.sort("id")
-    frame, _, ids = prepare_annotations(
+    probs = _probabilities_by_id(result, issues.get_column("id"), pred_probs, ids)
+    frame, _, review_ids = prepare_annotations(
         annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=list(result.class_names), item_ids=issues.get_column("id"),
         source=source,
     )
     review = review_annotators(
         frame, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
-        time_col=time_col, classes=list(result.class_names), item_ids=ids,
+        time_col=time_col, classes=list(result.class_names), item_ids=review_ids,
         issue_mask=issues.get_column("is_issue").to_numpy(),
         label_quality=issues.get_column("label_quality").to_numpy(),
+        pred_probs=probs,
         seed=int(result.parameters.get("seed", 0) or 0), n_jobs=n_jobs, source=source,
         **options,
     )
     result = _annotation_columns(result, review, frame, item_col=item_col,
                                  annotator_col=annotator_col)
     return result.with_section("annotators", review, figures=annotator_gate_figures(review))
+
+
+def _probabilities_by_id(
+    result: AuditResult, sorted_ids: pl.Series, pred_probs: Any, ids: Any
+) -> np.ndarray | None:
+    """The audit's probabilities with rows in the order of ``sorted_ids`` (the ids, sorted).
+
+    The out-of-fold probabilities are already in that order: :func:`audit`
+    computes them with its rows sorted by id.
+    """
+    if pred_probs is None:
+        oof = result.out_of_fold
+        return None if oof is None else oof.pred_probs
+    from .confident._dask import is_dask_array
+
+    n = result.n_items
+    if is_dask_array(pred_probs):
+        # Probability shards are computed here: the review holds per-item tables of
+        # the same size anyway.
+        pred_probs = pred_probs.compute()
+    arr = pred_probs if hasattr(pred_probs, "shape") else np.asarray(pred_probs)
+    shape = tuple(arr.shape)
+    if len(shape) != 2 or shape[0] != n or shape[1] != result.n_classes:
+        raise InputError(
+            f"pred_probs: has shape {shape} but the audit has {n} items and "
+            f"{result.n_classes} classes; expected one row per audited item and one column "
+            "per class"
+        )
+    row_ids = _ids(ids, n)
+    if row_ids is None:
+        row_ids = pl.Series("id", np.arange(n, dtype=np.int64))
+    if row_ids.dtype != sorted_ids.dtype:
+        given = "ids were not given" if ids is None else f"ids have type {row_ids.dtype}"
+        raise InputError(
+            f"ids: the audit's ids have type {sorted_ids.dtype} but {given}; pass the ids "
+            "given to audit along with pred_probs"
+        )
+    key = f"{_TMP}row"
+    rows = (
+        sorted_ids.to_frame("id")
+        .join(row_ids.to_frame("id").with_row_index(key), on="id", how="left",
+              maintain_order="left")
+        .get_column(key)
+    )
+    if rows.null_count():
+        missing = sorted_ids.filter(rows.is_null())[0]
+        raise InputError(f"ids: the audited item {missing!r} is not among them; give the ids "
+                         "given to audit")
+    return np.asarray(arr[rows.to_numpy()])
 
 
 def add_slices(

@@ -879,6 +879,7 @@ def _run_job(
             time_col=job.annotation_time_col, source=f"annotations file '{job.annotations}'",
             n_jobs=job.n_jobs, consensus_method=job.consensus,
             time_window=job.annotation_time_window,
+            pred_probs=_audited_probabilities(loaded), ids=loaded.ids,
         )
     if loaded.slice_attributes is not None:
         result = add_slices(
@@ -901,6 +902,19 @@ def _run_job(
         inputs=_resolved(loaded.inputs), parameters=_parameters(job, loaded),
         figures=result.figures(), csv=job.csv, reproduce=job.reproduce, date=job.date,
     )
+
+
+def _audited_probabilities(loaded: _Loaded) -> Any:
+    """The probabilities the audit ran on, rows in DATA order; None when it computed them.
+
+    Several models' probabilities are averaged, as :func:`labelaudit.audit.audit`
+    does; computed out-of-fold probabilities are taken from the audit's result.
+    """
+    if loaded.pred_probs is None or not loaded.extra_pred_probs:
+        return loaded.pred_probs
+    from .audit import _mean_probabilities
+
+    return _mean_probabilities([loaded.pred_probs, *loaded.extra_pred_probs])
 
 
 #: Options of the classification audit that no other task reads (name -> the default that means unset).
@@ -1474,6 +1488,13 @@ def _execute_annotators(job: _AnnotatorsJob) -> int:
     _check_common_options(job)
     if job.time_window != "1w" and job.time_col is None:
         raise _Usage("--time-window applies to --time-col only")
+    _check_time_window(job.time_window, "--time-window")
+    if job.consensus is not None and job.pred_probs is None:
+        from .annotators.consensus import get_consensus
+
+        if get_consensus(job.consensus).needs_pred_probs:
+            raise _Usage(f"--consensus {job.consensus} needs model probabilities: give them "
+                         "with --pred-probs")
     _warm_up_report()
     policy = load_policy(job.policy) if job.policy is not None else None
     raw, frame, names, source = _read_annotations(

@@ -413,6 +413,91 @@ def test_consensus_flag_on_audit_with_annotations(capsys, tmp_path, items_csv, a
     assert consensus["consensus_quality"].to_list() == consensus["majority_share"].to_list()
 
 
+def test_audit_consensus_crowdlab_uses_the_audited_probabilities(capsys, tmp_path, crowd,
+                                                                ann_csv):
+    """--consensus crowdlab in audit: CROWDLAB on the probabilities the audit ran on."""
+    from labelaudit import review_annotators
+
+    annotations, items = crowd
+    rng = np.random.default_rng(4)
+    truth = items["label"].replace_strict(CLASSES, [0, 1, 2]).to_numpy()
+    probs = rng.dirichlet(np.ones(3), size=items.height) * 0.4
+    probs[np.arange(items.height), truth] += 0.6
+    order = rng.permutation(items.height)  # data rows out of id order
+    data = tmp_path / "items.csv"
+    items[order].write_csv(data)
+    probs_npy = tmp_path / "probs.npy"
+    np.save(probs_npy, probs[order])
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "audit", data, "--pred-probs", probs_npy, "--label-col", "label",
+                        "--id-col", "item", "--annotations", ann_csv, "--consensus", "crowdlab",
+                        "--n-bootstrap", "20", "--out", out)
+    assert code == 0, err
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    assert set(consensus["consensus_method"]) == {"crowdlab"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["figures"]["annotators"]["consensus_method"] == "crowdlab"
+    # Oracle: the review of the same annotations with the probabilities aligned by item id.
+    review = review_annotators(annotations, item_col="item_id", annotator_col="annotator",
+                               label_col="label", classes=CLASSES, pred_probs=probs,
+                               item_ids=items["item"], consensus_method="crowdlab")
+    expected = review.consensus.sort("item_id")
+    consensus = consensus.sort("item_id")
+    assert consensus["item_id"].to_list() == expected["item_id"].to_list()
+    assert consensus["consensus_label"].to_list() == expected["consensus_class"].to_list()
+    np.testing.assert_allclose(consensus["consensus_quality"].to_numpy(),
+                               expected["consensus_quality"].to_numpy(), rtol=0, atol=1e-12)
+    # With two models, CROWDLAB gets their mean, as confident learning does.
+    other = rng.dirichlet(np.ones(3), size=items.height)
+    other_npy = tmp_path / "other.npy"
+    np.save(other_npy, other[order])
+    code, _, err = _run(capsys, "audit", data, "--pred-probs", probs_npy, "--pred-probs",
+                        other_npy, "--label-col", "label", "--id-col", "item", "--annotations",
+                        ann_csv, "--consensus", "crowdlab", "--n-bootstrap", "20", "--out",
+                        tmp_path / "two")
+    assert code == 0, err
+    two = pl.read_parquet(tmp_path / "two" / "consensus.parquet").sort("item_id")
+    mean = review_annotators(annotations, item_col="item_id", annotator_col="annotator",
+                             label_col="label", classes=CLASSES, pred_probs=(probs + other) / 2,
+                             item_ids=items["item"], consensus_method="crowdlab")
+    np.testing.assert_allclose(two["consensus_quality"].to_numpy(),
+                               mean.consensus.sort("item_id")["consensus_quality"].to_numpy(),
+                               rtol=0, atol=1e-12)
+    # Probabilities computed from the features serve as well; so does the default.
+    for extra in (["--consensus", "crowdlab"], []):
+        out = tmp_path / f"features{len(extra)}"
+        code, _, err = _run(capsys, "audit", data, "--label-col", "label", "--id-col", "item",
+                            "--annotations", ann_csv, *extra, "--cv", "3", "--n-bootstrap",
+                            "20", "--out", out)
+        assert code == 0, err
+        assert set(pl.read_parquet(out / "consensus.parquet")["consensus_method"]) == {
+            "crowdlab"}
+    # Row shards of the same probabilities give the same consensus (last: needs dask).
+    pytest.importorskip("dask.array")
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    np.save(shards / "part-0.npy", probs[order][:50])
+    np.save(shards / "part-1.npy", probs[order][50:])
+    code, _, err = _run(capsys, "audit", data, "--pred-probs", shards / "part-*.npy",
+                        "--label-col", "label", "--id-col", "item", "--annotations", ann_csv,
+                        "--consensus", "crowdlab", "--n-bootstrap", "20", "--out",
+                        tmp_path / "sharded")
+    assert code == 0, err
+    sharded = pl.read_parquet(tmp_path / "sharded" / "consensus.parquet").sort("item_id")
+    assert sharded.select("item_id", "consensus_label", "consensus_quality", "consensus_method"
+                          ).equals(consensus.select("item_id", "consensus_label",
+                                                    "consensus_quality", "consensus_method"))
+
+
+def test_consensus_crowdlab_without_probabilities_names_the_option(capsys, tmp_path, ann_csv):
+    code, _, err = _run(capsys, "annotators", ann_csv, "--consensus", "crowdlab", "--out",
+                        tmp_path / "out")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.strip() == ("labelaudit: error: --consensus crowdlab needs model probabilities: "
+                           "give them with --pred-probs")
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_consensus_or_consensus_without_annotations_exit_2(
     capsys, tmp_path, items_csv, ann_csv
 ):

@@ -614,6 +614,21 @@ def test_time_window_sets_the_window_length(capsys, tmp_path, drifting_crowd):
     assert code == 2 and "--time-window" in err and not (tmp_path / "y").exists()
 
 
+def test_annotations_without_a_time_are_counted_out_of_the_windows_aloud(capsys, tmp_path,
+                                                                        drifting_crowd):
+    path = tmp_path / "ann.csv"
+    crowd = drifting_crowd.with_columns(
+        pl.when(pl.int_range(pl.len()) % 50 == 7).then(None).otherwise(pl.col("when"))
+        .alias("when"))
+    crowd.write_csv(path)
+    missing = crowd.get_column("when").null_count()
+    code, out, err = _run(capsys, "annotators", path, "--time-col", "when", "--out", tmp_path / "o")
+    assert code == 0 and missing > 0
+    assert f"{missing} of {crowd.height} annotations have no time in column 'when'" in err + out
+    windows = pl.read_parquet(tmp_path / "o" / "annotators_by_window.parquet")
+    assert windows.get_column("n_labels").sum() == crowd.height - missing
+
+
 @pytest.mark.parametrize("window", ["0d", "", "1i"])
 def test_a_time_window_without_a_positive_length_exits_2(capsys, tmp_path, drifting_crowd,
                                                           items_csv, ann_csv, window):

@@ -721,7 +721,16 @@ def _time_windows(
         "time": enc.time,
         "graded": graded,
         "correct": correct,
-    }).drop_nulls("time")
+    })
+    missing = frame.get_column("time").null_count()
+    if missing:
+        warnings.warn(
+            f"{missing} of {frame.height} annotations have no time in column "
+            f"{enc.time.name!r} (first at row {int(frame.get_column('time').is_null().arg_true()[0])}); "
+            "they are left out of the time windows and the drift test",
+            LabelAuditWarning, stacklevel=3,
+        )
+        frame = frame.drop_nulls("time")
     # ``every`` passed check_time_window, so polars can truncate to it.
     frame = frame.with_columns(window_start=pl.col("time").dt.truncate(every))
     agg = (

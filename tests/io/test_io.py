@@ -90,8 +90,23 @@ def test_not_parquet(tmp_path):
 def test_broken_jsonl(tmp_path):
     path = tmp_path / "broken.jsonl"
     path.write_text('{"a": 1}\n{oops\n')
-    with pytest.raises(InputError, match="broken.jsonl' is not a readable JSON Lines file"):
+    with pytest.raises(InputError, match="broken.jsonl' is not a readable JSON Lines file: "
+                       "line 2 is not valid JSON"):
         io.read_table(path)
+
+
+@pytest.mark.parametrize("name, text, line", [
+    ("ragged.csv", "id,label\n1,a\n2,b\n3,c,extra\n", "line 4 has 3 fields, the header 2"),
+    ("long.tsv", "id\tlabel\n1\ta\n2\tb\t0\n", "line 3 has 3 fields, the header 2"),
+    ("list.jsonl", '{"id": 1}\n[1, 2]\n', "line 2 is not a JSON object"),
+])
+def test_an_unreadable_line_is_named(tmp_path, name, text, line):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        io.read_table(path)
+    message = str(info.value)
+    assert message.endswith(line) and name in message and "\n" not in message
 
 
 def test_non_utf8_csv_names_offset_and_line(tmp_path):

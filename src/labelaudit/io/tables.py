@@ -303,7 +303,44 @@ def _read_error(path: Path, what: str, fmt: str, exc: BaseException) -> InputErr
         if bad is not None:
             return InputError(f"{what} file '{path}' is not valid UTF-8: {bad}")
     detail = " ".join(str(exc).split()) or type(exc).__name__
+    where = _first_unreadable_line(path, fmt)
+    if where is not None:  # the line, in words, rather than the parser's advice to its caller
+        detail = where
     return InputError(f"{what} file '{path}' is not a readable {fmt} file: {detail}")
+
+
+def _first_unreadable_line(path: Path, fmt: str) -> str | None:
+    """The first line of a text table that cannot be read, in words; None if none is found.
+
+    Only called once polars has refused the file, to name the line: for CSV
+    and TSV, the first row whose field count differs from the header's; for
+    JSON Lines, the first line that is not a JSON object.
+    """
+    import csv
+    import json
+
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            if fmt in ("CSV", "TSV"):
+                rows = csv.reader(fh, delimiter="\t" if fmt == "TSV" else ",")
+                header = next(rows, None)
+                for row in rows:
+                    if row and len(row) != len(header or ()):
+                        return (f"line {rows.line_num} has {len(row)} fields, the header "
+                                f"{len(header or ())}")
+            elif fmt == "JSON Lines":
+                for number, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        value = json.loads(line.rstrip("\r\n"))
+                    except json.JSONDecodeError as exc:
+                        return f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}"
+                    if not isinstance(value, dict):
+                        return f"line {number} is not a JSON object"
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def _read_csv(path: Path, what: str, separator: str,

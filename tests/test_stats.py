@@ -68,6 +68,12 @@ def test_wilson_interval_is_nan_for_empty_samples_and_inside_unit_interval():
     low, high = stats.wilson_interval([0, 0, 3, 7], [0, 5, 3, 9])
     assert np.isnan(low[0]) and np.isnan(high[0])
     assert (low[1:] >= 0).all() and (high[1:] <= 1).all() and (low[1:] <= high[1:]).all()
+    # no successes: the lower limit is 0 itself, not a rounding residue; all successes: 1
+    for n in (1, 7, 50, 1797, 10**6):
+        for alpha in (0.05, 1 - 0.95, 0.1):
+            low, _ = stats.wilson_interval(0, n, alpha=alpha)
+            _, high = stats.wilson_interval(n, n, alpha=alpha)
+            assert low == 0.0 and high == 1.0
 
 
 # --------------------------------------------------------------------------------------

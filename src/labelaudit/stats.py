@@ -89,8 +89,9 @@ def wilson_interval(count: Any, nobs: Any, *, alpha: float = 0.05) -> tuple[np.n
     low, high : ndarray of float64
         Interval limits, equal to statsmodels
         ``proportion_confint(count, nobs, alpha=alpha, method="wilson")`` and clipped to
-        [0, 1] (which only removes rounding below 0 or above 1). NaN where ``nobs == 0``:
-        an empty sample says nothing about its proportion.
+        [0, 1] (which only removes rounding below 0 or above 1); exactly 0 (1) when there
+        is no success (failure). NaN where ``nobs == 0``: an empty sample says nothing
+        about its proportion.
 
     Notes
     -----
@@ -115,8 +116,10 @@ def wilson_interval(count: Any, nobs: Any, *, alpha: float = 0.05) -> tuple[np.n
         denom = 1.0 + z2 / n
         centre = (p_hat + z2 / (2.0 * n)) / denom
         half = z * np.sqrt(p_hat * (1.0 - p_hat) / n + z2 / (4.0 * n * n)) / denom
-        low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-        high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+        # With no successes (or no failures) the limit is exactly 0 (or 1); the formula
+        # leaves a rounding residue there, such as 8.7e-19.
+        low = np.where(n > 0, np.where(x == 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan)
+        high = np.where(n > 0, np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan)
     return low, high
 
 

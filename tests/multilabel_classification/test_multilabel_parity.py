@@ -243,3 +243,37 @@ def test_one_item_and_one_class():
     labels, probs = [[0], []], np.array([[0.9, 0.1], [0.3, 0.4]])
     np.testing.assert_array_equal(filter.find_label_issues(labels, probs),
                                   cl_filter.find_label_issues(labels, probs, n_jobs=1))
+
+
+@PARITY
+@given(case=cases, calibrate=st.booleans(), indices=st.booleans())
+def test_count_functions_with_multi_label(case, calibrate, indices):
+    # The top-level drop-ins take multi_label=True as cleanlab's count module does: one
+    # one-vs-rest problem per class, (K, 2) thresholds and (K, 2, 2) joints.
+    from cleanlab import count as cl_count
+
+    labels, probs = case
+    ref = _oracle(cl_count.get_confident_thresholds, labels, probs, multi_label=True)
+    if ref is not None:
+        ours = la.get_confident_thresholds(labels, probs, multi_label=True)
+        assert ours.shape == ref.shape == (probs.shape[1], 2) and ours.dtype == ref.dtype
+        np.testing.assert_array_equal(ours, ref)
+    ref = _oracle(cl_count.compute_confident_joint, labels, probs, multi_label=True,
+                  calibrate=calibrate, return_indices_of_off_diagonals=indices)
+    if ref is None:
+        return
+    COMPARED["count"] = COMPARED.get("count", 0) + 1
+    ours = la.compute_confident_joint(labels, probs, multi_label=True, calibrate=calibrate,
+                                      return_indices_of_off_diagonals=indices)
+    if indices:
+        (ours, ours_off), (ref, ref_off) = ours, ref
+        assert len(ours_off) == len(ref_off)
+        for a, b in zip(ours_off, ref_off, strict=True):
+            np.testing.assert_array_equal(np.sort(a), np.sort(b))
+    np.testing.assert_array_equal(ours, ref)
+    assert ours.dtype == np.int64
+    uncalibrated = la.compute_confident_joint(labels, probs, multi_label=True, calibrate=False)
+    ref_cal = _oracle(cl_count.calibrate_confident_joint, uncalibrated, labels, multi_label=True)
+    if ref_cal is not None and ref_cal.shape == uncalibrated.shape:
+        np.testing.assert_array_equal(
+            la.calibrate_confident_joint(uncalibrated, labels, multi_label=True), ref_cal)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_labels
+from .._validation import check_labels, check_multilabel_labels, check_multilabel_probs
 from ..exceptions import LabelAuditError
 from . import _dask
 from ._joint import ConfidentJoint
@@ -113,16 +113,22 @@ def get_confident_thresholds(labels, pred_probs, multi_label: bool = False) -> n
         Given labels as class indices ``0..K-1``.
     pred_probs : ndarray of shape (n_samples, K)
         Predicted probabilities.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        ``labels`` is a list of lists of class indices (several classes per
+        item): each class is then its own one-vs-rest problem (see
+        :func:`_one_vs_rest`).
 
     Returns
     -------
     ndarray of shape (K,)
         In the dtype of ``pred_probs``, or float64 when some class has no
-        items (its threshold is 2, unreachable). Clipped below at 2e-6.
+        items (its threshold is 2, unreachable). Clipped below at 2e-6. With
+        ``multi_label=True``, float64 of shape (K, 2): the thresholds of
+        "not k" and "k" in class ``k``'s one-vs-rest problem, as cleanlab.
     """
-    reject_multi_label(multi_label)
+    if multi_label:
+        return np.stack([get_confident_thresholds(y, p).astype(np.float64)
+                         for y, p in _one_vs_rest(labels, pred_probs)])
     if is_dask_array(pred_probs):
         return _dask.get_confident_thresholds(labels, pred_probs)
     labels, pred_probs = prepare(labels, pred_probs)
@@ -152,10 +158,13 @@ def compute_confident_joint(labels, pred_probs, *, thresholds=None, calibrate=Tr
         Per-class thresholds; default :func:`get_confident_thresholds`.
     calibrate : bool, default True
         Calibrate the counts to the label marginals.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        ``labels`` is a list of lists of class indices: the joint of each
+        class's one-vs-rest problem, shape (K, 2, 2) (``thresholds``, when
+        given, applies to every one of them, as in cleanlab).
     return_indices_of_off_diagonals : bool, default False
-        Also return the rows counted off the diagonal.
+        Also return the rows counted off the diagonal (with ``multi_label``,
+        a list of such arrays, one per class).
     n_jobs : int, optional
         Threads; results do not depend on it.
     chunk_size : int, optional
@@ -178,7 +187,15 @@ def compute_confident_joint(labels, pred_probs, *, thresholds=None, calibrate=Tr
             elif confident.sum() > 1:
                 cj[s, p.argmax()] += 1
     """
-    reject_multi_label(multi_label)
+    if multi_label:
+        parts = [compute_confident_joint(
+                     y, p, thresholds=thresholds, calibrate=calibrate,
+                     return_indices_of_off_diagonals=return_indices_of_off_diagonals,
+                     n_jobs=n_jobs, chunk_size=chunk_size)
+                 for y, p in _one_vs_rest(labels, pred_probs)]
+        if return_indices_of_off_diagonals:
+            return np.stack([cj for cj, _ in parts]), [off for _, off in parts]
+        return np.stack(parts)
     if is_dask_array(pred_probs):
         return _dask.compute_confident_joint(
             labels, pred_probs, thresholds=thresholds, calibrate=calibrate,
@@ -209,16 +226,49 @@ def calibrate_confident_joint(confident_joint, labels, *, multi_label=False) -> 
         Confident counts.
     labels : array-like of shape (n_samples,)
         Given labels as class indices ``0..K-1``.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        ``confident_joint`` has shape (K, 2, 2) and ``labels`` is a list of
+        lists of class indices: each class's one-vs-rest joint is calibrated
+        to that class's labels.
 
     Returns
     -------
     ndarray of shape (K, K), int64
-        Row ``k`` sums to the number of items labelled ``k``.
+        Row ``k`` sums to the number of items labelled ``k`` (with
+        ``multi_label``, shape (K, 2, 2)).
     """
-    reject_multi_label(multi_label)
+    if multi_label:
+        joint = np.asarray(confident_joint)
+        if joint.ndim != 3 or joint.shape[1:] != (2, 2):
+            raise LabelAuditError(
+                "`confident_joint` must have shape (K, 2, 2) when `multi_label=True`, got "
+                f"{joint.shape}.")
+        onehot = _multilabel_onehot(labels, len(labels), joint.shape[0])
+        return np.stack([calibrate_confident_joint(joint[k], onehot[:, k])
+                         for k in range(joint.shape[0])])
     cj = check_square(confident_joint)
     labels = check_labels(labels, len(np.asarray(labels)), cj.shape[0])
     return calibrate_counts(cj, class_counts(labels, cj.shape[0]))
+
+
+def _multilabel_onehot(labels, n_rows: int, n_classes: int) -> np.ndarray:
+    """Multi-label ``labels`` (lists of class indices) as an (n_rows, K) 0/1 matrix."""
+    if not isinstance(labels, list):
+        raise LabelAuditError(
+            "`labels` must be a list of lists of class indices when `multi_label=True`, "
+            f"got {type(labels).__name__}.")
+    bits = check_multilabel_labels(labels, n_rows, n_classes)
+    return np.unpackbits(bits, axis=1, count=n_classes).astype(np.intp)
+
+
+def _one_vs_rest(labels, pred_probs):
+    """Each class's one-vs-rest problem: labels 1 where an item carries the class, else 0,
+    and probabilities ``[1 - p_k, p_k]`` (cleanlab's reduction of multi-label data)."""
+    probs = check_multilabel_probs(pred_probs)
+    if is_dask_array(probs):
+        probs = probs.compute()
+    onehot = _multilabel_onehot(labels, probs.shape[0], probs.shape[1])
+    for k in range(probs.shape[1]):
+        column = probs[:, k]
+        yield onehot[:, k], np.column_stack((1 - column, column))
 

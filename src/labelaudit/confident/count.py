@@ -22,7 +22,6 @@ from ._passes import (
     fill_diagonal_min_one,
     is_dask_array,
     prepare,
-    reject_multi_label,
     row_pass,
     thresholds_from_counts,
 )

@@ -277,3 +277,24 @@ def test_count_functions_with_multi_label(case, calibrate, indices):
     if ref_cal is not None and ref_cal.shape == uncalibrated.shape:
         np.testing.assert_array_equal(
             la.calibrate_confident_joint(uncalibrated, labels, multi_label=True), ref_cal)
+
+
+@PARITY
+@given(case=cases)
+def test_joint_count_and_argmax_functions_with_multi_label(case):
+    from cleanlab import count as cl_count
+
+    labels, probs = case
+    ref = _oracle(cl_count.estimate_joint, labels, probs, multi_label=True)
+    if ref is not None:
+        ours = la.estimate_joint(labels, probs, multi_label=True)
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-15)
+        assert ours.shape == (probs.shape[1], 2, 2)
+    with _stable_if_tied(probs):
+        ref = _oracle(cl_count.num_label_issues, labels, probs, multi_label=True)
+        if ref is not None:
+            assert la.num_label_issues(labels, probs, multi_label=True) == ref
+    ref = _oracle(cl_top_filter.find_predicted_neq_given, labels, probs, multi_label=True)
+    if ref is not None:
+        np.testing.assert_array_equal(
+            la.find_predicted_neq_given(labels, probs, multi_label=True), ref)

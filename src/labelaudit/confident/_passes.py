@@ -219,15 +219,6 @@ def score_rows(labels, pred_probs, spec: ScoreSpec, adjust=None, *, n_jobs=None,
 # Row passes
 # ---------------------------------------------------------------------------
 
-def reject_multi_label(multi_label: bool) -> None:
-    """Refuse ``multi_label=True`` (one label per item only)."""
-    if multi_label:
-        raise LabelAuditError(
-            "`multi_label=True` is not supported: labelaudit audits multi-class labels "
-            "(one label per item)."
-        )
-
-
 def prepare(labels, pred_probs, *, validated: bool = False):
     """Labels as ``intp`` and probabilities as a C-contiguous float matrix, checked.
 

@@ -45,7 +45,6 @@ from ._passes import (
     noise_rate_rows_float16,
     prepare,
     prune_plan,
-    reject_multi_label,
     row_pass,
     score_spec,
     select_candidates,
@@ -540,8 +539,11 @@ def num_label_issues(labels, pred_probs, *, confident_joint=None,
         ``"off_diagonal"`` counts rows confidently counted off the diagonal,
         minus those whose given label is the model's top class;
         the other two use ``n * (1 - trace(joint))``.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        ``labels`` is a list of lists of class indices: the count is that of
+        :func:`find_label_issues` with ``multi_label=True`` and
+        ``filter_by="confident_learning"`` (``estimation_method`` is not used,
+        as in cleanlab).
     n_jobs, chunk_size : int, optional
         Threads and rows per work unit; results do not depend on them.
 
@@ -549,7 +551,6 @@ def num_label_issues(labels, pred_probs, *, confident_joint=None,
     -------
     int
     """
-    reject_multi_label(multi_label)
     valid = ("off_diagonal", "off_diagonal_calibrated", "off_diagonal_custom")
     if estimation_method not in valid:
         raise LabelAuditError(
@@ -562,6 +563,10 @@ def num_label_issues(labels, pred_probs, *, confident_joint=None,
             LabelAuditWarning,
             stacklevel=2,
         )
+    if multi_label:
+        return int(np.sum(find_label_issues(
+            labels, pred_probs, confident_joint=confident_joint, multi_label=True,
+            filter_by="confident_learning", n_jobs=n_jobs, chunk_size=chunk_size)))
     if is_dask_array(pred_probs):
         return _dask.num_label_issues(labels, pred_probs, confident_joint=confident_joint,
                                       estimation_method=estimation_method)
@@ -593,14 +598,20 @@ def find_predicted_neq_given(labels, pred_probs, *, multi_label=False) -> np.nda
         Given labels as class indices.
     pred_probs : ndarray of shape (n_samples, K)
         Predicted probabilities.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        ``labels`` is a list of lists of class indices: an item is marked when
+        its prediction differs from its label in any class's one-vs-rest
+        problem (as cleanlab).
 
     Returns
     -------
     ndarray of bool
     """
-    reject_multi_label(multi_label)
+    if multi_label:
+        from .count import _one_vs_rest
+
+        marked = [find_predicted_neq_given(y, p) for y, p in _one_vs_rest(labels, pred_probs)]
+        return np.any(np.column_stack(marked), axis=1) if marked else np.zeros(0, dtype=bool)
     labels, pred_probs = prepare(labels, pred_probs)
     row_pass(labels, pred_probs)
     return _argmax_differs(labels, pred_probs)

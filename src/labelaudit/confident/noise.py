@@ -19,7 +19,7 @@ from ..exceptions import LabelAuditError
 from . import _dask
 from ._joint import ConfidentJoint
 from ._latent import estimate_latent as _estimate_latent
-from ._passes import check_square, class_counts, is_dask_array, prepare, reject_multi_label
+from ._passes import check_square, class_counts, is_dask_array, prepare
 from .count import calibrate_confident_joint, compute_confident_joint, confident_joint_result
 
 __all__ = [
@@ -46,16 +46,27 @@ def estimate_joint(labels, pred_probs, *, confident_joint=None, multi_label=Fals
         Predicted probabilities (unused when ``confident_joint`` is given).
     confident_joint : ndarray of shape (K, K), optional
         Precomputed confident joint.
-    multi_label : bool
-        Not supported; must be False.
+    multi_label : bool, default False
+        ``labels`` is a list of lists of class indices: each class's
+        one-vs-rest joint, shape (K, 2, 2), from ``confident_joint`` (shape
+        (K, 2, 2)) or computed (as cleanlab, a given joint is calibrated per
+        class, not first as a whole).
     n_jobs : int, optional
         Threads.
 
     Returns
     -------
     ndarray of shape (K, K), float64
+        With ``multi_label``, shape (K, 2, 2).
     """
-    reject_multi_label(multi_label)
+    if multi_label:
+        from .count import _one_vs_rest
+
+        joint = (compute_confident_joint(labels, pred_probs, calibrate=True, multi_label=True,
+                                         n_jobs=n_jobs)
+                 if confident_joint is None else np.asarray(confident_joint))
+        return np.stack([estimate_joint(y, p, confident_joint=joint[k], n_jobs=n_jobs)
+                         for k, (y, p) in enumerate(_one_vs_rest(labels, pred_probs))])
     if confident_joint is None:
         cal = compute_confident_joint(labels, pred_probs, calibrate=True, n_jobs=n_jobs)
     elif labels is not None:

@@ -80,6 +80,72 @@ def test_bad_cells_name_file_column_and_row(tmp_path, text, message):
         read_multilabel_table(path)
 
 
+def _write_json_lines(path, cells):
+    with open(path, "w", encoding="utf-8") as fh:
+        for row, cell in enumerate(cells):
+            fh.write(json.dumps({"id": f"i{row}", "labels": cell}) + "\n")
+    return path
+
+
+def _alternating(odd, at=10, n=60):
+    return [odd if i == at else (["a"] if i % 2 else ["b"]) for i in range(n)]
+
+
+@pytest.mark.parametrize(("cells", "message"), [
+    (_alternating("c"),
+     'row 10: holds a string "c" instead of a list of class names (row 0 holds a list); '
+     "write every cell of the column as a list"),
+    (_alternating([["a"]]),
+     'row 10: holds [["a"]], whose element ["a"] is a list, not a class name (a string or '
+     "an integer)"),
+    ([[0], [1], [1.5], [2], [0, 1], [2]],
+     "row 2: holds [1.5], whose element 1.5 is not a class name; class codes are integers "
+     "written without a decimal point"),
+    ([[0], [1], [2, True], [2]],
+     "row 2: holds [2, true], whose element true is a boolean, not a class name (a string or "
+     "an integer)"),
+    ([["a"], ["b", 1]],
+     'row 1: holds ["b", 1], whose element 1 is a number where row 0 has the string "a"; the '
+     "lists of a JSON Lines column must not mix numbers and strings, write every class the "
+     "same way, e.g. all as strings"),
+    (["a", ["b"], ["c"]],
+     'row 0: holds a string "a" instead of a list of class names (row 1 holds a list); write '
+     "every cell of the column as a list"),
+    ([1, "a,b"],
+     'row 1: holds a string "a,b" where row 0 holds a number 1; a JSON Lines column must not '
+     "mix numbers and strings, write every cell the same way, e.g. all as strings"),
+    (["a", 2.5],
+     "row 1: holds a number 2.5; expected a list of class names, text with classes separated "
+     "by ',' or an integer class code"),
+])
+def test_json_lines_cells_not_written_like_the_others_name_file_column_row_and_value(
+        tmp_path, cells, message):
+    path = _write_json_lines(tmp_path / "t.jsonl", cells)
+    with pytest.raises(InputError) as caught:
+        read_multilabel_table(path, id_col="id")
+    assert str(caught.value) == f"data file '{path}', column 'labels', {message}"
+
+
+def test_json_lines_rows_are_counted_without_blank_lines(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"labels": ["a"]}\n\n   \n{"labels": ["b"]}\n{"labels": "c"}\n')
+    with pytest.raises(InputError, match=r"column 'labels', row 2: holds a string \"c\""):
+        read_multilabel_table(path)
+
+
+@pytest.mark.parametrize(("cells", "sets"), [
+    ([["b", "a"], [], None, [" c "]], [["b", "a"], [], [], ["c"]]),
+    ([[0], [1, 2], [], None, [10]], [["0"], ["1", "2"], [], [], ["10"]]),
+    (["a, b", "", None, "01,1"], [["a", "b"], [], [], ["01", "1"]]),
+    ([1, None, 7], [["1"], [], ["7"]]),
+])
+def test_json_lines_label_sets_written_one_way_are_read_as_written(tmp_path, cells, sets):
+    path = _write_json_lines(tmp_path / "t.jsonl", cells)
+    df = read_multilabel_table(path, id_col="id")
+    assert df.get_column("labels").to_list() == sets
+    assert df.get_column("id").to_list() == [f"i{row}" for row in range(len(cells))]
+
+
 def test_bad_list_element_and_unknown_class(tmp_path):
     pl.DataFrame({"labels": [[1.5], [2.0]]}).write_parquet(tmp_path / "f.parquet")
     with pytest.raises(InputError, match=r"column 'labels', row 0: element 1.5"):
@@ -289,6 +355,23 @@ def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, example, change,
     code, _, err = _run(capsys, *_example_args(example, out, *change))
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("odd", "holds"), [
+    ("c", 'holds a string "c" instead of a list of class names'),
+    ([["a"]], 'holds [["a"]], whose element ["a"] is a list'),
+])
+def test_json_lines_list_column_with_an_odd_row_exits_2_and_writes_nothing(
+        capsys, tmp_path, odd, holds):
+    data = _write_json_lines(tmp_path / "mix.jsonl", _alternating(odd))
+    probs = tmp_path / "p.npy"
+    np.save(probs, np.random.default_rng(0).random((60, 3)))
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "audit", data, "--task", "multilabel", "--id-col", "id",
+                        "--pred-probs", probs, "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"data file '{data}', column 'labels', row 10: {holds}" in err
     assert not out.exists()
 
 

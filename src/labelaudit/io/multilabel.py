@@ -17,6 +17,12 @@ Table cells (:func:`read_multilabel_table`):
 - a **list column** (Parquet or JSON Lines lists of strings or integers):
   the classes as they are; a null list is the empty set.
 
+In JSON Lines every cell that is not null is written the same way: all
+lists, all text or all integers, and the elements of the lists all strings
+or all integers. A cell written otherwise (a string or a nested list among
+lists, a number with a decimal point, a boolean, an object, numbers mixed
+with strings) is an error naming the file, the column, the row and the value.
+
 Label Studio JSON exports (:func:`read_label_studio_multilabel`): the
 ``choices`` of every annotation (a ``Choices`` control with
 ``choice="multiple"``), one label set per annotation that was not
@@ -41,6 +47,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -68,6 +75,8 @@ __all__ = [
 
 #: Suffixes whose cells are text (the label column is read as text there).
 _TEXT_SUFFIXES = (".csv", ".tsv")
+#: Suffixes of JSON Lines files, whose label cells are checked as written (see the module docstring).
+_JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def split_label_cell(cell: str | None, *, sep: str, where: str) -> list[str]:
@@ -123,6 +132,143 @@ def _list_cell(cell: Any, where: str) -> list[str]:
     return _no_repeats(parts, where)
 
 
+def _json_lines_cells(path: Path, column: str) -> list[Any]:
+    """The values of ``column`` in a JSON Lines file as written, one per row.
+
+    Blank lines are no rows (as polars reads them) and a line without the
+    column gives None. Reading stops at the first line that is not a JSON
+    object, and gives nothing when the file cannot be read as UTF-8: the
+    table reader names those faults.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The JSON Lines file.
+    column : str
+        The column to read.
+
+    Returns
+    -------
+    list
+        The parsed JSON value of each row up to the first unreadable line.
+    """
+    cells: list[Any] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break
+                if not isinstance(record, dict):
+                    break
+                cells.append(record.get(column))
+    except (OSError, UnicodeDecodeError):
+        return []
+    return cells
+
+
+def _json_text(value: Any, limit: int = 60) -> str:
+    """A JSON value as written in the file, cut to ``limit`` characters."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _described(value: Any) -> str:
+    """A JSON value with the name of its type: ``a string "c"``, ``a list [["a"]]``."""
+    return "null" if value is None else f"{_json_kind(value)} {_json_text(value)}"
+
+
+def _cell_kind(value: Any) -> str | None:
+    """How a JSON label cell is written: "list", "text", "integer", "other", or None (null)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "integer"
+    return "other"
+
+
+def _check_json_lines_cells(path: Path, label_col: str, *, sep: str, where: str) -> None:
+    """Refuse JSON Lines label cells that polars would read as other values, or not at all.
+
+    polars gives a column mixing lists and strings as the JSON text of each
+    cell, a list holding a number with a decimal point as a list of floats
+    (so ``1`` becomes ``1.0``), and refuses a list holding a boolean without
+    naming the row; this reads the cells as written and names the first
+    row that is not written like the others (see the module docstring).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The JSON Lines file.
+    label_col : str
+        The label column.
+    sep : str
+        Separator of a delimited text column, for messages.
+    where : str
+        File and column, ending in ``"row"``, for messages.
+
+    Raises
+    ------
+    InputError
+        The first row whose cell is not a label set written like the other rows.
+    """
+    cells = _json_lines_cells(path, label_col)
+    first: dict[str, int] = {}
+    for row, value in enumerate(cells):
+        kind = _cell_kind(value)
+        if kind is not None and kind != "other":
+            first.setdefault(kind, row)
+    # A list in any row makes the column a list column: every other cell is then the fault.
+    reference = "list" if "list" in first else min(first, key=first.__getitem__, default=None)
+    element: tuple[str, int, Any] | None = None  # the first list element: kind, row, value
+    for row, value in enumerate(cells):
+        kind = _cell_kind(value)
+        if kind is None:
+            continue
+        at = f"{where} {row}"
+        if kind == "list":
+            for item in value:
+                if isinstance(item, float):
+                    raise InputError(f"{at}: holds {_json_text(value)}, whose element "
+                                     f"{_json_text(item)} is not a class name; class codes are "
+                                     "integers written without a decimal point")
+                if item is None or isinstance(item, bool) or not isinstance(item, str | int):
+                    kind_of = "" if item is None else f" {_json_kind(item)},"
+                    raise InputError(f"{at}: holds {_json_text(value)}, whose element "
+                                     f"{_json_text(item)} is{kind_of} not a class name (a "
+                                     "string or an integer)")
+                item_kind = "string" if isinstance(item, str) else "number"
+                if element is None:
+                    element = (item_kind, row, item)
+                elif element[0] != item_kind:
+                    raise InputError(f"{at}: holds {_json_text(value)}, whose element "
+                                     f"{_json_text(item)} is a {item_kind} where row "
+                                     f"{element[1]} has the {element[0]} "
+                                     f"{_json_text(element[2])}; the lists of a JSON Lines "
+                                     "column must not mix numbers and strings, write every "
+                                     "class the same way, e.g. all as strings")
+        elif reference == "list":
+            raise InputError(f"{at}: holds {_described(value)} instead of a list of class "
+                             f"names (row {first['list']} holds a list); write every cell of "
+                             "the column as a list")
+        elif kind == "other":
+            raise InputError(f"{at}: holds {_described(value)}; expected a list of class "
+                             f"names, text with classes separated by {sep!r} or an integer "
+                             "class code")
+        elif kind != reference:
+            raise InputError(f"{at}: holds {_described(value)} where row {first[reference]} "
+                             f"holds {_described(cells[first[reference]])}; a JSON Lines "
+                             "column must not mix numbers and strings, write every cell the "
+                             "same way, e.g. all as strings")
+
+
 def read_multilabel_table(path: str | os.PathLike[str], *, label_col: str = "labels",
                           id_col: str | None = None, sep: str = ",",
                           annotator_col: str | None = None, what: str = "data") -> pl.DataFrame:
@@ -153,8 +299,9 @@ def read_multilabel_table(path: str | os.PathLike[str], *, label_col: str = "lab
     Raises
     ------
     InputError
-        Missing columns, a cell that is not a label set (naming file, column
-        and row), duplicate ids.
+        Missing columns, a cell that is not a label set (naming file, column,
+        row and value; in JSON Lines also a cell not written like the other
+        rows, see the module docstring), duplicate ids.
 
     Examples
     --------
@@ -169,12 +316,14 @@ def read_multilabel_table(path: str | os.PathLike[str], *, label_col: str = "lab
         raise InputError(f"--label-sep must be a non-empty string, got {sep!r}")
     text = (label_col, id_col, annotator_col) if path.suffix.lower() in _TEXT_SUFFIXES else (
         id_col, annotator_col)
-    df = read_table(path, what=what, text_columns=text)
     source = f"{what} file '{path}'"
+    where = f"{source}, column '{label_col}', row"
+    if path.suffix.lower() in _JSON_LINES_SUFFIXES and not path.is_dir():
+        _check_json_lines_cells(path, label_col, sep=sep, where=where)
+    df = read_table(path, what=what, text_columns=text)
     require_columns(df, [c for c in (label_col, id_col, annotator_col) if c is not None],
                     source=source)
     column = df.get_column(label_col)
-    where = f"{source}, column '{label_col}', row"
     if isinstance(column.dtype, pl.List):
         sets = [_list_cell(cell, f"{where} {row}") for row, cell in enumerate(column.to_list())]
     elif column.dtype == pl.String or column.dtype == pl.Null:

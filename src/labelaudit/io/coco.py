@@ -5,7 +5,8 @@
   ``category_id``, ``bbox`` as ``[x, y, width, height]``) and ``categories``
   (``id``, ``name``).
 - **Results** (what ``pycocotools``' ``loadRes`` reads): a list of
-  ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``.
+  ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``, each score a
+  confidence in [0, 1].
 
 Both become the per-image layout of :mod:`labelaudit.object_detection`:
 corner boxes ``x1, y1, x2, y2`` and classes numbered by increasing category id.
@@ -86,6 +87,20 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _size(value: Any, where: str) -> float:
+    size = _number(value, where)
+    if size <= 0:
+        raise InputError(f"{where} must be a positive number of pixels, got {_short(value)}")
+    return size
+
+
+def _score(value: Any, where: str) -> float:
+    score = _number(value, where)
+    if not 0.0 <= score <= 1.0:
+        raise InputError(f"{where} must be a confidence in [0, 1], got {_short(value)}")
+    return score
+
+
 def _xywh(value: Any, where: str) -> list[float]:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
         raise InputError(f"{where} must be [x, y, width, height], got {_short(value)}")
@@ -121,12 +136,15 @@ def read_coco_annotations(path: str | Path) -> DetectionDataset:
     -------
     DetectionDataset
         Images in file order; classes by increasing category id. Crowd
-        annotations (``iscrowd: 1``) are skipped, as COCO evaluation does.
+        annotations (``iscrowd: 1``) are skipped, as COCO evaluation does. An
+        empty ``annotations`` list is valid: every image then has no boxes.
 
     Raises
     ------
     InputError
-        Naming the file, the record and the field that is wrong.
+        Naming the file, the record and the field that is wrong: a repeated
+        image id, category id or category name, an image width or height that
+        is not positive, a box with a negative size, or an id no list holds.
 
     Examples
     --------
@@ -150,12 +168,17 @@ def read_coco_annotations(path: str | Path) -> DetectionDataset:
         raise InputError(f"{src} lists no images")
     if not cats:
         raise InputError(f"{src} lists no categories")
-    cat_ids, cat_names = [], {}
+    cat_ids, cat_names, named = [], {}, set()
     for j, cat in enumerate(cats):
         cid = _field(cat, "id", f"{src}: categories[{j}]")
         if cid in cat_names:
             raise InputError(f"{src}: categories[{j}] repeats category id {cid!r}")
-        cat_names[cid] = str(cat.get("name", cid))
+        name = str(cat.get("name", cid))
+        if name in named:
+            raise InputError(f"{src}: categories[{j}].name repeats category name {name!r}; "
+                             "each category needs its own name")
+        named.add(name)
+        cat_names[cid] = name
         cat_ids.append(cid)
     try:
         cat_ids = sorted(cat_ids)
@@ -171,8 +194,8 @@ def read_coco_annotations(path: str | Path) -> DetectionDataset:
         index[iid] = i
         ids.append(str(iid))
         names.append(str(img.get("file_name", iid)))
-        widths.append(_number(img["width"], f"{where}.width") if "width" in img else math.nan)
-        heights.append(_number(img["height"], f"{where}.height") if "height" in img else math.nan)
+        widths.append(_size(img["width"], f"{where}.width") if "width" in img else math.nan)
+        heights.append(_size(img["height"], f"{where}.height") if "height" in img else math.nan)
     per_boxes: list[list] = [[] for _ in images]
     per_cls: list[list] = [[] for _ in images]
     for j, ann in enumerate(anns):
@@ -215,7 +238,8 @@ def read_coco_predictions(path: str | Path, dataset: DetectionDataset) -> list[l
     Raises
     ------
     InputError
-        Naming the file, the detection and the field that is wrong.
+        Naming the file, the detection and the field that is wrong (for
+        instance a score outside [0, 1]).
     """
     path = Path(path)
     doc = _load_json(path, "COCO results")
@@ -242,6 +266,6 @@ def read_coco_predictions(path: str | Path, dataset: DetectionDataset) -> list[l
             raise InputError(f"{where} refers to category id {cid!r}, which {dataset.source!r} "
                              "does not list")
         box = _xywh(_field(det, "bbox", where), f"{where}.bbox")
-        score = _number(_field(det, "score", where), f"{where}.score")
+        score = _score(_field(det, "score", where), f"{where}.score")
         rows[index[iid]][class_of[cid]].append([*box, score])
     return [[np.array(r, dtype=np.float64).reshape(-1, 5) for r in per] for per in rows]

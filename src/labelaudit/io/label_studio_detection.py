@@ -5,7 +5,8 @@ when present) names the file, its first annotation that was not cancelled holds
 the annotated rectangles, and its ``predictions`` (if any) the model's
 rectangles with their ``score``. Label Studio stores rectangles in percent of
 the image (``x``, ``y``, ``width``, ``height`` with ``original_width`` and
-``original_height``); they are converted to pixel corners. Rotated rectangles
+``original_height``, which must be positive); they are converted to pixel
+corners. Prediction scores must be confidences in [0, 1]. Rotated rectangles
 are refused: an axis-aligned box cannot represent them.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from .._validation import _short
 from ..exceptions import InputError
-from .coco import DetectionDataset, _load_json, _number
+from .coco import DetectionDataset, _load_json, _number, _score, _size
 
 __all__ = ["read_label_studio_rectangles"]
 
@@ -53,8 +54,8 @@ def _rectangles(results: Any, where: str, *, scored: bool, default_score: Any):
         if value.get("rotation", 0) not in (0, 0.0, None):
             raise InputError(f"{at} is rotated by {value['rotation']} degrees; only axis-aligned "
                              "rectangles can be audited")
-        W = _number(region.get("original_width"), f"{at}.original_width")
-        H = _number(region.get("original_height"), f"{at}.original_height")
+        W = _size(region.get("original_width"), f"{at}.original_width")
+        H = _size(region.get("original_height"), f"{at}.original_height")
         size = (W, H)
         x, y = _number(value.get("x"), f"{at}.value.x"), _number(value.get("y"), f"{at}.value.y")
         w = _number(value.get("width"), f"{at}.value.width")
@@ -67,7 +68,7 @@ def _rectangles(results: Any, where: str, *, scored: bool, default_score: Any):
             raw = region.get("score", default_score)
             if raw is None:
                 raise InputError(f"{at} has no 'score' (nor does its prediction)")
-            score = _number(raw, f"{at}.score")
+            score = _score(raw, f"{at}.score")
         out.append((str(names[0]), box, score))
     return out, size
 

@@ -10,6 +10,7 @@ and every box gets its overlooked / badly located / swapped verdict.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import polars as pl
 
 from .._threads import effective_n_threads  # noqa: F401 - resolves n_jobs errors early
 from .._validation import check_detection_inputs
-from ..exceptions import InputError
+from ..exceptions import InputError, LabelAuditWarning
 from ..io import (
     file_fingerprint,
     read_coco_annotations,
@@ -32,7 +33,15 @@ from ..object_detection.rank import DEFAULT_AGGREGATION_WEIGHTS, _quality_scores
 from ..stats import wilson_interval
 from . import Task, TaskRequest, register_task, task_result
 
-__all__ = ["DetectionReview", "run_detection"]
+__all__ = ["BOX_SCHEMA", "DetectionReview", "run_detection"]
+
+#: Columns and dtypes of :attr:`DetectionReview.boxes`.
+BOX_SCHEMA = {
+    "image_id": pl.String, "source": pl.String, "class": pl.String,
+    "x1": pl.Float64, "y1": pl.Float64, "x2": pl.Float64, "y2": pl.Float64,
+    "score": pl.Float64, "box_quality": pl.Float64, "issue": pl.String,
+    "predicted_class": pl.String,
+}
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,24 @@ def _swap_classes(b, lab_img, lab_cls, pred_cls, swapped, names) -> list[str | N
     return out
 
 
+def _warn_unannotated(names, n_given: np.ndarray, n_predicted: np.ndarray) -> None:
+    """Warn about classes with predicted boxes but no annotated box.
+
+    Their average precision is 0, so their box threshold is 0: a predicted box of
+    theirs is flagged as overlooked only at an overlooked score of 0 (which takes a
+    detector score of 1), and the audit would otherwise read as clean.
+    """
+    unannotated = [names[k] for k in np.flatnonzero((n_given == 0) & (n_predicted > 0))]
+    if unannotated:
+        warnings.warn(
+            f"classes {', '.join(repr(c) for c in unannotated)} have predicted boxes but no "
+            "annotated box: their average precision is 0, so their predicted boxes are flagged "
+            "as overlooked only at an overlooked score of 0 (a detector score of 1); every one "
+            "is listed with its score among the boxes",
+            LabelAuditWarning, stacklevel=3,
+        )
+
+
 def run_detection(request: TaskRequest):
     """Audit the boxes of ``request.data`` against ``request.predictions``."""
     dataset, predictions, provenance = _read(request)
@@ -142,26 +169,27 @@ def run_detection(request: TaskRequest):
     ids = np.array(dataset.image_ids)
     given_kind = np.where(swapped, "swapped", np.where(badloc, "badly_located", ""))
     swap_to = _swap_classes(b, lab_img, lab_cls, pred_cls, swapped, names)
-    boxes = pl.concat([
-        pl.DataFrame({
-            "image_id": ids[lab_img], "source": "given",
-            "class": [names[c] for c in lab_cls],
-            "x1": b["lab_boxes"][:, 0], "y1": b["lab_boxes"][:, 1],
-            "x2": b["lab_boxes"][:, 2], "y2": b["lab_boxes"][:, 3],
-            "score": np.full(lab_cls.shape[0], np.nan),
-            "box_quality": np.minimum(b["badloc"], b["swap"]), "issue": given_kind,
-            "predicted_class": swap_to,
-        }, schema_overrides={"image_id": pl.String, "predicted_class": pl.String}),
-        pl.DataFrame({
-            "image_id": ids[pred_img], "source": "predicted",
-            "class": [names[c] for c in pred_cls],
-            "x1": b["pred_boxes"][:, 0], "y1": b["pred_boxes"][:, 1],
-            "x2": b["pred_boxes"][:, 2], "y2": b["pred_boxes"][:, 3],
-            "score": b["pred_boxes"][:, 4], "box_quality": b["overlooked"],
-            "issue": np.where(over, "overlooked", ""),
-            "predicted_class": [None] * pred_cls.shape[0],
-        }, schema_overrides={"image_id": pl.String, "predicted_class": pl.String}),
-    ])
+    given = pl.DataFrame({
+        "image_id": ids[lab_img], "source": ["given"] * lab_cls.shape[0],
+        "class": [names[c] for c in lab_cls],
+        "x1": b["lab_boxes"][:, 0], "y1": b["lab_boxes"][:, 1],
+        "x2": b["lab_boxes"][:, 2], "y2": b["lab_boxes"][:, 3],
+        "score": np.full(lab_cls.shape[0], np.nan),
+        "box_quality": np.minimum(b["badloc"], b["swap"]), "issue": given_kind,
+        "predicted_class": swap_to,
+    }, schema=BOX_SCHEMA)
+    predicted = pl.DataFrame({
+        "image_id": ids[pred_img], "source": ["predicted"] * pred_cls.shape[0],
+        "class": [names[c] for c in pred_cls],
+        "x1": b["pred_boxes"][:, 0], "y1": b["pred_boxes"][:, 1],
+        "x2": b["pred_boxes"][:, 2], "y2": b["pred_boxes"][:, 3],
+        "score": b["pred_boxes"][:, 4], "box_quality": b["overlooked"],
+        "issue": np.where(over, "overlooked", ""),
+        "predicted_class": [None] * pred_cls.shape[0],
+    }, schema=BOX_SCHEMA)
+    # Explicit dtypes: a dataset without annotations (or without predictions) gives an
+    # empty half whose columns would otherwise have no type and not stack with the other.
+    boxes = pl.concat([given, predicted])
     flags = scored.flags
     is_issue = flags > 0
     order = np.lexsort((np.arange(len(quality)), quality, ~is_issue))
@@ -186,6 +214,7 @@ def run_detection(request: TaskRequest):
              + np.bincount(pred_cls, weights=over, minlength=K)).astype(np.int64)
     n_over = np.bincount(pred_cls, weights=over, minlength=K).astype(np.int64)
     c_lo, c_hi = wilson_interval(n_bad, count + n_over)
+    _warn_unannotated(names, count, np.bincount(pred_cls, minlength=K))
     from ..object_detection.summary import _metrics_from_matches
 
     metrics = _metrics_from_matches(found, list(range(K)), K)

@@ -321,7 +321,7 @@ class AuditResult(ResultTables):
         InputError
             When ``sample`` was not drawn from this audit (its items' flags,
             labels or qualities, or the item count, differ; see
-            :func:`labelaudit.verify.sampling.check_drawn_from`), and for bad
+            :func:`labelaudit.verify.check_drawn_from`), and for bad
             reviews as :func:`labelaudit.verify.verify_reviews` says.
 
         Examples
@@ -342,8 +342,7 @@ class AuditResult(ResultTables):
         >>> summary["noise_rate_source"], summary["verified"]["n_reviewed"]
         ('review', 120)
         """
-        from .verify import verify_reviews
-        from .verify.sampling import check_drawn_from
+        from .verify import check_drawn_from, verify_reviews
 
         check_drawn_from(sample, self.issues)
         kwargs.setdefault("audit_ids", self.issues.get_column("id"))

@@ -21,6 +21,7 @@ __all__ = [
     "check_matrix_layout",
     "check_pred_probs",
     "check_probabilities",
+    "check_probability_vectors",
     "coerce_features",
     "check_scalar_column",
     "check_feature_column",
@@ -1871,6 +1872,134 @@ def segmentation_flag_block(block) -> np.ndarray:
     if arr.dtype == np.bool_:
         return np.ascontiguousarray(arr).view(np.uint8)
     return np.ascontiguousarray(arr != 0).view(np.uint8)
+
+
+# --------------------------------------------------------------------------- probability vectors
+# The command line's check of token (T, K) and pixel (N, K, H, W) probabilities: every
+# value finite and in [0, 1], every vector along the class axis (axis 1) summing to 1.
+# The drop-in functions keep cleanlab's looser rules; this is for `labelaudit audit`.
+
+#: Bytes of probabilities reduced at once by :func:`check_probability_vectors`: small
+#: enough that the three reductions over a chunk read it from the CPU cache.
+_VECTOR_CHECK_BYTES = 4 << 20
+
+
+def _probability_chunks(arr: np.ndarray):
+    """Yield ``(index of the chunk's first vector, chunk)`` over ``arr``, in index order.
+
+    A chunk is a view of at most about :data:`_VECTOR_CHECK_BYTES`: whole items
+    (rows of a 2-D matrix, images of a 4-D array), or, for a 4-D image larger
+    than that, a band of its pixel rows. Every chunk keeps the class axis 1.
+    """
+    n = arr.shape[0]
+    per_item = max(1, int(np.prod(arr.shape[1:])) * arr.itemsize)
+    if arr.ndim != 4 or per_item <= _VECTOR_CHECK_BYTES:
+        step = max(1, _VECTOR_CHECK_BYTES // per_item)
+        for start in range(0, n, step):
+            yield (start,) + (0,) * (arr.ndim - 2), arr[start:start + step]
+        return
+    _, k, h, w = arr.shape
+    rows = max(1, _VECTOR_CHECK_BYTES // (k * w * arr.itemsize))
+    for image in range(n):
+        for row in range(0, h, rows):
+            yield (image, row, 0), arr[image:image + 1, :, row:row + rows]
+
+
+def check_probability_vectors(pred_probs: np.ndarray, *, where, class_names=None,
+                              unit_sums: bool = True, sum_hint: str = "") -> None:
+    """Refuse probabilities that are not finite, not in [0, 1] or do not sum to 1 per vector.
+
+    The array is read in chunks of about 4 MiB (views, so a read-only memory
+    map stays on disk and no full-size temporary is made): per chunk its
+    minimum, its maximum and the float64 sums over the class axis. Only the
+    chunk holding the first bad vector is looked at value by value, to name it.
+
+    Parameters
+    ----------
+    pred_probs : numpy.ndarray of shape (T, K) or (N, K, H, W)
+        float32 or float64 probabilities with the classes on axis 1: one row
+        per token, or one vector per pixel of each image.
+    where : callable
+        ``where(index)`` returns the start of the message for the vector at
+        ``index`` (``(t,)`` for a row, ``(image, row, column)`` for a pixel),
+        naming the file and the position, e.g. ``"probabilities file 'p.npy':
+        image 3, pixel (row 2, column 7)"``.
+    class_names : sequence of str, optional
+        Class names in column order, for the message.
+    unit_sums : bool, default True
+        Whether each vector must sum to 1 within :data:`ROW_SUM_TOLERANCE`;
+        with False its sum must only be positive (the vectors are about to
+        be divided by their sums).
+    sum_hint : str, default ""
+        Advice appended to the message about a sum.
+
+    Raises
+    ------
+    InputError
+        For the first bad vector in index order: its first non-finite value,
+        else its first value outside [0, 1] (beyond :data:`RANGE_TOLERANCE`),
+        else its sum, naming the class and the value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[0.2, 0.8], [0.5, 0.6]])
+    >>> check_probability_vectors(p, where=lambda i: f"file 'p.npy': row {i[0]}")
+    Traceback (most recent call last):
+    ...
+    labelaudit.exceptions.InputError: file 'p.npy': row 1: its 2 class probabilities sum to 1.1, not 1 (tolerance 0.001)
+    """
+    arr = np.asarray(pred_probs)
+    if arr.ndim not in (2, 4) or arr.dtype not in (np.float32, np.float64) or 0 in arr.shape:
+        raise LabelAuditError(
+            f"probabilities to check must be a non-empty float32/float64 (T, K) or (N, K, H, W) "
+            f"array, got {arr.dtype} {arr.shape}.")
+    low, high = -RANGE_TOLERANCE, 1 + RANGE_TOLERANCE
+    for first, chunk in _probability_chunks(arr):
+        # NaN makes min/max NaN and fails both comparisons; an infinity fails one.
+        if chunk.min() >= low and chunk.max() <= high:
+            sums = np.add.reduce(chunk, axis=1, dtype=np.float64)
+            if (sums.min() >= 1 - ROW_SUM_TOLERANCE and sums.max() <= 1 + ROW_SUM_TOLERANCE
+                    if unit_sums else sums.min() > 0):
+                continue
+        _raise_for_vector_chunk(chunk, first, where, class_names, unit_sums, sum_hint)
+
+
+def _raise_for_vector_chunk(chunk: np.ndarray, first: tuple, where, class_names,
+                            unit_sums: bool, sum_hint: str) -> None:
+    """The message for the first bad vector of ``chunk`` (whose first vector is at ``first``)."""
+    nonfinite = ~np.isfinite(chunk)
+    outside = (chunk < -RANGE_TOLERANCE) | (chunk > 1 + RANGE_TOLERANCE)
+    with np.errstate(invalid="ignore"):
+        sums = np.add.reduce(chunk, axis=1, dtype=np.float64)
+    # The same comparisons as the scan's, so the chunk it stopped at holds a bad vector.
+    bad_sum = (~((sums >= 1 - ROW_SUM_TOLERANCE) & (sums <= 1 + ROW_SUM_TOLERANCE))
+               if unit_sums else ~(sums > 0))
+    bad = nonfinite.any(axis=1) | outside.any(axis=1) | bad_sum
+    position = tuple(int(i) for i in np.argwhere(bad)[0])
+    index = tuple(a + b for a, b in zip(first, position, strict=True))
+    vector = np.asarray(chunk[(position[0], slice(None), *position[1:])], dtype=np.float64)
+    prefix = where(index)
+
+    def name(j: int) -> str:
+        if class_names is None or str(class_names[j]) == str(j):
+            return f"class {j}"
+        return f"class {str(class_names[j])!r} (index {j})"
+
+    if not np.isfinite(vector).all():
+        j = int(np.argmax(~np.isfinite(vector)))
+        raise InputError(f"{prefix}, {name(j)} is {float(vector[j])!r}, not a finite probability")
+    off = (vector < -RANGE_TOLERANCE) | (vector > 1 + RANGE_TOLERANCE)
+    if off.any():
+        j = int(np.argmax(off))
+        raise InputError(f"{prefix}, {name(j)} is {vector[j]:.6g}, outside [0, 1]")
+    total = float(sums[position])
+    hint = f"; {sum_hint}" if sum_hint else ""
+    if not unit_sums:
+        raise InputError(f"{prefix}: its {vector.size} class probabilities sum to {total:.6g}; "
+                         f"a vector can only be divided by a positive sum{hint}")
+    raise InputError(f"{prefix}: its {vector.size} class probabilities sum to {total:.6g}, not 1 "
+                     f"(tolerance {ROW_SUM_TOLERANCE:g}){hint}")
 
 
 def check_positive_int(value, *, name: str) -> int:

@@ -917,7 +917,8 @@ def _audited_probabilities(loaded: _Loaded) -> Any:
     return _mean_probabilities([loaded.pred_probs, *loaded.extra_pred_probs])
 
 
-#: Options of the classification audit that no other task reads (name -> the default that means unset).
+#: Options of the classification audit that no other task reads (name -> the default that means
+#: unset); ``--renormalize`` is read by the tasks of :data:`_RENORMALIZE_TASKS` too.
 _CLASSIFICATION_ONLY = {
     "--feature-cols": ("feature_cols", None), "--annotations": ("annotations", None),
     "--attribute": ("attributes", None), "--annotator-col": ("annotator_col", None),
@@ -928,6 +929,11 @@ _CLASSIFICATION_ONLY = {
 }
 
 
+#: Tasks besides classification whose probability rows sum to 1, so ``--renormalize`` applies
+#: (the task reads it as ``options["renormalize"]``).
+_RENORMALIZE_TASKS = ("token",)
+
+
 def _run_task(job: _Job, *, show_progress: bool) -> int:
     """``audit --task NAME``: the registered task reads, audits and attaches its section."""
     from .gate import load_policy
@@ -936,22 +942,29 @@ def _run_task(job: _Job, *, show_progress: bool) -> int:
     if job.task not in task_names():
         raise _Usage(f"--task: unknown task {job.task!r}; choose one of {', '.join(task_names())}")
     for flag, (attr, unset) in _CLASSIFICATION_ONLY.items():
+        if flag == "--renormalize" and job.task in _RENORMALIZE_TASKS:
+            continue
         if getattr(job, attr) != unset:
-            raise _Usage(f"{flag} applies to --task classification only, not --task {job.task}")
+            only = ("--task classification and " + " and ".join(f"--task {t}" for t in
+                                                               _RENORMALIZE_TASKS)
+                    if flag == "--renormalize" else "--task classification")
+            raise _Usage(f"{flag} applies to {only} only, not --task {job.task}")
     _check_common_options(job)
     if job.n_bootstrap < 10:
         raise _Usage(f"--n-bootstrap must be at least 10, got {job.n_bootstrap}")
     task = get_task(job.task)
     policy = load_policy(job.policy) if job.policy is not None else None
+    options = dict(job.task_options)
+    if job.renormalize:                      # only a task of _RENORMALIZE_TASKS gets here
+        options["renormalize"] = True
     request = TaskRequest(
         data=job.data, out=job.out, label_col=job.label_col, id_col=job.id_col,
         pred_probs=[p for p in [job.pred_probs, *job.extra_pred_probs] if p is not None],
         predictions=job.predictions, classes=job.classes, seed=job.seed,
-        n_bootstrap=job.n_bootstrap, n_jobs=job.n_jobs, options=dict(job.task_options),
+        n_bootstrap=job.n_bootstrap, n_jobs=job.n_jobs, options=options,
     )
     result, inputs = task.run(request)
-    parameters = {"task": job.task, "seed": job.seed, "n_bootstrap": job.n_bootstrap,
-                  **{k: v for k, v in job.task_options.items()}}
+    parameters = {"task": job.task, "seed": job.seed, "n_bootstrap": job.n_bootstrap, **options}
     return _finish(
         result, out=job.out, junit=job.junit, policy=policy, inputs=inputs,
         parameters=parameters, figures=result.figures(), csv=job.csv,
@@ -1275,7 +1288,8 @@ def audit_command(
         int | None, typer.Option("--n-jobs", help="Parallel folds and threads.")
     ] = None,
     renormalize: Annotated[
-        bool, typer.Option("--renormalize", help="Divide probability rows by their sums.")
+        bool, typer.Option("--renormalize", help="Divide probability rows by their sums "
+                     "(--task classification and token).")
     ] = False,
     annotations: Annotated[
         Path | None,

@@ -282,6 +282,124 @@ def test_probability_shape_must_match_the_masks(capsys, tmp_path, example):
     assert code == 2 and "does not match 20 masks of 32 x 32" in err
 
 
+def _edit_pixel(values):
+    def edit(probs):
+        probs[3, :, 5, 7] = values
+    return edit
+
+
+def _scale_all(probs):
+    probs *= 5
+
+
+def _scale_pixel(probs):
+    probs[3, :, 5, 7] *= 0.99          # in [0, 1], sums to 0.99
+
+
+def _nan_one(probs):
+    probs[3, 2, 5, 7] = np.nan
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_edit_pixel([-3.0, 2.0, 2.0, 0.0]),
+     "image 3 (id 'scene_03'), pixel (row 5, column 7), class 'background' (index 0) is -3, "
+     "outside [0, 1]"),
+    (_scale_all, "image 0 (id 'scene_00'), pixel (row 0, column 0), class "),
+    (_scale_pixel, "image 3 (id 'scene_03'), pixel (row 5, column 7): its 4 class "
+                   "probabilities sum to 0.99, not 1 (tolerance 0.001)"),
+    (_nan_one, "image 3 (id 'scene_03'), pixel (row 5, column 7), class 'vehicle' (index 2) "
+               "is nan, not a finite probability"),
+    (_edit_pixel([np.inf, 0.0, 0.0, 0.0]), "class 'background' (index 0) is inf"),
+])
+def test_bad_pixel_probabilities_exit_2_naming_file_image_pixel_class(capsys, tmp_path, example,
+                                                                       edit, message):
+    probs = np.load(example / "probs.npy")
+    edit(probs)
+    np.save(tmp_path / "bad.npy", probs)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, *_args(example / "masks", tmp_path / "bad.npy", out))
+    assert code == 2, stdout
+    assert f"probabilities file '{tmp_path / 'bad.npy'}': " in err and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_pixel_in_a_folder_of_probabilities_names_its_file(capsys, tmp_path, example):
+    ids = read_mask_folder(example / "masks").ids
+    probs = np.load(example / "probs.npy")
+    probs[4, :, 0, 1] = [0.5, 0.5, 0.5, 0.5]
+    folder = tmp_path / "probs"
+    folder.mkdir()
+    for i, name in enumerate(ids):
+        np.save(folder / f"{name}.npy", probs[i])
+    code, _, err = _run(capsys, *_args(example / "masks", folder, tmp_path / "out"))
+    assert code == 2
+    assert (f"probabilities file '{folder / 'scene_04.npy'}': image 4 (id 'scene_04'), pixel "
+            "(row 0, column 1): its 4 class probabilities sum to 2") in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_mask_array_names_the_image_by_its_row(capsys, tmp_path, example):
+    np.save(tmp_path / "masks.npy", read_mask_folder(example / "masks").masks.astype(np.uint8))
+    probs = np.load(example / "probs.npy")
+    probs[19, 1, 31, 31] = -0.25
+    np.save(tmp_path / "bad.npy", probs)
+    code, _, err = _run(capsys, "audit", tmp_path / "masks.npy", "--task", "segmentation",
+                        "--pred-probs", tmp_path / "bad.npy", "--out", tmp_path / "out")
+    assert code == 2
+    assert "image 19, pixel (row 31, column 31), class 1 is -0.25, outside [0, 1]" in err
+
+
+def test_renormalize_does_not_apply_to_segmentation(capsys, tmp_path, example):
+    code, _, err = _run(capsys, *_example_args(example, tmp_path / "out", "--renormalize"))
+    assert code == 2
+    assert ("--renormalize applies to --task classification and --task token only, not --task "
+            "segmentation") in err
+
+
+def test_drop_ins_stay_as_lenient_as_cleanlab(example):
+    # The strict check is the command line's: cleanlab computes on probabilities that do not
+    # sum to 1, and so do the drop-in functions.
+    masks = read_mask_folder(example / "masks").masks
+    probs = np.load(example / "probs.npy") * np.float32(5)
+    assert np.array_equal(find_label_issues(masks, probs, verbose=False),
+                          cl_find(masks, probs, verbose=False))
+
+
+@pytest.mark.parametrize("budget", [64, 1 << 10, 4 << 20])
+def test_check_finds_the_first_bad_pixel_whatever_the_chunks(monkeypatch, budget):
+    # 64 bytes: row bands of one pixel row inside an image; 1 KiB: bands of several rows;
+    # 4 MiB: several whole images per chunk.
+    from labelaudit import _validation
+    from labelaudit.exceptions import InputError
+
+    monkeypatch.setattr(_validation, "_VECTOR_CHECK_BYTES", budget)
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), size=(5, 6, 7)).transpose(0, 3, 1, 2).copy()
+    _validation.check_probability_vectors(probs, where=str)   # valid: no error
+    probs[2, :, 4, 5] = [0.5, 0.2, 0.2]
+    probs[4, 0, 0, 0] = np.nan                                 # later: not the one named
+    with pytest.raises(InputError, match=r"^\(2, 4, 5\): its 3 class probabilities sum to 0.9,"):
+        _validation.check_probability_vectors(probs, where=str)
+
+
+def test_check_reads_a_memory_map_in_place(tmp_path):
+    from labelaudit._validation import check_probability_vectors
+
+    n, k, h, w = 160, 5, 128, 128                                   # 50 MiB of float32
+    probs = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float32,
+                                      shape=(n, k, h, w))
+    probs[:] = np.float32(0.2)
+    probs.flush()
+    del probs
+    probs = np.load(tmp_path / "p.npy", mmap_mode="r")
+    tracemalloc.start()
+    check_probability_vectors(probs, where=str)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20        # the sums of one ~4 MiB chunk at a time, never a full copy
+
+
 def test_seed_moves_the_intervals_not_the_issues(example):
     masks = read_mask_folder(example / "masks")
     probs = np.load(example / "probs.npy", mmap_mode="r")

@@ -11,7 +11,7 @@ import pytest
 
 from labelaudit.cli import run
 from labelaudit.datasets import example_dir
-from labelaudit.exceptions import InputError
+from labelaudit.exceptions import InputError, LabelAuditWarning
 from labelaudit.io import read_conll, read_label_studio_spans, read_token_table
 from labelaudit.tasks.token import audit_tokens
 
@@ -97,6 +97,9 @@ def test_gate_on_sentence_rate(capsys, tmp_path, example):
     (lambda ex, t: ["--pred-probs", ex / "token_probs.npy"], "exactly one file"),
     (lambda ex, t: ["--classes", "B-LOC,O"], "not one of"),
     (lambda ex, t: ["--token-text-col", "word"], "applies to a long table"),
+    (lambda ex, t: ["--label-col", "tag"],
+     "--label-col applies to a long table DATA (CSV, TSV, Parquet, JSONL), not to"),
+    (lambda ex, t: ["--id-col", "no_such_column"], "--id-col does not apply to --task token"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, example, change, message):
     out = tmp_path / "out"
@@ -114,6 +117,100 @@ def test_probability_rows_must_match_tokens(capsys, tmp_path, example):
                         "--pred-probs", tmp_path / "short.npy", "--classes", CLASSES,
                         "--out", tmp_path / "out")
     assert code == 2 and "1454 rows for 1455 tokens" in err
+
+
+def _bad_probs(example, tmp_path, edit):
+    probs = np.load(example / "token_probs.npy")
+    edit(probs)
+    np.save(tmp_path / "bad.npy", probs)
+    return tmp_path / "bad.npy"
+
+
+def _set_row(row, values):
+    def edit(probs):
+        probs[row] = values
+    return edit
+
+
+# Row 3 of the example is sentence '1', token 3 ('for'); columns follow CLASSES.
+_ROW3 = "row 3 (sentence '1', token 3 'for')"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda p: p.__setitem__(3, p[3] * 0.9),
+     f"{_ROW3}: its 7 class probabilities sum to 0.9, not 1 (tolerance 0.001); every token's "
+     "class probabilities must sum to 1; pass --renormalize to divide each row by its sum"),
+    (_set_row(3, [-0.5, 0.5, 1.0, 0, 0, 0, 0]),
+     f"{_ROW3}, class 'B-LOC' (index 0) is -0.5, outside [0, 1]"),
+    (_set_row(3, [0, 0, np.nan, 0, 0, 0, 1]),
+     f"{_ROW3}, class 'B-PER' (index 2) is nan, not a finite probability"),
+])
+def test_bad_token_probabilities_exit_2_naming_file_sentence_token_class(
+        capsys, tmp_path, example, edit, message):
+    bad = _bad_probs(example, tmp_path, edit)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, "audit", example / "tokens.conll", "--task", "token",
+                             "--pred-probs", bad, "--classes", CLASSES, "--out", out)
+    assert code == 2, stdout
+    assert err.strip() == f"labelaudit: error: probabilities file '{bad}': {message}"
+    assert not out.exists()
+
+
+def test_renormalize_divides_token_rows_by_their_sums(capsys, tmp_path, example):
+    probs = np.load(example / "token_probs.npy")
+    rounded = np.round(probs, 2)                     # saved with two decimals
+    assert np.abs(rounded.sum(axis=1) - 1).max() > 1e-3
+    np.save(tmp_path / "rounded.npy", rounded)
+    np.save(tmp_path / "divided.npy", rounded / rounded.sum(axis=1, keepdims=True))
+    args = ["audit", example / "tokens.conll", "--task", "token", "--classes", CLASSES]
+    code, _, err = _run(capsys, *args, "--pred-probs", tmp_path / "rounded.npy",
+                        "--out", tmp_path / "a", "--renormalize")
+    assert code == 0 and err == ""                   # no warning: the rows now sum to 1
+    code, _, err = _run(capsys, *args, "--pred-probs", tmp_path / "divided.npy",
+                        "--out", tmp_path / "b")
+    assert code == 0, err
+    assert pl.read_parquet(tmp_path / "a" / "issues.parquet").equals(
+        pl.read_parquet(tmp_path / "b" / "issues.parquet"))
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["parameters"][
+        "renormalize"] is True
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_set_row(3, [0.0] * 7), f"{_ROW3}: its 7 class probabilities sum to 0; a vector can only "
+                             "be divided by a positive sum"),
+    (_set_row(3, [-0.5, 0.5, 1.0, 0, 0, 0, 0]), f"{_ROW3}, class 'B-LOC' (index 0) is -0.5"),
+])
+def test_renormalize_still_refuses_what_cannot_be_divided(capsys, tmp_path, example, edit,
+                                                          message):
+    bad = _bad_probs(example, tmp_path, edit)
+    code, _, err = _run(capsys, "audit", example / "tokens.conll", "--task", "token",
+                        "--pred-probs", bad, "--classes", CLASSES, "--out", tmp_path / "out",
+                        "--renormalize")
+    assert code == 2 and f"probabilities file '{bad}': {message}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_id_col_is_refused_for_a_long_table_too(capsys, tmp_path, example):
+    csv = tmp_path / "tokens.csv"
+    read_conll(example / "tokens.conll").write_csv(csv)
+    code, _, err = _run(capsys, "audit", csv, "--task", "token", "--pred-probs",
+                        example / "token_probs.npy", "--classes", CLASSES, "--id-col",
+                        "sentence_id", "--out", tmp_path / "out")
+    assert code == 2 and "--id-col does not apply to --task token" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_audit_tokens_warns_once_about_rows_not_summing_to_1():
+    table = pl.DataFrame({"sentence_id": ["1", "1", "2", "2"], "position": [0, 1, 0, 1],
+                          "token": ["John", "ran", "in", "Rome"],
+                          "label": ["B-PER", "O", "B-LOC", "B-LOC"]})
+    probs = np.array([[0.1, 0.8, 0.1], [0.05, 0.05, 0.9], [0.05, 0.05, 0.8],
+                      [0.9, 0.05, 0.05]])
+    with pytest.warns(LabelAuditWarning) as caught:
+        audit_tokens(table, probs, ["B-LOC", "B-PER", "O"], n_bootstrap=50)
+    sums = [w for w in caught if "rows should sum to 1" in str(w.message)]
+    assert len(sums) == 1 and "row 2 sums to 0.9" in str(sums[0].message)
 
 
 # --------------------------------------------------------------------------- readers

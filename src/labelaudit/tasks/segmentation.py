@@ -12,7 +12,9 @@ Inputs:
   float32/float64 ``.npy`` (opened as a read-only memory map, never copied)
   or a folder of per-image ``<id>.npy`` arrays of shape ``(K, H, W)``
   (stacked one image at a time into a temporary on-disk ``.npy`` that is
-  deleted after the run).
+  deleted after the run). Every value must be finite and in [0, 1] and the
+  K values of every pixel must sum to 1; the message names the file, the
+  image, the pixel, the class and the value.
 - ``--classes``: the K class names (default ``"0" .. "K-1"``).
 - ``--segmentation-image-dir``: optional folder with the pictures
   (``<id>.png``, ``.jpg``, ...) drawn under the report's overlays.
@@ -48,6 +50,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .._validation import check_probability_vectors
 from ..exceptions import InputError
 from ..io import (
     file_fingerprint,
@@ -411,6 +414,32 @@ def _check_classes(masks, k: int, classes, data: Path) -> tuple[str, ...]:
     return tuple(str(c) for c in classes)
 
 
+def _check_pixel_probabilities(probs: np.ndarray, probs_path: Path, ids, class_names) -> None:
+    """Refuse a pixel whose probabilities are not finite, not in [0, 1] or do not sum to 1.
+
+    The command line is strict where the drop-in functions follow cleanlab:
+    the message names the file (the image's own file for a folder of
+    per-image arrays), the image, the pixel, the class and the value. The
+    probabilities are read in chunks of about 4 MiB, never copied.
+    """
+    def where(index: tuple[int, int, int]) -> str:
+        image, row, column = index
+        image_id = str(ids[image])
+        if probs_path.is_dir():
+            found = [p for p in probs_path.iterdir()
+                     if p.stem == image_id and p.suffix.lower() == ".npy"]
+            file = f"probabilities file '{found[0] if found else probs_path / image_id}'"
+        else:
+            file = f"probabilities file '{probs_path}'"
+        named = "" if image_id == str(image) else f" (id {image_id!r})"
+        return f"{file}: image {image}{named}, pixel (row {row}, column {column})"
+
+    check_probability_vectors(
+        probs, where=where, class_names=class_names,
+        sum_hint="every pixel's class probabilities must sum to 1 (a softmax over the "
+                 "class axis)")
+
+
 def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
     """Read DATA and ``--pred-probs``, audit the pixels and attach the ``segmentation`` section."""
     if len(request.pred_probs) != 1:
@@ -442,6 +471,7 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         else:
             probs = read_segmentation_probs(probs_path, n, h, w)
         class_names = _check_classes(masks, probs.shape[1], request.classes, data)
+        _check_pixel_probabilities(probs, probs_path, masks.ids, class_names)
         pictures = None
         if image_dir is not None:
             read_image_folder(image_dir, [])         # a bad folder fails before the passes

@@ -13,7 +13,9 @@ Inputs:
   of out-of-sample token probabilities, row ``t`` for the ``t``-th token of
   DATA in file order (all sentences one after the other), columns in the
   order of ``--classes`` (default: the sorted tags). A ``.npy`` is read as
-  a memory map.
+  a memory map. Every value must be finite and in [0, 1] and every row must
+  sum to 1 (``--renormalize`` divides each row by its sum first); the
+  message names the file, the sentence, the token and the class.
 
 Every token is an item: :func:`labelaudit.token_classification.filter.find_label_issues`
 flags tokens (confident learning on the flat matrix), ranked by
@@ -27,6 +29,7 @@ with a Wilson interval, and so does every tag's rate.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .. import confident
+from .._validation import check_probability_vectors
 from ..exceptions import InputError
 from ..io import file_fingerprint
 from ..io.conll import CONLL_SUFFIXES, read_conll, read_token_probs, read_token_table
@@ -209,15 +214,20 @@ def audit_tokens(table: pl.DataFrame, pred_probs: np.ndarray, class_names, *,
     sid = table.get_column("sentence_id")
     change = np.flatnonzero(sid.ne(sid.shift(1)).fill_null(True).to_numpy())
     lengths = np.diff(np.append(change, table.height)).astype(np.int64)
-    ranked = find_label_issues(labels, pred_probs, sentence_lengths=lengths, n_jobs=n_jobs)
+    # Both drop-ins check pred_probs and warn alike (rows not summing to 1): say it once.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ranked = find_label_issues(labels, pred_probs, sentence_lengths=lengths, n_jobs=n_jobs)
+        sentence_scores, token_scores, _ = get_sentence_scores(
+            labels, pred_probs, sentence_lengths=lengths, n_jobs=n_jobs)
+    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+        warnings.warn(message, category, stacklevel=2)
     starts = np.concatenate([[0], np.cumsum(lengths)])
     order = np.array([starts[i] + j for i, j in ranked], dtype=np.int64)
     is_issue = np.zeros(table.height, dtype=bool)
     is_issue[order] = True
     rank = np.zeros(table.height, dtype=np.int64)
     rank[order] = np.arange(1, order.size + 1)
-    sentence_scores, token_scores, _ = get_sentence_scores(labels, pred_probs,
-                                                           sentence_lengths=lengths, n_jobs=n_jobs)
     flagged = issues_per_sentence(is_issue, lengths, n_jobs=n_jobs)
     suggested = np.asarray(pred_probs).argmax(axis=1) if table.height else np.zeros(0, int)
     names = pl.Series(class_names)
@@ -272,6 +282,29 @@ def _option(request: TaskRequest, name: str, default: str) -> str:
     return default if value is None else str(value)
 
 
+def _check_token_probabilities(probs: np.ndarray, probs_path: Path, table: pl.DataFrame,
+                               class_names, *, renormalize: bool) -> None:
+    """Refuse a token row that is not finite, not in [0, 1] or does not sum to 1.
+
+    The command line is strict where the drop-in functions follow cleanlab
+    (which computes on such rows with a warning): the message names the file,
+    the row, the sentence, the token, the class and the value. With
+    ``renormalize`` a row need only have a positive sum (it is then divided
+    by it). The matrix is read in chunks of about 4 MiB, never copied.
+    """
+    def where(index: tuple[int]) -> str:
+        (row,) = index
+        sentence, position, token = (table.get_column(c)[row]
+                                     for c in ("sentence_id", "position", "token"))
+        return (f"probabilities file '{probs_path}': row {row} (sentence {sentence!r}, token "
+                f"{position} {token!r})")
+
+    check_probability_vectors(
+        probs, where=where, class_names=class_names, unit_sums=not renormalize,
+        sum_hint="every token's class probabilities must sum to 1; pass --renormalize to "
+                 "divide each row by its sum")
+
+
 def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
     """Read DATA and ``--pred-probs``, audit the tokens and attach the ``token`` section."""
     if len(request.pred_probs) != 1:
@@ -281,10 +314,15 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         )
     if request.predictions is not None:
         raise InputError("--predictions does not apply to --task token; pass --pred-probs")
+    if request.id_col is not None:
+        raise InputError("--id-col does not apply to --task token (a token is named by its "
+                         "sentence and position; a long table's sentence column is "
+                         "--token-sentence-col)")
     if request.data.suffix.lower() in (*CONLL_SUFFIXES, ".json"):
         for name, flag in (("token_sentence_col", "--token-sentence-col"),
-                           ("token_text_col", "--token-text-col")):
-            if request.options.get(name) is not None:
+                           ("token_text_col", "--token-text-col"), ("label_col", "--label-col")):
+            given = (request.label_col if name == "label_col" else request.options.get(name))
+            if given is not None:
                 raise InputError(f"{flag} applies to a long table DATA (CSV, TSV, Parquet, "
                                  f"JSONL), not to '{request.data}'")
     table, source = read_tokens(
@@ -297,6 +335,10 @@ def run(request: TaskRequest) -> tuple[AuditResult, list[dict[str, Any]]]:
         classes=[str(c) for c in request.classes] if request.classes else None)
     probs_path = Path(request.pred_probs[0])
     probs = read_token_probs(probs_path, class_names=class_names, n_tokens=table.height)
+    renormalize = bool(request.options.get("renormalize", False))
+    _check_token_probabilities(probs, probs_path, table, class_names, renormalize=renormalize)
+    if renormalize:
+        probs = confident.renormalize(probs)   # positive, finite sums: checked above
     audit = audit_tokens(table, probs, class_names, n_bootstrap=request.n_bootstrap,
                          seed=request.seed, n_jobs=request.n_jobs, source=source)
     result = task_result(

@@ -353,6 +353,19 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
         )
 
 
+
+def _bad_probability(vector: np.ndarray) -> tuple[int, str] | None:
+    """The first value of a probability vector that is not finite or not in [0, 1]
+    (with :data:`RANGE_TOLERANCE`): its index and what it is, in words; None if none."""
+    if not np.isfinite(vector).all():
+        j = int(np.argmax(~np.isfinite(vector)))
+        return j, f"{float(vector[j])!r}, not a finite probability"
+    outside = (vector < -RANGE_TOLERANCE) | (vector > 1 + RANGE_TOLERANCE)
+    if outside.any():
+        j = int(np.argmax(outside))
+        return j, f"{vector[j]:.6g}, outside [0, 1]"
+    return None
+
 def _raise_for_input_row(first: np.ndarray, pred_probs: np.ndarray, row_offset: int, source: str,
                          ids) -> None:
     """The input-file message for the first bad row of any kind (non-finite, range, sum)."""
@@ -362,13 +375,9 @@ def _raise_for_input_row(first: np.ndarray, pred_probs: np.ndarray, row_offset: 
     row = np.asarray(pred_probs[i], dtype=np.float64)
     at = i + row_offset
     where = f"row {at}" + ("" if ids is None else f" (id {ids[at]!r})")
-    if not np.isfinite(row).all():
-        j = int(np.argmax(~np.isfinite(row)))
-        raise InputError(f"{source}: {where} column {j} is {float(row[j])!r}, not a finite probability")
-    outside = (row < -RANGE_TOLERANCE) | (row > 1 + RANGE_TOLERANCE)
-    if outside.any():
-        j = int(np.argmax(outside))
-        raise InputError(f"{source}: {where} column {j} is {row[j]:.6g}, outside [0, 1]")
+    bad = _bad_probability(row)
+    if bad is not None:
+        raise InputError(f"{source}: {where} column {bad[0]} is {bad[1]}")
     total = float(row.sum())
     raise InputError(
         f"{source}: {where} sums to {total:.6g}, not 1 (tolerance {ROW_SUM_TOLERANCE:g}); "
@@ -1986,13 +1995,9 @@ def _raise_for_vector_chunk(chunk: np.ndarray, first: tuple, where, class_names,
             return f"class {j}"
         return f"class {str(class_names[j])!r} (index {j})"
 
-    if not np.isfinite(vector).all():
-        j = int(np.argmax(~np.isfinite(vector)))
-        raise InputError(f"{prefix}, {name(j)} is {float(vector[j])!r}, not a finite probability")
-    off = (vector < -RANGE_TOLERANCE) | (vector > 1 + RANGE_TOLERANCE)
-    if off.any():
-        j = int(np.argmax(off))
-        raise InputError(f"{prefix}, {name(j)} is {vector[j]:.6g}, outside [0, 1]")
+    bad = _bad_probability(vector)
+    if bad is not None:
+        raise InputError(f"{prefix}, {name(bad[0])} is {bad[1]}")
     total = float(sums[position])
     hint = f"; {sum_hint}" if sum_hint else ""
     if not unit_sums:

@@ -446,9 +446,11 @@ def test_annotator_review_runs_crowdlab_on_the_audited_probabilities(noisy_probs
                                consensus_method="crowdlab", **_COLUMNS)
     assert set(review.consensus["consensus_method"]) == {"crowdlab"}
     _same_crowdlab(review, oracle)
-    # The default consensus is CROWDLAB when it ran, Dawid-Skene without probabilities.
+    # Without a method that needs them, the probabilities are not used: the default is
+    # Dawid-Skene whatever the audit had (CROWDLAB needs cleanlab, an optional library).
     default = add_annotator_review(result, ann, pred_probs=pp[perm], ids=shuffled)
-    assert default.extras["annotators"].params["consensus_method"] == "crowdlab"
+    assert default.extras["annotators"].params["consensus_method"] == "dawid_skene"
+    assert "crowdlab_label" not in default.extras["annotators"].consensus.columns
     plain = add_annotator_review(result, ann).extras["annotators"]
     assert plain.params["consensus_method"] == "dawid_skene"
     assert "crowdlab_label" not in plain.consensus.columns
@@ -456,12 +458,14 @@ def test_annotator_review_runs_crowdlab_on_the_audited_probabilities(noisy_probs
         add_annotator_review(result, ann, consensus_method="crowdlab")
     with pytest.raises(InputError, match=r"^pred_probs: has shape \(599, 4\) but the audit has "
                                          r"600 items and 4 classes"):
-        add_annotator_review(result, ann, pred_probs=pp[perm][:-1], ids=shuffled[:-1])
+        add_annotator_review(result, ann, pred_probs=pp[perm][:-1], ids=shuffled[:-1],
+                             consensus_method="crowdlab")
     with pytest.raises(InputError, match="^ids: the audit's ids have type String but ids were "
                                          "not given"):
-        add_annotator_review(result, ann, pred_probs=pp[perm])
+        add_annotator_review(result, ann, pred_probs=pp[perm], consensus_method="crowdlab")
     with pytest.raises(InputError, match="^ids: the audited item 'item-0000' is not among them"):
-        add_annotator_review(result, ann, pred_probs=pp, ids=["other", *ids[1:]])
+        add_annotator_review(result, ann, pred_probs=pp, ids=["other", *ids[1:]],
+                             consensus_method="crowdlab")
 
 
 def test_annotator_review_of_a_feature_audit_uses_its_out_of_fold_probabilities():
@@ -475,7 +479,9 @@ def test_annotator_review_of_a_feature_audit_uses_its_out_of_fold_probabilities(
     perm = np.random.default_rng(10).permutation(len(y))
     result = audit(np.array(names)[y][perm], features=X[perm], ids=[ids[i] for i in perm],
                    class_names=names, cv=3, n_bootstrap=10)
-    review = add_annotator_review(result, ann).extras["annotators"]
+    assert add_annotator_review(result, ann).extras["annotators"].params[
+        "consensus_method"] == "dawid_skene"
+    review = add_annotator_review(result, ann, consensus_method="crowdlab").extras["annotators"]
     assert review.params["consensus_method"] == "crowdlab"
     # The out-of-fold probabilities are in id order, whatever the order of the rows.
     oracle = review_annotators(ann, classes=names, pred_probs=result.out_of_fold.pred_probs,

@@ -861,11 +861,13 @@ def add_annotator_review(
     of the confident-learning issues is reported and the relabel queue uses
     the label quality. Annotation labels must be classes of the audit.
 
-    It also gets the audit's out-of-sample probabilities when they are
-    known: ``pred_probs`` when given, else the out-of-fold probabilities the
-    audit computed from features. With them the review runs CROWDLAB, which
-    then fills ``consensus_label`` unless ``consensus_method`` says
-    otherwise; ``consensus_method="crowdlab"`` needs them.
+    With a ``consensus_method`` that needs model probabilities (such as
+    ``"crowdlab"``), the review also gets the audit's out-of-sample
+    probabilities: ``pred_probs`` when given, else the out-of-fold
+    probabilities the audit computed from features. Otherwise the default
+    consensus is Dawid-Skene, whatever probabilities the audit had (so the
+    default does not depend on an optional library: CROWDLAB runs through
+    cleanlab).
 
     Parameters
     ----------
@@ -914,9 +916,13 @@ def add_annotator_review(
         When ``consensus_method`` needs probabilities and none are known.
     """
     from .annotators import review_annotators
+    from .annotators.consensus import get_consensus
 
     issues = result.issues.sort("id")
-    probs = _probabilities_by_id(result, issues.get_column("id"), pred_probs, ids)
+    method = options.get("consensus_method")
+    probs = None
+    if method is not None and get_consensus(method).needs_pred_probs:
+        probs = _probabilities_by_id(result, issues.get_column("id"), pred_probs, ids)
     frame, _, review_ids = prepare_annotations(
         annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,
         time_col=time_col, classes=list(result.class_names), item_ids=issues.get_column("id"),

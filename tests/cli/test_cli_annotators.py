@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 
 import krippendorff
@@ -463,15 +464,15 @@ def test_audit_consensus_crowdlab_uses_the_audited_probabilities(capsys, tmp_pat
     np.testing.assert_allclose(two["consensus_quality"].to_numpy(),
                                mean.consensus.sort("item_id")["consensus_quality"].to_numpy(),
                                rtol=0, atol=1e-12)
-    # Probabilities computed from the features serve as well; so does the default.
-    for extra in (["--consensus", "crowdlab"], []):
+    # Probabilities computed from the features serve as well; without --consensus the
+    # default is Dawid-Skene (CROWDLAB runs through cleanlab, an optional library).
+    for extra, method in ((["--consensus", "crowdlab"], "crowdlab"), ([], "dawid_skene")):
         out = tmp_path / f"features{len(extra)}"
         code, _, err = _run(capsys, "audit", data, "--label-col", "label", "--id-col", "item",
                             "--annotations", ann_csv, *extra, "--cv", "3", "--n-bootstrap",
                             "20", "--out", out)
         assert code == 0, err
-        assert set(pl.read_parquet(out / "consensus.parquet")["consensus_method"]) == {
-            "crowdlab"}
+        assert set(pl.read_parquet(out / "consensus.parquet")["consensus_method"]) == {method}
     # Row shards of the same probabilities give the same consensus (last: needs dask).
     pytest.importorskip("dask.array")
     shards = tmp_path / "shards"
@@ -710,3 +711,29 @@ def test_annotator_only_report_is_about_the_review(capsys, tmp_path, ann_csv):
     first = queue.row(0, named=True)
     assert f"{first['item_id']} {first['n_annotations']} {first['consensus_class']}" in text
     assert "Reproduce this review" in text
+
+
+def test_pred_probs_without_cleanlab_skip_crowdlab_aloud(capsys, tmp_path, ann_csv, crowd,
+                                                         monkeypatch):
+    # A plain install has no cleanlab: probabilities then leave the consensus to
+    # Dawid-Skene with a warning; asking for CROWDLAB by name is an error naming cleanlab.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "cleanlab" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "cleanlab.multiannotator", None)  # import fails
+    _, items = crowd
+    probs = np.random.default_rng(3).dirichlet(np.ones(3), size=items.height)
+    pl.DataFrame({"item_id": items["item"]}).with_columns(
+        pl.Series(c, probs[:, j]) for j, c in enumerate(CLASSES)
+    ).write_parquet(tmp_path / "p.parquet")
+    code, out, err = _run(capsys, "annotators", ann_csv, "--pred-probs", tmp_path / "p.parquet",
+                          "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "CROWDLAB skipped: it runs through cleanlab, which is not installed" in out + err
+    consensus = pl.read_parquet(tmp_path / "o" / "consensus.parquet")
+    assert set(consensus["consensus_method"]) == {"dawid_skene"}
+    code, _, err = _run(capsys, "annotators", ann_csv, "--pred-probs", tmp_path / "p.parquet",
+                        "--consensus", "crowdlab", "--out", tmp_path / "x")
+    assert code == 2 and "requires cleanlab" in err and not (tmp_path / "x").exists()

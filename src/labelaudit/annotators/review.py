@@ -9,6 +9,7 @@ the relabel queue.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -555,6 +556,13 @@ def _check_options(
 def _run_crowdlab(enc: EncodedAnnotations, probs: np.ndarray | None, *, warn: bool) -> pl.DataFrame | None:
     """CROWDLAB's table when probabilities are given and the crowd is small enough, else None."""
     if probs is None:
+        return None
+    if warn and importlib.util.find_spec("cleanlab") is None:
+        # Asked for by name, CROWDLAB without cleanlab is an error (crowdlab_consensus says
+        # so); as the default that probabilities switch on, it is skipped and said.
+        warnings.warn("CROWDLAB skipped: it runs through cleanlab, which is not installed "
+                      "(pip install cleanlab); the consensus is Dawid-Skene's",
+                      LabelAuditWarning, stacklevel=3)
         return None
     m = enc.n_annotators
     if m <= CROWDLAB_MAX_ANNOTATORS and enc.n_items * m <= CROWDLAB_MAX_CELLS:

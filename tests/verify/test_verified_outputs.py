@@ -55,6 +55,15 @@ def test_verified_result_leads_summary_report_and_terminal(case):
     assert 'id="verified"' in html and 'id="verified"' not in render_html(result)
     assert html.index('id="verified"') < html.index('id="summary"')
     assert "Verified by review" in html and "model-based, unverified" in html
+    # The summary's sentence says what the review found, not that no review checked it.
+    import re
+
+    lead = re.sub(r"<[^>]+>", "", re.search(r'id="summary".*?<p class="lead">(.*?)</p>', html,
+                                            re.S).group(1))
+    assert f"A review of {block['n_reviewed']} sampled items found that about" in lead
+    assert f"{100 * block['noise_rate']:.1f}%" in lead
+    assert "no reviewed sample has checked it" not in html
+    assert "no reviewed sample has checked it" in render_html(result)
 
     lines = section_lines(verified)
     assert lines[0].startswith("Verified by review: noise rate ")

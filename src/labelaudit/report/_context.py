@@ -833,8 +833,16 @@ def _model_warnings(result: Any) -> dict[str, Any]:
             models.append({"name": str(name), "rate": fmt_pct(rate), "ci": _interval(lo, hi)})
     # The audit's own figures are the model's, also when a review verified the rate.
     model_based = getattr(result, "noise_rate_source", None) is not None
+    verified = (getattr(result, "extras", None) or {}).get("verified")
+    reviewed = None
+    if getattr(result, "noise_rate_source", None) == "review" and verified is not None:
+        reviewed = {"noise_rate": fmt_pct(verified.noise_rate),
+                    "ci": _interval(verified.ci_low, verified.ci_high),
+                    "confidence": f"{100 * verified.confidence:g}%",
+                    "n_reviewed": fmt_count(verified.n_reviewed)}
     return {
         "noise_label": MODEL_LABEL if model_based else "",
+        "reviewed": reviewed,
         "sampling_ci": _interval(getattr(result, "sampling_ci_low", float("nan")),
                                  getattr(result, "sampling_ci_high", float("nan"))),
         "bounds": None if iv is None else _interval(iv.lower_bound, iv.upper_bound),

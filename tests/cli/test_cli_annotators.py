@@ -737,3 +737,14 @@ def test_pred_probs_without_cleanlab_skip_crowdlab_aloud(capsys, tmp_path, ann_c
     code, _, err = _run(capsys, "annotators", ann_csv, "--pred-probs", tmp_path / "p.parquet",
                         "--consensus", "crowdlab", "--out", tmp_path / "x")
     assert code == 2 and "requires cleanlab" in err and not (tmp_path / "x").exists()
+
+
+def test_terminal_line_of_a_single_annotator_says_agreement_is_not_defined(capsys, tmp_path):
+    path = tmp_path / "one.csv"
+    pl.DataFrame({"item_id": [f"i{k}" for k in range(30)], "annotator": ["solo"] * 30,
+                  "label": [CLASSES[k % 3] for k in range(30)]}).write_csv(path)
+    code, out, err = _run(capsys, "annotators", path, "--out", tmp_path / "o")
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("Annotators:"))
+    assert line.startswith("Annotators: 1 annotator, 30 annotations on 30 items; agreement not "
+                           "defined") and "nan" not in line

@@ -26,6 +26,7 @@ report is rendered.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -215,13 +216,30 @@ def _annotator_files(review: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     return files
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _agreement_figure(value: Any) -> str:
+    """An agreement statistic to three decimals, or why there is none (one annotator, ...)."""
+    if value is None or not math.isfinite(float(value)):
+        return "not defined (no item has two labels, or one class throughout)"
+    return f"{float(value):.3f}"
+
+
 def _annotator_lines(review: Any) -> list[str]:
     a = review.agreement
     flagged = review.flagged_annotators
+    alpha, kappa = a["krippendorff_alpha"], a["fleiss_kappa"]
+    figures = (f"Krippendorff's alpha {_agreement_figure(alpha)}, Fleiss' kappa "
+               f"{_agreement_figure(kappa)}")
+    if (alpha is None or not math.isfinite(float(alpha))) and (
+            kappa is None or not math.isfinite(float(kappa))):
+        figures = f"agreement {_agreement_figure(alpha)}"
     return [
-        f"Annotators: {a['n_annotators']} annotators, {a['n_annotations']} annotations on "
-        f"{a['n_items']} items; Krippendorff's alpha {a['krippendorff_alpha']:.3f}, Fleiss' "
-        f"kappa {a['fleiss_kappa']:.3f}; {len(flagged)} flagged"
+        f"Annotators: {_count(a['n_annotators'], 'annotator')}, "
+        f"{_count(a['n_annotations'], 'annotation')} on {_count(a['n_items'], 'item')}; "
+        f"{figures}; {len(flagged)} flagged"
         + (f" ({', '.join(map(str, flagged[:10]))}{' ...' if len(flagged) > 10 else ''})"
            if flagged else "")
         + "."

@@ -1817,8 +1817,11 @@ def _execute_sample(
             sample = review_sample(audit.issues, allocation=plan.allocation, seed=seed)
     else:
         sample = review_sample(audit.issues, size=size, seed=seed, half_width=half_width)
+    parameters = dict(sample.parameters)
+    if plan is not None:  # sized by the acceptance plan (a single plan draws its n at random)
+        parameters["sized_by"] = "plan"
     sample = type(sample)(sample.design, sample.strata, sample.class_counts,
-                          audit.class_names or sample.class_names, sample.seed, sample.parameters)
+                          audit.class_names or sample.class_names, sample.seed, parameters)
     frame, data_path = load_item_data(audit, data, id_col)
     extra = {
         "audit_directory": str(audit_dir),

@@ -254,7 +254,7 @@ def test_acceptance_accept_and_reject(audited, tmp_path, capsys, kind, lq):
     policy.write_text(f'[gate.acceptance]\naql = 0.02\nlq = {lq}\nplan = "{kind}"\n')
     assert _sample(root, tmp_path / "s", "--policy", policy) == 0
     info = json.loads((tmp_path / "s" / "sample_design.json").read_text())
-    assert info["acceptance_plan"]["kind"] == kind
+    assert info["acceptance_plan"]["kind"] == kind and info["parameters"]["sized_by"] == "plan"
     assert info["size"] == info["acceptance_plan"]["n"]
     # every given label confirmed: ACCEPT
     ok = _answer(tmp_path / "s", truth, tmp_path / "s" / "ok.csv",

@@ -243,3 +243,55 @@ def test_label_studio_export_layout():
     conflict = raw.with_columns(pl.Series("label", ["a", "b", "c", "c"]))
     with pytest.raises(InputError, match="'x2' has annotations with different choices"):
         reviews_frame(conflict, class_names=["a", "b", "c"], source="ls.json")
+
+
+def _ls_task(task_id: int, item: str, choice: str, *, cancelled: bool = False) -> dict:
+    annotation = {"id": task_id, "completed_by": 1, "was_cancelled": cancelled,
+                  "result": [{"from_name": "label", "to_name": "item", "type": "choices",
+                              "value": {"choices": [choice]}}]}
+    return {"id": task_id, "data": {"id": item, "text": "t", "labelaudit_id": item},
+            "annotations": [annotation]}
+
+
+def test_label_studio_class_error_names_the_item_and_the_choice_field(tmp_path):
+    import json
+
+    from labelaudit.io import read_reviews
+
+    tasks = [_ls_task(5000 + i, f"i{i}", "cat") for i in range(6)]
+    tasks[1]["annotations"].append({**tasks[1]["annotations"][0], "id": 77})  # agreeing, merged
+    tasks[3]["annotations"][0]["was_cancelled"] = True  # skipped: rows shift
+    tasks[4]["annotations"][0]["result"][0]["value"]["choices"] = ["Dog"]
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(tasks))
+    raw = read_reviews(path)
+    with pytest.raises(InputError) as err:
+        reviews_frame(raw, class_names=["cat", "dog"], source=f"reviews file '{path}'")
+    assert str(err.value) == (
+        f"reviews file '{path}': item 'i4' chose 'Dog' (Label Studio "
+        "annotations[].result[].value.choices, or the 'label' field of a JSON_MIN or CSV "
+        "export), which is not one of the audit's classes ['cat', 'dog']"
+    )
+
+
+def test_table_class_error_names_the_column_and_row():
+    raw = pl.DataFrame({"id": ["a1", "a2"], "reviewed_label": ["cat", "Dog"]})
+    with pytest.raises(InputError) as err:
+        reviews_frame(raw, class_names=["cat", "dog"], source="reviews file 'r.csv'")
+    assert str(err.value) == ("reviews file 'r.csv': reviewed_label 'Dog' at row 1 (id 'a2') is "
+                              "not one of the audit's classes: 'cat', 'dog'")
+
+
+def test_unreviewed_error_names_the_option():
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=100, seed=0)
+    ids = sample.design.get_column("id").to_numpy()
+    labels = [None] * 7 + [str(v) for v in truth[ids][7:]]
+    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+    with pytest.raises(InputError) as err:
+        verify_reviews(sample, answers, source="reviews file 'r.csv'")
+    assert str(err.value) == (
+        f"reviews file 'r.csv': 7 of 100 sampled items are not reviewed (first: id "
+        f"{int(ids[0])}); fill reviewed_label (or is_correct) for every row "
+        "(or pass --allow-partial)"
+    )

@@ -53,6 +53,7 @@ import polars as pl
 
 from .._display import ResultTables, short_repr
 from ..exceptions import InputError, LabelAuditError
+from ..io.label_studio import CHOICES_NAME
 
 __all__ = [
     "MIN_CLASS_REVIEWS",
@@ -474,6 +475,16 @@ def reviews_frame(raw: pl.DataFrame, *, class_names: Sequence[str], source: str)
         bad = labels.is_not_null() & ~labels.is_in(names)
         if bad.any():
             row = int(bad.arg_true()[0])
+            if layout == "label_studio":
+                # the rows here are merged annotations, not rows of the export: name the item
+                # and the Label Studio field of the choice instead
+                shown = "[" + ", ".join(map(repr, names[:20])) + (", ..." if len(names) > 20
+                                                                    else "") + "]"
+                raise InputError(
+                    f"{source}: item {ids[row]!r} chose {labels[row]!r} (Label Studio "
+                    f"annotations[].result[].value.choices, or the {CHOICES_NAME!r} field of a "
+                    f"JSON_MIN or CSV export), which is not one of the audit's classes {shown}"
+                )
             shown = ", ".join(map(repr, names[:20])) + (" ..." if len(names) > 20 else "")
             raise InputError(
                 f"{source}: reviewed_label {labels[row]!r} at row {row} (id {ids[row]!r}) is "
@@ -769,8 +780,8 @@ def verify_reviews(
         first = joined.get_column("id").filter(~reviewed)[0]
         raise InputError(
             f"{source}: {n_unreviewed} of {joined.height} sampled items are not reviewed "
-            f"(first: id {first!r}); fill reviewed_label (or is_correct) for every row, or "
-            "allow a partial review"
+            f"(first: id {first!r}); fill reviewed_label (or is_correct) for every row "
+            "(or pass --allow-partial)"
         )
     strata = sample.strata.sort("stratum")
     n_strata = strata.height

@@ -288,6 +288,34 @@ def test_hostile_strings_render_as_text(payload, tmp_path):
         assert svg.find(f".//{SVG}script") is None and svg.find(f".//{SVG}foreignObject") is None
 
 
+def test_classes_differing_after_the_cut_stay_apart_and_carry_their_full_names():
+    base = "very-long-class-name-" + "x" * 45
+    names = [base + '-alpha"&<', base + "-beta", "short"]
+    result = _synthetic(400, k=3, class_names=names)
+    doc = parse(render_html(result))
+    select = next(s for s in doc.iter(f"{NS}select") if s.get("id") == "issue-class")
+    options = [o for o in select if o.get("value")]
+    long_options = [o for o in options if o.get("title")]
+    # One option per class, each its own value, its full name in the title.
+    assert len(options) == len({o.get("value") for o in options}) == 3
+    assert sorted(o.get("title") for o in long_options) == sorted(names[:2])
+    assert all(text_of(o).endswith("\u2026") for o in long_options)
+    # Each row's data-given is its class's option value; the cell titles the full name.
+    value_of = {o.get("title") or text_of(o): o.get("value") for o in options}
+    rows = issue_rows(doc)
+    seen = set()
+    for row in rows:
+        given = row.find(f"{NS}td[3]")
+        name = given.get("title") or text_of(given)
+        assert row.get("data-given") == value_of[name]
+        seen.add(name)
+    assert set(names[:2]) <= seen
+    # The per-class table: two distinct rows titled with the full names.
+    table = next(t for t in doc.iter(f"{NS}table") if t.get("id") == "class-table")
+    heads = [r.find(f"{NS}th") for r in table.find(f"{NS}tbody")]
+    assert sorted(h.get("title") for h in heads if h.get("title")) == sorted(names[:2])
+
+
 def test_content_security_policy_blocks_everything_but_the_page_scripts(demo_html):
     import hashlib
 

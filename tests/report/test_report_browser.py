@@ -48,7 +48,7 @@ def _visible_rows(page) -> list[dict]:
     return page.evaluate(
         """() => Array.from(document.querySelectorAll('#issues-table tbody tr'))
             .filter(r => r.offsetParent !== null)
-            .map(r => ({rank: +r.cells[0].textContent, given: r.dataset.given,
+            .map(r => ({rank: +r.cells[0].textContent, given: r.cells[3].textContent.trim(),
                         id: r.cells[2].textContent.trim(),
                         quality: parseFloat(r.cells[5].dataset.sort)}))"""
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import _charts
 from ._format import TITLE_CHARS, clip, fmt_count, fmt_num, fmt_pct, fmt_q
@@ -40,6 +40,9 @@ TOP_PAIRS = 6
 EAGER_THUMBNAILS = 200
 #: Most annotators drawn as confusion small multiples.
 MAX_CONFUSION_PANELS = 4
+#: Escaped UTF-8 bytes of the hover titles of cut class names in the issue rows (about
+#: 500 kB); later rows show the cut name alone (the filter's options still title it).
+CLASS_TITLE_BUDGET = 500_000
 
 
 
@@ -300,7 +303,8 @@ def _noise(result: Any) -> dict[str, Any]:
     )
     per_class = [
         {
-            "name": clip(row["class"]),
+            "name": _cut(row["class"])[0],
+            "name_title": _cut(row["class"])[1],
             "count": fmt_count(row["count"]),
             "count_key": _sort_key(row["count"]),
             "rate": fmt_pct(row["estimated_noise_rate"]),
@@ -447,6 +451,10 @@ def _issues(
         keep = [items_id_col] + ([image[0]] if image else []) + ([text] if text else []) + attrs
         for row in sub.select(keep).iter_rows(named=True):
             extra[str(row[items_id_col])] = row
+    # The given-label filter works on class indices: clipped names may coincide.
+    class_index = {str(c): i for i, c in enumerate(result.class_names)}
+    given_classes: dict[int, dict[str, Any]] = {}
+    title_budget = CLASS_TITLE_BUDGET
     rows = []
     budget = THUMBNAIL_BUDGET
     n_thumbs = 0
@@ -476,12 +484,27 @@ def _issues(
         # Displayed strings are cut (the full values are in the sidecar file).
         # The id alone keeps a longer (bounded) form in its hover title.
         shown_id, id_title = _cut(rid)
+        given_name = str(row["given_label"])
+        given_key = class_index.setdefault(given_name, len(class_index))
+        given, given_title = _cut(given_name)
+        suggested, suggested_title = _cut(row["suggested_label"])
+        given_classes.setdefault(
+            given_key, {"value": given_key, "name": given, "title": given_title,
+                        "full": given_name})
+        # Cut class names keep their hover title while the byte budget lasts.
+        cost = sum(len(escape(t).encode("utf-8")) for t in (given_title, suggested_title) if t)
+        if cost > title_budget:
+            given_title = suggested_title = None
+        title_budget -= cost
         rows.append({
             "rank": row["issue_rank"],
             "id": shown_id,
             "id_title": id_title,
-            "given": clip(row["given_label"]),
-            "suggested": clip(row["suggested_label"]),
+            "given": given,
+            "given_title": given_title,
+            "given_key": given_key,
+            "suggested": suggested,
+            "suggested_title": suggested_title,
             "quality": fmt_num(row["label_quality"], 3),
             "quality_key": _sort_key(row["label_quality"]),
             "thumb": thumb,
@@ -502,7 +525,7 @@ def _issues(
         "skipped_thumbs": skipped_thumbs,
         "text_col": None if text is None else clip(text),
         "attr_cols": [clip(a) for a in attrs],
-        "given_classes": sorted({r["given"] for r in rows}),
+        "given_classes": sorted(given_classes.values(), key=lambda c: (c["full"], c["value"])),
         "page_size": 50,
         # The first rows' thumbnails are decoded with the page, so a screenshot or a
         # print shows them; the rest load as they scroll into view.

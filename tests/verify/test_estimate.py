@@ -126,12 +126,17 @@ def test_verified_interval_covers_on_generated_audits():
     assert covered / reps >= 0.88  # 60 draws: a loose check of the end-to-end path
 
 
-def test_partial_review_needs_permission():
+def _seven_unreviewed():
+    """A sample of 100 with its first 7 items left unreviewed, the rest answered truly."""
     table, wrong, truth = generated_audit()
     sample = review_sample(table, size=100, seed=0)
     ids = sample.design.get_column("id").to_numpy()
     labels = [None] * 7 + [str(v) for v in truth[ids][7:]]
-    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+    return sample, pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+
+
+def test_partial_review_needs_permission():
+    sample, answers = _seven_unreviewed()
     with pytest.raises(InputError, match="7 of 100 sampled items are not reviewed"):
         verify_reviews(sample, answers)
     v = verify_reviews(sample, answers, allow_partial=True)
@@ -283,15 +288,11 @@ def test_table_class_error_names_the_column_and_row():
 
 
 def test_unreviewed_error_names_the_option():
-    table, wrong, truth = generated_audit()
-    sample = review_sample(table, size=100, seed=0)
-    ids = sample.design.get_column("id").to_numpy()
-    labels = [None] * 7 + [str(v) for v in truth[ids][7:]]
-    answers = pl.DataFrame({"id": ids, "reviewed_label": pl.Series(labels, dtype=pl.String)})
+    sample, answers = _seven_unreviewed()
     with pytest.raises(InputError) as err:
         verify_reviews(sample, answers, source="reviews file 'r.csv'")
     assert str(err.value) == (
         f"reviews file 'r.csv': 7 of 100 sampled items are not reviewed (first: id "
-        f"{int(ids[0])}); fill reviewed_label (or is_correct) for every row "
+        f"{int(answers['id'][0])}); fill reviewed_label (or is_correct) for every row "
         "(or pass --allow-partial)"
     )

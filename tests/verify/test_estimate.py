@@ -296,3 +296,25 @@ def test_unreviewed_error_names_the_option():
         f"{int(answers['id'][0])}); fill reviewed_label (or is_correct) for every row "
         "(or pass --allow-partial)"
     )
+
+
+def test_a_sample_is_checked_against_its_audit():
+    from labelaudit.verify import check_drawn_from
+
+    table, wrong, truth = generated_audit()
+    sample = review_sample(table, size=100, seed=0)
+    check_drawn_from(sample, table)
+    # last-digit differences (a refit on other hardware) pass; other qualities do not
+    q = pl.col("label_quality")
+    check_drawn_from(sample, table.with_columns((q * (1 - 1e-9)).alias("label_quality")))
+    with pytest.raises(InputError, match="has label quality .* in the sample but .* in this "
+                                         "audit; the sample was drawn from another audit"):
+        check_drawn_from(sample, table.with_columns((q * 0.9).alias("label_quality")))
+    with pytest.raises(InputError, match="drawn from 3000 items, but this audit has 2999"):
+        check_drawn_from(sample, table.head(2999))
+    first = sample.design.get_column("id")[0]
+    relabelled = table.with_columns(
+        pl.when(pl.col("id") == first).then(pl.lit("zz")).otherwise(pl.col("given_label"))
+        .alias("given_label"))
+    with pytest.raises(InputError, match=f"item {first} has given label"):
+        check_drawn_from(sample, relabelled)

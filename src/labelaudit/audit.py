@@ -852,6 +852,7 @@ def add_annotator_review(
     n_jobs: int | None = None,
     pred_probs: Any = None,
     ids: Any = None,
+    extra_pred_probs: Sequence[Any] = (),
     **options: Any,
 ) -> AuditResult:
     """Review the annotators of an audited dataset and attach the review.
@@ -891,6 +892,10 @@ def add_annotator_review(
     ids : sequence or polars.Series, optional
         The ids given to :func:`audit`, one per row of ``pred_probs``;
         default row numbers, as :func:`audit` uses without ids.
+    extra_pred_probs : sequence of array-like, default ()
+        Further models' probabilities given to :func:`audit`; the review then
+        gets the mean of all of them, as the audit used (computed only when
+        the consensus method needs probabilities).
     **options
         Further keyword arguments of ``review_annotators`` (``alpha``,
         ``min_overlap``, ``consensus_method``, ``time_window``, ...).
@@ -922,6 +927,8 @@ def add_annotator_review(
     method = options.get("consensus_method")
     probs = None
     if method is not None and get_consensus(method).needs_pred_probs:
+        if pred_probs is not None and len(extra_pred_probs):
+            pred_probs = _mean_probabilities([pred_probs, *extra_pred_probs])
         probs = _probabilities_by_id(result, issues.get_column("id"), pred_probs, ids)
     frame, _, review_ids = prepare_annotations(
         annotations, item_col=item_col, annotator_col=annotator_col, label_col=label_col,

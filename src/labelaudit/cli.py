@@ -879,7 +879,8 @@ def _run_job(
             time_col=job.annotation_time_col, source=f"annotations file '{job.annotations}'",
             n_jobs=job.n_jobs, consensus_method=job.consensus,
             time_window=job.annotation_time_window,
-            pred_probs=_audited_probabilities(loaded), ids=loaded.ids,
+            pred_probs=loaded.pred_probs, extra_pred_probs=loaded.extra_pred_probs,
+            ids=loaded.ids,
         )
     if loaded.slice_attributes is not None:
         result = add_slices(
@@ -902,19 +903,6 @@ def _run_job(
         inputs=_resolved(loaded.inputs), parameters=_parameters(job, loaded),
         figures=result.figures(), csv=job.csv, reproduce=job.reproduce, date=job.date,
     )
-
-
-def _audited_probabilities(loaded: _Loaded) -> Any:
-    """The probabilities the audit ran on, rows in DATA order; None when it computed them.
-
-    Several models' probabilities are averaged, as :func:`labelaudit.audit.audit`
-    does; computed out-of-fold probabilities are taken from the audit's result.
-    """
-    if loaded.pred_probs is None or not loaded.extra_pred_probs:
-        return loaded.pred_probs
-    from .audit import _mean_probabilities
-
-    return _mean_probabilities([loaded.pred_probs, *loaded.extra_pred_probs])
 
 
 #: Options of the classification audit that no other task reads (name -> the default that means

@@ -370,7 +370,9 @@ def chi2_sf(x: Any, df: Any) -> np.ndarray:
     if width:
         i = np.arange(width, dtype=np.float64)
         power = i[None, :] + shift[:, None]
-        lgam = np.vectorize(math.lgamma, otypes=[np.float64])(power + 1.0)
+        # log Gamma(power + 1) takes one of two rows of values (whole or half powers).
+        lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
+        lgam = np.where(odd[:, None], lgamma(i + 1.5)[None, :], lgamma(i + 1.0)[None, :])
         with np.errstate(divide="ignore", invalid="ignore"):
             log_y = np.log(y)[:, None]
             log_terms = -y[:, None] + np.where(power > 0, power * log_y, 0.0) - lgam

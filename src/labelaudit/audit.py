@@ -49,6 +49,7 @@ __all__ = [
 AuditProgress = Callable[[str, int, int], None]
 
 _OOF_STEP = "out-of-fold probabilities"
+_PILOT_STEP = "choosing the model"
 
 
 def __getattr__(name: str) -> Any:
@@ -282,9 +283,10 @@ def audit(
     else:
         feats = _features_in_order(features, n, order)
         callback = None if progress is None else (lambda d, t: progress(_OOF_STEP, d, t))
+        pilot = None if progress is None else (lambda d, t: progress(_PILOT_STEP, d, t))
         oof = out_of_fold_probabilities(
             feats, codes, model=model, cv=cv, random_state=seed, n_jobs=n_jobs,
-            n_classes=k, progress=callback,
+            n_classes=k, progress=callback, pilot_progress=pilot,
         )
         probs = oof.pred_probs
         source_kind = "out_of_fold"

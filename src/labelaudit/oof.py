@@ -28,7 +28,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from ._crossval import (
     _check_labels,
     _fit_predict_fold,
     _n_rows,
+    _take,
     cross_val_pred_probs,
 )
 from ._display import short_repr
@@ -47,7 +48,9 @@ from .exceptions import LabelAuditError, LabelAuditWarning, SlowRunWarning
 __all__ = [
     "MODELS",
     "ModelSpec",
+    "ModelChoice",
     "OutOfFold",
+    "candidate_models",
     "cross_val_pred_probs",
     "choose_model",
     "default_model",
@@ -55,6 +58,7 @@ __all__ = [
     "out_of_fold_probabilities",
     "prepare_features",
     "register_model",
+    "select_model",
 ]
 
 #: Largest number of rows for which the default model on numeric features is a
@@ -71,6 +75,17 @@ LINEAR_C = 0.1
 #: larger training folds are subsampled (stratified, seeded), so the cost of a
 #: fit stops growing with the rows while every row is still predicted out of fold.
 HGB_MAX_TRAIN_ROWS = 100_000
+
+#: Most one-hot columns the linear discriminant model gives all categorical columns
+#: together (the rarer levels of a column share one).
+LDA_MAX_LEVEL_COLUMNS = 512
+
+#: Most rows of the pilot fit that chooses between several default models (a
+#: stratified, seeded draw); a quarter of them are held out to score the candidates.
+PILOT_ROWS = 20_000
+
+#: Share of the pilot rows held out to score the candidate models.
+PILOT_HOLDOUT = 0.25
 
 #: Kinds of features :func:`feature_kind` reports.
 FEATURE_KINDS = ("tabular", "mixed", "missing", "sparse")
@@ -185,6 +200,13 @@ class ModelSpec:
         model by default.
     max_train_rows : int or None
         Training folds larger than this are subsampled (stratified, seeded).
+    configure : callable or None
+        ``configure(model, prepared) -> model``: tells a freshly built model
+        about the data (for instance which columns are categorical, from
+        :class:`PreparedFeatures`).
+    min_class_rows : int
+        The model is a candidate only when every class present has at least
+        this many rows.
     """
 
     name: str
@@ -192,16 +214,21 @@ class ModelSpec:
     applies: Callable[[int | None, str], bool]
     refit: bool = True
     max_train_rows: int | None = None
+    configure: Callable[[Any, Any], Any] | None = None
+    min_class_rows: int = 1
 
 
-#: Default models, tried in registration order: the first that applies is used.
+#: Default models in registration order. Every entry that applies to the data is a
+#: candidate; with several, :func:`select_model` picks one by a pilot fit.
 MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, build: Callable[[], Any], *,
                    applies: Callable[[int | None, str], bool], refit: bool = True,
-                   max_train_rows: int | None = None) -> ModelSpec:
-    """Register a default out-of-fold model (tried after the ones registered before it).
+                   max_train_rows: int | None = None,
+                   configure: Callable[[Any, Any], Any] | None = None,
+                   min_class_rows: int = 1) -> ModelSpec:
+    """Register a default out-of-fold model (a candidate wherever ``applies`` holds).
 
     Parameters
     ----------
@@ -216,6 +243,12 @@ def register_model(name: str, build: Callable[[], Any], *,
         Make the prune-and-refit pass by default with this model.
     max_train_rows : int, optional
         Subsample training folds larger than this.
+    configure : callable, optional
+        ``configure(model, prepared) -> model``, called on every freshly
+        built model with the :class:`PreparedFeatures`.
+    min_class_rows : int, default 1
+        Smallest number of rows every present class needs for the model to
+        be a candidate.
 
     Returns
     -------
@@ -223,7 +256,7 @@ def register_model(name: str, build: Callable[[], Any], *,
     """
     if name in MODELS:
         raise LabelAuditError(f"model {name!r} is already registered.")
-    spec = ModelSpec(name, build, applies, refit, max_train_rows)
+    spec = ModelSpec(name, build, applies, refit, max_train_rows, configure, min_class_rows)
     MODELS[name] = spec
     return spec
 
@@ -272,15 +305,109 @@ def _svm_model() -> Any:
     return make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False))
 
 
+def _lda_model() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    # The columns are set by _lda_columns once the categorical ones are known.
+    columns = ColumnTransformer([("numeric", SimpleImputer(add_indicator=True), slice(None))])
+    # Ledoit-Wolf shrinkage of the shared covariance: no tuning, and stable when
+    # columns are collinear or one-hot levels are rare.
+    return make_pipeline(columns, LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+
+
+def _lda_columns(model: Any, prep: PreparedFeatures) -> Any:
+    """One-hot levels of the categorical columns, mean-imputed numeric ones with indicators."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    n_cols = prep.X.shape[1]
+    levels = list(prep.categorical)
+    numeric = [j for j in range(n_cols) if j not in set(levels)]
+    parts = []
+    if levels:
+        # A column's rarer levels share one indicator beyond its most frequent ones,
+        # so identifier-like columns cannot blow up the (dense) design: at most
+        # 32 indicators a column and LDA_MAX_LEVEL_COLUMNS in all.
+        per_column = max(2, min(32, LDA_MAX_LEVEL_COLUMNS // len(levels)))
+        parts.append(("levels", OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                              max_categories=per_column, sparse_output=False),
+                      levels))
+    if numeric:
+        parts.append(("numeric", SimpleImputer(add_indicator=True), numeric))
+    return model.set_params(columntransformer__transformers=parts)
+
+
+def _qda_model() -> Any:
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # On standardised columns, shrinking each class's covariance by 1% towards the
+    # identity keeps it invertible when columns are collinear.
+    return make_pipeline(StandardScaler(), QuadraticDiscriminantAnalysis(reg_param=0.01))
+
+
+def _large(n: int | None) -> bool:
+    return n is not None and n > SVM_MAX_ROWS
+
+
 register_model("svm", _svm_model,
                applies=lambda n, kind: kind == "tabular" and (n is None or n <= SVM_MAX_ROWS))
-register_model("hgb", _hgb_model, applies=lambda n, kind: kind in ("tabular", "mixed", "missing"),
+register_model("hgb", _hgb_model,
+               applies=lambda n, kind: kind in ("mixed", "missing") or (kind == "tabular" and _large(n)),
                refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS)
+register_model("lda", _lda_model,
+               applies=lambda n, kind: _large(n) and kind in ("tabular", "mixed", "missing"),
+               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, configure=_lda_columns)
+register_model("qda", _qda_model, applies=lambda n, kind: _large(n) and kind == "tabular",
+               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, min_class_rows=10)
 register_model("linear", _linear_model, applies=lambda n, kind: kind == "sparse")
+
+
+def candidate_models(n_samples: int | None = None, *, kind: str = "tabular",
+                     class_counts: Any = None) -> tuple[ModelSpec, ...]:
+    """Every entry of :data:`MODELS` that applies to the data, in registration order.
+
+    Parameters
+    ----------
+    n_samples : int, optional
+        Number of rows the model will be trained on.
+    kind : str, default "tabular"
+        Kind of features, one of :data:`FEATURE_KINDS`.
+    class_counts : array-like of int, optional
+        Rows per class; models whose ``min_class_rows`` some present class
+        does not reach are left out.
+
+    Returns
+    -------
+    tuple of ModelSpec
+
+    Examples
+    --------
+    >>> from labelaudit.oof import candidate_models
+    >>> [m.name for m in candidate_models(500)], [m.name for m in candidate_models(50_000)]
+    (['svm'], ['hgb', 'lda', 'qda'])
+    """
+    smallest = None
+    if class_counts is not None:
+        counts = np.asarray(class_counts)
+        counts = counts[counts > 0]
+        smallest = int(counts.min()) if counts.size else 0
+    return tuple(
+        spec for spec in MODELS.values()
+        if spec.applies(n_samples, kind) and (smallest is None or smallest >= spec.min_class_rows)
+    )
 
 
 def choose_model(n_samples: int | None = None, *, kind: str = "tabular") -> ModelSpec:
     """Return the first entry of :data:`MODELS` that applies to the data.
+
+    This is the model used when it is the only candidate; when several apply
+    (:func:`candidate_models`), the audit chooses between them with
+    :func:`select_model`.
 
     Parameters
     ----------
@@ -313,9 +440,13 @@ def choose_model(n_samples: int | None = None, *, kind: str = "tabular") -> Mode
 
 
 def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any:
-    """Return labelaudit's default classifier: the first entry of :data:`MODELS` that applies.
+    """Return labelaudit's first default classifier for this size and kind of data.
 
-    By kind of features (:func:`feature_kind`) and number of rows:
+    When several models apply (beyond :data:`SVM_MAX_ROWS` rows), the audit
+    does not simply take this one: :func:`select_model` compares the
+    candidates on a pilot fit, and the linear (``lda``) or quadratic
+    (``qda``) discriminant analysis may run the folds instead. By kind of
+    features (:func:`prepare_features`) and number of rows, the first is:
 
     - numeric features without missing values, up to :data:`SVM_MAX_ROWS`
       rows (or when ``n_samples`` is None): standardisation and an RBF
@@ -439,6 +570,182 @@ def _declare_categorical(model: Any, prep: PreparedFeatures) -> Any:
     return model
 
 
+def _build(spec: ModelSpec, prep: PreparedFeatures, random_state: int | None) -> Any:
+    """A fresh model of ``spec``, seeded and told about the data's columns."""
+    model = _declare_categorical(_seed_model(spec.build(), random_state), prep)
+    return model if spec.configure is None else spec.configure(model, prep)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The default model a pilot fit chose, and how each candidate scored.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The chosen model.
+    scores : dict of str to float
+        Brier score of each candidate on the pilot's held-out rows against
+        the given labels (lower is better; NaN for a candidate that failed
+        to fit). Empty when there was a single candidate.
+    n_rows : int
+        Rows of the pilot (training and held out); 0 without a pilot.
+    """
+
+    spec: ModelSpec
+    scores: dict[str, float]
+    n_rows: int
+
+
+def _pilot_rows(labels: np.ndarray, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Pilot training and held-out rows: a stratified, seeded draw of at most PILOT_ROWS.
+
+    Each class keeps at least one training row; a quarter of each class
+    (rounded, none for a class of one row) is held out.
+    """
+    rng = np.random.default_rng([0 if random_state is None else int(random_state), 7919])
+    n = labels.shape[0]
+    frac = min(1.0, PILOT_ROWS / n)
+    train, hold = [], []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        take = max(1, int(round(frac * members.shape[0])))
+        chosen = rng.permutation(members)[:take]
+        n_hold = min(int(round(PILOT_HOLDOUT * take)), take - 1)
+        hold.append(chosen[:n_hold])
+        train.append(chosen[n_hold:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(hold))
+
+
+def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
+                 random_state: int | None = 0, n_jobs: int | None = 1,
+                 progress: ProgressCallback | None = None) -> ModelChoice:
+    """Choose the default model for these features and labels.
+
+    With one candidate (:func:`candidate_models`: small numeric data, sparse
+    features, small data with categorical columns or missing values) it is
+    the choice. With several, each is fitted on a pilot, a stratified draw of
+    at most :data:`PILOT_ROWS` rows of which a quarter is held out, and the
+    one with the lowest Brier score on the held-out rows against the given
+    labels is chosen (ties go to the one registered first).
+
+    Why the Brier score: it is a proper scoring rule, so the model whose
+    probabilities are closest to the labels' is preferred, and it is
+    bounded, so the held-out rows that are mislabeled (which a strong model
+    rightly contradicts) cost each candidate at most 2. Under log loss a
+    model that is confidently right about a mislabeled row pays without
+    bound, and the comparison rewards models that hedge, which is the
+    opposite of what confident learning needs.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Features, as for :func:`out_of_fold_probabilities`.
+    labels : array-like of shape (n_samples,)
+        Given labels as class indices ``0..K-1``.
+    n_classes : int, optional
+        Number of classes ``K``. Default ``max(labels) + 1``.
+    random_state : int or None, default 0
+        Seeds the pilot draw and the candidates.
+    n_jobs : int, optional, default 1
+        Candidates fitted at the same time (each on one native thread, so
+        the scores do not depend on it); None: every core of the budget.
+    progress : callable, optional
+        ``progress(done, total)`` after each candidate's pilot fit (and once
+        with ``done=0`` before the first).
+
+    Returns
+    -------
+    ModelChoice
+
+    Raises
+    ------
+    LabelAuditError
+        When no registered model applies, or every candidate failed on the
+        pilot.
+
+    Examples
+    --------
+    Two classes, each a Gaussian with its own spread: the quadratic model's
+    own assumption.
+
+    >>> import numpy as np
+    >>> from labelaudit.oof import select_model
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 12_000)
+    >>> X = rng.normal(size=(12_000, 4)) * np.where(y == 1, 2.0, 0.5)[:, None]
+    >>> choice = select_model(X, y)
+    >>> choice.spec.name, sorted(choice.scores), choice.n_rows
+    ('qda', ['hgb', 'lda', 'qda'], 12000)
+    >>> choice.scores["qda"] < choice.scores["hgb"] < choice.scores["lda"]
+    True
+    """
+    prep = X if isinstance(X, PreparedFeatures) else prepare_features(X)
+    codes, k = _check_labels(labels, _n_rows(prep.X), n_classes)
+    counts = np.bincount(codes, minlength=k)
+    candidates = candidate_models(codes.shape[0], kind=prep.kind, class_counts=counts)
+    if not candidates:
+        raise LabelAuditError(
+            f"no default model for {prep.kind!r} features; registered: {', '.join(MODELS)}."
+        )
+    if len(candidates) == 1:
+        return ModelChoice(candidates[0], {}, 0)
+    train, hold = _pilot_rows(codes, random_state)
+    rows = np.concatenate([train, hold])
+    X_pilot = _take(prep.X, rows)
+    y_pilot = codes[rows]
+    local_train = np.arange(train.shape[0])
+    local_hold = np.arange(train.shape[0], rows.shape[0])
+    sub = PreparedFeatures(X_pilot, prep.categorical, prep.kind)
+    models = [_build(spec, sub, random_state) for spec in candidates]
+    total = len(models)
+    if progress is not None:
+        progress(0, total)
+    workers = max(1, min(resolve_n_jobs(n_jobs), total))
+    jobs: Any
+    if workers == 1:
+        jobs = (_pilot_fit(m, X_pilot, y_pilot, local_train, local_hold, k, i)
+                for i, m in enumerate(models))
+    else:
+        from joblib import Parallel, delayed
+
+        jobs = Parallel(n_jobs=workers, return_as="generator_unordered")(
+            delayed(_pilot_fit)(m, X_pilot, y_pilot, local_train, local_hold, k, i)
+            for i, m in enumerate(models)
+        )
+    onehot = np.eye(k)[y_pilot[local_hold]]
+    scores: dict[str, float] = {}
+    by_index: dict[int, float] = {}
+    for done, (index, proba) in enumerate(jobs, start=1):
+        if proba is None or not np.isfinite(proba).all():
+            by_index[index] = float("nan")
+        else:
+            by_index[index] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+        if progress is not None:
+            progress(done, total)
+    for index, spec in enumerate(candidates):
+        scores[spec.name] = by_index[index]
+    finite = [i for i in range(total) if np.isfinite(by_index[i])]
+    if not finite:
+        raise LabelAuditError(
+            "every candidate default model failed to fit on the pilot rows "
+            f"({', '.join(scores)}); pass a model (model=...) or probabilities (--pred-probs)."
+        )
+    best = min(finite, key=lambda i: (by_index[i], i))
+    return ModelChoice(candidates[best], scores, int(rows.shape[0]))
+
+
+def _pilot_fit(model: Any, X: Any, labels: np.ndarray, train: np.ndarray, hold: np.ndarray,
+               n_classes: int, index: int) -> tuple[int, np.ndarray | None]:
+    """One candidate's pilot fit: ``(index, held-out probabilities)``, None if it failed."""
+    try:
+        return _fit_fold(model, X, labels, train, hold, n_classes, index)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        # A candidate the data does not suit (a singular covariance, a class too
+        # small) drops out of the comparison; the others still compete.
+        return index, None
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -484,6 +791,12 @@ class OutOfFold:
         misses, so it is at most about one minus the noise rate).
     n_jobs : int
         Folds that were fitted at the same time.
+    pilot_scores : dict of str to float
+        Brier score of each candidate default model on the pilot's held-out
+        rows (:func:`select_model`); empty when there was one candidate or
+        the model was given.
+    pilot_rows : int
+        Rows of that pilot; 0 without one.
     """
 
     pred_probs: np.ndarray
@@ -498,6 +811,8 @@ class OutOfFold:
     model_name: str = "given"
     accuracy: float = float("nan")
     n_jobs: int = 1
+    pilot_scores: dict = field(default_factory=dict)
+    pilot_rows: int = 0
 
     def __repr__(self) -> str:
         return short_repr(self, {
@@ -608,6 +923,7 @@ def out_of_fold_probabilities(
     n_classes: int | None = None,
     progress: ProgressCallback | None = None,
     prune_and_refit: bool | None = None,
+    pilot_progress: ProgressCallback | None = None,
 ) -> OutOfFold:
     """Predict every row's class probabilities with a model that did not train on it.
 
@@ -640,12 +956,13 @@ def out_of_fold_probabilities(
         Given labels as class indices ``0..K-1``.
     model : scikit-learn classifier, optional
         Any estimator with ``fit`` and ``predict_proba``; cloned for each fold.
-        Default: chosen by :func:`choose_model` from the number of rows and
+        Default: chosen by :func:`select_model` from the number of rows and
         the kind of features (:func:`prepare_features`): standardisation + RBF
-        SVM up to 10 000 rows of numeric features, gradient-boosted trees
-        beyond that or with categorical columns or missing values (categorical
-        columns declared as such). Training folds larger than the chosen
-        model's ``max_train_rows`` are subsampled.
+        SVM up to 10 000 rows of numeric features; gradient-boosted trees for
+        smaller data with categorical columns or missing values (categorical
+        columns declared as such); beyond 10 000 rows the best on a pilot fit
+        of the trees, a linear and a quadratic discriminant analysis. Training
+        folds larger than the chosen model's ``max_train_rows`` are subsampled.
     cv : int, default 5
         Number of folds, at least 2. When even the largest class has fewer
         rows, fewer folds are used (with a warning).
@@ -671,6 +988,9 @@ def out_of_fold_probabilities(
         model's ``refit`` (True for the SVM, False for the gradient-boosted
         trees, where it did not pay on the benchmarks), False when ``model`` is
         given.
+    pilot_progress : callable, optional
+        ``progress(done, total)`` after each candidate's pilot fit, when the
+        default model is chosen between several (:func:`select_model`).
 
     Returns
     -------
@@ -729,14 +1049,17 @@ def out_of_fold_probabilities(
             stacklevel=2,
         )
         n_splits = largest
+    workers = _fold_workers(n_jobs, n_splits, model is None and codes.shape[0] > SVM_MAX_ROWS)
+    choice = None
     if model is None:
-        spec = choose_model(codes.shape[0], kind=prep.kind)
-        base = _declare_categorical(_seed_model(spec.build(), random_state), prep)
+        choice = select_model(prep, codes, n_classes=k, random_state=random_state,
+                              n_jobs=workers, progress=pilot_progress)
+        spec = choice.spec
+        base = _build(spec, prep, random_state)
         model_name, default_refit, max_train = spec.name, spec.refit, spec.max_train_rows
     else:
         base = _seed_model(model, random_state)
         model_name, default_refit, max_train = "given", False, None
-    workers = _fold_workers(n_jobs, n_splits, model is None and codes.shape[0] > SVM_MAX_ROWS)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():
         # Our own warning above already names the rare classes.
@@ -825,6 +1148,8 @@ def out_of_fold_probabilities(
         model_name=model_name,
         accuracy=float(np.mean(np.argmax(pred_probs, axis=1) == codes)),
         n_jobs=workers,
+        pilot_scores={} if choice is None else dict(choice.scores),
+        pilot_rows=0 if choice is None else choice.n_rows,
     )
 
 
@@ -870,7 +1195,10 @@ def _fit_fold(model: Any, X: Any, labels: np.ndarray, train_idx: np.ndarray,
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        # The quadratic discriminant's covariances are regularised, so collinear
+        # columns are expected and harmless.
+        warnings.filterwarnings("ignore", message="Variables are collinear", category=UserWarning)
         return index, _fit_predict_fold(model, X, labels, train_idx, holdout_idx, n_classes, {}, None)
 
 

@@ -182,3 +182,184 @@ def test_progress_bars_show_elapsed_time_and_eta():
     assert "out-of-fold probabilities" in text and "2/5" in text
     # Elapsed time, then an estimate of the time left (h:mm:ss), not a placeholder.
     assert re.search(r"elapsed\s+\d+:\d\d:\d\d\s+eta\s+\d+:\d\d:\d\d", text), text
+
+
+# --------------------------------------------------------------------------- the pilot
+
+
+def _noisy(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    flip = rng.random(y.shape[0]) < 0.1
+    return np.where(flip, (y + rng.integers(1, k, y.shape[0])) % k, y)
+
+
+def _gaussian_classes(n: int = 12_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each class one Gaussian with its own covariance: the quadratic model's home ground."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=n, n_features=12, n_informative=8, n_redundant=2,
+                               n_classes=5, n_clusters_per_class=1, class_sep=1.5,
+                               random_state=seed)
+    return X, _noisy(y, 5, np.random.default_rng(seed))
+
+
+def _additive_levels(n: int = 12_000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Class = arg-max of a linear score plus an effect per category level."""
+    rng = np.random.default_rng(seed)
+    k = 5
+    num = rng.standard_normal((n, 6))
+    score = num @ rng.normal(scale=0.25, size=(6, k))
+    df = pd.DataFrame(num, columns=[f"x{j}" for j in range(6)])
+    for j in range(6):
+        codes = rng.integers(12, size=n)
+        score += rng.normal(scale=0.9, size=(12, k))[codes]
+        df[f"c{j}"] = pd.Categorical(codes)
+    return df, _noisy(score.argmax(axis=1), k, rng)
+
+
+def _ring(n: int = 12_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Inside or outside a circle: neither class is Gaussian, trees win."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] ** 2 + X[:, 1] ** 2 < 1.4).astype(np.int64)
+    return X, _noisy(y, 2, rng)
+
+
+def test_candidates_by_size_kind_and_class_sizes():
+    from labelaudit.oof import candidate_models
+
+    def names(*args, **kw):
+        return [m.name for m in candidate_models(*args, **kw)]
+
+    assert names(SVM_MAX_ROWS) == ["svm"]
+    assert names(SVM_MAX_ROWS + 1) == ["hgb", "lda", "qda"]
+    assert names(300, kind="mixed") == ["hgb"]
+    assert names(SVM_MAX_ROWS + 1, kind="mixed") == ["hgb", "lda"]
+    assert names(SVM_MAX_ROWS + 1, kind="missing") == ["hgb", "lda"]
+    assert names(SVM_MAX_ROWS + 1, kind="sparse") == ["linear"]
+    # A class of 9 rows cannot give the quadratic model a covariance per fold.
+    assert names(SVM_MAX_ROWS + 1, class_counts=[20_000, 9, 0]) == ["hgb", "lda"]
+    assert names(SVM_MAX_ROWS + 1, class_counts=[20_000, 10]) == ["hgb", "lda", "qda"]
+
+
+@pytest.mark.parametrize(
+    ("make", "winner"),
+    [(_gaussian_classes, "qda"), (_additive_levels, "lda"), (_ring, "hgb")],
+)
+def test_pilot_chooses_the_lowest_brier_score(make, winner):
+    from sklearn.base import clone
+
+    from labelaudit.oof import MODELS, _build, _pilot_rows, select_model
+
+    X, y = make()
+    choice = select_model(X, y, random_state=0)
+    assert choice.spec.name == winner
+    assert choice.scores[winner] == min(choice.scores.values())
+    assert choice.n_rows == len(y)  # fewer rows than PILOT_ROWS: all of them
+    # The oracle: the winner refitted by hand on the same pilot split, scored with
+    # scikit-learn's multi-class Brier score (its mean squared distance to the one-hot
+    # label, summed over classes, is twice sklearn's binary convention for 2 classes).
+    prep = prepare_features(X)
+    train, hold = _pilot_rows(y, 0)
+    model = clone(_build(MODELS[winner], prep, 0)).fit(prep.X[train], y[train])
+    proba = model.predict_proba(prep.X[hold])
+    onehot = np.eye(proba.shape[1])[y[hold]]
+    by_hand = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    assert choice.scores[winner] == pytest.approx(by_hand, rel=1e-9)
+    assert len(hold) == pytest.approx(0.25 * len(y), abs=len(np.unique(y)))
+    assert np.intersect1d(train, hold).size == 0
+
+
+def test_pilot_draws_at_most_pilot_rows_stratified():
+    from labelaudit.oof import PILOT_ROWS, _pilot_rows
+
+    labels = np.repeat([0, 1, 2], [60_000, 30_000, 10_000])
+    train, hold = _pilot_rows(labels, 5)
+    rows = np.concatenate([train, hold])
+    assert abs(rows.size - PILOT_ROWS) <= 3 and np.unique(rows).size == rows.size
+    np.testing.assert_array_equal(np.bincount(labels[rows]), [12_000, 6_000, 2_000])
+    np.testing.assert_array_equal(np.bincount(labels[hold]), [3_000, 1_500, 500])
+    again = _pilot_rows(labels, 5)
+    np.testing.assert_array_equal(train, again[0])
+    assert not np.array_equal(train, _pilot_rows(labels, 6)[0])
+    # A class of one row stays in training.
+    _, hold_one = _pilot_rows(np.array([0] * 50 + [1]), 0)
+    assert 50 not in hold_one
+
+
+def test_pilot_scores_do_not_depend_on_n_jobs():
+    from labelaudit.oof import select_model
+
+    X, y = _gaussian_classes(11_000, seed=2)
+    one = select_model(X, y, random_state=1, n_jobs=1)
+    two = select_model(X, y, random_state=1, n_jobs=2)
+    assert one.scores == two.scores and one.spec is two.spec
+
+
+def test_a_candidate_that_fails_on_the_pilot_drops_out():
+    from labelaudit import oof
+
+    class Broken:
+        def get_params(self, deep=True):
+            return {}
+
+        def set_params(self, **params):
+            return self
+
+        def fit(self, X, y):
+            raise ValueError("cannot fit")
+
+    oof.register_model("broken", Broken, applies=lambda n, kind: n is not None and n > 10_000)
+    try:
+        X, y = _ring(11_000)
+        choice = oof.select_model(X, y)
+        assert np.isnan(choice.scores["broken"]) and choice.spec.name == "hgb"
+    finally:
+        del oof.MODELS["broken"]
+
+
+def test_large_audit_records_the_pilot_in_summary_report_and_progress(tmp_path):
+    from labelaudit.report import render_html
+
+    X, y = _gaussian_classes()
+    steps = []
+    result = labelaudit.audit(y, features=X, seed=0, progress=lambda *a: steps.append(a))
+    oof = result.out_of_fold
+    assert oof.model_name == "qda" and oof.pilot_rows == len(y)
+    summary = json.loads(json.dumps(to_summary_dict(result)))
+    pilot = summary["out_of_fold"]["pilot"]
+    assert pilot["n_rows"] == len(y) and set(pilot["brier"]) == {"hgb", "lda", "qda"}
+    assert pilot["brier"]["qda"] == pytest.approx(oof.pilot_scores["qda"])
+    html = render_html(result)
+    assert "Model chosen: <code>qda</code>, the lowest Brier score" in html
+    assert f"qda {oof.pilot_scores['qda']:.3f}" in html
+    assert ("choosing the model", 3, 3) in steps
+    assert ("out-of-fold probabilities", 5, 5) in steps
+    assert steps.index(("choosing the model", 3, 3)) < steps.index(("out-of-fold probabilities", 0, 5))
+    # A small audit has a single candidate and no pilot.
+    Xs, ys = load_iris(return_X_y=True)
+    small = to_summary_dict(labelaudit.audit(ys, features=Xs, seed=0))
+    assert small["out_of_fold"]["pilot"] is None
+
+
+def test_the_discriminant_models_take_categories_and_missing_values():
+    df, y = _additive_levels(11_000, seed=3)
+    df.loc[::9, "x0"] = np.nan
+    df.loc[::13, "c1"] = None
+    res = out_of_fold_probabilities(df, y, random_state=0, n_jobs=1)
+    assert res.model_name == "lda"
+    assert np.isfinite(res.pred_probs).all()
+    assert res.accuracy > 0.5
+
+
+def test_many_level_columns_share_a_bounded_number_of_indicators():
+    from labelaudit.oof import LDA_MAX_LEVEL_COLUMNS, MODELS, _build
+
+    rng = np.random.default_rng(0)
+    n = 2_000
+    df = pd.DataFrame({f"c{j}": pd.Categorical(rng.integers(0, 300, n)) for j in range(40)})
+    df["x"] = rng.normal(size=n)
+    prep = prepare_features(df)
+    model = _build(MODELS["lda"], prep, 0)
+    width = model[:-1].fit_transform(prep.X).shape[1]
+    assert width <= LDA_MAX_LEVEL_COLUMNS + 1  # plus the numeric column
+    assert width >= 40 * 2

@@ -103,7 +103,7 @@ def test_default_models_are_chosen_by_the_registry():
                                                                      "CalibratedClassifierCV")
     finally:
         del oof.MODELS["toy"]
-    with pytest.raises(LabelAuditError, match="registered: svm, hgb, linear"):
+    with pytest.raises(LabelAuditError, match="registered: svm, hgb, lda, qda, linear"):
         oof.default_model(10, kind="toy")
 
 

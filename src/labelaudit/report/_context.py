@@ -1029,7 +1029,14 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
         spread = oof.fold_spread()
         folds = {"n": oof.n_splits, "low": fmt_pct(spread["min"]), "high": fmt_pct(spread["max"]),
                  "model": str(oof.model), "model_name": str(oof.model_name),
-                 "accuracy": fmt_pct(oof.accuracy)}
+                 "accuracy": fmt_pct(oof.accuracy),
+                 "pilot_rows": fmt_count(oof.pilot_rows) if oof.pilot_scores else None,
+                 "pilot": ", ".join(
+                     f"{name} {score:.3f}" if np.isfinite(score) else f"{name} failed to fit"
+                     for name, score in sorted(oof.pilot_scores.items(),
+                                               key=lambda item: (not np.isfinite(item[1]),
+                                                                 item[1]))
+                 )}
     command = options["command"]
     review = result.extras.get("annotators")
     method = getattr(review, "params", {}).get("consensus_method") if review is not None else None

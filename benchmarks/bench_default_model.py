@@ -16,8 +16,8 @@ other class, in four shapes:
 Both tools see the noisy labels and the features:
 
 - labelaudit: ``labelaudit.audit(labels, features=X, seed=0)``, the whole
-  default path (model chosen by size and kind, out-of-fold probabilities,
-  confident learning, intervals, model checks); on the categorical shape the
+  default path (model chosen by size, kind and a pilot fit, out-of-fold
+  probabilities, confident learning, intervals, model checks); on the categorical shape the
   features are a pandas DataFrame whose 16 categorical columns have the
   ``category`` dtype;
 - cleanlab: ``cleanlab.count.estimate_cv_predicted_probabilities(X, labels,

@@ -1752,6 +1752,13 @@ def main() -> None:
     import os
 
     code = run()
+    # Parallel folds leave joblib's worker processes waiting for more work. The
+    # interpreter's own shutdown would stop them; ending without it, the exit
+    # handlers below would wait for them to time out (minutes), so stop them first.
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to deliver

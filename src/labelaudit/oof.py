@@ -204,9 +204,10 @@ class ModelSpec:
         ``configure(model, prepared) -> model``: tells a freshly built model
         about the data (for instance which columns are categorical, from
         :class:`PreparedFeatures`).
-    min_class_rows : int
-        The model is a candidate only when every class present has at least
-        this many rows.
+    suits : callable or None
+        ``suits(prepared, class_counts) -> bool``: whether the model can be
+        fitted on these features (:class:`PreparedFeatures`) and rows per
+        class; a model that does not suit the data is no candidate.
     """
 
     name: str
@@ -215,7 +216,7 @@ class ModelSpec:
     refit: bool = True
     max_train_rows: int | None = None
     configure: Callable[[Any, Any], Any] | None = None
-    min_class_rows: int = 1
+    suits: Callable[[Any, np.ndarray], bool] | None = None
 
 
 #: Default models in registration order. Every entry that applies to the data is a
@@ -227,7 +228,7 @@ def register_model(name: str, build: Callable[[], Any], *,
                    applies: Callable[[int | None, str], bool], refit: bool = True,
                    max_train_rows: int | None = None,
                    configure: Callable[[Any, Any], Any] | None = None,
-                   min_class_rows: int = 1) -> ModelSpec:
+                   suits: Callable[[Any, np.ndarray], bool] | None = None) -> ModelSpec:
     """Register a default out-of-fold model (a candidate wherever ``applies`` holds).
 
     Parameters
@@ -246,9 +247,9 @@ def register_model(name: str, build: Callable[[], Any], *,
     configure : callable, optional
         ``configure(model, prepared) -> model``, called on every freshly
         built model with the :class:`PreparedFeatures`.
-    min_class_rows : int, default 1
-        Smallest number of rows every present class needs for the model to
-        be a candidate.
+    suits : callable, optional
+        ``suits(prepared, class_counts) -> bool``; when it returns False the
+        model is no candidate for that data.
 
     Returns
     -------
@@ -256,7 +257,7 @@ def register_model(name: str, build: Callable[[], Any], *,
     """
     if name in MODELS:
         raise LabelAuditError(f"model {name!r} is already registered.")
-    spec = ModelSpec(name, build, applies, refit, max_train_rows, configure, min_class_rows)
+    spec = ModelSpec(name, build, applies, refit, max_train_rows, configure, suits)
     MODELS[name] = spec
     return spec
 
@@ -346,8 +347,29 @@ def _qda_model() -> Any:
     from sklearn.preprocessing import StandardScaler
 
     # On standardised columns, shrinking each class's covariance by 1% towards the
-    # identity keeps it invertible when columns are collinear.
+    # identity keeps it invertible when columns are collinear. scikit-learn still
+    # needs more rows than columns in every class (see qda_min_class_rows).
     return make_pipeline(StandardScaler(), QuadraticDiscriminantAnalysis(reg_param=0.01))
+
+
+def qda_min_class_rows(n_features: int) -> int:
+    """Rows every class needs for the quadratic model to be a candidate.
+
+    Each class gets its own covariance, which scikit-learn only estimates
+    from more rows than features; twice that (plus a margin) leaves enough in
+    every training fold and in the pilot.
+    """
+    return 2 * (int(n_features) + 2)
+
+
+def _qda_suits(prep: PreparedFeatures, class_counts: np.ndarray) -> bool:
+    present = class_counts[class_counts > 0]
+    return bool(present.size) and int(present.min()) >= qda_min_class_rows(prep.X.shape[1])
+
+
+def _lda_suits(prep: PreparedFeatures, class_counts: np.ndarray) -> bool:
+    # At least two indicators a categorical column must fit in the level budget.
+    return 2 * len(prep.categorical) <= LDA_MAX_LEVEL_COLUMNS
 
 
 def _large(n: int | None) -> bool:
@@ -361,13 +383,15 @@ register_model("hgb", _hgb_model,
                refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS)
 register_model("lda", _lda_model,
                applies=lambda n, kind: _large(n) and kind in ("tabular", "mixed", "missing"),
-               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, configure=_lda_columns)
+               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, configure=_lda_columns,
+               suits=_lda_suits)
 register_model("qda", _qda_model, applies=lambda n, kind: _large(n) and kind == "tabular",
-               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, min_class_rows=10)
+               refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, suits=_qda_suits)
 register_model("linear", _linear_model, applies=lambda n, kind: kind == "sparse")
 
 
 def candidate_models(n_samples: int | None = None, *, kind: str = "tabular",
+                     prepared: PreparedFeatures | None = None,
                      class_counts: Any = None) -> tuple[ModelSpec, ...]:
     """Every entry of :data:`MODELS` that applies to the data, in registration order.
 
@@ -377,9 +401,13 @@ def candidate_models(n_samples: int | None = None, *, kind: str = "tabular",
         Number of rows the model will be trained on.
     kind : str, default "tabular"
         Kind of features, one of :data:`FEATURE_KINDS`.
+    prepared : PreparedFeatures, optional
+        The features; with ``class_counts``, models whose ``suits`` rejects
+        them are left out (the quadratic model needs every class to have
+        :func:`qda_min_class_rows` rows; the linear discriminant model at
+        most ``LDA_MAX_LEVEL_COLUMNS / 2`` categorical columns).
     class_counts : array-like of int, optional
-        Rows per class; models whose ``min_class_rows`` some present class
-        does not reach are left out.
+        Rows per class.
 
     Returns
     -------
@@ -391,14 +419,12 @@ def candidate_models(n_samples: int | None = None, *, kind: str = "tabular",
     >>> [m.name for m in candidate_models(500)], [m.name for m in candidate_models(50_000)]
     (['svm'], ['hgb', 'lda', 'qda'])
     """
-    smallest = None
-    if class_counts is not None:
-        counts = np.asarray(class_counts)
-        counts = counts[counts > 0]
-        smallest = int(counts.min()) if counts.size else 0
+    counts = None if class_counts is None else np.asarray(class_counts)
     return tuple(
         spec for spec in MODELS.values()
-        if spec.applies(n_samples, kind) and (smallest is None or smallest >= spec.min_class_rows)
+        if spec.applies(n_samples, kind)
+        and (spec.suits is None or prepared is None or counts is None
+             or spec.suits(prepared, counts))
     )
 
 
@@ -597,19 +623,24 @@ class ModelChoice:
     n_rows: int
 
 
-def _pilot_rows(labels: np.ndarray, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Pilot training and held-out rows: a stratified, seeded draw of at most PILOT_ROWS.
+def _pilot_rows(labels: np.ndarray, random_state: int | None,
+                n_features: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pilot training and held-out rows: a stratified, seeded draw of about PILOT_ROWS.
 
-    Each class keeps at least one training row; a quarter of each class
-    (rounded, none for a class of one row) is held out.
+    Each class is drawn in proportion but keeps at least all of its rows up
+    to ``qda_min_class_rows(n_features)``, so that a model that suits the
+    whole data can also be fitted on the pilot (small classes can make the
+    pilot a little larger than PILOT_ROWS). A quarter of each class (rounded,
+    at least one row left for training) is held out.
     """
     rng = np.random.default_rng([0 if random_state is None else int(random_state), 7919])
     n = labels.shape[0]
     frac = min(1.0, PILOT_ROWS / n)
+    floor = qda_min_class_rows(n_features)
     train, hold = [], []
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
-        take = max(1, int(round(frac * members.shape[0])))
+        take = min(members.shape[0], max(1, int(round(frac * members.shape[0])), floor))
         chosen = rng.permutation(members)[:take]
         n_hold = min(int(round(PILOT_HOLDOUT * take)), take - 1)
         hold.append(chosen[:n_hold])
@@ -683,14 +714,15 @@ def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
     prep = X if isinstance(X, PreparedFeatures) else prepare_features(X)
     codes, k = _check_labels(labels, _n_rows(prep.X), n_classes)
     counts = np.bincount(codes, minlength=k)
-    candidates = candidate_models(codes.shape[0], kind=prep.kind, class_counts=counts)
+    candidates = candidate_models(codes.shape[0], kind=prep.kind, prepared=prep,
+                                  class_counts=counts)
     if not candidates:
         raise LabelAuditError(
             f"no default model for {prep.kind!r} features; registered: {', '.join(MODELS)}."
         )
     if len(candidates) == 1:
         return ModelChoice(candidates[0], {}, 0)
-    train, hold = _pilot_rows(codes, random_state)
+    train, hold = _pilot_rows(codes, random_state, prep.X.shape[1])
     rows = np.concatenate([train, hold])
     X_pilot = _take(prep.X, rows)
     y_pilot = codes[rows]
@@ -735,12 +767,30 @@ def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
     return ModelChoice(candidates[best], scores, int(rows.shape[0]))
 
 
+#: Errors that make a default model unfit for the data (rather than a bug): the
+#: pilot drops such a candidate, and a fold that raises one moves to the next.
+_FIT_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def _runners_up(choice: ModelChoice) -> list[ModelSpec]:
+    """The other candidates that fitted the pilot, best score first."""
+    ranked = sorted(
+        (score, i, name) for i, (name, score) in enumerate(choice.scores.items())
+        if np.isfinite(score) and name != choice.spec.name and name in MODELS
+    )
+    return [MODELS[name] for _, _, name in ranked]
+
+
 def _pilot_fit(model: Any, X: Any, labels: np.ndarray, train: np.ndarray, hold: np.ndarray,
                n_classes: int, index: int) -> tuple[int, np.ndarray | None]:
     """One candidate's pilot fit: ``(index, held-out probabilities)``, None if it failed."""
     try:
-        return _fit_fold(model, X, labels, train, hold, n_classes, index)
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        with warnings.catch_warnings():
+            # A candidate's complaints about the pilot (overflow, degenerate columns)
+            # show in its score, or in its dropping out, not as warnings.
+            warnings.simplefilter("ignore")
+            return _fit_fold(model, X, labels, train, hold, n_classes, index)
+    except _FIT_ERRORS:
         # A candidate the data does not suit (a singular covariance, a class too
         # small) drops out of the comparison; the others still compete.
         return index, None
@@ -1103,9 +1153,37 @@ def out_of_fold_probabilities(
             probs[holdout_idx] = proba
         return probs
 
-    if progress is not None:
-        progress(0, total)
-    results = fit_all(folds, 0)
+    fallbacks = [] if choice is None else _runners_up(choice)
+    while True:
+        if progress is not None:
+            progress(0, total)
+        try:
+            results = fit_all(folds, 0)
+            break
+        except LabelAuditError:
+            raise
+        except _FIT_ERRORS as exc:
+            if choice is None:
+                raise
+            reason = " ".join(str(exc).split())[:200]
+            if not fallbacks:
+                raise LabelAuditError(
+                    f"the default model {model_name!r} failed to fit a training fold "
+                    f"({type(exc).__name__}: {reason}); pass probabilities (--pred-probs), "
+                    "fewer folds (--cv) or merge classes with very few rows."
+                ) from exc
+            spec = fallbacks.pop(0)
+            warnings.warn(
+                f"the default model {model_name!r} failed to fit a training fold "
+                f"({type(exc).__name__}: {reason}); using {spec.name!r}, the next best on the "
+                "pilot fit, instead.",
+                LabelAuditWarning,
+                stacklevel=2,
+            )
+            base = _build(spec, prep, random_state)
+            model_name, max_train = spec.name, spec.max_train_rows
+            refit = spec.refit if prune_and_refit is None else bool(prune_and_refit)
+            total = 2 * n_splits if refit else n_splits
     n_pruned = 0
     if refit:
         first = assemble(results)
@@ -1199,6 +1277,11 @@ def _fit_fold(model: Any, X: Any, labels: np.ndarray, train_idx: np.ndarray,
         # The quadratic discriminant's covariances are regularised, so collinear
         # columns are expected and harmless.
         warnings.filterwarnings("ignore", message="Variables are collinear", category=UserWarning)
+        # Expected on real tables, and handled: the imputer drops a column with no
+        # value in a training fold, and the shrunk covariance of a one-row class is 0.
+        warnings.filterwarnings("ignore", message="Skipping features without any observed",
+                                category=UserWarning)
+        warnings.filterwarnings("ignore", message="Only one sample available", category=UserWarning)
         return index, _fit_predict_fold(model, X, labels, train_idx, holdout_idx, n_classes, {}, None)
 
 

@@ -236,9 +236,17 @@ def test_candidates_by_size_kind_and_class_sizes():
     assert names(SVM_MAX_ROWS + 1, kind="mixed") == ["hgb", "lda"]
     assert names(SVM_MAX_ROWS + 1, kind="missing") == ["hgb", "lda"]
     assert names(SVM_MAX_ROWS + 1, kind="sparse") == ["linear"]
-    # A class of 9 rows cannot give the quadratic model a covariance per fold.
-    assert names(SVM_MAX_ROWS + 1, class_counts=[20_000, 9, 0]) == ["hgb", "lda"]
-    assert names(SVM_MAX_ROWS + 1, class_counts=[20_000, 10]) == ["hgb", "lda", "qda"]
+    # The quadratic model needs 2 x (features + 2) rows in every class: 28 for 12 features.
+    prep = prepare_features(np.zeros((3, 12)))
+    assert names(SVM_MAX_ROWS + 1, prepared=prep, class_counts=[20_000, 27, 0]) == ["hgb", "lda"]
+    assert names(SVM_MAX_ROWS + 1, prepared=prep,
+                 class_counts=[20_000, 28]) == ["hgb", "lda", "qda"]
+    # The linear model's level budget: at most LDA_MAX_LEVEL_COLUMNS / 2 categorical columns.
+    from labelaudit.oof import LDA_MAX_LEVEL_COLUMNS, PreparedFeatures
+
+    wide = PreparedFeatures(np.zeros((3, 400)), tuple(range(LDA_MAX_LEVEL_COLUMNS // 2 + 1)),
+                            "mixed")
+    assert names(SVM_MAX_ROWS + 1, kind="mixed", prepared=wide, class_counts=[9, 9]) == ["hgb"]
 
 
 @pytest.mark.parametrize(
@@ -259,7 +267,7 @@ def test_pilot_chooses_the_lowest_brier_score(make, winner):
     # scikit-learn's multi-class Brier score (its mean squared distance to the one-hot
     # label, summed over classes, is twice sklearn's binary convention for 2 classes).
     prep = prepare_features(X)
-    train, hold = _pilot_rows(y, 0)
+    train, hold = _pilot_rows(y, 0, prep.X.shape[1])
     model = clone(_build(MODELS[winner], prep, 0)).fit(prep.X[train], y[train])
     proba = model.predict_proba(prep.X[hold])
     onehot = np.eye(proba.shape[1])[y[hold]]
@@ -284,6 +292,13 @@ def test_pilot_draws_at_most_pilot_rows_stratified():
     # A class of one row stays in training.
     _, hold_one = _pilot_rows(np.array([0] * 50 + [1]), 0)
     assert 50 not in hold_one
+    # Small classes keep up to 2 x (features + 2) rows, so every model that suits the
+    # whole data can be fitted on the pilot too.
+    labels = np.repeat([0, 1, 2], [100_000, 40, 4])
+    train, hold = _pilot_rows(labels, 0, n_features=12)
+    counts = np.bincount(labels[np.concatenate([train, hold])])
+    np.testing.assert_array_equal(counts[1:], [28, 4])
+    assert np.bincount(labels[train])[2] == 3
 
 
 def test_pilot_scores_do_not_depend_on_n_jobs():
@@ -363,3 +378,67 @@ def test_many_level_columns_share_a_bounded_number_of_indicators():
     width = model[:-1].fit_transform(prep.X).shape[1]
     assert width <= LDA_MAX_LEVEL_COLUMNS + 1  # plus the numeric column
     assert width >= 40 * 2
+
+
+def test_a_small_class_keeps_every_candidate_in_the_pilot():
+    X, y = _ring(60_000)
+    y = y.copy()
+    y[:4] = 2  # a class of 4 rows: a proportional pilot would keep none of it for training
+    res = out_of_fold_probabilities(X, y, random_state=0)
+    assert np.isfinite(res.pilot_scores["hgb"]) and res.model_name == "hgb"
+    assert res.accuracy > 0.8
+
+
+def test_a_model_that_fails_a_fold_gives_way_to_the_next_best():
+    from labelaudit.exceptions import LabelAuditWarning
+
+    X, y = _ring(12_000)
+    y = y.copy()
+    y[:2] = 2  # both rows in the pilot's training part, one in each of two folds
+    with pytest.warns(LabelAuditWarning, match="'hgb' failed to fit a training fold.*using 'lda'"):
+        res = out_of_fold_probabilities(X, y, random_state=0, n_jobs=1)
+    assert res.pilot_scores["hgb"] < res.pilot_scores["lda"]
+    assert res.model_name == "lda" and "LinearDiscriminantAnalysis" in res.model
+    assert np.isfinite(res.pred_probs).all()
+
+
+def test_a_fold_failure_without_a_runner_up_is_a_clear_error():
+    from labelaudit.exceptions import LabelAuditError
+
+    df, y = _mixed_frame(600)
+    y = y.copy()
+    y[:2] = 3  # the trees are the only candidate for small mixed data
+    with pytest.raises(LabelAuditError, match="default model 'hgb' failed to fit a training fold"):
+        out_of_fold_probabilities(df, y, random_state=0, n_jobs=1)
+
+
+def test_the_pilot_keeps_its_candidates_complaints_to_itself():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12_000, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    X[:, 2] = 1e140 * np.sign(X[:, 2])  # squares overflow in the discriminant pilots
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        choice = __import__("labelaudit.oof", fromlist=["select_model"]).select_model(X, y)
+    assert choice.spec.name == "hgb"
+
+
+def test_cli_exits_promptly_after_parallel_folds(tmp_path):
+    """Worker processes of the folds are stopped before the command ends."""
+    import subprocess
+    import sys
+
+    X, y = _ring(10_500)
+    pl.DataFrame({"id": np.arange(len(y)), "a": X[:, 0], "b": X[:, 1], "label": y}).write_csv(
+        tmp_path / "items.csv")
+    cmd = [sys.executable, "-m", "labelaudit", "audit", str(tmp_path / "items.csv"),
+           "--label-col", "label", "--id-col", "id", "--feature-cols", "a,b",
+           "--n-jobs", "2", "--out", str(tmp_path / "out")]
+    # Without the shutdown the process waited for the idle workers' 300 s timeout.
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["out_of_fold"]["n_jobs"] == 2
+    assert summary["out_of_fold"]["pilot"]["n_rows"] == len(y)

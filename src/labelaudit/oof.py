@@ -280,11 +280,15 @@ def _hgb_model() -> Any:
     # Early stopping on a held-out tenth of each training fold keeps the number of
     # boosting rounds (and the over-confidence that more rounds bring on noisy
     # labels) as low as the data allows; a larger minimum leaf than scikit-learn's
-    # 20 keeps single mislabeled rows from getting leaves of their own.
+    # 20 keeps single mislabeled rows from getting leaves of their own. The L2
+    # penalty on leaf values bounds each Newton step where a class is separated
+    # cleanly (its hessians near 0): without it, 50 separable classes diverged
+    # after one round, and early stopping keeps the rounds that diverged.
     return HistGradientBoostingClassifier(
         learning_rate=0.2,
         max_iter=300,
         min_samples_leaf=40,
+        l2_regularization=0.1,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -387,7 +391,9 @@ register_model("lda", _lda_model,
                suits=_lda_suits)
 register_model("qda", _qda_model, applies=lambda n, kind: _large(n) and kind == "tabular",
                refit=False, max_train_rows=HGB_MAX_TRAIN_ROWS, suits=_qda_suits)
-register_model("linear", _linear_model, applies=lambda n, kind: kind == "sparse")
+register_model("linear", _linear_model,
+               applies=lambda n, kind: kind == "sparse" or (kind == "tabular" and _large(n)),
+               max_train_rows=HGB_MAX_TRAIN_ROWS)
 
 
 def candidate_models(n_samples: int | None = None, *, kind: str = "tabular",
@@ -417,7 +423,7 @@ def candidate_models(n_samples: int | None = None, *, kind: str = "tabular",
     --------
     >>> from labelaudit.oof import candidate_models
     >>> [m.name for m in candidate_models(500)], [m.name for m in candidate_models(50_000)]
-    (['svm'], ['hgb', 'lda', 'qda'])
+    (['svm'], ['hgb', 'lda', 'qda', 'linear'])
     """
     counts = None if class_counts is None else np.asarray(class_counts)
     return tuple(
@@ -471,7 +477,8 @@ def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any
     When several models apply (beyond :data:`SVM_MAX_ROWS` rows), the audit
     does not simply take this one: :func:`select_model` compares the
     candidates on a pilot fit, and the linear (``lda``) or quadratic
-    (``qda``) discriminant analysis may run the folds instead. By kind of
+    (``qda``) discriminant analysis or the logistic regression (``linear``,
+    with its prune-and-refit second pass) may run the folds instead. By kind of
     features (:func:`prepare_features`) and number of rows, the first is:
 
     - numeric features without missing values, up to :data:`SVM_MAX_ROWS`
@@ -707,7 +714,7 @@ def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
     >>> X = rng.normal(size=(12_000, 4)) * np.where(y == 1, 2.0, 0.5)[:, None]
     >>> choice = select_model(X, y)
     >>> choice.spec.name, sorted(choice.scores), choice.n_rows
-    ('qda', ['hgb', 'lda', 'qda'], 12000)
+    ('qda', ['hgb', 'lda', 'linear', 'qda'], 12000)
     >>> choice.scores["qda"] < choice.scores["hgb"] < choice.scores["lda"]
     True
     """
@@ -1011,7 +1018,8 @@ def out_of_fold_probabilities(
         SVM up to 10 000 rows of numeric features; gradient-boosted trees for
         smaller data with categorical columns or missing values (categorical
         columns declared as such); beyond 10 000 rows the best on a pilot fit
-        of the trees, a linear and a quadratic discriminant analysis. Training
+        of the trees, a linear and a quadratic discriminant analysis and (numeric
+        features without missing values) the logistic regression. Training
         folds larger than the chosen model's ``max_train_rows`` are subsampled.
     cv : int, default 5
         Number of folds, at least 2. When even the largest class has fewer

@@ -90,7 +90,7 @@ def test_categorical_columns_are_passed_as_categorical():
     by_hand = HistGradientBoostingClassifier(
         learning_rate=0.2, max_iter=300, min_samples_leaf=40, early_stopping=True,
         validation_fraction=0.1, n_iter_no_change=5, categorical_features=[False, True],
-        random_state=0,
+        l2_regularization=0.1, random_state=0,
     )
     codes = df.assign(shop=df["shop"].cat.codes.astype(float)).to_numpy()
     given = out_of_fold_probabilities(codes, y, model=by_hand, random_state=0)
@@ -231,16 +231,17 @@ def test_candidates_by_size_kind_and_class_sizes():
         return [m.name for m in candidate_models(*args, **kw)]
 
     assert names(SVM_MAX_ROWS) == ["svm"]
-    assert names(SVM_MAX_ROWS + 1) == ["hgb", "lda", "qda"]
+    assert names(SVM_MAX_ROWS + 1) == ["hgb", "lda", "qda", "linear"]
     assert names(300, kind="mixed") == ["hgb"]
     assert names(SVM_MAX_ROWS + 1, kind="mixed") == ["hgb", "lda"]
     assert names(SVM_MAX_ROWS + 1, kind="missing") == ["hgb", "lda"]
     assert names(SVM_MAX_ROWS + 1, kind="sparse") == ["linear"]
     # The quadratic model needs 2 x (features + 2) rows in every class: 28 for 12 features.
     prep = prepare_features(np.zeros((3, 12)))
-    assert names(SVM_MAX_ROWS + 1, prepared=prep, class_counts=[20_000, 27, 0]) == ["hgb", "lda"]
     assert names(SVM_MAX_ROWS + 1, prepared=prep,
-                 class_counts=[20_000, 28]) == ["hgb", "lda", "qda"]
+                 class_counts=[20_000, 27, 0]) == ["hgb", "lda", "linear"]
+    assert names(SVM_MAX_ROWS + 1, prepared=prep,
+                 class_counts=[20_000, 28]) == ["hgb", "lda", "qda", "linear"]
     # The linear model's level budget: at most LDA_MAX_LEVEL_COLUMNS / 2 categorical columns.
     from labelaudit.oof import LDA_MAX_LEVEL_COLUMNS, PreparedFeatures
 
@@ -342,14 +343,14 @@ def test_large_audit_records_the_pilot_in_summary_report_and_progress(tmp_path):
     assert oof.model_name == "qda" and oof.pilot_rows == len(y)
     summary = json.loads(json.dumps(to_summary_dict(result)))
     pilot = summary["out_of_fold"]["pilot"]
-    assert pilot["n_rows"] == len(y) and set(pilot["brier"]) == {"hgb", "lda", "qda"}
+    assert pilot["n_rows"] == len(y) and set(pilot["brier"]) == {"hgb", "lda", "qda", "linear"}
     assert pilot["brier"]["qda"] == pytest.approx(oof.pilot_scores["qda"])
     html = render_html(result)
     assert "Model chosen: <code>qda</code>, the lowest Brier score" in html
     assert f"qda {oof.pilot_scores['qda']:.3f}" in html
-    assert ("choosing the model", 3, 3) in steps
+    assert ("choosing the model", 4, 4) in steps
     assert ("out-of-fold probabilities", 5, 5) in steps
-    assert steps.index(("choosing the model", 3, 3)) < steps.index(("out-of-fold probabilities", 0, 5))
+    assert steps.index(("choosing the model", 4, 4)) < steps.index(("out-of-fold probabilities", 0, 5))
     # A small audit has a single candidate and no pilot.
     Xs, ys = load_iris(return_X_y=True)
     small = to_summary_dict(labelaudit.audit(ys, features=Xs, seed=0))
@@ -442,3 +443,30 @@ def test_cli_exits_promptly_after_parallel_folds(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["out_of_fold"]["n_jobs"] == 2
     assert summary["out_of_fold"]["pilot"]["n_rows"] == len(y)
+
+
+def test_the_trees_do_not_diverge_on_cleanly_separated_classes():
+    from labelaudit.oof import MODELS
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 10, size=(20_000, 3))
+    y = ((np.floor(X[:, 0]) * 7 + np.floor(X[:, 1]) * 3) % 50).astype(np.int64)
+    model = MODELS["hgb"].build().set_params(random_state=0).fit(X[:15_000], y[:15_000])
+    # Unpenalised Newton steps on near-zero hessians blew up after one round (0.16).
+    assert accuracy_score(y[15_000:], model.predict(X[15_000:])) > 0.9
+    assert np.all(np.isfinite(model.validation_score_))
+
+
+def test_the_logistic_regression_wins_where_the_labels_follow_a_softmax():
+    """Labels drawn from a multinomial logit of the features: the regression's own model."""
+    from labelaudit.oof import select_model
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(12_000, 6))
+    logits = X @ rng.normal(scale=1.5, size=(6, 4))
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    y = (probs.cumsum(axis=1) > rng.random((12_000, 1))).argmax(axis=1)
+    choice = select_model(X, y)
+    assert choice.spec.name == "linear" and choice.spec.refit is True
+    assert choice.scores["linear"] == min(choice.scores.values())

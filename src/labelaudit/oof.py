@@ -80,8 +80,8 @@ HGB_MAX_TRAIN_ROWS = 100_000
 #: together (the rarer levels of a column share one).
 LDA_MAX_LEVEL_COLUMNS = 512
 
-#: Most rows of the pilot fit that chooses between several default models (a
-#: stratified, seeded draw); a quarter of them are held out to score the candidates.
+#: Rows of the pilot fit that chooses between several default models (a stratified,
+#: seeded draw; small classes keep a few more); a quarter are held out to score them.
 PILOT_ROWS = 20_000
 
 #: Share of the pilot rows held out to score the candidate models.
@@ -474,7 +474,8 @@ def choose_model(n_samples: int | None = None, *, kind: str = "tabular") -> Mode
 def default_model(n_samples: int | None = None, *, kind: str = "tabular") -> Any:
     """Return labelaudit's first default classifier for this size and kind of data.
 
-    When several models apply (beyond :data:`SVM_MAX_ROWS` rows), the audit
+    When several models apply (beyond :data:`SVM_MAX_ROWS` rows of dense
+    features), the audit
     does not simply take this one: :func:`select_model` compares the
     candidates on a pilot fit, and the linear (``lda``) or quadratic
     (``qda``) discriminant analysis or the logistic regression (``linear``,
@@ -663,7 +664,8 @@ def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
     With one candidate (:func:`candidate_models`: small numeric data, sparse
     features, small data with categorical columns or missing values) it is
     the choice. With several, each is fitted on a pilot, a stratified draw of
-    at most :data:`PILOT_ROWS` rows of which a quarter is held out, and the
+    about :data:`PILOT_ROWS` rows (small classes keep up to
+    :func:`qda_min_class_rows` rows each) of which a quarter is held out, and the
     one with the lowest Brier score on the held-out rows against the given
     labels is chosen (ties go to the one registered first).
 
@@ -854,6 +856,10 @@ class OutOfFold:
         the model was given.
     pilot_rows : int
         Rows of that pilot; 0 without one.
+    failed_models : tuple of str
+        Default models that won the pilot (or came next) but failed to fit a
+        training fold, in the order they were tried; :attr:`model_name` is
+        the one that fitted.
     """
 
     pred_probs: np.ndarray
@@ -870,6 +876,7 @@ class OutOfFold:
     n_jobs: int = 1
     pilot_scores: dict = field(default_factory=dict)
     pilot_rows: int = 0
+    failed_models: tuple = ()
 
     def __repr__(self) -> str:
         return short_repr(self, {
@@ -1018,8 +1025,9 @@ def out_of_fold_probabilities(
         SVM up to 10 000 rows of numeric features; gradient-boosted trees for
         smaller data with categorical columns or missing values (categorical
         columns declared as such); beyond 10 000 rows the best on a pilot fit
-        of the trees, a linear and a quadratic discriminant analysis and (numeric
-        features without missing values) the logistic regression. Training
+        of the trees and a linear discriminant analysis, plus (numeric features
+        without missing values) a quadratic discriminant analysis and the
+        logistic regression; sparse features get the logistic regression. Training
         folds larger than the chosen model's ``max_train_rows`` are subsampled.
     cv : int, default 5
         Number of folds, at least 2. When even the largest class has fewer
@@ -1130,7 +1138,7 @@ def out_of_fold_probabilities(
 
     def fit_all(fold_list: list[tuple[np.ndarray, np.ndarray]], offset: int) -> list[np.ndarray]:
         trains = [
-            _subsample(train, codes, max_train, random_state, index)
+            _subsample(train, codes, max_train, random_state, index, floor)
             for index, (train, _) in enumerate(fold_list)
         ]
         results: list[np.ndarray | None] = [None] * len(fold_list)
@@ -1162,6 +1170,10 @@ def out_of_fold_probabilities(
         return probs
 
     fallbacks = [] if choice is None else _runners_up(choice)
+    failed: list[str] = []
+    # Rows every class keeps when training folds are subsampled, so a model that
+    # suits the whole data also suits every subsampled fold.
+    floor = qda_min_class_rows(prep.X.shape[1]) if choice is not None else 1
     while True:
         if progress is not None:
             progress(0, total)
@@ -1181,6 +1193,7 @@ def out_of_fold_probabilities(
                     "fewer folds (--cv) or merge classes with very few rows."
                 ) from exc
             spec = fallbacks.pop(0)
+            failed.append(model_name)
             warnings.warn(
                 f"the default model {model_name!r} failed to fit a training fold "
                 f"({type(exc).__name__}: {reason}); using {spec.name!r}, the next best on the "
@@ -1203,7 +1216,23 @@ def out_of_fold_probabilities(
         n_pruned = int(flagged.sum())
         if n_pruned:
             pruned = [(_pruned(train, codes, flagged), hold) for train, hold in folds]
-            results = fit_all(pruned, n_splits)
+            try:
+                results = fit_all(pruned, n_splits)
+            except LabelAuditError:
+                raise
+            except _FIT_ERRORS as exc:
+                # Leaving the flagged rows out can shrink a class below what the model
+                # needs; the first pass's probabilities are still out of fold.
+                warnings.warn(
+                    f"the second pass of {model_name!r} (flagged rows left out of training) "
+                    f"failed to fit a fold ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())[:200]}); using the first pass.",
+                    LabelAuditWarning,
+                    stacklevel=2,
+                )
+                n_pruned = 0
+                if progress is not None:
+                    progress(total, total)
         elif progress is not None:
             progress(total, total)
 
@@ -1236,6 +1265,7 @@ def out_of_fold_probabilities(
         n_jobs=workers,
         pilot_scores={} if choice is None else dict(choice.scores),
         pilot_rows=0 if choice is None else choice.n_rows,
+        failed_models=tuple(failed),
     )
 
 
@@ -1253,10 +1283,11 @@ def _fold_workers(n_jobs: int | None, n_splits: int, large_default: bool) -> int
 
 
 def _subsample(train: np.ndarray, labels: np.ndarray, max_rows: int | None,
-               random_state: int | None, fold: int) -> np.ndarray:
-    """At most ``max_rows`` training rows, drawn per class in proportion (seeded by fold).
+               random_state: int | None, fold: int, floor: int = 1) -> np.ndarray:
+    """About ``max_rows`` training rows, drawn per class in proportion (seeded by fold).
 
-    Every class keeps at least one row; the rows stay in ascending order.
+    Every class keeps at least ``min(its rows, floor)`` rows (at least one);
+    the rows stay in ascending order.
     """
     if max_rows is None or train.shape[0] <= max_rows:
         return train
@@ -1266,7 +1297,7 @@ def _subsample(train: np.ndarray, labels: np.ndarray, max_rows: int | None,
     y = labels[train]
     for cls in np.unique(y):
         members = train[y == cls]
-        take = max(1, int(round(frac * members.shape[0])))
+        take = min(members.shape[0], max(1, floor, int(round(frac * members.shape[0]))))
         keep.append(rng.choice(members, take, replace=False))
     return np.sort(np.concatenate(keep))
 

@@ -260,7 +260,8 @@ def to_summary_dict(
             "model": oof.model,
             "model_name": oof.model_name,
             "accuracy": oof.accuracy,
-            "pilot": {"n_rows": oof.pilot_rows, "brier": dict(oof.pilot_scores)}
+            "pilot": {"n_rows": oof.pilot_rows, "brier": dict(oof.pilot_scores),
+                      "failed_in_folds": list(oof.failed_models)}
             if oof.pilot_scores else None,
             "n_jobs": oof.n_jobs,
             "random_state": oof.random_state,

@@ -134,6 +134,11 @@ def test_large_training_folds_are_subsampled_by_class():
     np.testing.assert_array_equal(kept, _subsample(train, labels, 500, 0, fold=2))
     assert not np.array_equal(kept, _subsample(train, labels, 500, 0, fold=3))
     assert _subsample(train, labels, None, 0, 0) is train
+    # A floor keeps small classes from shrinking below what a model needs.
+    small = np.repeat([0, 1], [9_990, 10])
+    kept = _subsample(np.arange(10_000), small, 1_000, 0, 0, floor=8)
+    assert np.bincount(small[kept])[1] == 8
+    assert np.bincount(small[_subsample(np.arange(10_000), small, 1_000, 0, 0)])[1] == 1
     assert HGB_MAX_TRAIN_ROWS >= 50_000
 
 
@@ -400,7 +405,36 @@ def test_a_model_that_fails_a_fold_gives_way_to_the_next_best():
         res = out_of_fold_probabilities(X, y, random_state=0, n_jobs=1)
     assert res.pilot_scores["hgb"] < res.pilot_scores["lda"]
     assert res.model_name == "lda" and "LinearDiscriminantAnalysis" in res.model
+    assert res.failed_models == ("hgb",)
     assert np.isfinite(res.pred_probs).all()
+    # The record says the pilot's winner failed, not that the runner-up scored best.
+    from labelaudit.report import render_html
+
+    with pytest.warns(LabelAuditWarning):
+        result = labelaudit.audit(y, features=X, seed=0, n_jobs=1)
+    summary = json.loads(json.dumps(to_summary_dict(result)))
+    assert summary["out_of_fold"]["pilot"]["failed_in_folds"] == ["hgb"]
+    html = render_html(result)
+    assert "among the models that could fit every training fold (failed: hgb)" in html
+    assert "Model chosen: <code>lda</code>, the lowest Brier score" not in html
+
+
+def test_a_failed_second_pass_keeps_the_first():
+    from labelaudit.exceptions import LabelAuditWarning
+
+    rng = np.random.default_rng(0)
+    n = 12_000
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 4)) * np.where(y == 1, 2.0, 0.5)[:, None]
+    odd = rng.choice(np.flatnonzero(y == 1), 16, replace=False)
+    y[odd] = 2  # 12 rows that look like class 1, labelled 2, and 4 real ones
+    X[odd[:4]] = rng.normal(size=(4, 4)) * 0.5 + 6
+    first = out_of_fold_probabilities(X, y, random_state=0, n_jobs=1, prune_and_refit=False)
+    assert first.model_name == "qda"
+    with pytest.warns(LabelAuditWarning, match="second pass of 'qda'.*using the first pass"):
+        res = out_of_fold_probabilities(X, y, random_state=0, n_jobs=1, prune_and_refit=True)
+    assert res.n_pruned == 0
+    np.testing.assert_array_equal(res.pred_probs, first.pred_probs)
 
 
 def test_a_fold_failure_without_a_runner_up_is_a_clear_error():

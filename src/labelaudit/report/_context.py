@@ -1031,6 +1031,7 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
                  "model": str(oof.model), "model_name": str(oof.model_name),
                  "accuracy": fmt_pct(oof.accuracy),
                  "pilot_rows": fmt_count(oof.pilot_rows) if oof.pilot_scores else None,
+                 "failed": ", ".join(getattr(oof, "failed_models", ())),
                  "pilot": ", ".join(
                      f"{name} {score:.3f}" if np.isfinite(score) else f"{name} failed to fit"
                      for name, score in sorted(oof.pilot_scores.items(),

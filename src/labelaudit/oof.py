@@ -757,9 +757,11 @@ def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
     onehot = np.eye(k)[y_pilot[local_hold]]
     scores: dict[str, float] = {}
     by_index: dict[int, float] = {}
+    reasons: dict[int, str] = {}
     for done, (index, proba) in enumerate(jobs, start=1):
-        if proba is None or not np.isfinite(proba).all():
+        if isinstance(proba, str) or not np.isfinite(proba).all():
             by_index[index] = float("nan")
+            reasons[index] = proba if isinstance(proba, str) else "non-finite probabilities"
         else:
             by_index[index] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
         if progress is not None:
@@ -767,6 +769,14 @@ def select_model(X: Any, labels: Any, *, n_classes: int | None = None,
     for index, spec in enumerate(candidates):
         scores[spec.name] = by_index[index]
     finite = [i for i in range(total) if np.isfinite(by_index[i])]
+    if reasons and finite:
+        dropped = "; ".join(f"{candidates[i].name} ({reasons[i]})" for i in sorted(reasons))
+        warnings.warn(
+            f"default model candidate(s) could not be fitted on the {int(rows.shape[0]):,} pilot "
+            f"rows and are left out of the choice: {dropped}.",
+            LabelAuditWarning,
+            stacklevel=2,
+        )
     if not finite:
         raise LabelAuditError(
             "every candidate default model failed to fit on the pilot rows "
@@ -791,18 +801,20 @@ def _runners_up(choice: ModelChoice) -> list[ModelSpec]:
 
 
 def _pilot_fit(model: Any, X: Any, labels: np.ndarray, train: np.ndarray, hold: np.ndarray,
-               n_classes: int, index: int) -> tuple[int, np.ndarray | None]:
-    """One candidate's pilot fit: ``(index, held-out probabilities)``, None if it failed."""
+               n_classes: int, index: int) -> tuple[int, np.ndarray | str]:
+    """One candidate's pilot fit: ``(index, held-out probabilities)``, or why it failed."""
     try:
         with warnings.catch_warnings():
             # A candidate's complaints about the pilot (overflow, degenerate columns)
             # show in its score, or in its dropping out, not as warnings.
             warnings.simplefilter("ignore")
             return _fit_fold(model, X, labels, train, hold, n_classes, index)
-    except _FIT_ERRORS:
+    except LabelAuditError as exc:
+        return index, " ".join(str(exc).split())[:160]
+    except _FIT_ERRORS as exc:
         # A candidate the data does not suit (a singular covariance, a class too
         # small) drops out of the comparison; the others still compete.
-        return index, None
+        return index, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -318,6 +318,7 @@ def test_pilot_scores_do_not_depend_on_n_jobs():
 
 def test_a_candidate_that_fails_on_the_pilot_drops_out():
     from labelaudit import oof
+    from labelaudit.exceptions import LabelAuditWarning
 
     class Broken:
         def get_params(self, deep=True):
@@ -332,7 +333,9 @@ def test_a_candidate_that_fails_on_the_pilot_drops_out():
     oof.register_model("broken", Broken, applies=lambda n, kind: n is not None and n > 10_000)
     try:
         X, y = _ring(11_000)
-        choice = oof.select_model(X, y)
+        with pytest.warns(LabelAuditWarning,
+                          match=r"left out of the choice: broken \(ValueError: cannot fit\)"):
+            choice = oof.select_model(X, y)
         assert np.isnan(choice.scores["broken"]) and choice.spec.name == "hgb"
     finally:
         del oof.MODELS["broken"]

@@ -2166,12 +2166,12 @@ def _execute_plan(
             f"anticipated spread of wrong labels; {100 * (1 - strat.n / plan.n):.0f}% fewer "
             "reviews than the single plan."
         )
-        for label, key in (
-            ("concentrated as the power anticipation says", "spread_calibrated"),
-            ("spread as the prior-shift anticipation says", "spread_prior_shift"),
-            ("spread as thinly as the raw scores suggest", "spread_raw"),
+        for label, name in (
+            ("concentrated as the power anticipation says", "calibrated"),
+            ("spread as the prior-shift anticipation says", "prior_shift"),
+            ("spread as thinly as the raw scores suggest", "raw"),
         ):
-            alpha, beta = strat.risks_under(strat.parameters[key])
+            alpha, beta = strat.spread_risks[name]
             console.print(f"  If the wrong labels are {label}: producer's risk {alpha:.4f}, "
                           f"consumer's risk {beta:.4f}.")
         problem = strat.robustness_problem()

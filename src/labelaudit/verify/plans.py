@@ -24,6 +24,7 @@ rejected less often).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -469,17 +470,21 @@ class StratifiedPlan:
         p = self.accept_probability([self.defects_at_aql, self.defects_at_lq], spread)
         return float(1 - p[0]), float(p[1])
 
-    def worst_consumer_risk(self) -> tuple[float, str]:
-        """The highest consumer's risk under the spreads the plan considers, and which spread.
+    @functools.cached_property
+    def spread_risks(self) -> dict[str, tuple[float, float]]:
+        """``(producer's risk, consumer's risk)`` under each spread the plan considers.
 
         The spreads are the two anticipations the plan mixes (``calibrated``:
         the power one; ``prior_shift``) and the raw scores (``raw``); see
-        :func:`stratified_plan`.
+        :func:`stratified_plan`. Computed once (each is a simulation).
         """
-        worst = max(
-            (self.risks_under(self.parameters[f"spread_{name}"])[1], name)
-            for name in SPREAD_NAMES if f"spread_{name}" in self.parameters
-        )
+        return {name: self.risks_under(self.parameters[f"spread_{name}"])
+                for name in SPREAD_NAMES if f"spread_{name}" in self.parameters}
+
+    def worst_consumer_risk(self) -> tuple[float, str]:
+        """The highest consumer's risk under the spreads the plan considers, and which spread
+        (see :attr:`spread_risks`)."""
+        worst = max((risks[1], name) for name, risks in self.spread_risks.items())
         return float(worst[0]), worst[1]
 
     def robustness_problem(self) -> str | None:

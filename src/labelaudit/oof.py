@@ -631,6 +631,12 @@ class ModelChoice:
     n_rows: int
 
 
+def _class_share(rows: int, frac: float, floor: int) -> int:
+    """Rows a class of ``rows`` keeps in a stratified draw of ``frac`` of the data: its
+    share, rounded, but at least ``min(rows, floor)`` and at least one."""
+    return min(rows, max(1, floor, int(round(frac * rows))))
+
+
 def _pilot_rows(labels: np.ndarray, random_state: int | None,
                 n_features: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pilot training and held-out rows: a stratified, seeded draw of about PILOT_ROWS.
@@ -648,7 +654,7 @@ def _pilot_rows(labels: np.ndarray, random_state: int | None,
     train, hold = [], []
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
-        take = min(members.shape[0], max(1, int(round(frac * members.shape[0])), floor))
+        take = _class_share(members.shape[0], frac, floor)
         chosen = rng.permutation(members)[:take]
         n_hold = min(int(round(PILOT_HOLDOUT * take)), take - 1)
         hold.append(chosen[:n_hold])
@@ -1309,7 +1315,7 @@ def _subsample(train: np.ndarray, labels: np.ndarray, max_rows: int | None,
     y = labels[train]
     for cls in np.unique(y):
         members = train[y == cls]
-        take = min(members.shape[0], max(1, floor, int(round(frac * members.shape[0]))))
+        take = _class_share(members.shape[0], frac, floor)
         keep.append(rng.choice(members, take, replace=False))
     return np.sort(np.concatenate(keep))
 

@@ -303,8 +303,8 @@ def _noise(result: Any) -> dict[str, Any]:
     )
     per_class = [
         {
-            "name": _cut(row["class"])[0],
-            "name_title": _cut(row["class"])[1],
+            "name": name,
+            "name_title": title,
             "count": fmt_count(row["count"]),
             "count_key": _sort_key(row["count"]),
             "rate": fmt_pct(row["estimated_noise_rate"]),
@@ -316,6 +316,7 @@ def _noise(result: Any) -> dict[str, Any]:
             "quality_key": _sort_key(row["mean_label_quality"]),
         }
         for row in per.iter_rows(named=True)
+        for name, title in [_cut(row["class"])]
     ]
     expected = share * counts[:, None]
     np.fill_diagonal(expected, 0.0)
@@ -1031,7 +1032,7 @@ def methodology_context(result: Any, _result: Any, options: Mapping[str, Any]) -
                  "model": str(oof.model), "model_name": str(oof.model_name),
                  "accuracy": fmt_pct(oof.accuracy),
                  "pilot_rows": fmt_count(oof.pilot_rows) if oof.pilot_scores else None,
-                 "failed": ", ".join(getattr(oof, "failed_models", ())),
+                 "failed": ", ".join(oof.failed_models),
                  "pilot": ", ".join(
                      f"{name} {score:.3f}" if np.isfinite(score) else f"{name} failed to fit"
                      for name, score in sorted(oof.pilot_scores.items(),

@@ -353,7 +353,6 @@ def raise_for_bad_rows(bad_rows: np.ndarray, pred_probs: np.ndarray, *, check_su
         )
 
 
-
 def _bad_probability(vector: np.ndarray) -> tuple[int, str] | None:
     """The first value of a probability vector that is not finite or not in [0, 1]
     (with :data:`RANGE_TOLERANCE`): its index and what it is, in words; None if none."""
@@ -365,6 +364,7 @@ def _bad_probability(vector: np.ndarray) -> tuple[int, str] | None:
         j = int(np.argmax(outside))
         return j, f"{vector[j]:.6g}, outside [0, 1]"
     return None
+
 
 def _raise_for_input_row(first: np.ndarray, pred_probs: np.ndarray, row_offset: int, source: str,
                          ids) -> None:

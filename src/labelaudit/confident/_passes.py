@@ -219,6 +219,15 @@ def score_rows(labels, pred_probs, spec: ScoreSpec, adjust=None, *, n_jobs=None,
 # Row passes
 # ---------------------------------------------------------------------------
 
+def binary_probs(x: np.ndarray) -> np.ndarray:
+    """``[1 - x, x]`` as a C-contiguous (n, 2) matrix in the dtype of ``x``: the
+    probabilities of one class's yes/no problem in multi-label data."""
+    probs = np.empty((x.shape[0], 2), dtype=x.dtype)
+    probs[:, 1] = x
+    np.subtract(x.dtype.type(1), x, out=probs[:, 0])
+    return probs
+
+
 def prepare(labels, pred_probs, *, validated: bool = False):
     """Labels as ``intp`` and probabilities as a C-contiguous float matrix, checked.
 

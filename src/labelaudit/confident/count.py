@@ -16,6 +16,7 @@ from . import _dask
 from ._joint import ConfidentJoint
 from ._latent import calibrate_counts
 from ._passes import (
+    binary_probs,
     check_square,
     class_counts,
     cut_points,
@@ -268,6 +269,5 @@ def _one_vs_rest(labels, pred_probs):
         probs = probs.compute()
     onehot = _multilabel_onehot(labels, probs.shape[0], probs.shape[1])
     for k in range(probs.shape[1]):
-        column = probs[:, k]
-        yield onehot[:, k], np.column_stack((1 - column, column))
+        yield onehot[:, k], binary_probs(probs[:, k])
 

@@ -119,14 +119,6 @@ def validate(labels, pred_probs, *, n_jobs=None, chunk_size=None) -> Problem:
     return Problem(bits, pred_probs, n_jobs=n_jobs, chunk_size=chunk_size)
 
 
-def binary_probs(x: np.ndarray) -> np.ndarray:
-    """``[1 - x, x]`` as a C-contiguous (n, 2) matrix in the dtype of ``x``."""
-    probs = np.empty((x.shape[0], 2), dtype=x.dtype)
-    probs[:, 1] = x
-    np.subtract(x.dtype.type(1), x, out=probs[:, 0])
-    return probs
-
-
 def base_method(method) -> str:
     """cleanlab's score method name (any letter case), checked."""
     if not isinstance(method, str) or method.lower() not in BASE_METHODS:

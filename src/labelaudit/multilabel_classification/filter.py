@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from ..confident._batched import find_issues as batched_issues
+from ..confident._passes import binary_probs
 from ..confident.filter import find_label_issues as core_find_label_issues
 from ..confident.rank import order_label_issues
 from ..exceptions import LabelAuditError, LabelAuditWarning
@@ -69,7 +70,7 @@ def _batched_per_class(problem, method):
     method = "self_confidence" if method is None else method
     for c in range(problem.k):
         x, y = problem.column(c)
-        probs = ovr.binary_probs(x)
+        probs = binary_probs(x)
         yield y, probs, batched_issues(y.astype(np.intp), probs, method,
                                        n_jobs=problem.n_threads)
 
@@ -137,7 +138,7 @@ def class_flags(problem, *, filter_by="prune_by_noise_rate", frac_noise=1.0,
             # The score filters on the yes/no problem, as cleanlab runs them
             # per class (the multi-label find_label_issues scores items instead).
             flags = core_find_label_issues(
-                y.astype(np.intp), ovr.binary_probs(x), filter_by=filter_by,
+                y.astype(np.intp), binary_probs(x), filter_by=filter_by,
                 frac_noise=frac_noise, min_examples_per_class=min_examples_per_class,
                 confident_joint=None if cj is None else cj[c], n_jobs=problem.n_threads,
                 chunk_size=problem.chunk_size)
@@ -170,7 +171,7 @@ def _per_class(problem, *, return_indices_ranked_by, rank_by_kwargs, **options):
     ovr.base_method(return_indices_ranked_by)
     ranked, labels_list, probs_list = [], [], []
     for _, x, y, flags in class_flags(problem, **options):
-        probs = ovr.binary_probs(x)
+        probs = binary_probs(x)
         y = y.astype(np.int64)
         ranked.append(order_label_issues(flags, y, probs, rank_by=return_indices_ranked_by.lower(),
                                          rank_by_kwargs=rank_by_kwargs))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..confident._passes import binary_probs
 from ..confident.rank import get_label_quality_scores as _binary_scores
 from ..exceptions import LabelAuditError
 from . import _onevsrest as ovr
@@ -34,7 +35,7 @@ BLOCK_PAIRS = 1 << 20
 def _column_scores(problem, c, method, adjust_pred_probs, start=0, stop=None) -> np.ndarray:
     """Scores of class ``c``'s yes/no problem for rows ``start:stop``."""
     x, y = problem.column(c, start, stop)
-    return _binary_scores(y.astype(np.intp), ovr.binary_probs(x), method=method,
+    return _binary_scores(y.astype(np.intp), binary_probs(x), method=method,
                           adjust_pred_probs=adjust_pred_probs, n_jobs=problem.n_threads,
                           chunk_size=problem.chunk_size, _validated=True)
 
